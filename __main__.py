@@ -1,0 +1,15 @@
+"""orthweb: a secure, highly available Orthanc on AWS (`pulumi up` runs this file)."""
+
+import pulumi
+
+from orthweb.config import ConfigError, from_pulumi
+from orthweb.stack import build_stack
+
+try:
+    stack_config = from_pulumi()
+except ConfigError as error:
+    # One line, no traceback, and nothing has been created yet.
+    raise pulumi.RunError(str(error)) from None
+
+for output_name, value in build_stack(stack_config).as_dict().items():
+    pulumi.export(output_name, value)

@@ -1,0 +1,1 @@
+"""orthweb: secure, highly available Orthanc on AWS with Pulumi."""

@@ -1,0 +1,5 @@
+import sys
+
+from orthweb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,32 @@
+"""`python -m orthweb <command>`: offline evaluation and day-2 operations of the stack."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module in orthweb.commands exposes register(subparsers); the parser it adds sets
+# `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
+COMMANDS: tuple[str, ...] = ("plan", "failover")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orthweb",
+        description="Evaluate the orthweb Pulumi stack offline and operate a deployed one.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"orthweb.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

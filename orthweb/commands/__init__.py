@@ -1,0 +1,1 @@
+"""Sub-commands of `python -m orthweb`; each module has register(subparsers)."""

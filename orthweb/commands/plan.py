@@ -1,0 +1,81 @@
+"""`orthweb plan`: evaluate the stack offline and show what `pulumi up` would create."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from typing import Any
+
+from orthweb.commands.common import add_stack_arguments, evaluate_or_report
+from orthweb.evaluate import Evaluation, redact
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "plan",
+        help="evaluate the stack offline: inventory, settings and outputs",
+        description="Run the Pulumi program against the mock engine (no AWS account needed) and "
+        "print what it would create.",
+    )
+    add_stack_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    evaluation = evaluate_or_report(args)
+    if evaluation is None:
+        return 2
+    if args.json:
+        json.dump(evaluation.to_json(), sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_inventory(evaluation))
+    return 0
+
+
+def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
+    cfg = evaluation.config
+    options = cfg.options
+    return [
+        ("stack / environment", f"{evaluation.stack} / {cfg.environment}"),
+        ("region", cfg.region or "from the AWS provider's default (offline: us-east-1)"),
+        ("VPC", f"{cfg.vpc_cidr} over 2 AZs"),
+        ("HTTPS 443 from", ", ".join(cfg.web_allowed_cidrs)),
+        ("DICOM-TLS 11112 from", ", ".join(cfg.dicom_allowed_cidrs)),
+        ("hosts", f"2 x {options.instance_type}, secondary {cfg.secondary_state} at creation"),
+        ("Orthanc", f"{options.orthanc_replicas} replicas of {options.orthanc_image}"),
+        ("Envoy", options.envoy_image),
+        (
+            "database",
+            f"PostgreSQL {options.db_engine_version} on {options.db_instance_class}, "
+            f"{'Multi-AZ' if cfg.is_production else 'single-AZ'}, {options.db_storage_gb} GB gp3",
+        ),
+        ("deletion protection", "on" if cfg.is_production else "off (dev: destroy removes data)"),
+        ("SSH key", cfg.public_key_source if cfg.public_key else "none (Session Manager only)"),
+        ("site certificate", "user-supplied" if cfg.site_certificate else "self-signed, generated"),
+    ]
+
+
+def format_inventory(evaluation: Evaluation) -> str:
+    lines: list[str] = []
+    custom = [r for r in evaluation.resources if r.custom]
+    components = [r for r in evaluation.resources if not r.custom]
+    lines.append(f"orthweb stack '{evaluation.stack}': {len(custom)} resources in {len(components)} components\n")
+    lines.append("Settings")
+    width = max(len(label) for label, _ in _settings(evaluation))
+    lines.extend(f"  {label:<{width}}  {value}" for label, value in _settings(evaluation))
+    lines.append("")
+    lines.append("Resources by type")
+    counts = Counter(r.type for r in custom)
+    for token, count in sorted(counts.items()):
+        lines.append(f"  {count:>3}  {token}")
+    lines.append("")
+    lines.append("Outputs (values computed offline are examples)")
+    outputs = redact(evaluation.outputs)
+    for name, value in outputs.items():
+        shown = value if isinstance(value, str) else json.dumps(value)
+        lines.append(f"  {name}: {shown}")
+    return "\n".join(lines) + "\n"

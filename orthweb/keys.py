@@ -1,0 +1,46 @@
+"""The customer-managed KMS key that encrypts the database, the DICOM bucket, secrets and logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from orthweb import policies
+from orthweb.tags import stack_tags
+
+
+@dataclass(frozen=True)
+class EncryptionKeyArgs:
+    stack: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: pulumi.Input[str]
+    deletion_window_days: int
+
+
+class EncryptionKey(pulumi.ComponentResource):
+    key: aws.kms.Key
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orthweb:index:EncryptionKey", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        document = pulumi.Output.all(args.account_id, args.partition, args.region).apply(
+            lambda values: policies.to_json(
+                policies.key_policy(account_id=values[0], partition=values[1], region=values[2])
+            )
+        )
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"orthweb {args.stack}: database, DICOM bucket, secrets and logs",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.deletion_window_days,
+            policy=document,
+            tags=stack_tags(args.stack),
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-alias", name=f"alias/orthweb-{args.stack}", target_key_id=self.key.key_id, opts=child)
+        self.arn = self.key.arn
+        self.register_outputs({"arn": self.arn})

@@ -1,0 +1,198 @@
+"""IAM, bucket and key policy documents, as pure functions of ARNs.
+
+Kept free of Pulumi so the graph tests can lint every document with parliament and unit tests
+can read them directly. Components call these inside `Output.apply`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+Document = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+
+def to_json(document: Document) -> str:
+    return json.dumps(document, sort_keys=True)
+
+
+def role_arn_of_caller(caller_arn: str) -> str:
+    """aws:PrincipalArn names the role, not the session, for an assumed-role caller."""
+    match = re.fullmatch(r"arn:([\w-]+):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+", caller_arn)
+    if match:
+        partition, account, role = match.groups()
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return caller_arn
+
+
+def ec2_assume_role() -> Document:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def host_permissions(
+    *,
+    secret_arns: list[str],
+    dicom_bucket_arn: str,
+    key_arn: str,
+    db_arn: str,
+    region: str,
+) -> Document:
+    """Exactly what a host needs: its secrets, the DICOM bucket, the key, and to find the DB."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ReadOwnSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": sorted(secret_arns),
+            },
+            {
+                "Sid": "FindDatabaseEndpoint",
+                "Effect": "Allow",
+                "Action": "rds:DescribeDBInstances",
+                "Resource": db_arn,
+            },
+            {
+                "Sid": "ListDicomBucket",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": dicom_bucket_arn,
+            },
+            {
+                "Sid": "ReadWriteDicomObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{dicom_bucket_arn}/*",
+            },
+            {
+                # Only through S3 and Secrets Manager: the role cannot use the key directly.
+                "Sid": "UseKeyThroughServices",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            f"s3.{region}.amazonaws.com",
+                            f"secretsmanager.{region}.amazonaws.com",
+                        ]
+                    }
+                },
+            },
+        ],
+    }
+
+
+def _deny_insecure_transport(bucket_arn: str) -> Document:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def dicom_bucket_policy(*, bucket_arn: str, allowed_principal_arns: list[str]) -> Document:
+    """TLS only; object data readable and writable only by the hosts' role and the deployer.
+
+    Bucket administration is not denied to others, so an account administrator can never be
+    locked out of the bucket by its own policy.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _deny_insecure_transport(bucket_arn),
+            {
+                "Sid": "DenyObjectAccessToOthers",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:GetObjectVersion",
+                    "s3:DeleteObjectVersion",
+                ],
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(set(allowed_principal_arns))}},
+            },
+        ],
+    }
+
+
+def log_bucket_policy(*, bucket_arn: str, account_id: str, source_bucket_arns: list[str]) -> Document:
+    """TLS only; S3 server access logs and VPC flow logs delivered by their service principals."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _deny_insecure_transport(bucket_arn),
+            {
+                "Sid": "S3ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/s3-access/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
+                },
+            },
+            {
+                "Sid": "FlowLogsWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/vpc-flow-logs/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+            {
+                "Sid": "FlowLogsCheckBucket",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": bucket_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+        ],
+    }
+
+
+def key_policy(*, account_id: str, partition: str, region: str) -> Document:
+    """The account administers the key through IAM; CloudWatch Logs may use it for log groups."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "AccountAdministersThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchLogsEncryption",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+                },
+            },
+        ],
+    }

@@ -1,0 +1,162 @@
+"""S3: the DICOM bucket (SSE-KMS) and the log bucket (SSE-S3) for access and flow logs.
+
+Uses the current pulumi-aws 7 resources (Bucket + one resource per bucket feature), never the
+deprecated `*V2` names or inline bucket arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from orthweb import policies
+from orthweb.tags import with_role
+
+# Older object versions of DICOM files are kept this long after being overwritten or deleted.
+NONCURRENT_VERSION_DAYS = 30
+ABORT_MULTIPART_DAYS = 7
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    stack: str
+    key_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    allowed_principal_arns: pulumi.Input[list[str]]
+    log_retention_days: int
+    # Dev stacks are destroyed with their data; production buckets refuse to go while not empty.
+    force_destroy: bool
+
+
+class Storage(pulumi.ComponentResource):
+    dicom_bucket: aws.s3.Bucket
+    log_bucket: aws.s3.Bucket
+
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orthweb:index:Storage", name, None, opts)
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._args = args
+
+        self.log_bucket = self._bucket(f"{name}-logs", "logs")
+        self._harden(f"{name}-logs", self.log_bucket, kms_key_arn=None)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-logs-lifecycle",
+            bucket=self.log_bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=1
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ABORT_MULTIPART_DAYS
+                    ),
+                )
+            ],
+            opts=self._child,
+        )
+
+        self.dicom_bucket = self._bucket(f"{name}-dicom", "dicom")
+        self._harden(f"{name}-dicom", self.dicom_bucket, kms_key_arn=args.key_arn)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-dicom-lifecycle",
+            bucket=self.dicom_bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-old-versions",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=NONCURRENT_VERSION_DAYS
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ABORT_MULTIPART_DAYS
+                    ),
+                )
+            ],
+            opts=self._child,
+        )
+        aws.s3.BucketLogging(
+            f"{name}-dicom-access-logs",
+            bucket=self.dicom_bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix="s3-access/dicom/",
+            opts=self._child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-dicom-policy",
+            bucket=self.dicom_bucket.id,
+            policy=pulumi.Output.all(self.dicom_bucket.arn, args.allowed_principal_arns).apply(
+                lambda values: policies.to_json(
+                    policies.dicom_bucket_policy(bucket_arn=values[0], allowed_principal_arns=values[1])
+                )
+            ),
+            opts=self._child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-logs-policy",
+            bucket=self.log_bucket.id,
+            policy=pulumi.Output.all(self.log_bucket.arn, args.account_id, self.dicom_bucket.arn).apply(
+                lambda values: policies.to_json(
+                    policies.log_bucket_policy(
+                        bucket_arn=values[0], account_id=values[1], source_bucket_arns=[values[2]]
+                    )
+                )
+            ),
+            opts=self._child,
+        )
+        self.register_outputs({"dicom_bucket": self.dicom_bucket.bucket, "log_bucket": self.log_bucket.bucket})
+
+    def _bucket(self, resource_name: str, role: str) -> aws.s3.Bucket:
+        return aws.s3.Bucket(
+            resource_name,
+            bucket_prefix=f"orthweb-{self._args.stack}-{role}-"[:37],
+            force_destroy=self._args.force_destroy,
+            tags=with_role(self._args.stack, role),
+            opts=self._child,
+        )
+
+    def _harden(self, resource_name: str, bucket: aws.s3.Bucket, kms_key_arn: pulumi.Input[str] | None) -> None:
+        """Ownership enforced (no ACLs), public access blocked, encryption and versioning on."""
+        aws.s3.BucketOwnershipControls(
+            f"{resource_name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=self._child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{resource_name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=self._child,
+        )
+        # S3 server access logs can only be delivered to SSE-S3 buckets, hence no KMS for logs.
+        default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms" if kms_key_arn is not None else "AES256",
+            kms_master_key_id=kms_key_arn,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{resource_name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default,
+                    bucket_key_enabled=kms_key_arn is not None,
+                )
+            ],
+            opts=self._child,
+        )
+        aws.s3.BucketVersioning(
+            f"{resource_name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=self._child,
+        )
