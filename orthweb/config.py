@@ -313,6 +313,9 @@ def load_config(
     if "deploymentOptions" in values:
         settings["options"] = _options(values["deploymentOptions"])
 
+    for name in ("pubkeyData", "pubkeyPath"):
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise ConfigError(name, values[name], "a string")
     try:
         key = resolve_public_key(
             data=values.get("pubkeyData") or None,

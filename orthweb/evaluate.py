@@ -204,6 +204,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
         state: dict[str, Any] = {**inputs}
         service = token.split(":")[1].split("/")[0] if ":" in token else "misc"
         state.setdefault("arn", f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{name}")
+        # Auto-named resources (parameter groups, subnet groups, ...) get their physical name.
+        state.setdefault("name", resource_id)
         if token == "aws:s3/bucket:Bucket":
             bucket = (inputs.get("bucketPrefix") or name) + _fake_id(name, length=8)
             resource_id = bucket
@@ -394,6 +396,7 @@ def _run(
     program = root / "__main__.py"
     previous_home = _set_home(home)
     try:
+
         def run_program() -> None:
             runpy.run_path(str(program), run_name="__main__")
 

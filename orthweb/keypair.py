@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
@@ -37,7 +38,7 @@ def _validated(text: str, key: str, shown: object) -> str:
         raise KeyPairError(key, "[private key, not shown]", ALLOWED + " — this is a private key")
     try:
         parsed = load_ssh_public_key(line.encode())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise KeyPairError(key, shown, ALLOWED) from None
     if isinstance(parsed, rsa.RSAPublicKey):
         if parsed.key_size < 2048:

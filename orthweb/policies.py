@@ -173,7 +173,10 @@ def log_bucket_policy(*, bucket_arn: str, account_id: str, source_bucket_arns: l
 
 
 def key_policy(*, account_id: str, partition: str, region: str) -> Document:
-    """The account administers the key through IAM; CloudWatch Logs may use it for log groups."""
+    """The account administers the key through IAM; CloudWatch Logs may use it for log groups.
+
+    In a key policy `"Resource": "*"` means "this key" (AWS requires that form).
+    """
     return {
         "Version": VERSION,
         "Statement": [
@@ -188,11 +191,20 @@ def key_policy(*, account_id: str, partition: str, region: str) -> Document:
                 "Sid": "CloudWatchLogsEncryption",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"
+                    }
                 },
+            },
+            {
+                "Sid": "CloudWatchLogsDescribeKey",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
             },
         ],
     }

@@ -1,0 +1,78 @@
+"""`python -m orthweb plan` as a user runs it: exit status, one-line errors, JSON shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orthweb.cli import main
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "orthweb", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--set", 'deploymentOptions={"orthancReplicas": 40}'], "orthweb:deploymentOptions.orthancReplicas"),
+        (["--set", "vpcCidr=172.27.0.0/8"], "orthweb:vpcCidr"),
+        (["--set", "pubkeyPath=/nonexistent/key.pub"], "orthweb:pubkeyPath"),
+        (["--stack", "missing"], "--stack"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_no_traceback(empty_home: Path, args: list[str], named: str) -> None:
+    result = run_cli("plan", *args, home=empty_home)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
+
+
+def test_plan_json_lists_the_stack(
+    empty_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(empty_home))
+    assert main(["plan", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    types = [r["type"] for r in document["resources"]]
+    for token, count in {
+        "aws:ec2/vpc:Vpc": 1,
+        "aws:ec2/subnet:Subnet": 4,
+        "aws:ec2/routeTable:RouteTable": 2,
+        "aws:ec2/vpcEndpoint:VpcEndpoint": 2,
+        "aws:ec2/flowLog:FlowLog": 1,
+        "aws:kms/key:Key": 1,
+        "aws:rds/instance:Instance": 1,
+        "aws:rds/parameterGroup:ParameterGroup": 1,
+        "aws:s3/bucket:Bucket": 2,
+        "aws:s3/bucketPolicy:BucketPolicy": 2,
+        "aws:iam/role:Role": 1,
+        "aws:iam/instanceProfile:InstanceProfile": 1,
+        "aws:ec2/instance:Instance": 2,
+        "aws:ec2/eip:Eip": 1,
+    }.items():
+        assert types.count(token) == count, token
+    assert {"site_address", "host_info", "s3_bucket", "db_endpoint"} <= set(document["outputs"])
+    versions = [r for r in document["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert versions and all(v["inputs"]["secretString"] == "[secret]" for v in versions)
+    assert all(set(r) == {"type", "name", "parent", "inputs"} for r in document["resources"])
+
+
+def test_plan_text_shows_counts_settings_and_outputs(
+    empty_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(empty_home))
+    assert main(["plan", "--stack", "prod"]) == 0
+    text = capsys.readouterr().out
+    assert "Multi-AZ" in text and "site_address:" in text and "aws:ec2/instance:Instance" in text
