@@ -1,0 +1,1 @@
+"""Benchmarks: modeled deploy time, DICOM and web throughput, program cost."""
