@@ -1,0 +1,87 @@
+"""`python -m orthweb failover`: move the site address to the other host once it serves."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from orthweb.failover import ROLES, Failover, FailoverError, FailoverPlan, Reporter, connect
+
+Confirm = Callable[[FailoverPlan], bool]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
+    parser = subparsers.add_parser(
+        "failover",
+        help="move the site's Elastic IP to the other host after checking it serves",
+        description=(
+            "Find the stack's hosts and Elastic IP by their orthweb tags, start the target host if it "
+            "is stopped, wait until Orthanc answers through Envoy on it, move the Elastic IP and "
+            "check the site answers. Uses your normal AWS credentials."
+        ),
+    )
+    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    parser.add_argument(
+        "--to",
+        choices=ROLES,
+        help="host to move the site to (default: the one not holding the Elastic IP)",
+    )
+    parser.add_argument("--region", help="AWS region (default: from your AWS profile/environment)")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.set_defaults(func=run)
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    failover: Failover | None = None,
+    confirm: Confirm | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Exit 0 when the site answers from the target, 1 on any refusal or failure."""
+    out = out or sys.stdout
+    try:
+        stack = args.stack or _selected_pulumi_stack()
+        if failover is None:
+            failover = Failover(connect(region=args.region), stack, reporter=Reporter(out))
+        plan = failover.plan(args.to)
+        print(plan.summary(), file=out, flush=True)
+        if not args.yes and not (confirm or _ask)(plan):
+            raise FailoverError("not confirmed")
+        result = failover.execute(plan)
+    except FailoverError as error:
+        print(f"orthweb failover: {error.user_message()}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("orthweb failover: interrupted; check the hosts and the Elastic IP", file=sys.stderr)
+        return 130
+    total = sum(timing.seconds for timing in result.timings)
+    print(f"Failover done in {total:.2f} s; the site is served by {result.target.describe()}.", file=out)
+    for timing in result.timings:
+        print(f"  {timing.seconds:8.2f} s  {timing.title}", file=out)
+    return 0
+
+
+def _ask(plan: FailoverPlan) -> bool:
+    if not sys.stdin.isatty():
+        raise FailoverError("no terminal to confirm on; pass --yes to fail over non-interactively")
+    answer = input(f"Fail over to the {plan.target.role} host? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _selected_pulumi_stack() -> str:
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise FailoverError("pass --stack (the pulumi CLI is not on PATH to ask for the selected stack)")
+    try:
+        done = subprocess.run([pulumi, "stack", "--show-name"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise FailoverError(f"pass --stack (could not ask pulumi for the selected stack: {error})") from None
+    name = done.stdout.strip()
+    if done.returncode != 0 or not name:
+        raise FailoverError("pass --stack (no Pulumi stack is selected here)")
+    return name.rsplit("/", 1)[-1]

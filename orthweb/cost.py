@@ -1,0 +1,546 @@
+"""Monthly cost estimate of a stack from its offline-evaluated resources (no Pulumi imports).
+
+`estimate(resources, region)` reads the resource records that `orthweb.evaluate` produces (anything
+with `type`, `name`, `inputs` and, when known, `id`) and prices them with the list prices in
+`orthweb/data/prices.json`. A price that is not in that table is never guessed: the line item is
+kept with no price and the estimate says it is incomplete. Usage-based charges (S3 storage, log
+ingestion, data transfer, API calls) are listed at zero and named as not included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources as package_files
+from typing import Any, Protocol
+
+PRIMARY, SECONDARY = "primary", "secondary"
+ROLE_TAG = "orthweb:role"
+
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+EIP = "aws:ec2/eip:Eip"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+KMS_KEY = "aws:kms/key:Key"
+SECRET = "aws:secretsmanager/secret:Secret"
+S3_BUCKET = "aws:s3/bucket:Bucket"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+# pulumi-aws 7 files the EC2 start/stop resource under ec2transitgateway; match the suffix so a
+# later move to another module keeps working.
+INSTANCE_STATE_SUFFIX = "/instanceState:InstanceState"
+
+
+class PriceTableError(ValueError):
+    """The price table has nothing for this region (the message names the known regions)."""
+
+
+class ResourceLike(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LineItem:
+    item: str
+    quantity: float
+    unit: str
+    unit_usd: float | None
+    note: str | None = None
+    usage_based: bool = False
+
+    @property
+    def priced(self) -> bool:
+        return self.unit_usd is not None or self.usage_based
+
+    @property
+    def monthly_usd(self) -> float | None:
+        if self.usage_based:
+            return 0.0
+        if self.unit_usd is None:
+            return None
+        return round(self.quantity * self.unit_usd, 2)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "item": self.item,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "unit_usd": self.unit_usd,
+            "monthly_usd": self.monthly_usd,
+        }
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    region: str
+    items: tuple[LineItem, ...]
+    hours_per_month: int
+    # Each {"id", "as_of", "url"} from the price table, for the items priced here.
+    sources: tuple[Mapping[str, str], ...] = field(default=())
+
+    @property
+    def monthly_usd(self) -> float:
+        """Sum of the priced items (usage-based and unpriced items add nothing)."""
+        return round(sum(item.monthly_usd or 0.0 for item in self.items), 2)
+
+    @property
+    def unpriced(self) -> tuple[LineItem, ...]:
+        return tuple(item for item in self.items if not item.priced)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpriced
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "monthly_usd": self.monthly_usd,
+            "currency": "USD",
+            "region": self.region,
+            "complete": self.complete,
+            "hours_per_month": self.hours_per_month,
+            "items": [item.to_json() for item in self.items],
+            "not_priced": [item.item for item in self.unpriced],
+            "sources": [dict(source) for source in self.sources],
+        }
+
+    def format_table(self) -> str:
+        rows = [("Item", "Qty", "Unit", "Unit $", "Monthly $")]
+        for item in self.items:
+            rows.append(
+                (
+                    item.item,
+                    _number(item.quantity),
+                    item.unit,
+                    "-" if item.unit_usd is None else _number(item.unit_usd),
+                    "usage" if item.usage_based else _money(item.monthly_usd),
+                )
+            )
+        widths = [max(len(row[column]) for row in rows) for column in range(5)]
+        numeric = (False, True, False, True, True)
+
+        def line(row: tuple[str, ...]) -> str:
+            cells = (
+                cell.rjust(width) if right else cell.ljust(width)
+                for cell, width, right in zip(row, widths, numeric, strict=True)
+            )
+            return "  ".join(cells).rstrip()
+
+        rule = "  ".join("-" * width for width in widths)
+        total_label = "Estimated monthly total" + ("" if self.complete else " (incomplete)")
+        out = [line(rows[0]), rule, *(line(row) for row in rows[1:]), rule]
+        out.append(f"{total_label}: ${self.monthly_usd:,.2f} (USD, {self.region}, on-demand list prices)")
+        notes = [f"  {item.item}: {item.note}" for item in self.items if item.note]
+        if notes:
+            out += ["Notes:", *notes]
+        if self.unpriced:
+            names = ", ".join(item.item for item in self.unpriced)
+            out.append(f"Not priced (no list price in orthweb/data/prices.json): {names}")
+        if self.sources:
+            ids = ", ".join(source["id"] for source in self.sources)
+            out.append(f"Price sources: {ids} (orthweb/data/prices.json names each one)")
+        return "\n".join(out)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.4f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value):,}"
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:,.2f}"
+
+
+# --- price table -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    data: Mapping[str, Any]
+
+    @classmethod
+    def bundled(cls) -> PriceTable:
+        return _bundled_table()
+
+    @property
+    def hours_per_month(self) -> int:
+        return int(self.data["hours_per_month"])
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted(self.data["regions"]))
+
+    def region(self, region: str) -> Mapping[str, Any]:
+        try:
+            return self.data["regions"][region]
+        except KeyError:
+            known = ", ".join(self.regions)
+            raise PriceTableError(
+                f"no list prices for region {region!r} in orthweb/data/prices.json (known: {known})"
+            ) from None
+
+    def regional(self, region: str, entry: str, key: str | None = None) -> tuple[float | None, str | None]:
+        """(price, source id) of a regional entry, or (None, None) when the table has no price."""
+        table = self.region(region).get(entry)
+        if table is None:
+            return None, None
+        value = table["usd"] if key is None else table["usd"].get(key)
+        return (None, None) if value is None else (float(value), table["source"])
+
+    def flat(self, entry: str) -> tuple[float, str]:
+        table = self.data["global"][entry]
+        return float(table["usd"]), table["source"]
+
+    def describe_source(self, source_id: str) -> Mapping[str, str]:
+        source = self.data["sources"][source_id]
+        return {"id": source_id, "as_of": source["as_of"], "url": source["url"]}
+
+
+@cache
+def _bundled_table() -> PriceTable:
+    text = package_files.files("orthweb").joinpath("data/prices.json").read_text(encoding="utf-8")
+    return PriceTable(json.loads(text))
+
+
+# --- reading the resource graph ---------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap orthweb.evaluate.Secret (or anything shaped like it) without importing it."""
+    if type(value).__name__ == "Secret" and hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def _input(resource: ResourceLike, key: str, default: Any = None) -> Any:
+    return _plain(resource.inputs.get(key, default))
+
+
+def _role(resource: ResourceLike) -> str | None:
+    tags = _input(resource, "tags") or {}
+    return _plain(tags.get(ROLE_TAG)) if isinstance(tags, Mapping) else None
+
+
+def _resource_id(resource: ResourceLike) -> Any:
+    return getattr(resource, "id", None)
+
+
+@dataclass
+class _Host:
+    resource: ResourceLike
+    role: str
+    running: bool = True
+    holds_site_address: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} host"
+
+
+def _hosts(resources: list[ResourceLike], secondary_state: str | None) -> list[_Host]:
+    hosts = [_Host(r, _role(r) or r.name) for r in resources if r.type == EC2_INSTANCE]
+    by_id = {_resource_id(h.resource): h for h in hosts if _resource_id(h.resource) is not None}
+    states = [r for r in resources if r.type.endswith(INSTANCE_STATE_SUFFIX)]
+    for state in states:
+        target_id = _input(state, "instanceId", _input(state, "instance"))
+        host = by_id.get(target_id)
+        if host is None:
+            # Mock ids may not line up; the program only manages the secondary's state.
+            host = next((h for h in hosts if h.role == SECONDARY), None)
+        if host is not None:
+            host.running = _input(state, "state", "running") == "running"
+    if secondary_state is not None:
+        for host in hosts:
+            if host.role == SECONDARY:
+                host.running = secondary_state == "running"
+    for eip in (r for r in resources if r.type == EIP):
+        holder = by_id.get(_input(eip, "instance"))
+        if holder is None:
+            holder = next((h for h in hosts if h.role == PRIMARY), None)
+        if holder is not None:
+            holder.holds_site_address = True
+    order = {PRIMARY: 0, SECONDARY: 1}
+    return sorted(hosts, key=lambda h: (order.get(h.role, 2), h.resource.name))
+
+
+# --- the estimate -------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, table: PriceTable, region: str) -> None:
+        table.region(region)  # fail early, naming the known regions
+        self.table = table
+        self.region = region
+        self.hours = table.hours_per_month
+        self.items: list[LineItem] = []
+        self.sources: set[str] = set()
+
+    def add(
+        self,
+        item: str,
+        quantity: float,
+        unit: str,
+        price: tuple[float | None, str | None],
+        note: str | None = None,
+    ) -> None:
+        unit_usd, source = price
+        if source:
+            self.sources.add(source)
+        self.items.append(LineItem(item, quantity, unit, unit_usd, note))
+
+    def usage(self, item: str, unit: str, note: str) -> None:
+        self.items.append(LineItem(item, 0, unit, None, note, usage_based=True))
+
+    def result(self) -> CostEstimate:
+        sources = tuple(self.table.describe_source(s) for s in sorted(self.sources))
+        return CostEstimate(self.region, tuple(self.items), self.hours, sources)
+
+
+def estimate(
+    resources: Iterable[ResourceLike],
+    region: str,
+    *,
+    secondary_state: str | None = None,
+    prices: PriceTable | None = None,
+) -> CostEstimate:
+    """Price the stack's resources in `region`.
+
+    `secondary_state` ("running"/"stopped") overrides what the graph's InstanceState says.
+    Raises PriceTableError when the table has no entry at all for `region`.
+    """
+    if secondary_state not in (None, "running", "stopped"):
+        raise ValueError(f"secondary_state must be 'running' or 'stopped', not {secondary_state!r}")
+    records = list(resources)
+    build = _Builder(prices or PriceTable.bundled(), region)
+    hosts = _hosts(records, secondary_state)
+
+    for host in hosts:
+        _price_host(build, host)
+    _price_public_addresses(build, records, hosts)
+    for database in (r for r in records if r.type == RDS_INSTANCE):
+        _price_database(build, database)
+    for endpoint in (r for r in records if r.type == VPC_ENDPOINT):
+        _price_endpoint(build, endpoint)
+    _price_keys_and_secrets(build, records)
+    _usage_based(build, records)
+    return build.result()
+
+
+def _price_host(build: _Builder, host: _Host) -> None:
+    resource = host.resource
+    instance_type = str(_input(resource, "instanceType"))
+    price = build.table.regional(build.region, "ec2_linux_hour", instance_type)
+    if host.running:
+        build.add(f"EC2 {host.label} {instance_type}", build.hours, "hour", price)
+    else:
+        build.add(
+            f"EC2 {host.label} {instance_type} (stopped)",
+            0,
+            "hour",
+            price,
+            note="stopped: no instance-hours until failover starts it",
+        )
+    volumes = []
+    root = _input(resource, "rootBlockDevice")
+    if isinstance(root, Mapping):
+        volumes.append(("root volume", root))
+    for extra in _input(resource, "ebsBlockDevices") or []:
+        if isinstance(extra, Mapping):
+            volumes.append((f"volume {extra.get('deviceName', '')}".strip(), extra))
+    if not volumes:
+        build.add(
+            f"EBS root volume, {host.label}",
+            0,
+            "GB-month",
+            (None, None),
+            note="size not set in the program (AMI default)",
+        )
+    for label, volume in volumes:
+        size = _plain(volume.get("volumeSize"))
+        volume_type = str(_plain(volume.get("volumeType")) or "gp3")
+        price = build.table.regional(build.region, "ebs_gb_month", volume_type)
+        if size is None:
+            build.add(
+                f"EBS {volume_type} {label}, {host.label}",
+                0,
+                "GB-month",
+                (None, None),
+                note="size not set in the program (AMI default)",
+            )
+        else:
+            build.add(f"EBS {volume_type} {label}, {host.label}", float(size), "GB-month", price)
+
+
+def _price_public_addresses(build: _Builder, records: list[ResourceLike], hosts: list[_Host]) -> None:
+    price = build.table.flat("public_ipv4_hour")
+    for _eip in (r for r in records if r.type == EIP):
+        build.add(
+            "Public IPv4: Elastic IP (site address)",
+            build.hours,
+            "IP-hour",
+            price,
+            note="charged whether associated or not",
+        )
+    for host in hosts:
+        if host.holds_site_address:
+            continue  # the Elastic IP replaces this host's own public address
+        if _input(host.resource, "associatePublicIpAddress", True) is False:
+            continue
+        if host.running:
+            build.add(f"Public IPv4: {host.label} address", build.hours, "IP-hour", price)
+        else:
+            build.add(
+                f"Public IPv4: {host.label} address (stopped)",
+                0,
+                "IP-hour",
+                price,
+                note="a stopped host releases its auto-assigned address",
+            )
+
+
+def _price_database(build: _Builder, database: ResourceLike) -> None:
+    db_class = str(_input(database, "instanceClass"))
+    multi_az = bool(_input(database, "multiAz", False))
+    copies = 2 if multi_az else 1
+    deployment = "Multi-AZ, primary + standby" if multi_az else "Single-AZ"
+    price = build.table.regional(build.region, "rds_postgres_single_az_hour", db_class)
+    build.add(f"RDS PostgreSQL {db_class} ({deployment})", build.hours * copies, "instance-hour", price)
+    size = _input(database, "allocatedStorage")
+    storage_type = str(_input(database, "storageType") or "gp2")
+    price = build.table.regional(build.region, "rds_storage_gb_month", storage_type)
+    if size is None:
+        build.add(
+            f"RDS storage {storage_type}",
+            0,
+            "GB-month",
+            (None, None),
+            note="allocatedStorage not set",
+        )
+    else:
+        note = "billed for primary and standby" if multi_az else None
+        build.add(f"RDS storage {storage_type}", float(size) * copies, "GB-month", price, note=note)
+    build.usage(
+        "RDS backup storage beyond the allocated size",
+        "GB-month",
+        "usage-based, not included (backups up to the allocated size are free)",
+    )
+
+
+def _price_endpoint(build: _Builder, endpoint: ResourceLike) -> None:
+    if str(_input(endpoint, "vpcEndpointType", "Gateway")) != "Interface":
+        return  # gateway endpoints (S3, DynamoDB) are free
+    service = str(_input(endpoint, "serviceName") or endpoint.name).rsplit(".", 1)[-1]
+    zones = len(_input(endpoint, "subnetIds") or [])
+    price = build.table.regional(build.region, "interface_endpoint_az_hour")
+    build.add(
+        f"Interface endpoint {service} ({zones} AZ)",
+        build.hours * zones,
+        "ENI-hour",
+        price,
+        note="data processed per GB not included",
+    )
+
+
+def _price_keys_and_secrets(build: _Builder, records: list[ResourceLike]) -> None:
+    keys = sum(1 for r in records if r.type == KMS_KEY)
+    if keys:
+        build.add(
+            "KMS customer managed keys",
+            keys,
+            "key-month",
+            build.table.flat("kms_key_month"),
+            note="API requests beyond the free tier not included",
+        )
+    declared = sum(1 for r in records if r.type == SECRET)
+    managed = sum(1 for r in records if r.type == RDS_INSTANCE and _input(r, "manageMasterUserPassword"))
+    if declared or managed:
+        note = "includes the RDS-managed master password secret" if managed else None
+        build.add(
+            "Secrets Manager secrets",
+            declared + managed,
+            "secret-month",
+            build.table.flat("secrets_manager_secret_month"),
+            note=note,
+        )
+
+
+def _usage_based(build: _Builder, records: list[ResourceLike]) -> None:
+    buckets = sum(1 for r in records if r.type == S3_BUCKET)
+    if buckets:
+        build.usage(
+            f"S3 storage and requests ({buckets} buckets)",
+            "GB-month",
+            "usage-based, not included (estimated at 0 GB)",
+        )
+    if any(r.type in (FLOW_LOG, LOG_GROUP) for r in records):
+        build.usage("VPC flow logs and CloudWatch Logs", "GB", "usage-based, not included")
+    build.usage("Data transfer out to the internet", "GB", "usage-based, not included")
+
+
+# --- the Terraform anchor -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Record:
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+    id: str | None = None
+
+
+def terraform_anchor(region: str = "us-east-1", *, prices: PriceTable | None = None) -> CostEstimate:
+    """orthweb 1.0.1 (Terraform), priced with the same table, for the README comparison.
+
+    SPEC §7 describes it as 2 x t3.medium, a Multi-AZ db.t3.small and 4 interface-endpoint ENIs
+    (S3 and Secrets Manager endpoints in two AZs); both hosts have public IPv4 addresses (one an
+    Elastic IP). Storage sizes of that release are not modelled, so EBS and RDS storage, KMS and
+    Secrets Manager are left out here; the figure is the comparable compute-and-network floor.
+    """
+    anchor = [
+        _Record(
+            EC2_INSTANCE,
+            "primary",
+            {"instanceType": "t3.medium", "tags": {ROLE_TAG: PRIMARY}, "rootBlockDevice": {}},
+            "i-primary",
+        ),
+        _Record(
+            EC2_INSTANCE,
+            "secondary",
+            {"instanceType": "t3.medium", "tags": {ROLE_TAG: SECONDARY}, "rootBlockDevice": {}},
+            "i-secondary",
+        ),
+        _Record(EIP, "site", {"instance": "i-primary"}),
+        _Record(RDS_INSTANCE, "database", {"instanceClass": "db.t3.small", "multiAz": True}),
+        _Record(
+            VPC_ENDPOINT,
+            "s3",
+            {
+                "vpcEndpointType": "Interface",
+                "serviceName": "com.amazonaws.s3",
+                "subnetIds": ["a", "b"],
+            },
+        ),
+        _Record(
+            VPC_ENDPOINT,
+            "secretsmanager",
+            {
+                "vpcEndpointType": "Interface",
+                "serviceName": "com.amazonaws.secretsmanager",
+                "subnetIds": ["a", "b"],
+            },
+        ),
+    ]
+    full = estimate(anchor, region, prices=prices)
+    modelled = ("EC2 ", "Public IPv4", "RDS PostgreSQL", "Interface endpoint")
+    items = tuple(item for item in full.items if item.item.startswith(modelled))
+    return CostEstimate(full.region, items, full.hours_per_month, full.sources)
