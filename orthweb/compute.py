@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.tags import stack_tags, with_role
+from orthweb.tags import PROJECT_TAG, ROLE_TAG, STACK_TAG, stack_tags, with_role
 
 HOST_ROLES = ("primary", "secondary")
 HTTPS_PORT = 443
@@ -28,8 +28,8 @@ class HostsArgs:
     root_volume_gb: int
     web_allowed_cidrs: tuple[str, ...]
     dicom_allowed_cidrs: tuple[str, ...]
-    # Called with the host role ("primary"/"secondary"); returns that host's cloud-init.
-    user_data: Callable[[str], pulumi.Input[str]]
+    # Called with the host role ("primary"/"secondary"); returns its gzipped, base64 cloud-init.
+    user_data_base64: Callable[[str], pulumi.Input[str]]
     public_key: str | None
     secondary_state: str
 
@@ -102,7 +102,10 @@ class Hosts(pulumi.ComponentResource):
                 # The secondary needs its own address to pull images; the primary's is replaced
                 # by the Elastic IP.
                 associate_public_ip_address=True,
-                user_data=args.user_data(role),
+                user_data_base64=args.user_data_base64(role),
+                # cloud-init applies user data once per instance: a new application layer
+                # needs a new host (created before the old one is deleted).
+                user_data_replace_on_change=True,
                 monitoring=True,
                 ebs_optimized=True,
                 metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
@@ -124,16 +127,18 @@ class Hosts(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
             )
 
-        # Whoever holds the address is respected: after `orthweb failover`, a later
-        # `pulumi up --refresh` sees the new holder and, ignoring `instance`, leaves it there.
+        # Whoever holds the address is respected: after `orthweb failover` the secondary keeps
+        # it through later `pulumi up` runs (with or without --refresh). It goes to the primary
+        # on first deploy, or when its holder no longer exists (the hosts were replaced).
+        holder = _current_site_holder(args.stack)
         self.site_ip = aws.ec2.Eip(
             f"{name}-site-ip",
             domain="vpc",
-            instance=self.instances["primary"].id,
+            instance=pulumi.Output.all(
+                self.instances["primary"].id, self.instances["secondary"].id, holder
+            ).apply(lambda ids: ids[2] if ids[2] in ids[:2] else ids[0]),
             tags=with_role(args.stack, "site", name=f"orthweb-{args.stack}-site"),
-            opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=["instance", "networkInterface", "associateWithPrivateIp"]
-            ),
+            opts=child,
         )
         # Only the initial state is applied: failover may start the secondary, and no later
         # `pulumi up` should stop a host that is serving.
@@ -150,3 +155,11 @@ class Hosts(pulumi.ComponentResource):
                 "site_ip": self.site_ip.public_ip,
             }
         )
+
+
+def _current_site_holder(stack: str) -> pulumi.Output[str]:
+    """The instance that holds this stack's Elastic IP now, or "" before the first deploy."""
+    addresses = aws.ec2.get_eips_output(tags={PROJECT_TAG: "orthweb", STACK_TAG: stack, ROLE_TAG: "site"})
+    return addresses.allocation_ids.apply(
+        lambda ids: aws.ec2.get_elastic_ip_output(id=ids[0]).instance_id.apply(lambda held: held or "") if ids else ""
+    )

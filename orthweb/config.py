@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orthweb import instance_types
+from orthweb.application import RDS_CLASS_MEMORY_GIB, index_connections_for
 from orthweb.keypair import KeyPairError, resolve_public_key
 
 NAMESPACE = "orthweb"
@@ -27,9 +28,6 @@ MAX_REPLICAS = 8
 # RDS PostgreSQL majors that AWS offers for new instances (give the major only: AWS picks a
 # current minor, so a retired minor can never break `pulumi up`).
 POSTGRES_MAJORS = (14, 15, 16, 17)
-DB_CLASS_PATTERN = re.compile(
-    r"^db\.(t3|t4g|m5|m6g|m6i|m7g|m7i|r5|r6g|r6i|r7g|r7i)\.(micro|small|medium|large|xlarge|[248]xlarge)$"
-)
 IMAGE_PATTERN = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
@@ -160,8 +158,9 @@ def _instance_type(key: str, value: Any) -> str:
 
 
 def _db_class(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not DB_CLASS_PATTERN.fullmatch(value):
-        raise ConfigError(key, value, "an RDS PostgreSQL class such as db.t4g.small or db.m7g.large")
+    # Only classes whose memory we know: Orthanc's connection pool is sized from it.
+    if not isinstance(value, str) or value not in RDS_CLASS_MEMORY_GIB:
+        raise ConfigError(key, value, "an RDS PostgreSQL class among " + ", ".join(sorted(RDS_CLASS_MEMORY_GIB)))
     return value
 
 
@@ -217,6 +216,10 @@ def _options(value: Any) -> DeploymentOptions:
         attribute, check = _OPTION_FIELDS[name]
         chosen[attribute] = check(key, item)
     options = DeploymentOptions(**chosen)
+    try:
+        index_connections_for(options.db_instance_class, replicas_per_host=options.orthanc_replicas)
+    except ValueError as error:
+        raise ConfigError("deploymentOptions.dbInstanceClass", options.db_instance_class, str(error)) from None
     if options.db_max_storage_gb < options.db_storage_gb:
         raise ConfigError(
             "deploymentOptions.dbMaxStorageGb",

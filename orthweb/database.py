@@ -8,12 +8,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb import policies
 from orthweb.tags import stack_tags
 
 DATABASE_NAME = "orthanc"
 MASTER_USERNAME = "orthanc"
 LOG_EXPORTS = ("postgresql", "upgrade")
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"
+# Database logs hold connections and errors, never SQL, so a year of them costs cents (audit).
+MIN_LOG_RETENTION_DAYS = 365
+# Enhanced monitoring: OS metrics (memory, swap, per-process CPU) each minute; billed as the few MB of logs it writes.
+MONITORING_INTERVAL_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,30 @@ class Database(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{name}-log-{export}",
                 name=pulumi.Output.concat("/aws/rds/instance/", args.identifier, f"/{export}"),
-                retention_in_days=args.log_retention_days,
+                retention_in_days=max(args.log_retention_days, MIN_LOG_RETENTION_DAYS),
                 kms_key_id=args.key_arn,
                 tags=tags,
                 opts=child,
             )
             for export in LOG_EXPORTS
         ]
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring-role",
+            description=f"orthweb {args.stack}: RDS enhanced monitoring",
+            assume_role_policy=policies.to_json(policies.rds_monitoring_assume_role()),
+            tags=tags,
+            opts=child,
+        )
+        monitoring_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring-policy",
+            role=monitoring_role.name,
+            policy_arn=pulumi.Output.concat(
+                "arn:",
+                aws.get_partition_output().partition,
+                ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            ),
+            opts=child,
+        )
         self.instance = aws.rds.Instance(
             f"{name}-postgres",
             identifier=args.identifier,
@@ -130,9 +152,11 @@ class Database(pulumi.ComponentResource):
             performance_insights_enabled=True,
             performance_insights_kms_key_id=args.key_arn,
             performance_insights_retention_period=7,
+            monitoring_interval=MONITORING_INTERVAL_SECONDS,
+            monitoring_role_arn=monitoring_role.arn,
             apply_immediately=not args.production,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*log_groups, monitoring_policy]),
         )
         self.endpoint = self.instance.endpoint
         self.master_secret_arn = self.instance.master_user_secrets.apply(

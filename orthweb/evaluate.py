@@ -169,8 +169,11 @@ def _fake_id(*parts: str, length: int = 17) -> str:
 class OfflineMocks(pulumi_mocks.Mocks):
     """Fabricated but well-formed values for what AWS would compute."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, site_holder: str | None = None) -> None:
         self.region = region
+        # Resource name of the host that holds the Elastic IP already (as after a failover),
+        # or None for a first deployment.
+        self.site_holder = site_holder
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         # No check failures: the engine wants an empty list, not None.
@@ -195,6 +198,13 @@ class OfflineMocks(pulumi_mocks.Mocks):
         if token == "aws:ssm/getParameter:getParameter":
             name = arguments.get("name", "")
             return {"name": name, "value": "ami-" + _fake_id(name), "type": "String", "id": name}
+        if token == "aws:ec2/getEips:getEips":
+            if self.site_holder is None:
+                return {"allocationIds": [], "publicIps": [], "id": region}
+            return {"allocationIds": ["eipalloc-existing"], "publicIps": ["203.0.113.10"], "id": region}
+        if token == "aws:ec2/getElasticIp:getElasticIp":
+            holder = "i-" + _fake_id(self.site_holder) if self.site_holder else ""
+            return {"id": arguments.get("id", ""), "instanceId": holder, "publicIp": "203.0.113.10"}
         raise NotImplementedError(f"the offline engine has no answer for data source {token}")
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
@@ -363,6 +373,7 @@ def evaluate(
     project_dir: Path | None = None,
     home: Path | None = None,
     secret_overrides: Iterable[str] = (),
+    site_holder: str | None = None,
 ) -> Evaluation:
     """Evaluate `__main__.py` for `stack`; ConfigError for invalid config (nothing is run)."""
     root = project_dir or PROJECT_ROOT
@@ -376,7 +387,7 @@ def evaluate(
     region = str(values.get("aws:region") or DEFAULT_REGION)
     engine_config = {k: _engine_value(v) for k, v in values.items()}
     engine_config.setdefault("aws:region", region)
-    monitor = RecordingMonitor(OfflineMocks(region))
+    monitor = RecordingMonitor(OfflineMocks(region, site_holder))
     return _run(root, stack, config, engine_config, sorted(secret_keys), monitor, home)
 
 

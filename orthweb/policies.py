@@ -41,6 +41,20 @@ def ec2_assume_role() -> Document:
     }
 
 
+def rds_monitoring_assume_role() -> Document:
+    """RDS enhanced monitoring publishes OS metrics to CloudWatch Logs under this role."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
 def host_permissions(
     *,
     secret_arns: list[str],

@@ -123,7 +123,7 @@ def build_stack(cfg: StackConfig) -> Exports:
             root_volume_gb=cfg.options.root_volume_gb,
             web_allowed_cidrs=cfg.web_allowed_cidrs,
             dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
-            user_data=user_data.for_role,
+            user_data_base64=user_data.for_role,
             public_key=cfg.public_key,
             secondary_state=cfg.secondary_state,
         ),
@@ -153,7 +153,7 @@ def build_stack(cfg: StackConfig) -> Exports:
             storage_gb=cfg.options.db_storage_gb,
             max_storage_gb=cfg.options.db_max_storage_gb,
             production=production,
-            log_retention_days=max(cfg.options.log_retention_days, 365 if production else 30),
+            log_retention_days=cfg.options.log_retention_days,
         ),
     )
     host_role.grant(

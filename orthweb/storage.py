@@ -122,7 +122,8 @@ class Storage(pulumi.ComponentResource):
         )
 
     def _harden(self, resource_name: str, bucket: aws.s3.Bucket, kms_key_arn: pulumi.Input[str] | None) -> None:
-        """Ownership enforced (no ACLs), public access blocked, encryption and versioning on."""
+        """Ownership enforced (no ACLs), public access blocked, encryption and versioning on,
+        object events published to EventBridge."""
         aws.s3.BucketOwnershipControls(
             f"{resource_name}-ownership",
             bucket=bucket.id,
@@ -160,3 +161,5 @@ class Storage(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=self._child,
         )
+        # Free to publish; lets an EventBridge rule alert on object deletions without touching the stack.
+        aws.s3.BucketNotification(f"{resource_name}-events", bucket=bucket.id, eventbridge=True, opts=self._child)

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 import pulumi
 
+from orthweb.application import HostAppContext, index_connections_for, render_user_data_gzip_base64
 from orthweb.config import StackConfig
+from orthweb.provenance import application_commit
+
+HOSTS = 2
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,8 @@ class HostUserDataInputs:
 
 
 class HostUserData:
+    """Renders `templates/` into gzipped cloud-init for one host role (names and ARNs only)."""
+
     def __init__(self, cfg: StackConfig, inputs: HostUserDataInputs) -> None:
         self._cfg = cfg
         self._inputs = inputs
@@ -27,12 +33,27 @@ class HostUserData:
         i = self._inputs
         return pulumi.Output.all(
             i.region, i.db_identifier, i.dicom_bucket, i.orthanc_credentials_secret_arn, i.site_tls_secret_arn
-        ).apply(lambda values: self._render(role, *values))
+        ).apply(lambda values: render_user_data_gzip_base64(self.context(role, *values)))
 
-    def _render(self, role: str, region: str, db_identifier: str, bucket: str, credentials: str, tls: str) -> str:
-        # Placeholder until the application layer lands: names only, never secret values.
-        return (
-            "#cloud-config\n"
-            f"# orthweb {self._cfg.stack} {role}: region={region} db={db_identifier} bucket={bucket}\n"
-            f"# secrets: {credentials} {tls}\n"
+    def context(
+        self, role: str, region: str, db_identifier: str, bucket: str, credentials_arn: str, tls_arn: str
+    ) -> HostAppContext:
+        options = self._cfg.options
+        return HostAppContext(
+            host_role=role,
+            stack=self._cfg.stack,
+            region=region,
+            deployed_commit=application_commit(),
+            orthanc_image=options.orthanc_image,
+            envoy_image=options.envoy_image,
+            orthanc_replicas=options.orthanc_replicas,
+            index_connections=index_connections_for(
+                options.db_instance_class, replicas_per_host=options.orthanc_replicas, hosts=HOSTS
+            ),
+            dicom_bucket=bucket,
+            db_identifier=db_identifier,
+            orthanc_credentials_secret_arn=credentials_arn,
+            site_tls_secret_arn=tls_arn,
+            compose_version=options.compose_version,
+            site_name=self._cfg.site_domain or "",
         )

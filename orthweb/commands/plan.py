@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
 from orthweb.cost import CostEstimate, PriceTableError, estimate
 from orthweb.evaluate import Evaluation, redact
+from orthweb.rendered import write_host_files
 
 # What `plan` prices when the stack names no region (the offline evaluation assumes it too).
 DEFAULT_REGION = "us-east-1"
@@ -25,6 +27,12 @@ def register(subparsers: Any) -> None:
     )
     add_stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write each host's files (cloud-init, envoy.yaml, orthanc.json, ...) under DIR/<role>/",
+    )
     parser.set_defaults(func=run)
 
 
@@ -32,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
     evaluation = evaluate_or_report(args)
     if evaluation is None:
         return 2
+    if args.out is not None:
+        try:
+            written = write_host_files(evaluation, args.out)
+        except OSError as error:
+            print(f"orthweb: cannot write under --out {args.out}: {error.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(written)} host files under {args.out}/", file=sys.stderr)
     cost, cost_error = _cost(evaluation)
     if args.json:
         document = evaluation.to_json()

@@ -10,6 +10,7 @@ import pytest
 from parliament import analyze_policy_string
 
 from orthweb.evaluate import Evaluation, plain, secrets_in
+from orthweb.rendered import user_data_text
 
 HOST = "aws:ec2/instance:Instance"
 RDS = "aws:rds/instance:Instance"
@@ -158,7 +159,7 @@ def test_dicom_objects_only_for_the_hosts_role_and_the_deployer(stack: Evaluatio
     policy = json.loads(_bucket_features(stack, "orthweb-storage-dicom")["BucketPolicy"]["policy"])
     (others,) = [s for s in policy["Statement"] if s["Sid"] == "DenyObjectAccessToOthers"]
     allowed = others["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-    role_arn = stack.one("aws:iam/role:Role").state["arn"]
+    role_arn = stack.named("orthweb-host-identity-role").state["arn"]
     assert role_arn in allowed and len(allowed) == 2
     assert any(":role/Deployer" in arn for arn in allowed), "the assumed-role deployer is named by its role"
 
@@ -199,10 +200,32 @@ def test_primary_and_secondary_are_in_different_zones(stack: Evaluation) -> None
     assert subnets == {stack.named(f"orthweb-network-public-{s}").id for s in "ab"}
 
 
-def test_elastic_ip_starts_on_the_primary_and_respects_its_holder(stack: Evaluation) -> None:
+def test_elastic_ip_starts_on_the_primary(stack: Evaluation) -> None:
     eip = stack.one("aws:ec2/eip:Eip")
     assert eip.inputs["instance"] == stack.named("orthweb-hosts-primary").id
     assert eip.inputs["tags"]["orthweb:role"] == "site"
+
+
+@pytest.mark.parametrize(
+    ("holder", "expected"),
+    [
+        ("orthweb-hosts-secondary", "orthweb-hosts-secondary"),  # after a failover: stays there
+        ("orthweb-hosts-primary", "orthweb-hosts-primary"),
+        ("orthweb-hosts-replaced-long-ago", "orthweb-hosts-primary"),  # holder gone: back to primary
+    ],
+)
+def test_a_later_up_respects_the_current_holder_of_the_elastic_ip(
+    empty_home: Any, holder: str, expected: str
+) -> None:
+    from orthweb.evaluate import evaluate
+
+    evaluation = evaluate("dev", home=empty_home, site_holder=holder)
+    assert evaluation.one("aws:ec2/eip:Eip").inputs["instance"] == evaluation.named(expected).id
+
+
+def test_hosts_are_replaced_when_their_application_changes(stack: Evaluation) -> None:
+    for host in stack.of_type(HOST):
+        assert host.inputs["userDataReplaceOnChange"] is True
 
 
 def test_no_port_22_anywhere_and_hosts_open_only_443_and_11112(stack: Evaluation) -> None:
@@ -259,8 +282,9 @@ def test_no_secret_text_in_any_user_data(stack: Evaluation) -> None:
         with contextlib.suppress(json.JSONDecodeError, TypeError):
             fragments.update(str(v) for v in _leaves(json.loads(text)) if len(str(v)) >= 12)
     for host in stack.of_type(HOST):
-        user_data = host.inputs["userData"]
-        assert isinstance(user_data, str) and user_data.startswith("#cloud-config")
+        assert "userData" not in host.inputs, "plain user data would exceed EC2's 16 KiB"
+        user_data = user_data_text(host)
+        assert user_data.startswith("#cloud-config")
         assert not [f for f in fragments if f in user_data], host.name
         assert "PRIVATE KEY" not in user_data
 
@@ -323,6 +347,7 @@ def policy_documents(stack: Evaluation) -> dict[str, dict]:
 def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     documents = policy_documents(stack)
     trust = documents.pop("orthweb-host-identity-role.assumeRolePolicy")
+    monitoring_trust = documents.pop("orthweb-database-monitoring-role.assumeRolePolicy")
     assert len(documents) >= 4
     key = stack.one("aws:kms/key:Key")
     for name, document in documents.items():
@@ -348,6 +373,8 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     assert trust["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
+    assert [s["Principal"] for s in monitoring_trust["Statement"]] == [{"Service": "monitoring.rds.amazonaws.com"}]
+    assert all(s["Action"] == "sts:AssumeRole" for s in monitoring_trust["Statement"])
 
 
 def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Evaluation) -> None:
@@ -363,5 +390,10 @@ def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Ev
     assert statements["UseKeyThroughServices"]["Resource"] == key_arn(stack)
     every_resource = [s["Resource"] for s in permissions["Statement"]]
     assert "*" not in json.dumps(every_resource).replace(f"{dicom_arn}/*", "")
-    attachments = [r.inputs["policyArn"] for r in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
+    host_role = stack.named("orthweb-host-identity-role")
+    attachments = [
+        r.inputs["policyArn"]
+        for r in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r.inputs["role"] == host_role.state["name"]
+    ]
     assert attachments == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]

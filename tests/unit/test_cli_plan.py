@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orthweb.cli import main
 
@@ -57,7 +58,7 @@ def test_plan_json_lists_the_stack(
         "aws:rds/parameterGroup:ParameterGroup": 1,
         "aws:s3/bucket:Bucket": 2,
         "aws:s3/bucketPolicy:BucketPolicy": 2,
-        "aws:iam/role:Role": 1,
+        "aws:iam/role:Role": 2,  # the hosts' role and RDS enhanced monitoring
         "aws:iam/instanceProfile:InstanceProfile": 1,
         "aws:ec2/instance:Instance": 2,
         "aws:ec2/eip:Eip": 1,
@@ -76,3 +77,24 @@ def test_plan_text_shows_counts_settings_and_outputs(
     assert main(["plan", "--stack", "prod"]) == 0
     text = capsys.readouterr().out
     assert "Multi-AZ" in text and "site_address:" in text and "aws:ec2/instance:Instance" in text
+
+
+def test_plan_out_writes_what_each_host_receives(
+    empty_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(empty_home))
+    assert main(["plan", "--out", str(tmp_path), "--set", 'deploymentOptions={"orthancReplicas": 2}']) == 0
+    capsys.readouterr()
+    for role in ("primary", "secondary"):
+        folder = tmp_path / role
+        for name in ("cloud-init.yaml", "envoy.yaml", "orthanc.json", "docker-compose.yml", "FILES.txt"):
+            assert (folder / name).is_file(), f"{role}/{name}"
+        compose = (folder / "docker-compose.yml").read_text()
+        assert "orthanc-2:" in compose and "orthanc-3:" not in compose
+        cloud_config = yaml.safe_load((folder / "cloud-init.yaml").read_text())
+        written = {entry["path"]: entry["content"] for entry in cloud_config["write_files"]}
+        assert written["/opt/orthweb/envoy.yaml"] == (folder / "envoy.yaml").read_text()
+        deployment = json.loads((folder / "deployment.json").read_text())
+        assert deployment["host_role"] == role
+        for file in folder.iterdir():
+            assert "PRIVATE KEY" not in file.read_text(), file

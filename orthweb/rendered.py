@@ -1,0 +1,66 @@
+"""The files each host will get, read back from the user data the program hands to EC2.
+
+Reading them from the recorded user data (rather than rendering the templates again) shows an
+admin exactly what `pulumi up` would send, byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from orthweb.application import HOST_FILES
+from orthweb.evaluate import Evaluation, RecordedResource
+
+USER_DATA_NAME = "cloud-init.yaml"
+# The same names as orthweb.application.render_host_files uses.
+_NAMES = {file.path: file.name for file in HOST_FILES}
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+@dataclass(frozen=True)
+class HostFileOnDisk:
+    path: str  # where cloud-init writes it on the host
+    permissions: str
+    content: str
+
+
+def user_data_text(instance: RecordedResource) -> str:
+    if "userDataBase64" in instance.inputs:
+        return gzip.decompress(base64.b64decode(instance.inputs["userDataBase64"])).decode()
+    return str(instance.inputs.get("userData", ""))
+
+
+def host_files(evaluation: Evaluation) -> dict[str, dict[str, HostFileOnDisk]]:
+    """Role ("primary"/"secondary") -> file name -> file, including the cloud-config itself."""
+    hosts: dict[str, dict[str, HostFileOnDisk]] = {}
+    for instance in evaluation.of_type(INSTANCE):
+        role = instance.inputs["tags"]["orthweb:role"]
+        text = user_data_text(instance)
+        files = {USER_DATA_NAME: HostFileOnDisk("/var/lib/cloud/instance/user-data.txt", "0600", text)}
+        for entry in (yaml.safe_load(text) or {}).get("write_files", []):
+            name = _NAMES.get(entry["path"], PurePosixPath(entry["path"]).name)
+            files[name] = HostFileOnDisk(entry["path"], str(entry.get("permissions", "0644")), entry.get("content", ""))
+        hosts[role] = files
+    return hosts
+
+
+def write_host_files(evaluation: Evaluation, out: Path) -> list[Path]:
+    written: list[Path] = []
+    for role, files in host_files(evaluation).items():
+        folder = out / role
+        folder.mkdir(parents=True, exist_ok=True)
+        index = [f"{'file':<28} {'mode':<5} path on the host"]
+        for name, file in files.items():
+            (folder / name).write_text(file.content, encoding="utf-8")
+            written.append(folder / name)
+            index.append(f"{name:<28} {file.permissions:<5} {file.path}")
+        index.append("")
+        index.append("Secrets are not in these files: the host fetches them from Secrets Manager at boot")
+        index.append("(see fetch-secrets.sh) into root-only files under /etc/orthweb/secrets.")
+        (folder / "FILES.txt").write_text("\n".join(index) + "\n", encoding="utf-8")
+    return written

@@ -1,0 +1,74 @@
+"""cloud-init user data: valid for cloud-init, carries every host file, pinned, secret-free."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orthweb.application import APP_DIR, HOST_FILES, HostAppContext
+from tests.static.static_checks import CheckFailed, cloud_init_validate, require_tool
+
+
+@pytest.fixture(scope="module")
+def cloud_config(rendered: dict[str, str]) -> dict[str, Any]:
+    return yaml.safe_load(rendered["cloud-init.yaml"])
+
+
+def test_cloud_init_accepts_the_user_data(rendered: dict[str, str], tmp_path: Path) -> None:
+    cloud_init_validate(rendered["cloud-init.yaml"], tmp_path)
+
+
+def test_a_misspelled_top_level_key_is_caught(rendered: dict[str, str], tmp_path: Path) -> None:
+    broken = rendered["cloud-init.yaml"].replace("\nruncmd:", "\nruncmds:", 1)
+    with pytest.raises(CheckFailed, match="runcmds"):
+        cloud_init_validate(broken, tmp_path)
+
+
+def test_write_files_carries_every_host_file_verbatim(cloud_config: dict[str, Any], rendered: dict[str, str]) -> None:
+    written = {entry["path"]: entry for entry in cloud_config["write_files"]}
+    for host_file in HOST_FILES:
+        entry = written[host_file.path]
+        assert entry["content"] == rendered[host_file.name], host_file.name
+        assert entry["permissions"] == host_file.mode
+        assert entry["owner"] == "root:root"
+    scripts = [f for f in HOST_FILES if f.name.endswith(".sh")]
+    assert scripts and all(f.mode == "0700" for f in scripts)
+
+
+def test_installs_docker_and_starts_the_stack_at_every_boot(cloud_config: dict[str, Any]) -> None:
+    assert {"docker", "jq"} <= set(cloud_config["packages"])
+    commands = [" ".join(map(str, c)) for c in cloud_config["runcmd"]]
+    assert f"{APP_DIR}/install-compose.sh" in commands
+    assert "systemctl enable --now docker.service" in commands
+    assert "systemctl enable orthweb.service orthweb-refresh.timer" in commands
+
+
+def test_orthweb_unit_fetches_secrets_before_every_start(rendered: dict[str, str]) -> None:
+    unit = rendered["orthweb.service"]
+    assert f"ExecStartPre={APP_DIR}/fetch-secrets.sh" in unit
+    assert f"ExecStart={APP_DIR}/start.sh" in unit
+    assert "Requires=docker.service" in unit and "WantedBy=multi-user.target" in unit
+    assert "up --detach" in rendered["start.sh"]
+
+
+def test_pinned_to_the_deployed_commit_and_versions(rendered: dict[str, str], app_context: HostAppContext) -> None:
+    user_data = rendered["cloud-init.yaml"]
+    assert app_context.deployed_commit in user_data
+    for fetch_from_a_branch in ("git clone", "raw.githubusercontent.com", "/archive/refs/heads"):
+        assert fetch_from_a_branch not in user_data
+    installer = rendered["install-compose.sh"]
+    assert f"VERSION={app_context.compose_version}" in installer
+    assert "sha256sum --check" in installer
+
+
+@pytest.mark.parametrize("script", ["fetch-secrets.sh", "install-compose.sh", "start.sh"])
+def test_shell_scripts_parse(rendered: dict[str, str], script: str, tmp_path: Path) -> None:
+    bash = require_tool("bash", "apt-get install -y bash")
+    path = tmp_path / script
+    path.write_text(rendered[script])
+    result = subprocess.run([bash, "-n", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,110 @@
+"""envoy.yaml: accepted by the real Envoy 1.40 and shaped as SPEC §4 asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orthweb.application import HEALTH_AUTH_PLACEHOLDER
+from tests.static.static_checks import (
+    CheckFailed,
+    SiteCertificate,
+    envoy_cluster_references,
+    envoy_validate,
+    with_local_certificates,
+)
+
+
+@pytest.fixture
+def local_envoy(rendered: dict[str, str], site_certificate: SiteCertificate) -> str:
+    return with_local_certificates(rendered["envoy.yaml"], site_certificate.cert_path, site_certificate.key_path)
+
+
+@pytest.fixture(scope="module")
+def envoy(rendered: dict[str, str]) -> dict[str, Any]:
+    return yaml.safe_load(rendered["envoy.yaml"])
+
+
+def _listener(envoy: dict[str, Any], name: str) -> dict[str, Any]:
+    (listener,) = [x for x in envoy["static_resources"]["listeners"] if x["name"] == name]
+    return listener
+
+
+def test_envoy_validates(local_envoy: str, tmp_path: Path) -> None:
+    envoy_validate(local_envoy, tmp_path)
+
+
+def test_every_referenced_cluster_exists(rendered: dict[str, str]) -> None:
+    envoy_cluster_references(rendered["envoy.yaml"])
+
+
+def test_a_misspelled_field_fails_validation(local_envoy: str, tmp_path: Path) -> None:
+    broken = local_envoy.replace("healthy_panic_threshold", "healthy_panik_threshold", 1)
+    with pytest.raises(CheckFailed, match="healthy_panik_threshold"):
+        envoy_validate(broken, tmp_path)
+
+
+def test_a_tcp_proxy_to_an_unknown_cluster_fails_our_check(local_envoy: str, tmp_path: Path) -> None:
+    broken = local_envoy.replace("cluster: orthanc_dicom", "cluster: orthanc_dicomm", 1)
+    envoy_validate(broken, tmp_path)  # Envoy itself lets this through ...
+    with pytest.raises(CheckFailed, match="orthanc_dicomm"):
+        envoy_cluster_references(broken)  # ... which is why we check it
+
+
+def test_admin_is_bound_to_localhost(envoy: dict[str, Any]) -> None:
+    assert envoy["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("name", "port"), [("https", 443), ("dicom_tls", 11112)])
+def test_listeners_terminate_tls_1_2_or_later_with_the_site_certificate(
+    envoy: dict[str, Any], name: str, port: int
+) -> None:
+    listener = _listener(envoy, name)
+    assert listener["address"]["socket_address"]["port_value"] == port
+    (chain,) = listener["filter_chains"]
+    tls = chain["transport_socket"]["typed_config"]
+    assert tls["@type"].endswith("DownstreamTlsContext")
+    common = tls["common_tls_context"]
+    assert common["tls_params"]["tls_minimum_protocol_version"] == "TLSv1_2"
+    (certificate,) = common["tls_certificates"]
+    assert certificate["certificate_chain"]["filename"] == "/run/secrets/site.crt"
+    assert certificate["private_key"]["filename"] == "/run/secrets/site.key"
+
+
+def test_https_has_no_timeouts_and_cookie_affinity(envoy: dict[str, Any]) -> None:
+    (chain,) = _listener(envoy, "https")["filter_chains"]
+    (hcm,) = chain["filters"]
+    config = hcm["typed_config"]
+    assert config["request_timeout"] == "0s"
+    (vhost,) = config["route_config"]["virtual_hosts"]
+    (route,) = vhost["routes"]
+    assert route["route"]["cluster"] == "orthanc_http"
+    assert route["route"]["timeout"] == "0s"
+    (policy,) = route["route"]["hash_policy"]
+    assert policy["cookie"]["name"] and policy["cookie"]["ttl"] != "0s"
+
+
+def test_dicom_is_proxied_as_tcp_to_port_4242(envoy: dict[str, Any]) -> None:
+    (chain,) = _listener(envoy, "dicom_tls")["filter_chains"]
+    (proxy,) = chain["filters"]
+    assert proxy["name"] == "envoy.filters.network.tcp_proxy"
+    assert proxy["typed_config"]["cluster"] == "orthanc_dicom"
+
+
+@pytest.mark.parametrize("cluster_name", ["orthanc_http", "orthanc_dicom"])
+def test_dead_replicas_leave_rotation_within_seconds(envoy: dict[str, Any], cluster_name: str) -> None:
+    (cluster,) = [c for c in envoy["static_resources"]["clusters"] if c["name"] == cluster_name]
+    assert cluster["common_lb_config"]["healthy_panic_threshold"]["value"] == 0
+    outlier = cluster["outlier_detection"]
+    assert outlier["consecutive_local_origin_failure"] == 1
+    assert outlier["split_external_local_origin_errors"] is True
+    (check,) = cluster["health_checks"]
+    assert int(check["no_traffic_interval"].rstrip("s")) <= 5
+    http = check["http_health_check"]
+    assert http["path"] == "/changes?last"  # reads the index: a replica without its database fails
+    (header,) = http["request_headers_to_add"]
+    assert header["header"]["key"].lower() == "authorization"
+    assert header["header"]["value"] == HEALTH_AUTH_PLACEHOLDER  # filled at boot, never rendered

@@ -1,0 +1,86 @@
+"""orthanc.json and the ORTHANC__* names: every key is one Orthanc 1.12 or its plugins read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from orthweb.application import HostAppContext
+from tests.static.static_checks import orthanc_unknown_keys, orthancteam_name_unknown
+
+
+@pytest.fixture(scope="module")
+def orthanc(rendered: dict[str, str]) -> dict[str, Any]:
+    return json.loads(rendered["orthanc.json"])
+
+
+def test_every_key_is_a_known_setting(orthanc: dict[str, Any]) -> None:
+    assert orthanc_unknown_keys(orthanc) == []
+
+
+def test_a_misspelled_key_is_caught(orthanc: dict[str, Any]) -> None:
+    broken = dict(orthanc, ExecuteLuaEnable=False)
+    broken["PostgreSQL"] = dict(orthanc["PostgreSQL"], EnableSSL=True)
+    assert orthanc_unknown_keys(broken) == ["PostgreSQL.EnableSSL", "ExecuteLuaEnable"]
+
+
+def test_every_orthanc_name_in_compose_maps_to_a_known_setting(rendered: dict[str, str]) -> None:
+    compose = yaml.safe_load(rendered["docker-compose.yml"])
+    names = set(compose["secrets"])
+    for service in compose["services"].values():
+        names |= set(service.get("environment", {}))
+    orthanc_names = {n for n in names if n.startswith("ORTHANC__")}
+    assert orthanc_names, "no ORTHANC__ names found"
+    assert [n for n in sorted(orthanc_names) if orthancteam_name_unknown(n)] == []
+    assert orthancteam_name_unknown("ORTHANC__POSTGRESQL__PASWORD")
+
+
+def test_index_uses_postgresql_over_tls_without_lock(orthanc: dict[str, Any], app_context: HostAppContext) -> None:
+    pg = orthanc["PostgreSQL"]
+    assert pg["EnableIndex"] is True
+    assert pg["EnableStorage"] is False
+    assert pg["Lock"] is False  # several replicas share the index
+    assert pg["EnableSsl"] is True  # RDS has rds.force_ssl=1
+    assert pg["IndexConnectionsCount"] == app_context.index_connections
+    assert pg["EnableVerboseLogs"] is False  # SQL carries patient data
+    for key in ("Host", "Port", "Username", "Password", "Database"):
+        assert key not in pg  # from /run/secrets at boot
+
+
+def test_storage_is_s3_with_the_instance_role(orthanc: dict[str, Any], app_context: HostAppContext) -> None:
+    s3 = orthanc["AwsS3Storage"]
+    assert s3["BucketName"] == app_context.dicom_bucket
+    assert s3["Region"] == app_context.region
+    assert "AccessKey" not in s3 and "SecretKey" not in s3
+
+
+def test_hardening_per_the_orthanc_security_faq(orthanc: dict[str, Any]) -> None:
+    expected = {
+        "ExecuteLuaEnabled": False,
+        "RestApiWriteToFileSystemEnabled": False,
+        "WebDavEnabled": False,
+        "AuthenticationEnabled": True,
+        "RemoteAccessAllowed": True,  # only Envoy reaches it, on the compose network
+        "OrthancExplorerEnabled": False,
+        "DicomAet": "ORTHANC",
+        "DicomPort": 4242,
+        "HttpPort": 8042,
+        "SslEnabled": False,  # TLS terminates at Envoy
+        "SaveJobs": False,  # several writers share the database
+    }
+    assert {k: orthanc[k] for k in expected} == expected
+    assert orthanc["OrthancExplorer2"]["Enable"] is True
+    assert orthanc["LimitFindResults"] > 0 and orthanc["LimitFindInstances"] > 0
+    assert "RegisteredUsers" not in orthanc  # from /run/secrets at boot
+
+
+def test_health_filter_allows_the_health_user_only_a_read_of_changes(
+    orthanc: dict[str, Any], rendered: dict[str, str]
+) -> None:
+    assert "/etc/orthanc/orthweb-filter.lua" in orthanc["LuaScripts"]
+    lua = rendered["orthweb-filter.lua"]
+    assert "function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)" in lua
+    assert "return method == 'GET' and uri == '/changes'" in lua
