@@ -1,0 +1,74 @@
+"""The reviewed skips file (skips.yaml): which checkov findings are accepted, where, and why."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SKIPS_FILE = Path(__file__).with_name("skips.yaml")
+CHECK_ID = re.compile(r"CKV2?_[A-Z0-9]+_\d+")
+ADDRESS = re.compile(r"[a-z0-9_]+\.[A-Za-z_][A-Za-z0-9_-]*")
+ENVIRONMENTS = ("dev", "prod")
+
+
+class SkipsFileError(ValueError):
+    """The skips file is malformed; the message names the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    id: str
+    resources: tuple[str, ...]
+    reason: str
+    environments: tuple[str, ...] = ENVIRONMENTS
+
+    def applies(self, check_id: str, resource: str, environment: str) -> bool:
+        return check_id == self.id and resource in self.resources and environment in self.environments
+
+
+def load_skips(path: Path = SKIPS_FILE) -> list[Skip]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise SkipsFileError(f"{path}: {error}") from None
+    entries = document.get("skips") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise SkipsFileError(f"{path}: expected a top-level `skips:` list")
+    skips = [_skip(path, index, entry) for index, entry in enumerate(entries)]
+    seen: set[tuple[str, str]] = set()
+    for skip in skips:
+        for resource in skip.resources:
+            if (skip.id, resource) in seen:
+                raise SkipsFileError(f"{path}: {skip.id} is listed twice for {resource}")
+            seen.add((skip.id, resource))
+    return skips
+
+
+def _skip(path: Path, index: int, entry: Any) -> Skip:
+    where = f"{path}: skips[{index}]"
+    if not isinstance(entry, dict):
+        raise SkipsFileError(f"{where}: expected a mapping with id, resources and reason")
+    unknown = set(entry) - {"id", "resources", "reason", "environments"}
+    if unknown:
+        raise SkipsFileError(f"{where}: unknown keys {sorted(unknown)}")
+    check_id = entry.get("id")
+    if not isinstance(check_id, str) or not CHECK_ID.fullmatch(check_id):
+        raise SkipsFileError(f"{where}: id must be a checkov check ID such as CKV_AWS_88, not {check_id!r}")
+    resources = entry.get("resources")
+    if (
+        not isinstance(resources, list)
+        or not resources
+        or not all(isinstance(r, str) and ADDRESS.fullmatch(r) for r in resources)
+    ):
+        raise SkipsFileError(f"{where} ({check_id}): resources must be a non-empty list of Terraform addresses")
+    reason = entry.get("reason")
+    if not isinstance(reason, str) or not reason.strip() or "\n" in reason.strip():
+        raise SkipsFileError(f"{where} ({check_id}): reason must be one non-empty line")
+    environments = entry.get("environments", list(ENVIRONMENTS))
+    if not isinstance(environments, list) or not environments or not set(environments) <= set(ENVIRONMENTS):
+        raise SkipsFileError(f"{where} ({check_id}): environments must be a list drawn from {list(ENVIRONMENTS)}")
+    return Skip(check_id, tuple(resources), reason.strip(), tuple(environments))

@@ -1,0 +1,126 @@
+"""Which Terraform resource type each Pulumi type token is, and how its inputs are renamed.
+
+pulumi-aws, pulumi-random and pulumi-tls are bridged from the Terraform providers, but no package
+ships the token -> type mapping, so it is kept here by hand. A type the program creates that is
+missing from `TERRAFORM_TYPES` stops the conversion (tests/compliance checks every stack), so a new
+resource can never slip past checkov unscanned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+RANDOM_PROVIDER = "registry.terraform.io/hashicorp/random"
+TLS_PROVIDER = "registry.terraform.io/hashicorp/tls"
+
+# Blocks Pulumi names in the plural (a Terraform block that may repeat becomes a list input).
+LIFECYCLE_RULES = {
+    "rules": "rule",
+    "transitions": "transition",
+    "noncurrentVersionTransitions": "noncurrent_version_transition",
+}
+
+
+@dataclass(frozen=True)
+class TerraformType:
+    name: str
+    provider: str = AWS_PROVIDER
+    # Pulumi input name (at any depth in this resource) -> Terraform attribute/block name, for
+    # names that are not simply the snake_case of the Pulumi name.
+    renames: dict[str, str] = field(default_factory=dict)
+
+
+TERRAFORM_TYPES: dict[str, TerraformType] = {
+    "aws:cloudwatch/logGroup:LogGroup": TerraformType("aws_cloudwatch_log_group"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": TerraformType("aws_default_security_group"),
+    "aws:ec2/eip:Eip": TerraformType("aws_eip"),
+    "aws:ec2/flowLog:FlowLog": TerraformType("aws_flow_log"),
+    "aws:ec2/instance:Instance": TerraformType(
+        "aws_instance",
+        renames={
+            "ebsBlockDevices": "ebs_block_device",
+            "ephemeralBlockDevices": "ephemeral_block_device",
+            "networkInterfaces": "network_interface",
+        },
+    ),
+    "aws:ec2/internetGateway:InternetGateway": TerraformType("aws_internet_gateway"),
+    "aws:ec2/keyPair:KeyPair": TerraformType("aws_key_pair"),
+    "aws:ec2/routeTable:RouteTable": TerraformType("aws_route_table", renames={"routes": "route"}),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": TerraformType("aws_route_table_association"),
+    "aws:ec2/securityGroup:SecurityGroup": TerraformType("aws_security_group"),
+    "aws:ec2/subnet:Subnet": TerraformType("aws_subnet"),
+    "aws:ec2/vpc:Vpc": TerraformType("aws_vpc"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": TerraformType("aws_vpc_endpoint"),
+    # Pulumi files the EC2 instance-state resource under the transit gateway module.
+    "aws:ec2transitgateway/instanceState:InstanceState": TerraformType("aws_ec2_instance_state"),
+    "aws:iam/instanceProfile:InstanceProfile": TerraformType("aws_iam_instance_profile"),
+    "aws:iam/role:Role": TerraformType("aws_iam_role", renames={"inlinePolicies": "inline_policy"}),
+    "aws:iam/rolePolicy:RolePolicy": TerraformType("aws_iam_role_policy"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": TerraformType("aws_iam_role_policy_attachment"),
+    "aws:kms/alias:Alias": TerraformType("aws_kms_alias"),
+    "aws:kms/key:Key": TerraformType("aws_kms_key"),
+    "aws:rds/instance:Instance": TerraformType("aws_db_instance"),
+    "aws:rds/parameterGroup:ParameterGroup": TerraformType(
+        "aws_db_parameter_group", renames={"parameters": "parameter"}
+    ),
+    "aws:rds/subnetGroup:SubnetGroup": TerraformType("aws_db_subnet_group"),
+    "aws:s3/bucket:Bucket": TerraformType("aws_s3_bucket"),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": TerraformType(
+        "aws_s3_bucket_lifecycle_configuration", renames=LIFECYCLE_RULES
+    ),
+    "aws:s3/bucketLogging:BucketLogging": TerraformType("aws_s3_bucket_logging"),
+    "aws:s3/bucketNotification:BucketNotification": TerraformType(
+        "aws_s3_bucket_notification",
+        renames={"lambdaFunctions": "lambda_function", "queues": "queue", "topics": "topic"},
+    ),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": TerraformType("aws_s3_bucket_ownership_controls"),
+    "aws:s3/bucketPolicy:BucketPolicy": TerraformType("aws_s3_bucket_policy"),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": TerraformType("aws_s3_bucket_public_access_block"),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": TerraformType(
+        "aws_s3_bucket_server_side_encryption_configuration", renames={"rules": "rule"}
+    ),
+    "aws:s3/bucketVersioning:BucketVersioning": TerraformType("aws_s3_bucket_versioning"),
+    "aws:secretsmanager/secret:Secret": TerraformType("aws_secretsmanager_secret"),
+    "aws:secretsmanager/secretVersion:SecretVersion": TerraformType("aws_secretsmanager_secret_version"),
+    "aws:ssm/parameter:Parameter": TerraformType("aws_ssm_parameter"),
+    "random:index/randomPassword:RandomPassword": TerraformType("random_password", RANDOM_PROVIDER),
+    "random:index/randomString:RandomString": TerraformType("random_string", RANDOM_PROVIDER),
+    "tls:index/privateKey:PrivateKey": TerraformType("tls_private_key", TLS_PROVIDER),
+    "tls:index/selfSignedCert:SelfSignedCert": TerraformType("tls_self_signed_cert", TLS_PROVIDER),
+}
+
+# Types deliberately left out of the plan, with the reason (none today; components are not
+# resources and are skipped by `is_component`).
+EXCLUDED_TYPES: dict[str, str] = {}
+
+# Inputs that are Terraform maps (stay objects); every other object input is a nested block,
+# which Terraform's plan shows as a one-element list.
+MAP_ATTRIBUTES = frozenset({"tags", "tagsAll"})
+
+
+class UnmappedTypeError(LookupError):
+    """The program creates a resource type the table above does not know."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        super().__init__(
+            "no Terraform type known for "
+            + ", ".join(tokens)
+            + ": add it to TERRAFORM_TYPES (or EXCLUDED_TYPES with a reason) in orthweb/compliance/types.py"
+        )
+
+
+def is_component(token: str) -> bool:
+    """Our components and Pulumi's own providers: nothing Terraform would plan."""
+    return token.startswith("orthweb:") or token.startswith("pulumi:")
+
+
+def terraform_type(token: str) -> TerraformType | None:
+    """The Terraform type for `token`; None for excluded types; UnmappedTypeError otherwise."""
+    if token in EXCLUDED_TYPES:
+        return None
+    found = TERRAFORM_TYPES.get(token)
+    if found is None:
+        raise UnmappedTypeError([token])
+    return found

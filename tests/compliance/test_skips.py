@@ -1,0 +1,38 @@
+"""The reviewed skips file is well-formed, and a malformed one is refused with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orthweb.compliance.skips import SkipsFileError, load_skips
+
+pytestmark = pytest.mark.compliance
+
+
+def test_skips_file_is_small_and_every_entry_says_why() -> None:
+    skips = load_skips()
+    assert 0 < len(skips) < 8
+    for skip in skips:
+        assert skip.reason and "\n" not in skip.reason and len(skip.reason) < 240, skip.id
+        assert skip.resources
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("- {id: CKV_AWS_88, resources: [aws_instance.a]}", "reason"),
+        ("- {id: CKV_AWS_88, resources: [], reason: why}", "resources"),
+        ("- {id: CKV_AWS_88, resources: ['*'], reason: why}", "resources"),
+        ("- {id: ckv_aws_88, resources: [aws_instance.a], reason: why}", "check ID"),
+        ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, stacks: [dev]}", "unknown keys"),
+        ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, environments: [test]}", "environments"),
+        ("- {id: CKV_AWS_88, resources: [aws_instance.a, aws_instance.a], reason: why}", "twice"),
+    ],
+)
+def test_malformed_entries_are_refused(tmp_path: Path, entry: str, problem: str) -> None:
+    path = tmp_path / "skips.yaml"
+    path.write_text(f"skips:\n  {entry}\n", encoding="utf-8")
+    with pytest.raises(SkipsFileError, match=problem):
+        load_skips(path)
