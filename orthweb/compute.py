@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb.firewall import FirewallArgs, Rule, firewall
 from orthweb.tags import PROJECT_TAG, ROLE_TAG, STACK_TAG, stack_tags, with_role
 
 HOST_ROLES = ("primary", "secondary")
@@ -44,44 +45,22 @@ class Hosts(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = stack_tags(args.stack)
 
-        self.security_group = aws.ec2.SecurityGroup(
+        self.security_group = firewall(
             f"{name}-sg",
-            description="HTTPS and DICOM-TLS in; no SSH (Session Manager instead)",
-            vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    description="HTTPS (Orthanc web UI and REST through Envoy)",
-                    protocol="tcp",
-                    from_port=HTTPS_PORT,
-                    to_port=HTTPS_PORT,
-                    cidr_blocks=list(args.web_allowed_cidrs),
+            FirewallArgs(
+                vpc_id=args.vpc_id,
+                description="HTTPS and DICOM-TLS in; no SSH (Session Manager instead)",
+                tags=tags,
+                ingress=(
+                    Rule("https", "HTTPS (Orthanc web UI and REST through Envoy)", HTTPS_PORT, args.web_allowed_cidrs),
+                    Rule("dicom-tls", "DICOM over TLS (through Envoy)", DICOM_TLS_PORT, args.dicom_allowed_cidrs),
                 ),
-                aws.ec2.SecurityGroupIngressArgs(
-                    description="DICOM over TLS (through Envoy)",
-                    protocol="tcp",
-                    from_port=DICOM_TLS_PORT,
-                    to_port=DICOM_TLS_PORT,
-                    cidr_blocks=list(args.dicom_allowed_cidrs),
+                egress=(
+                    Rule("https", "HTTPS out: packages, container images, AWS APIs", 443, ("0.0.0.0/0",)),
+                    Rule("postgres", "PostgreSQL to the database inside the VPC", 5432, (args.vpc_cidr,)),
                 ),
-            ],
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="HTTPS out: packages, container images, AWS APIs",
-                    protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_blocks=["0.0.0.0/0"],
-                ),
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="PostgreSQL to the database inside the VPC",
-                    protocol="tcp",
-                    from_port=5432,
-                    to_port=5432,
-                    cidr_blocks=[args.vpc_cidr],
-                ),
-            ],
-            tags=tags,
-            opts=child,
+            ),
+            parent=self,
         )
         key_pair = (
             aws.ec2.KeyPair(f"{name}-ssh-key", public_key=args.public_key, tags=tags, opts=child)
@@ -134,9 +113,9 @@ class Hosts(pulumi.ComponentResource):
         self.site_ip = aws.ec2.Eip(
             f"{name}-site-ip",
             domain="vpc",
-            instance=pulumi.Output.all(
-                self.instances["primary"].id, self.instances["secondary"].id, holder
-            ).apply(lambda ids: ids[2] if ids[2] in ids[:2] else ids[0]),
+            instance=pulumi.Output.all(self.instances["primary"].id, self.instances["secondary"].id, holder).apply(
+                lambda ids: ids[2] if ids[2] in ids[:2] else ids[0]
+            ),
             tags=with_role(args.stack, "site", name=f"orthweb-{args.stack}-site"),
             opts=child,
         )

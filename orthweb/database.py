@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orthweb import policies
+from orthweb.firewall import FirewallArgs, Rule, firewall
 from orthweb.tags import stack_tags
 
 DATABASE_NAME = "orthanc"
@@ -47,21 +48,22 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = stack_tags(args.stack)
 
-        firewall = aws.ec2.SecurityGroup(
+        database_firewall = firewall(
             f"{name}-sg",
-            description="PostgreSQL from the orthweb hosts only",
-            vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    description="PostgreSQL from the hosts",
-                    protocol="tcp",
-                    from_port=5432,
-                    to_port=5432,
-                    security_groups=[args.client_security_group_id],
-                )
-            ],
-            tags=tags,
-            opts=child,
+            FirewallArgs(
+                vpc_id=args.vpc_id,
+                description="PostgreSQL from the orthweb hosts only",
+                tags=tags,
+                ingress=(
+                    Rule(
+                        "postgres",
+                        "PostgreSQL from the hosts",
+                        5432,
+                        peer_security_group_id=args.client_security_group_id,
+                    ),
+                ),
+            ),
+            parent=self,
         )
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
@@ -138,7 +140,7 @@ class Database(pulumi.ComponentResource):
             iam_database_authentication_enabled=True,
             ca_cert_identifier=CA_CERTIFICATE,
             db_subnet_group_name=subnets.name,
-            vpc_security_group_ids=[firewall.id],
+            vpc_security_group_ids=[database_firewall.id],
             parameter_group_name=parameters.name,
             publicly_accessible=False,
             multi_az=args.production,

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orthweb.cidr import plan_subnets
+from orthweb.firewall import FirewallArgs, Rule, firewall
 from orthweb.tags import stack_tags
 
 AZ_SUFFIXES = ("a", "b")
@@ -96,21 +97,15 @@ class Network(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        endpoint_firewall = aws.ec2.SecurityGroup(
+        endpoint_firewall = firewall(
             f"{name}-endpoint-sg",
-            description="HTTPS from inside the VPC to interface endpoints",
-            vpc_id=self.vpc.id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    description="HTTPS from the VPC",
-                    protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_blocks=[args.vpc_cidr],
-                )
-            ],
-            tags=tags,
-            opts=child,
+            FirewallArgs(
+                vpc_id=self.vpc.id,
+                description="HTTPS from inside the VPC to interface endpoints",
+                tags=tags,
+                ingress=(Rule("https", "HTTPS from the VPC", 443, cidrs=(args.vpc_cidr,)),),
+            ),
+            parent=self,
         )
         aws.ec2.VpcEndpoint(
             f"{name}-secretsmanager-endpoint",

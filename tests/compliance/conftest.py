@@ -13,13 +13,8 @@ import pytest
 from orthweb.compliance.scan import CheckovMissing, Report, find_checkov, scan
 from orthweb.evaluate import Evaluation, RecordedResource
 
-INSECURE_SSH_RULE = {
-    "description": "SSH from anywhere",
-    "protocol": "tcp",
-    "fromPort": 22.0,
-    "toPort": 22.0,
-    "cidrBlocks": ["0.0.0.0/0"],
-}
+# The hosts' HTTPS rule, turned into SSH from anywhere.
+HOSTS_HTTPS_RULE = "orthweb-hosts-sg-in-https-0.0.0.0_0"
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +36,8 @@ def insecure_variant(evaluation: Evaluation) -> Evaluation:
     for resource in evaluation.resources:
         if resource.type == "aws:rds/instance:Instance":
             resource = _with_inputs(resource, storageEncrypted=False, publiclyAccessible=True)
-        elif resource.name == "orthweb-hosts-sg":
-            resource = _with_inputs(resource, ingress=[*resource.inputs["ingress"], INSECURE_SSH_RULE])
+        elif resource.name == HOSTS_HTTPS_RULE:
+            resource = _with_inputs(resource, fromPort=22.0, toPort=22.0, description="SSH from anywhere")
         elif resource.type == "aws:ec2/instance:Instance":
             resource = _with_inputs(
                 resource, metadataOptions={**resource.inputs["metadataOptions"], "httpTokens": "optional"}

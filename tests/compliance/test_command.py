@@ -41,4 +41,7 @@ def test_failures_exit_1_and_are_listed(
     assert cli.main(["check"]) == 1
     text = capsys.readouterr().out
     assert "7 failed" in text
-    assert "CKV_AWS_24   aws_security_group.orthweb_hosts_sg (orthweb-hosts-sg)" in text
+    assert (
+        "CKV_AWS_24   aws_vpc_security_group_ingress_rule.orthweb_hosts_sg_in_https_0_0_0_0_0 "
+        "(orthweb-hosts-sg-in-https-0.0.0.0_0)"
+    ) in text

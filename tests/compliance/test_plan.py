@@ -84,9 +84,9 @@ def test_nested_objects_become_blocks_and_maps_stay_maps(plan: dict[str, Any]) -
 
 
 def test_whole_numbers_are_integers(plan: dict[str, Any]) -> None:
-    rules = planned(plan, "aws_security_group.orthweb_hosts_sg")["ingress"]
-    assert {(r["from_port"], r["to_port"]) for r in rules} == {(443, 443), (11112, 11112)}
-    assert all(type(r["from_port"]) is int for r in rules)
+    rule = planned(plan, "aws_vpc_security_group_ingress_rule.orthweb_hosts_sg_in_dicom_tls_0_0_0_0_0")
+    assert (rule["from_port"], rule["to_port"]) == (11112, 11112)
+    assert type(rule["from_port"]) is int
 
 
 def test_outputs_of_other_resources_become_references(plan: dict[str, Any]) -> None:
@@ -109,9 +109,9 @@ def test_outputs_of_other_resources_become_references(plan: dict[str, Any]) -> N
     assert flow_log["vpc_id"] == {"references": refs("aws_vpc.orthweb_network_vpc")}
     subnets = expressions(plan, "aws_db_subnet_group.orthweb_database_subnets")["subnet_ids"]["references"]
     assert subnets == [*refs("aws_subnet.orthweb_network_private_a"), *refs("aws_subnet.orthweb_network_private_b")]
-    db_firewall = expressions(plan, "aws_security_group.orthweb_database_sg")["ingress"][0]
-    assert db_firewall["security_groups"] == {"references": refs("aws_security_group.orthweb_hosts_sg")}
-    assert db_firewall["from_port"] == {"constant_value": 5432}
+    db_rule = expressions(plan, "aws_vpc_security_group_ingress_rule.orthweb_database_sg_in_postgres_peer")
+    assert db_rule["security_group_id"] == {"references": refs("aws_security_group.orthweb_database_sg")}
+    assert db_rule["referenced_security_group_id"] == {"references": refs("aws_security_group.orthweb_hosts_sg")}
 
 
 def test_documents_built_from_outputs_keep_their_content(plan: dict[str, Any], dev: Evaluation) -> None:

@@ -68,7 +68,7 @@ def test_every_result_names_a_resource_of_the_program(report: Report) -> None:
 EXPECTED_FAILURES = {
     ("CKV_AWS_16", "aws_db_instance.orthweb_database_postgres"),  # storage not encrypted
     ("CKV_AWS_17", "aws_db_instance.orthweb_database_postgres"),  # publicly accessible
-    ("CKV_AWS_24", "aws_security_group.orthweb_hosts_sg"),  # port 22 open to the world
+    ("CKV_AWS_24", "aws_vpc_security_group_ingress_rule.orthweb_hosts_sg_in_https_0_0_0_0_0"),  # port 22 open
     ("CKV_AWS_79", "aws_instance.orthweb_hosts_primary"),  # IMDSv1 allowed
     ("CKV_AWS_79", "aws_instance.orthweb_hosts_secondary"),
     ("CKV_AWS_145", "aws_s3_bucket.orthweb_storage_dicom"),  # no SSE-KMS configuration

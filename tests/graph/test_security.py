@@ -119,14 +119,22 @@ def test_production_and_dev_switch_protection(dev: Evaluation, prod: Evaluation)
     assert not any(b.inputs["forceDestroy"] for b in prod.of_type("aws:s3/bucket:Bucket"))
 
 
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+
+
+def rules_of(stack: Evaluation, group_name: str, token: str = INGRESS) -> list[dict]:
+    group = stack.named(group_name)
+    assert not group.inputs.get("ingress") and not group.inputs.get("egress"), "rules are separate resources"
+    return [r.inputs for r in stack.of_type(token) if r.inputs["securityGroupId"] == group.id]
+
+
 def test_database_accepts_postgres_from_the_hosts_only(stack: Evaluation) -> None:
-    db_sg = stack.named("orthweb-database-sg").inputs
-    host_sg = stack.named("orthweb-hosts-sg")
-    assert len(db_sg["ingress"]) == 1
-    rule = db_sg["ingress"][0]
-    assert (rule["fromPort"], rule["toPort"], rule["protocol"]) == (5432, 5432, "tcp")
-    assert rule["securityGroups"] == [host_sg.id]
-    assert not rule.get("cidrBlocks")
+    (rule,) = rules_of(stack, "orthweb-database-sg")
+    assert (rule["fromPort"], rule["toPort"], rule["ipProtocol"]) == (5432, 5432, "tcp")
+    assert rule["referencedSecurityGroupId"] == stack.named("orthweb-hosts-sg").id
+    assert "cidrIpv4" not in rule
+    assert not rules_of(stack, "orthweb-database-sg", EGRESS)
 
 
 # --- storage ------------------------------------------------------------------------------------
@@ -214,9 +222,7 @@ def test_elastic_ip_starts_on_the_primary(stack: Evaluation) -> None:
         ("orthweb-hosts-replaced-long-ago", "orthweb-hosts-primary"),  # holder gone: back to primary
     ],
 )
-def test_a_later_up_respects_the_current_holder_of_the_elastic_ip(
-    empty_home: Any, holder: str, expected: str
-) -> None:
+def test_a_later_up_respects_the_current_holder_of_the_elastic_ip(empty_home: Any, holder: str, expected: str) -> None:
     from orthweb.evaluate import evaluate
 
     evaluation = evaluate("dev", home=empty_home, site_holder=holder)
@@ -229,23 +235,25 @@ def test_hosts_are_replaced_when_their_application_changes(stack: Evaluation) ->
 
 
 def test_no_port_22_anywhere_and_hosts_open_only_443_and_11112(stack: Evaluation) -> None:
-    for group in stack.of_type(SG):
-        for rule in group.inputs.get("ingress", []):
-            assert not rule["fromPort"] <= 22 <= rule["toPort"], group.name
-            assert rule["protocol"] != "-1", group.name
-    host_rules = stack.named("orthweb-hosts-sg").inputs["ingress"]
-    assert sorted((r["fromPort"], r["toPort"]) for r in host_rules) == [(443, 443), (11112, 11112)]
-    web = next(r for r in host_rules if r["fromPort"] == 443)
-    assert tuple(web["cidrBlocks"]) == stack.config.web_allowed_cidrs
+    assert all(not group.inputs.get("ingress") for group in stack.of_type(SG))
+    for rule in stack.of_type(INGRESS):
+        assert not rule.inputs["fromPort"] <= 22 <= rule.inputs["toPort"], rule.name
+        assert rule.inputs["ipProtocol"] == "tcp", rule.name
+    host_rules = rules_of(stack, "orthweb-hosts-sg")
+    assert sorted({(r["fromPort"], r["toPort"]) for r in host_rules}) == [(443, 443), (11112, 11112)]
+    web = [r["cidrIpv4"] for r in host_rules if r["fromPort"] == 443]
+    assert tuple(web) == stack.config.web_allowed_cidrs
+    egress = sorted((r["fromPort"], r["cidrIpv4"]) for r in rules_of(stack, "orthweb-hosts-sg", EGRESS))
+    assert egress == [(443, "0.0.0.0/0"), (5432, stack.config.vpc_cidr)]
 
 
 def test_allowed_networks_come_from_config(empty_home: Any) -> None:
     from orthweb.evaluate import evaluate
 
-    evaluation = evaluate("dev", {"dicomAllowedCidrs": ["203.0.113.0/24"]}, home=empty_home)
-    rules = evaluation.named("orthweb-hosts-sg").inputs["ingress"]
-    dicom = next(r for r in rules if r["fromPort"] == 11112)
-    assert dicom["cidrBlocks"] == ["203.0.113.0/24"]
+    networks = ["203.0.113.0/24", "198.51.100.0/25"]
+    evaluation = evaluate("dev", {"dicomAllowedCidrs": networks}, home=empty_home)
+    dicom = [r["cidrIpv4"] for r in rules_of(evaluation, "orthweb-hosts-sg") if r["fromPort"] == 11112]
+    assert dicom == networks
 
 
 def test_ec2_is_created_in_parallel_with_rds(stack: Evaluation) -> None:
