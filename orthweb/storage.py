@@ -41,46 +41,12 @@ class Storage(pulumi.ComponentResource):
 
         self.log_bucket = self._bucket(f"{name}-logs", "logs")
         self._harden(f"{name}-logs", self.log_bucket, kms_key_arn=None)
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-logs-lifecycle",
-            bucket=self.log_bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=1
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=ABORT_MULTIPART_DAYS
-                    ),
-                )
-            ],
-            opts=self._child,
-        )
+        # Logs expire; their old versions (a log object is never rewritten) go the next day.
+        self._lifecycle(f"{name}-logs", self.log_bucket, expire_days=args.log_retention_days, noncurrent_days=1)
 
         self.dicom_bucket = self._bucket(f"{name}-dicom", "dicom")
         self._harden(f"{name}-dicom", self.dicom_bucket, kms_key_arn=args.key_arn)
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-dicom-lifecycle",
-            bucket=self.dicom_bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-old-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=NONCURRENT_VERSION_DAYS
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=ABORT_MULTIPART_DAYS
-                    ),
-                )
-            ],
-            opts=self._child,
-        )
+        self._lifecycle(f"{name}-dicom", self.dicom_bucket, expire_days=None, noncurrent_days=NONCURRENT_VERSION_DAYS)
         aws.s3.BucketLogging(
             f"{name}-dicom-access-logs",
             bucket=self.dicom_bucket.id,
@@ -118,6 +84,32 @@ class Storage(pulumi.ComponentResource):
             bucket_prefix=f"orthweb-{self._args.stack}-{role}-"[:37],
             force_destroy=self._args.force_destroy,
             tags=with_role(self._args.stack, role),
+            opts=self._child,
+        )
+
+    def _lifecycle(
+        self, resource_name: str, bucket: aws.s3.Bucket, *, expire_days: int | None, noncurrent_days: int
+    ) -> None:
+        """Expire current objects after `expire_days` (None: never), old versions after `noncurrent_days`."""
+        aws.s3.BucketLifecycleConfiguration(
+            f"{resource_name}-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-logs" if expire_days is not None else "expire-old-versions",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
+                    if expire_days is not None
+                    else None,
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=noncurrent_days
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ABORT_MULTIPART_DAYS
+                    ),
+                )
+            ],
             opts=self._child,
         )
 
