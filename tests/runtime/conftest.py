@@ -1,0 +1,121 @@
+"""One running stack for the whole runtime session: PostgreSQL, N Orthanc replicas, Envoy.
+
+The rendered files come from `render_host_files` (or from `$ORTHWEB_RENDERED_DIR/primary`, a
+`python -m orthweb plan --out` folder), and the secret files from the rendered fetch-secrets.sh
+run against moto. Measurements go to `runtime_report` and are printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orthweb.application import HostAppContext, render_host_files
+from orthweb.harness import Stack, load_rendered
+from orthweb.harness.aws import fetch_secrets_provider
+from orthweb.harness.dicom import DicomEndpoint, tls_context
+from orthweb.harness.processes import LOOPBACK
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+def runtime_context(replicas: int = 3, host_role: str = "primary", stack: str = "dev") -> HostAppContext:
+    arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/{stack}"
+    return HostAppContext(
+        host_role=host_role,
+        stack=stack,
+        region=REGION,
+        deployed_commit="unknown",
+        orthanc_image="orthancteam/orthanc:25.1.1",
+        envoy_image="envoyproxy/envoy:v1.40.0",
+        orthanc_replicas=replicas,
+        index_connections=5,
+        dicom_bucket="orthweb-dev-dicom",
+        db_identifier=f"orthweb-{stack}-db",
+        orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
+        site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
+        site_name="orthweb.test",
+    )
+
+
+_REPORT: dict[str, object] = {}
+_SESSION_START = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _REPORT:
+        return
+    terminalreporter.section("orthweb runtime measurements")
+    for key, value in _REPORT.items():
+        terminalreporter.write_line(f"{key}: {value}")
+
+
+@pytest.fixture(scope="session")
+def runtime_report() -> dict[str, object]:
+    return _REPORT
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, str]:
+    out = os.environ.get("ORTHWEB_RENDERED_DIR")
+    if out:
+        return load_rendered(Path(out) / "primary")
+    return render_host_files(runtime_context())
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def stack(rendered: dict[str, str], runtime_report: dict[str, object]) -> Iterator[Stack]:
+    keep = os.environ.get("ORTHWEB_KEEP_HARNESS") == "1"
+    # A terminated run (CI timeout, `timeout`) still unwinds the fixtures and stops every server.
+    signal.signal(signal.SIGTERM, _interrupt)
+    start = time.monotonic()
+    with fetch_secrets_provider() as provider, Stack(rendered, secrets=provider, keep_work_dir=keep) as running:
+        runtime_report["stack start (incl. fetch-secrets.sh via moto), s"] = round(time.monotonic() - start, 1)
+        runtime_report["replicas"] = running.replica_total
+        yield running
+    runtime_report["runtime session wall time, s"] = round(time.monotonic() - _SESSION_START, 1)
+
+
+@pytest.fixture(scope="session")
+def dicom(stack: Stack) -> DicomEndpoint:
+    """Envoy's DICOM-TLS listener, trusting the site certificate like a configured modality."""
+    return DicomEndpoint(port=stack.dicom_port, tls=tls_context(str(stack.site_ca)), server_hostname=LOOPBACK)
+
+
+@pytest.fixture(scope="session")
+def render_for():
+    """Render another host's files (e.g. a second stack name, so moto state does not collide)."""
+    return lambda **kwargs: render_host_files(runtime_context(**kwargs))
+
+
+@pytest.fixture(scope="session")
+def find_allowed(stack: Stack) -> str:
+    """The rendered config refuses C-FIND from unknown AEs: register ours, as an admin would.
+
+    On every replica: with DicomModalitiesInDatabase, a replica reads the modalities from the
+    database only when it starts, so a PUT through Envoy reaches one replica until restarts.
+    """
+    from orthweb.harness.dicom import CALLING_AE
+
+    body = json.dumps({"AET": CALLING_AE, "Host": LOOPBACK, "Port": 104, "AllowFind": True})
+    for replica in stack.replicas:
+        status, _, text = stack.request(
+            "/modalities/orthwebtest",
+            method="PUT",
+            body=body.encode(),
+            credential=stack.admin,
+            base=replica.base_url,
+        )
+        assert status == 200, text
+    return CALLING_AE

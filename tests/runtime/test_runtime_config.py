@@ -1,0 +1,42 @@
+"""The harness runs the rendered orthanc.json almost unchanged: check what it had to leave out."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orthweb.harness import OVERLAY_KEYS, UNSUPPORTED_BY_DEBIAN, Stack
+from orthweb.harness.orthanc import ORTHANC_BINARY
+
+pytestmark = pytest.mark.runtime
+
+# Sections read by plugins; the harness loads only the PostgreSQL index plugin.
+PLUGIN_SECTIONS = {"PostgreSQL", "AwsS3Storage", "OrthancExplorer2"}
+
+
+def test_rendered_keys_are_known_to_debian_orthanc(rendered: dict[str, str], tmp_path: Path) -> None:
+    """Orthanc ignores unknown keys silently: compare with the keys 1.10.1 itself documents."""
+    default = tmp_path / "default.json"
+    subprocess.run([str(ORTHANC_BINARY), f"--config={default}"], check=True, timeout=30)
+    known = set(re.findall(r'^\s*"(\w+)"\s*:', default.read_text(), flags=re.M))
+    config = json.loads(rendered["orthanc.json"])
+    unknown = set(config) - known - PLUGIN_SECTIONS
+    assert unknown <= {key.split(".")[0] for key in UNSUPPORTED_BY_DEBIAN}, unknown
+
+
+def test_every_replica_runs_the_rendered_config_plus_the_overlay(stack: Stack) -> None:
+    rendered = json.loads(stack.rendered["orthanc.json"])
+    for replica in stack.replicas:
+        changed = {key for key in rendered if rendered[key] != replica.config.get(key)}
+        changed -= {"PostgreSQL"}  # secret settings and dropped keys, compared below
+        assert changed <= {key.split(".")[0] for key in OVERLAY_KEYS}, changed
+        postgres = replica.config["PostgreSQL"]
+        for key, value in rendered["PostgreSQL"].items():
+            if f"PostgreSQL.{key}" not in UNSUPPORTED_BY_DEBIAN:
+                assert postgres[key] == value, key
+        status, _, body = stack.request("/system", credential=stack.admin, base=replica.base_url)
+        assert status == 200 and json.loads(body)["Name"] == replica.name
