@@ -63,10 +63,9 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_site_certificate(directory: Path, site_name: str) -> CertFiles:
-    """Like orthweb.app_secrets' pulumi-tls cert: self-signed RSA 2048, SHA-256, not a CA,
-    SAN = site name + 127.0.0.1, digitalSignature + keyEncipherment, serverAuth."""
-    directory.mkdir(parents=True, exist_ok=True)
+def site_certificate_pem(site_name: str, san: tuple[str, ...] = ("127.0.0.1",)) -> tuple[str, str]:
+    """(certificate, key) PEM like the program's pulumi-tls cert: self-signed RSA 2048, SHA-256,
+    not a CA, SAN = site name + `san`, digitalSignature + keyEncipherment, serverAuth."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name(
         [
@@ -75,7 +74,7 @@ def make_site_certificate(directory: Path, site_name: str) -> CertFiles:
         ]
     )
     cert = (
-        _server_builder(name, name, [site_name, "127.0.0.1"])
+        _server_builder(name, name, [site_name, *san])
         .public_key(key.public_key())
         .add_extension(
             x509.KeyUsage(
@@ -93,9 +92,16 @@ def make_site_certificate(directory: Path, site_name: str) -> CertFiles:
         )
         .sign(key, hashes.SHA256())
     )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key).decode()
+
+
+def make_site_certificate(directory: Path, site_name: str) -> CertFiles:
+    """The site certificate of `site_certificate_pem`, written as site.crt and site.key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_pem, key_pem = site_certificate_pem(site_name)
     return CertFiles(
-        cert=_write(directory / "site.crt", cert.public_bytes(serialization.Encoding.PEM)),
-        key=_write(directory / "site.key", _key_pem(key), 0o600),
+        cert=_write(directory / "site.crt", cert_pem.encode()),
+        key=_write(directory / "site.key", key_pem.encode(), 0o600),
     )
 
 

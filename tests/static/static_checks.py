@@ -6,7 +6,6 @@ them (see .ci/run).
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
 import json
 import shutil
@@ -17,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from orthweb.harness.pki import site_certificate_pem
 
 CLOUD_INIT_SCHEMA = Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json")
 COMPOSE_SPEC_SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
@@ -196,27 +193,8 @@ class SiteCertificate:
 
 
 def make_site_certificate(directory: Path, common_name: str = "orthanc.example.org") -> SiteCertificate:
-    """A throwaway self-signed P-256 certificate and key, written as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    """A throwaway site certificate and key (the harness's), written as PEM files."""
+    cert_pem, key_pem = site_certificate_pem(common_name)
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / "site.crt", directory / "site.key"
     cert_path.write_text(cert_pem)

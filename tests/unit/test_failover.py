@@ -4,10 +4,8 @@ HTTPS server that presents a generated site certificate."""
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import io
-import ipaddress
 import itertools
 import json
 import os
@@ -22,10 +20,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from moto.server import ThreadedMotoServer
 
 from orthweb.commands import failover as command
@@ -39,6 +33,7 @@ from orthweb.failover import (
     connect,
     https_probe,
 )
+from orthweb.harness.pki import site_certificate_pem
 from orthweb.tags import with_role
 
 REGION = "us-east-1"
@@ -50,34 +45,7 @@ FAST = Timeouts(start=10.0, healthy=0.3, site=2.0, poll=0.01)
 
 def _certificate(common_name: str) -> tuple[str, str]:
     """Self-signed like the program's (SAN = site DNS name and IP, serverAuth), as PEM pair."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(common_name), x509.IPAddress(ipaddress.ip_address("203.0.113.10"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return cert_pem, key_pem
+    return site_certificate_pem(common_name, san=("203.0.113.10",))
 
 
 @dataclass
