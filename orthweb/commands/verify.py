@@ -1,0 +1,92 @@
+"""`python -m orthweb verify`: the seed's validation chapter against a deployed stack, as one command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from orthweb.verify.checks import DICOM_PORT, HTTPS_PORT, Endpoint, Options, Verifier
+from orthweb.verify.model import CheckFailed, CheckResult, Report
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
+    parser = subparsers.add_parser(
+        "verify",
+        help="check a deployed stack end to end: site, DICOM-TLS, host, database, storage",
+        description=(
+            "Find the stack by its orthweb tags and check it as a user and as an administrator would: "
+            "HTTPS with the site certificate and the generated credential, C-ECHO and C-STORE over "
+            "DICOM-TLS, the test instance back over REST and in the encrypted bucket, then on the serving "
+            "host (SSM Run Command, no SSH) cloud-init, containers, Envoy's view of the replicas and TLS "
+            "on the database connections. Exit 0 only when every check passes. Uses your AWS credentials."
+        ),
+    )
+    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    parser.add_argument("--region", help="AWS region (default: from your AWS profile/environment)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--keep", action="store_true", help="leave the test instance in Orthanc")
+    parser.add_argument(
+        "--address", help="name or IP the certificate must cover and clients use (default: the Elastic IP)"
+    )
+    parser.add_argument("--connect-to", metavar="HOST", help="dial HOST instead of the address (e.g. a tunnel)")
+    parser.add_argument("--https-port", type=int, default=HTTPS_PORT, help=f"default {HTTPS_PORT}")
+    parser.add_argument("--dicom-port", type=int, default=DICOM_PORT, help=f"default {DICOM_PORT}")
+    parser.add_argument(
+        "--host-timeout", type=float, default=180.0, help="seconds to wait for the SSM command (default 180)"
+    )
+    parser.set_defaults(func=run)
+
+
+def endpoint_of(args: argparse.Namespace) -> Endpoint:
+    return Endpoint(
+        address=args.address,
+        connect_host=args.connect_to,
+        https_port=args.https_port,
+        dicom_port=args.dicom_port,
+    )
+
+
+def run(args: argparse.Namespace, *, verifier: Verifier | None = None, out: TextIO | None = None) -> int:
+    """Exit 0 when every check passes, 1 when one fails, 2 when the checks cannot start."""
+    stream: TextIO = out if out is not None else sys.stdout
+    if verifier is None:
+        try:
+            verifier = _aws_verifier(args)
+        except CheckFailed as error:
+            print(f"orthweb verify: {error.detail}" + (f" ({error.hint})" if error.hint else ""), file=sys.stderr)
+            return 2
+    if not args.json and sys.stderr.isatty():
+        verifier.progress = _progress
+    try:
+        report: Report = verifier.run()
+    except KeyboardInterrupt:
+        print("orthweb verify: interrupted; a test instance may be left (patient ORTHWEB-VERIFY)", file=sys.stderr)
+        return 130
+    stream.write(report.dumps() if args.json else report.table())
+    stream.flush()
+    return 0 if report.ok else 1
+
+
+def _progress(result: CheckResult) -> None:
+    print(f"  ... {result.id}: {result.status}", file=sys.stderr, flush=True)
+
+
+def _aws_verifier(args: argparse.Namespace) -> Verifier:
+    from orthweb.commands.failover import _selected_pulumi_stack
+    from orthweb.failover import FailoverError
+    from orthweb.verify.aws import AwsStack, SsmRunner, connect
+
+    try:
+        stack = args.stack or _selected_pulumi_stack()
+    except FailoverError as error:
+        raise CheckFailed(str(error)) from None
+    clients = connect(region=args.region)
+    return Verifier(
+        AwsStack(clients, stack),
+        SsmRunner(clients.ssm),
+        endpoint=endpoint_of(args),
+        options=Options(keep=args.keep, host_timeout=args.host_timeout),
+        stack=stack,
+        region=clients.region,
+    )

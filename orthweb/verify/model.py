@@ -1,0 +1,150 @@
+"""What the checks produce (results, a report) and what they need from AWS (`StackBackend`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Status = Literal["pass", "fail", "skip"]
+MARKS: dict[Status, str] = {"pass": "✔", "fail": "✘", "skip": "-"}
+
+
+class CheckFailed(Exception):
+    """A check's verdict: `detail` says what was seen, `hint` what to look at next."""
+
+    def __init__(self, detail: str, hint: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str = field(repr=False)
+
+    @property
+    def header(self) -> str:
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return f"Basic {token}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the checks need to know about the stack, found by its tags."""
+
+    stack: str
+    region: str
+    site_address: str
+    serving_instance: str
+    serving_role: str
+    certificate_pem: str = field(repr=False)
+    admin: Credential
+    credentials_secret: str
+    site_tls_secret: str
+    dicom_bucket: str
+    key_arn: str
+    key_alias: str
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    size: int
+    encryption: str | None
+    kms_key_id: str | None
+
+
+class StackBackend(Protocol):
+    """The AWS side of the checks (tests point it at moto)."""
+
+    def locate(self) -> Deployment:
+        """Find the stack's resources; raise CheckFailed with a hint when something is missing."""
+        ...
+
+    def find_object(self, bucket: str, keys: list[str]) -> StoredObject | None:
+        """The first of `keys` that exists in `bucket` (head only), or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    status: Status
+    seconds: float
+    detail: str = ""
+    hint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "ok": self.status != "fail",
+            "seconds": round(self.seconds, 3),
+            "detail": self.detail,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class Report:
+    stack: str
+    region: str
+    site_address: str = ""
+    serving: str = ""
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.status != "fail" for r in self.results)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.results)
+
+    def counts(self) -> dict[Status, int]:
+        counts: dict[Status, int] = {"pass": 0, "fail": 0, "skip": 0}
+        for result in self.results:
+            counts[result.status] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "region": self.region,
+            "site_address": self.site_address,
+            "serving": self.serving,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "seconds": round(self.seconds, 3),
+            "checks": [r.to_json() for r in self.results],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    def table(self) -> str:
+        width = max((len(r.id) for r in self.results), default=10)
+        title = f"orthweb verify: stack {self.stack!r} in {self.region}"
+        if self.site_address:
+            title += f", site {self.site_address}"
+        if self.serving:
+            title += f", served by {self.serving}"
+        lines = [title, ""]
+        for r in self.results:
+            lines.append(f"  {MARKS[r.status]} {r.id:<{width}} {r.seconds:6.2f} s  {r.detail}")
+            if r.hint:
+                lines.append(f"    {'':<{width}}          -> {r.hint}")
+        counts = self.counts()
+        verdict = "all checks passed" if self.ok else f"{counts['fail']} check(s) failed"
+        lines += [
+            "",
+            f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped "
+            f"in {self.seconds:.1f} s",
+        ]
+        return "\n".join(lines) + "\n"

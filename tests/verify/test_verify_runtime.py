@@ -1,0 +1,221 @@
+"""`orthweb verify` end to end: moto for AWS, the runtime harness as the serving host.
+
+One harness for the session (~5-40 s to start); every test runs the whole verifier (~1-2 s) and
+restores what it changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orthweb.commands import verify as verify_command
+from orthweb.harness import Stack
+from orthweb.verify import Endpoint, Options, Report, Verifier
+from tests.verify.conftest import REGION, SITE_NAME, LocalHostRunner, MirroringBackend, SeededStack, set_bucket_key
+
+pytestmark = pytest.mark.runtime
+
+
+class HarnessVerifier(Verifier):
+    """Debian's Orthanc 1.10.1 has no `/attachments/dicom/info` (1.12): find the stored file by content."""
+
+    def __init__(self, *args, storage: Path, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.storage = storage
+
+    def attachment_uuid(self, orthanc_id: str) -> str:
+        status, body = self._get(f"/instances/{orthanc_id}/file")
+        assert status == 200
+        matches = [p.name for p in self.storage.rglob("*") if p.is_file() and p.read_bytes() == body]
+        assert len(matches) == 1, matches
+        return matches[0]
+
+
+@pytest.fixture
+def make_verifier(harness: Stack, harness_stack: SeededStack, host_runner: LocalHostRunner):
+    made: list[MirroringBackend] = []
+
+    def make(*, address: str | None = SITE_NAME, keep: bool = False, mirror: bool = True) -> Verifier:
+        backend = MirroringBackend(harness_stack.clients, harness_stack.name, harness.work_dir / "storage")
+        backend.mirror = mirror
+        made.append(backend)
+        return HarnessVerifier(
+            backend,
+            host_runner,
+            endpoint=Endpoint(
+                address=address,
+                connect_host="127.0.0.1",
+                https_port=harness.https_port,
+                dicom_port=harness.dicom_port,
+            ),
+            # The harness runs Debian's Orthanc 1.10.1 without the S3 plugin (docs/runtime-harness.md).
+            options=Options(
+                keep=keep,
+                expected_plugins=("postgresql-index",),
+                min_orthanc_version="1.10.0",
+                layout=host_runner.layout,
+                host_timeout=60,
+            ),
+            stack=harness_stack.name,
+            region=REGION,
+            storage=harness.work_dir / "storage",
+        )
+
+    return make
+
+
+def by_id(report: Report) -> dict[str, str]:
+    return {r.id: r.status for r in report.results}
+
+
+def result(report: Report, check_id: str):
+    return next(r for r in report.results if r.id == check_id)
+
+
+def test_every_check_passes(make_verifier, harness: Stack, harness_stack: SeededStack, host_runner: LocalHostRunner):
+    host_runner.docker_log.unlink(missing_ok=True)
+    report = make_verifier().run()
+    table = report.table()
+    print("\n" + table)
+    assert report.ok, table
+    assert set(by_id(report).values()) == {"pass"}, table
+    assert len(report.results) == 14
+    # The host checks ran on the host holding the Elastic IP, and the test instance is gone.
+    assert host_runner.calls[-1] == harness_stack.primary
+    query = {"Level": "Patient", "Query": {"PatientID": "ORTHWEB-VERIFY"}}
+    status, _, body = harness.request(
+        "/tools/find", method="POST", body=json.dumps(query).encode(), credential=harness.admin
+    )
+    assert status == 200 and json.loads(body) == []
+    # What the checks saw, in their own words.
+    assert "all TLS" in result(report, "database.tls").detail
+    assert result(report, "host.envoy").detail == "orthanc_http 3/3 healthy, orthanc_dicom 3/3 healthy"
+    assert "aws:kms with alias/orthweb-dev" in result(report, "storage.object").detail
+
+
+def test_no_secret_in_any_output(make_verifier, harness: Stack, host_runner: LocalHostRunner):
+    host_runner.docker_log.unlink(missing_ok=True)
+    report = make_verifier().run()
+    db_password = json.loads((harness.secrets_dir / "ORTHANC__POSTGRESQL__PASSWORD").read_text())
+    for text in (report.table(), report.dumps(), host_runner.docker_log.read_text()):
+        assert harness.admin.password not in text
+        assert db_password not in text
+    # The psql container gets the credential by environment name only.
+    run_line = next(line for line in host_runner.docker_log.read_text().splitlines() if line.startswith("run "))
+    assert "--rm" in run_line and "-e PGPASSWORD " in run_line
+
+
+def test_keep_leaves_the_test_instance(make_verifier, harness: Stack):
+    report = make_verifier(keep=True).run()
+    assert report.ok
+    cleanup = result(report, "dicom.cleanup")
+    assert cleanup.status == "skip" and "--keep" in cleanup.detail
+    instance = result(report, "dicom.rest").detail.split()[1].rstrip(":")
+    status, _, _ = harness.request(f"/instances/{instance}", credential=harness.admin)
+    assert status == 200
+    assert harness.request(f"/instances/{instance}", method="DELETE", credential=harness.admin)[0] == 200
+
+
+def test_certificate_not_naming_the_site_address(make_verifier, harness_stack: SeededStack):
+    # The default address is the Elastic IP, which the harness's certificate does not name.
+    report = make_verifier(address=None).run()
+    assert not report.ok
+    tls = result(report, "site.tls")
+    assert tls.status == "fail"
+    assert harness_stack.site_ip in tls.detail and SITE_NAME in tls.detail
+    assert "--address" in tls.hint and "site-tls" in tls.hint
+    assert by_id(report)["dicom.echo"] == "fail"  # DICOM-TLS checks the name too
+    assert by_id(report)["site.login"] == "skip"
+
+
+def test_wrong_credential_is_401_with_a_hint(make_verifier, harness_stack: SeededStack):
+    secrets = harness_stack.clients.secretsmanager
+    good = secrets.get_secret_value(SecretId=harness_stack.credentials_secret)["SecretString"]
+    wrong = json.loads(good)
+    wrong["admin"]["password"] = "not-the-password"
+    secrets.put_secret_value(SecretId=harness_stack.credentials_secret, SecretString=json.dumps(wrong))
+    try:
+        report = make_verifier().run()
+    finally:
+        secrets.put_secret_value(SecretId=harness_stack.credentials_secret, SecretString=good)
+    login = result(report, "site.login")
+    assert login.status == "fail" and "401" in login.detail
+    assert harness_stack.credentials_secret in login.hint
+    assert "not-the-password" not in report.table() + report.dumps()
+    assert by_id(report)["dicom.store"] == "pass"  # DICOM needs no credential
+    assert by_id(report)["dicom.rest"] == "skip"
+
+
+@pytest.fixture
+def replica_down(harness: Stack) -> Iterator[int]:
+    assert harness.envoy is not None
+    replica = harness.replicas[1]
+    replica.kill()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        flags = harness.envoy.host_health()["orthanc_http"]
+        if flags.get(replica.http_port) != "healthy":
+            break
+        time.sleep(0.5)
+    try:
+        yield replica.index
+    finally:
+        replica.start()
+        harness.wait_replicas_healthy()
+
+
+def test_replica_down(make_verifier, replica_down: int):
+    report = make_verifier().run()
+    print("\n" + report.table())
+    assert not report.ok
+    envoy = result(report, "host.envoy")
+    assert envoy.status == "fail"
+    assert "orthanc_http 2/3 healthy" in envoy.detail and "/failed" in envoy.detail
+    assert "journalctl" in envoy.hint
+    containers = result(report, "host.containers")
+    assert containers.status == "fail" and f"orthweb-orthanc-{replica_down}-1 exited" in containers.detail
+    # Envoy routes around the dead replica: users still get service.
+    for check in ("site.login", "dicom.store", "dicom.rest", "storage.object"):
+        assert by_id(report)[check] == "pass", report.table()
+
+
+def test_object_missing_from_the_bucket(make_verifier, harness_stack: SeededStack):
+    report = make_verifier(mirror=False).run()
+    storage = result(report, "storage.object")
+    assert storage.status == "fail" and f"s3://{harness_stack.bucket}" in storage.detail
+    assert "AwsS3Storage" in storage.hint
+    assert [r.id for r in report.results if r.status == "fail"] == ["storage.object"]
+
+
+@pytest.mark.parametrize("key", ["other", None], ids=["other-kms-key", "sse-s3"])
+def test_bucket_not_encrypted_with_the_stack_key(make_verifier, harness_stack: SeededStack, key: str | None):
+    set_bucket_key(harness_stack.clients, harness_stack.bucket, harness_stack.other_key_arn if key else None)
+    try:
+        report = make_verifier().run()
+    finally:
+        set_bucket_key(harness_stack.clients, harness_stack.bucket, harness_stack.key_arn)
+    storage = result(report, "storage.object")
+    assert storage.status == "fail"
+    assert "not aws:kms with alias/orthweb-dev" in storage.detail
+    assert (harness_stack.other_key_arn if key else "AES256") in storage.detail
+    assert "get-bucket-encryption" in storage.hint
+
+
+def test_command_json_and_exit_status(make_verifier):
+    args = argparse.Namespace(json=True)
+    out = io.StringIO()
+    assert verify_command.run(args, verifier=make_verifier(), out=out) == 0
+    document = json.loads(out.getvalue())
+    assert document["ok"] is True and document["counts"] == {"pass": 14, "fail": 0, "skip": 0}
+    assert {c["id"] for c in document["checks"]} >= {"site.tls", "dicom.store", "database.tls", "storage.object"}
+
+    out = io.StringIO()
+    assert verify_command.run(argparse.Namespace(json=False), verifier=make_verifier(mirror=False), out=out) == 1
+    assert "✘ storage.object" in out.getvalue() and "1 check(s) failed" in out.getvalue()
