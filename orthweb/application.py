@@ -249,8 +249,11 @@ _MAX_CONNECTIONS_CAP: Final = 5000
 _CLASS_MEMORY_FRACTION: Final = 0.75
 # Superuser slots, RDS's own monitoring sessions and an operator's psql.
 RESERVED_CONNECTIONS: Final = 10
-# PostgreSQL plugin 7's own default; more connections per replica do not help Orthanc.
-MAX_CONNECTIONS_PER_REPLICA: Final = 50
+# Measured with the runtime harness (docs/benchmarks.md): 5 connections per replica ingest as
+# fast as 25 (1.04x), and after a database restart a replica is back in rotation after
+# IndexConnectionsCount + 3 failed requests (8 at 5, 28 at 25: ~24 s instead of ~75 s of
+# health checks). Not 1: plugin >= 7 in the image runs transactions in parallel.
+MAX_CONNECTIONS_PER_REPLICA: Final = 5
 
 
 def rds_max_connections(db_instance_class: str) -> int:

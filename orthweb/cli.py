@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each module in orthweb.commands exposes register(subparsers); the parser it adds sets
 # `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
-COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify")
+COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
