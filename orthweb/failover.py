@@ -82,7 +82,7 @@ def connect(
         raise FailoverError(f"cannot create AWS clients: {error}") from None
 
 
-def _call(client: Any, operation: str, *, changed: bool = False, **kwargs: Any) -> Any:
+def call_aws(client: Any, operation: str, *, changed: bool = False, **kwargs: Any) -> Any:
     """Call one API operation, turning credential and permission errors into one clear message."""
     service = client.meta.service_model.signing_name
     action = client.meta.method_to_api_mapping.get(operation, operation)
@@ -112,7 +112,7 @@ def _tag_filters(stack: str, roles: tuple[str, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
+def tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in items or []}
 
 
@@ -332,9 +332,9 @@ class Failover:
         if to is not None and to not in ROLES:
             raise FailoverError(f"--to must be one of {', '.join(ROLES)}, not {to!r}")
         with self.reporter.step(f"Find stack {self.stack!r} by its tags in {self.clients.region}") as step:
-            site = self._site_address()
-            hosts = self._hosts()
-            certificate = self._site_certificate()
+            site = self.find_site_address()
+            hosts = self.find_hosts()
+            certificate = self.read_site_certificate()
             step["text"] = f"site {site.public_ip}, {', '.join(h.describe() for h in hosts.values())}"
         source = next((h for h in hosts.values() if h.instance_id == site.instance_id), None)
         if site.instance_id and source is None:
@@ -357,8 +357,8 @@ class Failover:
             raise FailoverError(f"the {to} host {target.instance_id} is {target.state}; it cannot serve")
         return FailoverPlan(self.stack, site, hosts, source, target, certificate)
 
-    def _site_address(self) -> SiteAddress:
-        found = _call(self.clients.ec2, "describe_addresses", Filters=_tag_filters(self.stack, (SITE_ROLE,)))
+    def find_site_address(self) -> SiteAddress:
+        found = call_aws(self.clients.ec2, "describe_addresses", Filters=_tag_filters(self.stack, (SITE_ROLE,)))
         addresses = found.get("Addresses", [])
         if len(addresses) != 1:
             what = "no Elastic IP" if not addresses else f"{len(addresses)} Elastic IPs"
@@ -369,7 +369,7 @@ class Failover:
         address = addresses[0]
         return SiteAddress(address["AllocationId"], address["PublicIp"], address.get("InstanceId"))
 
-    def _hosts(self) -> dict[str, Host]:
+    def find_hosts(self) -> dict[str, Host]:
         filters = [
             *_tag_filters(self.stack, ROLES),
             {
@@ -377,7 +377,7 @@ class Failover:
                 "Values": ["pending", "running", "stopping", "stopped"],
             },
         ]
-        found = _call(self.clients.ec2, "describe_instances", Filters=filters)
+        found = call_aws(self.clients.ec2, "describe_instances", Filters=filters)
         hosts: dict[str, list[Host]] = {role: [] for role in ROLES}
         for reservation in found.get("Reservations", []):
             for instance in reservation.get("Instances", []):
@@ -392,13 +392,13 @@ class Failover:
                 )
         return {role: candidates[0] for role, candidates in hosts.items()}
 
-    def _site_certificate(self) -> str:
+    def read_site_certificate(self) -> str:
         wanted = {PROJECT_TAG: "orthweb", STACK_TAG: self.stack, ROLE_TAG: SITE_TLS_ROLE}
         matches: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             paging: dict[str, Any] = {"NextToken": token} if token else {}
-            page = _call(
+            page = call_aws(
                 self.clients.secretsmanager,
                 "list_secrets",
                 Filters=[
@@ -408,7 +408,7 @@ class Failover:
                 **paging,
             )
             for entry in page.get("SecretList", []):
-                tags = _tags(entry.get("Tags"))
+                tags = tags_of(entry.get("Tags"))
                 if all(tags.get(key) == value for key, value in wanted.items()):
                     matches.append(entry)
             token = page.get("NextToken")
@@ -420,7 +420,7 @@ class Failover:
                 f"{ROLE_TAG}={SITE_TLS_ROLE} for stack {self.stack}; the health check needs the "
                 f"site certificate to trust"
             )
-        value = _call(self.clients.secretsmanager, "get_secret_value", SecretId=matches[0]["ARN"])
+        value = call_aws(self.clients.secretsmanager, "get_secret_value", SecretId=matches[0]["ARN"])
         try:
             certificate = json.loads(value["SecretString"])["certificate"]
         except (KeyError, TypeError, ValueError):
@@ -439,7 +439,7 @@ class Failover:
             with self.reporter.step(f"Start the {target.role} host {target.instance_id}") as step:
                 if target.state == "stopping":
                     self._wait_state(target, "stopped")
-                _call(self.clients.ec2, "start_instances", InstanceIds=[target.instance_id])
+                call_aws(self.clients.ec2, "start_instances", InstanceIds=[target.instance_id])
                 started = True
                 target = self._wait_state(target, "running", changed=True)
                 step["text"] = f"running, public address {target.address}"
@@ -476,7 +476,7 @@ class Failover:
 
         with self.reporter.step(f"Move the site address {plan.site.public_ip} to {target.instance_id}") as step:
             try:
-                _call(
+                call_aws(
                     self.clients.ec2,
                     "associate_address",
                     changed=started,
@@ -488,7 +488,7 @@ class Failover:
                 raise FailoverError(
                     f"{error}; the site address was not moved.{left_running}", changed=error.changed
                 ) from None
-            holder = self._site_address().instance_id
+            holder = self.find_site_address().instance_id
             if holder != target.instance_id:
                 raise FailoverError(
                     f"after the move AWS reports the site address on {holder}, not {target.instance_id}",
@@ -509,7 +509,7 @@ class Failover:
         return FailoverResult(plan, target, started, tuple(self.reporter.timings), outcome.detail)
 
     def _describe(self, host: Host) -> Host:
-        found = _call(self.clients.ec2, "describe_instances", InstanceIds=[host.instance_id])
+        found = call_aws(self.clients.ec2, "describe_instances", InstanceIds=[host.instance_id])
         return _host(found["Reservations"][0]["Instances"][0])
 
     def _wait_state(self, host: Host, wanted: str, *, changed: bool = False) -> Host:
@@ -541,7 +541,7 @@ class Failover:
 
 
 def _host(instance: dict[str, Any]) -> Host:
-    tags = _tags(instance.get("Tags"))
+    tags = tags_of(instance.get("Tags"))
     return Host(
         role=tags.get(ROLE_TAG, "?"),
         instance_id=instance["InstanceId"],

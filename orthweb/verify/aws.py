@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from orthweb.failover import AwsClients, Failover, FailoverError, Reporter, _call, _tags
+from orthweb.failover import AwsClients, Failover, FailoverError, Reporter, call_aws, tags_of
 from orthweb.tags import PROJECT_TAG, ROLE_TAG, STACK_TAG
 from orthweb.verify.host import CommandOutput
 from orthweb.verify.model import CheckFailed, Credential, Deployment, StoredObject
@@ -63,9 +63,9 @@ def connect(
 
 
 def _aws(client: Any, operation: str, **kwargs: Any) -> Any:
-    """failover._call, with its refusal turned into a check failure."""
+    """failover.call_aws, with its refusal turned into a check failure."""
     try:
-        return _call(client, operation, **kwargs)
+        return call_aws(client, operation, **kwargs)
     except FailoverError as error:
         raise CheckFailed(str(error), "check --stack, --region and your AWS credentials") from None
 
@@ -80,9 +80,9 @@ class AwsStack:
 
     def locate(self) -> Deployment:
         try:
-            site = self._finder._site_address()
-            hosts = self._finder._hosts()
-            certificate = self._finder._site_certificate()
+            site = self._finder.find_site_address()
+            hosts = self._finder.find_hosts()
+            certificate = self._finder.read_site_certificate()
         except FailoverError as error:
             raise CheckFailed(
                 str(error), "check --stack and --region; `pulumi stack output` shows what was deployed"
@@ -136,7 +136,7 @@ class AwsStack:
                 Filters=[{"Key": "tag-key", "Values": [ROLE_TAG]}, {"Key": "tag-value", "Values": [role]}],
                 **paging,
             )
-            matches += [s for s in page.get("SecretList", []) if wanted.items() <= _tags(s.get("Tags")).items()]
+            matches += [s for s in page.get("SecretList", []) if wanted.items() <= tags_of(s.get("Tags")).items()]
             if not page.get("NextToken"):
                 break
             paging = {"NextToken": page["NextToken"]}
@@ -160,7 +160,7 @@ class AwsStack:
             if not name.startswith(prefix):
                 continue
             try:
-                tags = _tags(self.clients.s3.get_bucket_tagging(Bucket=name).get("TagSet"))
+                tags = tags_of(self.clients.s3.get_bucket_tagging(Bucket=name).get("TagSet"))
             except ClientError:
                 continue  # NoSuchTagSet, or a bucket of another region/account we may not read
             if wanted.items() <= tags.items():
