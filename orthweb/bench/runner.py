@@ -271,6 +271,11 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _significant(value: float, digits: int = 4) -> float:
+    """Four significant digits: 2 decimals would show a stalled run's 0.001 MB/s as 0."""
+    return float(f"{value:.{digits}g}")
+
+
 def cell_json(cell: Cell) -> dict[str, Any]:
     metrics = DICOM_METRICS if cell.key.kind == "dicom" else WEB_METRICS
     entry: dict[str, Any] = {
@@ -278,7 +283,7 @@ def cell_json(cell: Cell) -> dict[str, Any]:
         "associations" if cell.key.kind == "dicom" else "clients": cell.key.concurrency,
         "target": cell.key.target,
         "variant": cell.key.variant,
-        "median": {metric: round(cell.median(metric), 2) for metric in metrics},
+        "median": {metric: _significant(cell.median(metric)) for metric in metrics},
         "runs": cell.runs,
     }
     if cell.key.kind == "dicom":
@@ -350,8 +355,8 @@ def variant_rows(cells: dict[CellKey, Cell], variants: Sequence[Variant]) -> lis
                     "concurrency": key.concurrency,
                     "target": key.target,
                     "metric": metric,
-                    "ours": round(base.median(metric), 2),
-                    "variant": round(cell.median(metric), 2),
+                    "ours": _significant(base.median(metric)),
+                    "variant": _significant(cell.median(metric)),
                     "ratio": _round(paired_ratio(cell.values(metric), base.values(metric)), 3),
                 }
             )
