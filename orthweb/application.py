@@ -27,6 +27,22 @@ SECRETS_DIR: Final = "/etc/orthweb/secrets"
 # replaces it at boot, so the credential never appears in user data.
 HEALTH_AUTH_PLACEHOLDER: Final = "__ORTHWEB_HEALTH_AUTHORIZATION__"
 
+# What fetch-secrets.sh installs in SECRETS_DIR (mode 0400), for the tests and the harness.
+SECRET_FILES: Final = frozenset(
+    {
+        "ORTHANC__POSTGRESQL__HOST",
+        "ORTHANC__POSTGRESQL__PORT",
+        "ORTHANC__POSTGRESQL__DATABASE",
+        "ORTHANC__POSTGRESQL__USERNAME",
+        "ORTHANC__POSTGRESQL__PASSWORD",
+        "ORTHANC__REGISTERED_USERS",
+        "orthweb-health-user.lua",
+        "envoy.yaml",
+        "site.crt",
+        "site.key",
+    }
+)
+
 HOST_ROLES: Final = ("primary", "secondary")
 MAX_REPLICAS: Final = 10
 

@@ -15,25 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.application import HEALTH_AUTH_PLACEHOLDER
+from orthweb.application import HEALTH_AUTH_PLACEHOLDER, SECRET_FILES
 from orthweb.harness import Credential, SecretInputs, Stack
 from orthweb.harness.aws import LocalAws, ScriptTargets, run_fetch_secrets
 from orthweb.harness.processes import LOOPBACK
 
 pytestmark = pytest.mark.runtime
 
-EXPECTED_FILES = {
-    "ORTHANC__POSTGRESQL__HOST",
-    "ORTHANC__POSTGRESQL__PORT",
-    "ORTHANC__POSTGRESQL__DATABASE",
-    "ORTHANC__POSTGRESQL__USERNAME",
-    "ORTHANC__POSTGRESQL__PASSWORD",
-    "ORTHANC__REGISTERED_USERS",
-    "orthweb-health-user.lua",
-    "envoy.yaml",
-    "site.crt",
-    "site.key",
-}
+EXPECTED_FILES = SECRET_FILES
 
 
 def test_the_stack_booted_from_root_only_secret_files(stack: Stack) -> None:

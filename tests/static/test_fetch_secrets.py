@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.application import HEALTH_AUTH_PLACEHOLDER, HostAppContext
+from orthweb.application import HEALTH_AUTH_PLACEHOLDER, SECRET_FILES, HostAppContext
 from tests.static.static_checks import (
     FakeSecrets,
     SiteCertificate,
@@ -149,18 +149,7 @@ def test_boot_writes_root_only_secret_files_orthanc_can_read(first_boot: BootRun
     directory = result.secrets_dir
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     files = {p.name: p for p in directory.iterdir() if not p.name.startswith(".")}
-    assert set(files) == {
-        "ORTHANC__POSTGRESQL__HOST",
-        "ORTHANC__POSTGRESQL__PORT",
-        "ORTHANC__POSTGRESQL__DATABASE",
-        "ORTHANC__POSTGRESQL__USERNAME",
-        "ORTHANC__POSTGRESQL__PASSWORD",
-        "ORTHANC__REGISTERED_USERS",
-        "orthweb-health-user.lua",
-        "envoy.yaml",
-        "site.crt",
-        "site.key",
-    }
+    assert set(files) == SECRET_FILES
     for path in files.values():
         assert stat.S_IMODE(path.stat().st_mode) == 0o400, path.name
 
