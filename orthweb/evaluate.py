@@ -8,7 +8,6 @@ dependencies and the stack exports. Tests, `plan`, `check` and `bench` all use t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import runpy
@@ -438,10 +437,3 @@ async def _resolve_outputs() -> dict[str, Any]:
         is_secret = await output.is_secret()
         resolved[name] = Secret(plain_value) if is_secret else plain_value
     return resolved
-
-
-def ensure_event_loop() -> None:
-    try:
-        asyncio.get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, generate_uid
 
-from orthweb.harness.dicom import DicomEndpoint, make_study, store_with_retry, to_bytes
+from orthweb.harness.dicom import DicomEndpoint, make_study, new_instance, store_with_retry, to_bytes
 
 MR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4")
 IMAGE_SIZE = 512
@@ -53,14 +53,7 @@ def make_mr_series(count: int, patient_id: str = "ORTHWEB-BENCH") -> list[Datase
     row_bytes = IMAGE_SIZE * 2
     series = []
     for number in range(1, count + 1):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = MR_IMAGE_STORAGE
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds = new_instance(MR_IMAGE_STORAGE)
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.PatientID, ds.PatientName = patient_id, "Bench^Orthweb"
         ds.StudyID, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "1", "MR", 1, number

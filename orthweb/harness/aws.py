@@ -154,6 +154,7 @@ def run_fetch_secrets(
     extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the rendered fetch-secrets.sh (bash, as on the host) with app and secrets dirs local."""
+    aws_cli()  # a missing AWS CLI is a set-up problem: say so, not a failure of the script
     app_dir = work_dir / "app"
     app_dir.mkdir(parents=True, exist_ok=True)
     for name in ("envoy.yaml", SCRIPT_NAME):

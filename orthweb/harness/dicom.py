@@ -34,16 +34,22 @@ VERIFICATION = UID("1.2.840.10008.1.1")
 FIND_MODEL = UID("1.2.840.10008.5.1.4.1.2.2.1")  # Study Root Query/Retrieve - FIND
 
 
-def make_instance(study_uid: str, series_uid: str, number: int, patient_id: str = "ORTHWEB-TEST") -> Dataset:
-    """A tiny (8x8, 8-bit) Secondary Capture image with fresh SOP Instance UID."""
+def new_instance(sop_class_uid: str) -> Dataset:
+    """An empty Part 10 dataset of `sop_class_uid` with a fresh SOP Instance UID (explicit VR LE)."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    return ds
+
+
+def make_instance(study_uid: str, series_uid: str, number: int, patient_id: str = "ORTHWEB-TEST") -> Dataset:
+    """A tiny (8x8, 8-bit) Secondary Capture image with fresh SOP Instance UID."""
+    ds = new_instance(SecondaryCaptureImageStorage)
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.PatientID = patient_id

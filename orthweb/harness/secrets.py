@@ -9,7 +9,6 @@ the rendered script itself against a local moto server.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -18,21 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from orthweb.application import HEALTH_AUTH_PLACEHOLDER
+from orthweb.credentials import Credential
 
 SETTING_FILE = re.compile(r"^ORTHANC__[A-Z0-9_]+$")
 # The orthancteam/orthanc image spells these words its own way when it maps ORTHANC__A_B names.
 _SPECIAL_WORDS = {"POSTGRESQL": "PostgreSQL", "DICOM": "Dicom", "AWS": "Aws"}
-
-
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str
-
-    @property
-    def header(self) -> str:
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        return f"Basic {token}"
 
 
 @dataclass(frozen=True)

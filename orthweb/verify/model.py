@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from orthweb.credentials import Credential
 
 Status = Literal["pass", "fail", "skip"]
 MARKS: dict[Status, str] = {"pass": "✔", "fail": "✘", "skip": "-"}
@@ -18,17 +19,6 @@ class CheckFailed(Exception):
         super().__init__(detail)
         self.detail = detail
         self.hint = hint
-
-
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str = field(repr=False)
-
-    @property
-    def header(self) -> str:
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        return f"Basic {token}"
 
 
 @dataclass(frozen=True)
