@@ -90,7 +90,7 @@ _IMAGE_RE: Final = re.compile(
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _REGION_RE: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _STACK_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_COMMIT_RE: Final = re.compile(r"^([0-9a-f]{7,40}|unknown)$")
+_DIGEST_RE: Final = re.compile(r"^[0-9a-f]{16}$")
 _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DB_ID_RE: Final = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
 _VERSION_RE: Final = re.compile(r"^\d+\.\d+\.\d+$")
@@ -105,7 +105,7 @@ class HostAppContext:
     host_role: str
     stack: str
     region: str
-    deployed_commit: str
+    templates_digest: str
     orthanc_image: str
     envoy_image: str
     orthanc_replicas: int
@@ -126,7 +126,7 @@ class HostAppContext:
             ("host_role", self.host_role in HOST_ROLES),
             ("stack", bool(_STACK_RE.match(self.stack))),
             ("region", bool(_REGION_RE.match(self.region))),
-            ("deployed_commit", bool(_COMMIT_RE.match(self.deployed_commit))),
+            ("templates_digest", bool(_DIGEST_RE.match(self.templates_digest))),
             ("orthanc_image", _is_pinned_image(self.orthanc_image)),
             ("envoy_image", _is_pinned_image(self.envoy_image)),
             ("orthanc_replicas", 1 <= self.orthanc_replicas <= MAX_REPLICAS),
@@ -202,7 +202,7 @@ def _deployment_info(ctx: HostAppContext) -> str:
     info = {
         "stack": ctx.stack,
         "host_role": ctx.host_role,
-        "deployed_commit": ctx.deployed_commit,
+        "templates_digest": ctx.templates_digest,
         "site_name": ctx.site_name,
         "orthanc_image": ctx.orthanc_image,
         "envoy_image": ctx.envoy_image,

@@ -1,33 +1,25 @@
-"""Which commit the deployed application layer comes from."""
+"""Which version of the host application a host runs: a digest of the templates it is made from."""
 
 from __future__ import annotations
 
-import subprocess
+import hashlib
 from functools import cache
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The files whose content ends up on the hosts.
-APPLICATION_PATHS = ("templates", "orthweb/application.py")
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DIGEST_LENGTH = 16
 
 
 @cache
-def application_commit(root: Path = PROJECT_ROOT) -> str:
-    """The last commit that changed what runs on the hosts, or "unknown" outside a checkout.
+def templates_digest(templates_dir: Path = TEMPLATES_DIR) -> str:
+    """SHA-256 (first 16 hex digits) of every template's name and bytes.
 
-    Not HEAD: a commit elsewhere in the repository must not change user data, which replaces
-    the hosts.
+    Content, not history: the same templates give the same digest in a full clone, a shallow one
+    (where `git log` answers HEAD for every path) or an unpacked archive, so a deploy from CI never
+    replaces the hosts unless what they run changed.
     """
-    try:
-        result = subprocess.run(
-            ["git", "log", "-1", "--format=%H", "--", *APPLICATION_PATHS],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = result.stdout.strip()
-    return commit if len(commit) == 40 else "unknown"
+    digest = hashlib.sha256()
+    for path in sorted(templates_dir.glob("*.j2")):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:DIGEST_LENGTH]

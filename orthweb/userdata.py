@@ -8,7 +8,7 @@ import pulumi
 
 from orthweb.application import HostAppContext, index_connections_for, render_user_data_gzip_base64
 from orthweb.config import StackConfig
-from orthweb.provenance import application_commit
+from orthweb.provenance import templates_digest
 
 HOSTS = 2
 
@@ -43,7 +43,7 @@ class HostUserData:
             host_role=role,
             stack=self._cfg.stack,
             region=region,
-            deployed_commit=application_commit(),
+            templates_digest=templates_digest(),
             orthanc_image=options.orthanc_image,
             envoy_image=options.envoy_image,
             orthanc_replicas=options.orthanc_replicas,

@@ -164,7 +164,7 @@ class DeploymentInfo:
     orthanc_image: str
     envoy_image: str
     host_role: str = ""
-    deployed_commit: str = ""
+    templates_digest: str = ""
 
 
 def parse_deployment(section: Section) -> DeploymentInfo:
@@ -175,7 +175,7 @@ def parse_deployment(section: Section) -> DeploymentInfo:
             orthanc_image=str(info["orthanc_image"]),
             envoy_image=str(info["envoy_image"]),
             host_role=str(info.get("host_role", "")),
-            deployed_commit=str(info.get("deployed_commit", "")),
+            templates_digest=str(info.get("templates_digest", "")),
         )
     except (ValueError, KeyError, TypeError):
         raise CheckFailed(

@@ -32,7 +32,7 @@ def runtime_context(replicas: int = 3, host_role: str = "primary", stack: str = 
         host_role=host_role,
         stack=stack,
         region=REGION,
-        deployed_commit="unknown",
+        templates_digest="0123456789abcdef",
         orthanc_image="orthancteam/orthanc:25.1.1",
         envoy_image="envoyproxy/envoy:v1.40.0",
         orthanc_replicas=replicas,

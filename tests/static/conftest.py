@@ -18,7 +18,7 @@ def app_context() -> HostAppContext:
         host_role="primary",
         stack="dev",
         region=REGION,
-        deployed_commit="3f9c2a1b7d4e5f60718293a4b5c6d7e8f9012345",
+        templates_digest="3f9c2a1b7d4e5f60",
         orthanc_image="orthancteam/orthanc:25.12.3",
         envoy_image="envoyproxy/envoy:v1.40.0",
         orthanc_replicas=3,

@@ -74,7 +74,7 @@ def test_templates_refuse_undefined_names() -> None:
         ("host_role", "tertiary"),
         ("stack", "dev stack"),
         ("region", "europe"),
-        ("deployed_commit", "main"),
+        ("templates_digest", "main"),
         ("orthanc_image", "orthancteam/orthanc"),
         ("orthanc_image", "orthancteam/orthanc:latest"),
         ("envoy_image", "envoyproxy/envoy:v1.40.0; rm -rf /"),

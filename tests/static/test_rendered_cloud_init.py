@@ -55,9 +55,9 @@ def test_orthweb_unit_fetches_secrets_before_every_start(rendered: dict[str, str
     assert "up --detach" in rendered["start.sh"]
 
 
-def test_pinned_to_the_deployed_commit_and_versions(rendered: dict[str, str], app_context: HostAppContext) -> None:
+def test_pinned_to_the_templates_digest_and_versions(rendered: dict[str, str], app_context: HostAppContext) -> None:
     user_data = rendered["cloud-init.yaml"]
-    assert app_context.deployed_commit in user_data
+    assert app_context.templates_digest in user_data
     for fetch_from_a_branch in ("git clone", "raw.githubusercontent.com", "/archive/refs/heads"):
         assert fetch_from_a_branch not in user_data
     installer = rendered["install-compose.sh"]

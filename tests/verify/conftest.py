@@ -88,7 +88,7 @@ def verify_context(replicas: int = 3, stack: str = "dev") -> HostAppContext:
         host_role="primary",
         stack=stack,
         region=REGION,
-        deployed_commit="unknown",
+        templates_digest="0123456789abcdef",
         orthanc_image=ORTHANC_IMAGE,
         envoy_image=ENVOY_IMAGE,
         orthanc_replicas=replicas,
@@ -277,7 +277,7 @@ class LocalHostRunner:
                 {
                     "stack": context.stack,
                     "host_role": context.host_role,
-                    "deployed_commit": context.deployed_commit,
+                    "templates_digest": context.templates_digest,
                     "site_name": context.site_name,
                     "orthanc_image": context.orthanc_image,
                     "envoy_image": context.envoy_image,
