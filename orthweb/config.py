@@ -16,24 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb import instance_types
-from orthweb.application import RDS_CLASS_MEMORY_GIB, index_connections_for
-from orthweb.keypair import KeyPairError, resolve_public_key
+from orthweb.constants import DOMAIN_PATTERN, MAX_REPLICAS, PROJECT, REGION_PATTERN, is_pinned_image
+from orthweb.infra import instance_types
+from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
+from orthweb.sizing import RDS_CLASS_MEMORY_GIB, index_connections_for
 
-NAMESPACE = "orthweb"
+NAMESPACE = PROJECT
 
 ENVIRONMENTS = ("dev", "prod")
 SECONDARY_STATES = ("running", "stopped")
-MAX_REPLICAS = 8
 # RDS PostgreSQL majors that AWS offers for new instances (give the major only: AWS picks a
 # current minor, so a retired minor can never break `pulumi up`).
 POSTGRES_MAJORS = (14, 15, 16, 17)
-IMAGE_PATTERN = re.compile(
-    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
 COMPOSE_VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
-DOMAIN_PATTERN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class ConfigError(ValueError):
@@ -142,10 +137,10 @@ def _as_int(key: str, value: Any, allowed: str) -> int:
 
 
 def _image(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not IMAGE_PATTERN.fullmatch(value) or ":" not in value:
-        raise ConfigError(key, value, "a container image pinned by tag or digest, e.g. repo/name:1.2.3")
-    if value.endswith(":latest"):
+    if isinstance(value, str) and value.endswith(":latest"):
         raise ConfigError(key, value, "a pinned tag or digest, not ':latest'")
+    if not isinstance(value, str) or not is_pinned_image(value):
+        raise ConfigError(key, value, "a container image pinned by tag or digest, e.g. repo/name:1.2.3")
     return value
 
 
@@ -332,7 +327,7 @@ def load_config(
 
     region = raw.get("aws:region")
     if region is not None:
-        if not isinstance(region, str) or not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+        if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region):
             raise ConfigError("aws:region", region, "an AWS region such as us-east-1")
         settings["region"] = region
     return StackConfig(**settings)

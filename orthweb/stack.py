@@ -13,17 +13,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb import instance_types, policies
-from orthweb.app_secrets import AppSecrets, AppSecretsArgs
-from orthweb.certificate import SiteCertificate, SiteCertificateArgs
-from orthweb.compute import Hosts, HostsArgs
 from orthweb.config import StackConfig
-from orthweb.database import Database, DatabaseArgs
-from orthweb.identity import HostRole, HostRoleArgs
-from orthweb.keys import EncryptionKey, EncryptionKeyArgs
-from orthweb.network import Network, NetworkArgs
-from orthweb.storage import Storage, StorageArgs
-from orthweb.userdata import HostUserData, HostUserDataInputs
+from orthweb.infra import instance_types, policies
+from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
+from orthweb.infra.database import Database, DatabaseArgs
+from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
+from orthweb.infra.host_role import HostRole, HostRoleArgs
+from orthweb.infra.hosts import Hosts, HostsArgs
+from orthweb.infra.network import Network, NetworkArgs
+from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
+from orthweb.infra.storage import Storage, StorageArgs
+from orthweb.infra.user_data import HostUserData, HostUserDataInputs
 
 AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 

@@ -10,9 +10,8 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from orthweb.evaluate import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class Deployment:
 
 def primary_files(evaluation: Evaluation) -> dict[str, str]:
     """The primary host's files exactly as the program hands them to EC2 (like `plan --out`)."""
-    from orthweb.rendered import host_files
+    from orthweb.evaluate.host_files import host_files
 
     return {name: file.content for name, file in host_files(evaluation)["primary"].items()}
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from orthweb.failover import ROLES, Failover, FailoverError, FailoverPlan, Reporter, connect
+from orthweb.ops.failover import ROLES, Failover, FailoverError, FailoverPlan, Reporter, connect
 
 Confirm = Callable[[FailoverPlan], bool]
 

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
-from orthweb.cost import CostEstimate, PriceTableError, estimate
+from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
 from orthweb.evaluate import Evaluation, redact
-from orthweb.rendered import write_host_files
+from orthweb.evaluate.host_files import write_host_files
+from orthweb.ops.cost import CostEstimate, PriceTableError, estimate
 
 # What `plan` prices when the stack names no region (the offline evaluation assumes it too).
 DEFAULT_REGION = "us-east-1"
@@ -75,8 +76,8 @@ def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
         ("stack / environment", f"{evaluation.stack} / {cfg.environment}"),
         ("region", cfg.region or "from the AWS provider's default (offline: us-east-1)"),
         ("VPC", f"{cfg.vpc_cidr} over 2 AZs"),
-        ("HTTPS 443 from", ", ".join(cfg.web_allowed_cidrs)),
-        ("DICOM-TLS 11112 from", ", ".join(cfg.dicom_allowed_cidrs)),
+        (f"HTTPS {HTTPS_PORT} from", ", ".join(cfg.web_allowed_cidrs)),
+        (f"DICOM-TLS {DICOM_TLS_PORT} from", ", ".join(cfg.dicom_allowed_cidrs)),
         ("hosts", f"2 x {options.instance_type}, secondary {cfg.secondary_state} at creation"),
         ("Orthanc", f"{options.orthanc_replicas} replicas of {options.orthanc_image}"),
         ("Envoy", options.envoy_image),

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb.verify.checks import DICOM_PORT, HTTPS_PORT, Endpoint, Options, Verifier
-from orthweb.verify.model import CheckFailed, CheckResult, Report
+from orthweb.ops.verify.checks import DICOM_PORT, HTTPS_PORT, Endpoint, Options, Verifier
+from orthweb.ops.verify.model import CheckFailed, CheckResult, Report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
@@ -74,8 +74,8 @@ def _progress(result: CheckResult) -> None:
 
 def _aws_verifier(args: argparse.Namespace) -> Verifier:
     from orthweb.commands.failover import _selected_pulumi_stack
-    from orthweb.failover import FailoverError
-    from orthweb.verify.aws import AwsStack, SsmRunner, connect
+    from orthweb.ops.failover import FailoverError
+    from orthweb.ops.verify.aws import AwsStack, SsmRunner, connect
 
     try:
         stack = args.stack or _selected_pulumi_stack()

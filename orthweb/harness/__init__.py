@@ -1,6 +1,6 @@
 """Runtime harness: run one host's rendered application config on 127.0.0.1 (issue 4).
 
-    from orthweb.application import render_host_files
+    from orthweb.host.render import render_host_files
     from orthweb.harness import Stack
 
     with Stack(render_host_files(ctx)) as stack:

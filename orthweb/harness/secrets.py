@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orthweb.application import HEALTH_AUTH_PLACEHOLDER
-from orthweb.credentials import Credential
+from orthweb.host.credentials import Credential
+from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
 
 SETTING_FILE = re.compile(r"^ORTHANC__[A-Z0-9_]+$")
 # The orthancteam/orthanc image spells these words its own way when it maps ORTHANC__A_B names.

@@ -203,7 +203,7 @@ class Stack:
 
     # -- orthanc -------------------------------------------------------------------------------
     def _prepare_replicas(self) -> None:
-        from orthweb.application import APP_DIR
+        from orthweb.host.layout import APP_DIR
 
         services = compose_services(self.rendered)
         rendered_config: dict[str, Any] = json.loads(self.rendered["orthanc.json"])
@@ -255,7 +255,7 @@ class Stack:
 
     # -- envoy ---------------------------------------------------------------------------------
     def _start_envoy(self) -> None:
-        from orthweb.application import APP_DIR
+        from orthweb.host.layout import APP_DIR
 
         service = compose_services(self.rendered)["envoy"]
         self.https_port, self.dicom_port = free_port(), free_port()

@@ -8,7 +8,6 @@ import json
 import pytest
 import yaml
 
-from orthweb.application import render_host_files
 from orthweb.bench.variants import (
     DEFAULT_ENVOY_CONCURRENCY,
     QUICK_VARIANTS,
@@ -17,6 +16,7 @@ from orthweb.bench.variants import (
     envoy_concurrency,
 )
 from orthweb.harness.envoy import rewire
+from orthweb.host.render import render_host_files
 from tests.runtime.conftest import runtime_context
 
 

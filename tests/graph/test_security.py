@@ -10,7 +10,7 @@ import pytest
 from parliament import analyze_policy_string
 
 from orthweb.evaluate import Evaluation, plain, secrets_in
-from orthweb.rendered import user_data_text
+from orthweb.evaluate.host_files import user_data_text
 
 HOST = "aws:ec2/instance:Instance"
 RDS = "aws:rds/instance:Instance"

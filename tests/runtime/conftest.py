@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.application import HostAppContext, render_host_files
 from orthweb.harness import Stack, load_rendered
 from orthweb.harness.aws import fetch_secrets_provider
 from orthweb.harness.dicom import DicomEndpoint, tls_context
 from orthweb.harness.processes import LOOPBACK
+from orthweb.host.context import HostAppContext
+from orthweb.host.render import render_host_files
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

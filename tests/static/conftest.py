@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orthweb.application import HostAppContext, index_connections_for, render_host_files
+from orthweb.host.context import HostAppContext
+from orthweb.host.render import render_host_files
+from orthweb.sizing import index_connections_for
 from tests.static.static_checks import FakeSecrets, SiteCertificate, make_site_certificate
 
 ACCOUNT = "123456789012"

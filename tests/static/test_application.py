@@ -1,4 +1,4 @@
-"""orthweb.application: the render context, template loading and database connection sizing."""
+"""The host layer: the render context, template loading and database connection sizing."""
 
 from __future__ import annotations
 
@@ -14,18 +14,15 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orthweb import application
-from orthweb.application import (
+from orthweb.host import render
+from orthweb.host.context import HostAppContext
+from orthweb.host.render import USER_DATA_LIMIT_BYTES, render_host_files, render_user_data, render_user_data_gzip_base64
+from orthweb.sizing import (
     MAX_CONNECTIONS_PER_REPLICA,
     RDS_CLASS_MEMORY_GIB,
     RESERVED_CONNECTIONS,
-    USER_DATA_LIMIT_BYTES,
-    HostAppContext,
     index_connections_for,
     rds_max_connections,
-    render_host_files,
-    render_user_data,
-    render_user_data_gzip_base64,
 )
 
 EXPECTED_FILES = {
@@ -52,7 +49,7 @@ def test_renders_every_host_file(rendered: dict[str, str]) -> None:
 def test_rendering_does_not_depend_on_the_working_directory(
     app_context: HostAppContext, rendered: dict[str, str], tmp_path: Path
 ) -> None:
-    assert application.TEMPLATES_DIR.is_absolute()
+    assert render.TEMPLATES_DIR.is_absolute()
     cwd = Path.cwd()
     os.chdir(tmp_path)
     try:
@@ -62,7 +59,7 @@ def test_rendering_does_not_depend_on_the_working_directory(
 
 
 def test_templates_refuse_undefined_names() -> None:
-    env = application._environment()
+    env = render._environment()
     assert env.undefined is jinja2.StrictUndefined
     with pytest.raises(jinja2.UndefinedError):
         env.from_string("{{ ctx.no_such_field }}").render(ctx=object())

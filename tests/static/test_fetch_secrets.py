@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.application import HEALTH_AUTH_PLACEHOLDER, SECRET_FILES, HostAppContext
+from orthweb.host.context import HostAppContext
+from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER, SECRET_FILES
 from tests.static.static_checks import (
     FakeSecrets,
     SiteCertificate,

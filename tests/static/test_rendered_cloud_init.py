@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.application import APP_DIR, HOST_FILES, HostAppContext
+from orthweb.host.context import HostAppContext
+from orthweb.host.layout import APP_DIR, HOST_FILES
 from tests.static.static_checks import CheckFailed, cloud_init_validate, require_tool
 
 

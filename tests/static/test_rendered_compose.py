@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.application import SECRETS_DIR, HostAppContext
+from orthweb.host.context import HostAppContext
+from orthweb.host.layout import SECRETS_DIR
 from tests.static.static_checks import CheckFailed, compose_validate
 
 # The only environment variables allowed in containers: none of them carries a secret.

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.application import HEALTH_AUTH_PLACEHOLDER
+from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
 from tests.static.static_checks import (
     CheckFailed,
     SiteCertificate,

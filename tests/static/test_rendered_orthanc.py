@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.application import HostAppContext
+from orthweb.host.context import HostAppContext
 from tests.static.static_checks import orthanc_unknown_keys, orthancteam_name_unknown
 
 

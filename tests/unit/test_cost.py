@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orthweb import cost
-from orthweb.cost import PriceTable, PriceTableError, estimate, terraform_anchor
+from orthweb.ops import cost
+from orthweb.ops.cost import PriceTable, PriceTableError, estimate, terraform_anchor
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orthweb.cost import estimate
 from orthweb.evaluate import Evaluation
+from orthweb.ops.cost import estimate
 
 
 def test_dev_graph_is_fully_priced(dev: Evaluation) -> None:

@@ -23,7 +23,9 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from orthweb.commands import failover as command
-from orthweb.failover import (
+from orthweb.harness.pki import site_certificate_pem
+from orthweb.infra.tags import with_role
+from orthweb.ops.failover import (
     AwsClients,
     Failover,
     FailoverError,
@@ -33,8 +35,6 @@ from orthweb.failover import (
     connect,
     https_probe,
 )
-from orthweb.harness.pki import site_certificate_pem
-from orthweb.tags import with_role
 
 REGION = "us-east-1"
 FAST = Timeouts(start=10.0, healthy=0.3, site=2.0, poll=0.01)

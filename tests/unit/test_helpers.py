@@ -7,8 +7,8 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orthweb import instance_types, policies
-from orthweb.cidr import plan_subnets
+from orthweb.infra import instance_types, policies
+from orthweb.infra.cidr import plan_subnets
 
 
 @given(

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from orthweb.config import ConfigError, load_config
-from orthweb.keypair import KeyPairError, resolve_public_key
+from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
 from tests.conftest import openssh_public
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orthweb.provenance import TEMPLATES_DIR, templates_digest
+from orthweb.host.digest import TEMPLATES_DIR, templates_digest
 
 
 def test_the_digest_depends_on_content_only(tmp_path: Path) -> None:

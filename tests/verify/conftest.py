@@ -27,14 +27,15 @@ from typing import Any
 import boto3
 import pytest
 
-from orthweb.application import HostAppContext, render_host_files
 from orthweb.harness import Stack
 from orthweb.harness.aws import FAKE_CREDENTIALS, LocalAws
 from orthweb.harness.pki import make_site_certificate
-from orthweb.tags import with_role
-from orthweb.verify.aws import AwsStack, VerifyClients, connect
-from orthweb.verify.host import CommandOutput, HostLayout
-from orthweb.verify.model import StoredObject
+from orthweb.host.context import HostAppContext
+from orthweb.host.render import render_host_files
+from orthweb.infra.tags import with_role
+from orthweb.ops.verify.aws import AwsStack, VerifyClients, connect
+from orthweb.ops.verify.host import CommandOutput, HostLayout
+from orthweb.ops.verify.model import StoredObject
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

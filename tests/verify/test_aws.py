@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from orthweb.verify import host
-from orthweb.verify.aws import AwsStack, SsmRunner
-from orthweb.verify.checks import Endpoint, Verifier
-from orthweb.verify.host import HostLayout
-from orthweb.verify.model import CheckFailed
+from orthweb.ops.verify import host
+from orthweb.ops.verify.aws import AwsStack, SsmRunner
+from orthweb.ops.verify.checks import Endpoint, Verifier
+from orthweb.ops.verify.host import HostLayout
+from orthweb.ops.verify.model import CheckFailed
 from tests.verify.conftest import REGION, SeededStack, seed_stack
 
 

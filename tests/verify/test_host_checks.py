@@ -8,10 +8,10 @@ import subprocess
 import pytest
 import yaml
 
-from orthweb.application import render_host_files
-from orthweb.verify import host
-from orthweb.verify.host import DeploymentInfo, HostLayout, Section
-from orthweb.verify.model import CheckFailed
+from orthweb.host.render import render_host_files
+from orthweb.ops.verify import host
+from orthweb.ops.verify.host import DeploymentInfo, HostLayout, Section
+from orthweb.ops.verify.model import CheckFailed
 from tests.verify.conftest import CLOUD_INIT_DONE, ENVOY_IMAGE, ORTHANC_IMAGE, verify_context
 
 DEPLOYED = DeploymentInfo(replicas=3, orthanc_image=ORTHANC_IMAGE, envoy_image=ENVOY_IMAGE)

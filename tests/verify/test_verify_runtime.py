@@ -17,7 +17,7 @@ import pytest
 
 from orthweb.commands import verify as verify_command
 from orthweb.harness import Stack
-from orthweb.verify import Endpoint, Options, Report, Verifier
+from orthweb.ops.verify import Endpoint, Options, Report, Verifier
 from tests.verify.conftest import REGION, SITE_NAME, LocalHostRunner, MirroringBackend, SeededStack, set_bucket_key
 
 pytestmark = pytest.mark.runtime

@@ -1,14 +1,12 @@
-"""Tags every taggable resource carries; failover and verify find resources by them."""
+"""The tags every taggable resource carries (keys in orthweb.constants)."""
 
 from __future__ import annotations
 
-PROJECT_TAG = "orthweb:project"
-STACK_TAG = "orthweb:stack"
-ROLE_TAG = "orthweb:role"
+from orthweb.constants import PROJECT, PROJECT_TAG, ROLE_TAG, STACK_TAG
 
 
 def stack_tags(stack: str, **extra: str) -> dict[str, str]:
-    tags = {PROJECT_TAG: "orthweb", STACK_TAG: stack}
+    tags = {PROJECT_TAG: PROJECT, STACK_TAG: stack}
     tags.update(extra)
     return tags
 

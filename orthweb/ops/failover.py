@@ -24,12 +24,18 @@ from typing import Any, Protocol, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from orthweb.tags import PROJECT_TAG, ROLE_TAG, STACK_TAG
+from orthweb.constants import (
+    HOST_ROLES,
+    HTTPS_PORT,
+    PROJECT,
+    PROJECT_TAG,
+    ROLE_TAG,
+    SITE_ROLE,
+    SITE_TLS_ROLE,
+    STACK_TAG,
+)
 
-ROLES = ("primary", "secondary")
-SITE_ROLE = "site"
-SITE_TLS_ROLE = "site-tls"
-HTTPS_PORT = 443
+ROLES = HOST_ROLES
 # Orthanc's REST root behind Envoy. Without credentials Orthanc answers 401; Envoy answers 503
 # when no replica passes its database-touching health check. So "< 500" means Orthanc answered.
 HEALTH_PATH = "/system"
@@ -106,7 +112,7 @@ def call_aws(client: Any, operation: str, *, changed: bool = False, **kwargs: An
 
 def _tag_filters(stack: str, roles: tuple[str, ...]) -> list[dict[str, Any]]:
     return [
-        {"Name": f"tag:{PROJECT_TAG}", "Values": ["orthweb"]},
+        {"Name": f"tag:{PROJECT_TAG}", "Values": [PROJECT]},
         {"Name": f"tag:{STACK_TAG}", "Values": [stack]},
         {"Name": f"tag:{ROLE_TAG}", "Values": list(roles)},
     ]
@@ -393,7 +399,7 @@ class Failover:
         return {role: candidates[0] for role, candidates in hosts.items()}
 
     def read_site_certificate(self) -> str:
-        wanted = {PROJECT_TAG: "orthweb", STACK_TAG: self.stack, ROLE_TAG: SITE_TLS_ROLE}
+        wanted = {PROJECT_TAG: PROJECT, STACK_TAG: self.stack, ROLE_TAG: SITE_TLS_ROLE}
         matches: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -463,7 +469,7 @@ class Failover:
                 f"the site address was not moved.{left_running}",
                 changed=started,
             )
-        with self.reporter.step(f"Wait until Orthanc answers on {target.address}:443 through Envoy") as step:
+        with self.reporter.step(f"Wait until Orthanc answers on {target.address}:{HTTPS_PORT} through Envoy") as step:
             outcome = self._wait_healthy(probe, target.address, self.timeouts.healthy, f"{target.role} host")
             if not outcome.ok:
                 raise FailoverError(

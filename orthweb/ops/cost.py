@@ -16,8 +16,7 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any, Protocol
 
-PRIMARY, SECONDARY = "primary", "secondary"
-ROLE_TAG = "orthweb:role"
+from orthweb.constants import PRIMARY, ROLE_TAG, SECONDARY
 
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 EIP = "aws:ec2/eip:Eip"

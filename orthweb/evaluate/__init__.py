@@ -26,7 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from orthweb.config import ConfigError, StackConfig, load_config
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "orthweb"
 MOCK_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from orthweb.credentials import Credential
+from orthweb.host.credentials import Credential
 
 Status = Literal["pass", "fail", "skip"]
 MARKS: dict[Status, str] = {"pass": "✔", "fail": "✘", "skip": "-"}

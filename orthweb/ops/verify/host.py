@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orthweb.verify.model import CheckFailed
+from orthweb.ops.verify.model import CheckFailed
 
 BEGIN = "@@orthweb-verify-begin@@"
 END = "@@orthweb-verify-end@@"

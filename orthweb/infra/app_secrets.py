@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb.tags import with_role
+from orthweb.infra.tags import with_role
 
 ADMIN_USER = "admin"
 # A separate, least-privileged user for Envoy's health checks (the template restricts it to GET

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb import policies
-from orthweb.firewall import FirewallArgs, Rule, firewall
-from orthweb.tags import stack_tags
+from orthweb.infra import policies
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.tags import stack_tags
 
 DATABASE_NAME = "orthanc"
 MASTER_USERNAME = "orthanc"

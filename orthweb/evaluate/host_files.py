@@ -13,11 +13,11 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from orthweb.application import HOST_FILES
+from orthweb.constants import ROLE_TAG, USER_DATA_NAME
 from orthweb.evaluate import Evaluation, RecordedResource
+from orthweb.host.layout import HOST_FILES
 
-USER_DATA_NAME = "cloud-init.yaml"
-# The same names as orthweb.application.render_host_files uses.
+# The same names as orthweb.host.render.render_host_files uses.
 _NAMES = {file.path: file.name for file in HOST_FILES}
 INSTANCE = "aws:ec2/instance:Instance"
 
@@ -39,7 +39,7 @@ def host_files(evaluation: Evaluation) -> dict[str, dict[str, HostFileOnDisk]]:
     """Role ("primary"/"secondary") -> file name -> file, including the cloud-config itself."""
     hosts: dict[str, dict[str, HostFileOnDisk]] = {}
     for instance in evaluation.of_type(INSTANCE):
-        role = instance.inputs["tags"]["orthweb:role"]
+        role = instance.inputs["tags"][ROLE_TAG]
         text = user_data_text(instance)
         files = {USER_DATA_NAME: HostFileOnDisk("/var/lib/cloud/instance/user-data.txt", "0600", text)}
         for entry in (yaml.safe_load(text) or {}).get("write_files", []):

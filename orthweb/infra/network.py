@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.cidr import plan_subnets
-from orthweb.firewall import FirewallArgs, Rule, firewall
-from orthweb.tags import stack_tags
+from orthweb.constants import HTTPS_PORT
+from orthweb.infra.cidr import plan_subnets
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.tags import stack_tags
 
 AZ_SUFFIXES = ("a", "b")
 
@@ -103,7 +104,7 @@ class Network(pulumi.ComponentResource):
                 vpc_id=self.vpc.id,
                 description="HTTPS from inside the VPC to interface endpoints",
                 tags=tags,
-                ingress=(Rule("https", "HTTPS from the VPC", 443, cidrs=(args.vpc_cidr,)),),
+                ingress=(Rule("https", "HTTPS from the VPC", HTTPS_PORT, cidrs=(args.vpc_cidr,)),),
             ),
             parent=self,
         )

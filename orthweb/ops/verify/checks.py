@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orthweb.verify import host
-from orthweb.verify.host import CommandOutput, HostLayout, HostRunner, Section
-from orthweb.verify.model import CheckFailed, CheckResult, Deployment, Report, StackBackend
-from orthweb.verify.site import HOSTNAME_MISMATCH, CertificateInfo, SiteClient
+from orthweb.constants import DICOM_TLS_PORT as DICOM_PORT
+from orthweb.constants import HTTPS_PORT
+from orthweb.ops.verify import host
+from orthweb.ops.verify.host import CommandOutput, HostLayout, HostRunner, Section
+from orthweb.ops.verify.model import CheckFailed, CheckResult, Deployment, Report, StackBackend
+from orthweb.ops.verify.site import HOSTNAME_MISMATCH, CertificateInfo, SiteClient
 
-HTTPS_PORT = 443
-DICOM_PORT = 11112
 TEST_PATIENT_ID = "ORTHWEB-VERIFY"
 EXPECTED_PLUGINS = ("postgresql-index", "aws s3 storage")
 MIN_ORTHANC_VERSION = "1.12.0"  # what orthancteam/orthanc 24.x/25.x ship
@@ -267,7 +267,7 @@ class Verifier:
     # -- DICOM -------------------------------------------------------------------------------------
     def _dicom_endpoint(self) -> Any:
         from orthweb.harness.dicom import DicomEndpoint
-        from orthweb.verify.site import site_context
+        from orthweb.ops.verify.site import site_context
 
         return DicomEndpoint(
             port=self.endpoint.dicom_port,

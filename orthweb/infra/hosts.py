@@ -8,12 +8,19 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.firewall import FirewallArgs, Rule, firewall
-from orthweb.tags import PROJECT_TAG, ROLE_TAG, STACK_TAG, stack_tags, with_role
-
-HOST_ROLES = ("primary", "secondary")
-HTTPS_PORT = 443
-DICOM_TLS_PORT = 11112
+from orthweb.constants import (
+    DICOM_TLS_PORT,
+    HOST_ROLES,
+    HTTPS_PORT,
+    POSTGRES_PORT,
+    PROJECT,
+    PROJECT_TAG,
+    ROLE_TAG,
+    SITE_ROLE,
+    STACK_TAG,
+)
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.tags import stack_tags, with_role
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,8 @@ class Hosts(pulumi.ComponentResource):
                     Rule("dicom-tls", "DICOM over TLS (through Envoy)", DICOM_TLS_PORT, args.dicom_allowed_cidrs),
                 ),
                 egress=(
-                    Rule("https", "HTTPS out: packages, container images, AWS APIs", 443, ("0.0.0.0/0",)),
-                    Rule("postgres", "PostgreSQL to the database inside the VPC", 5432, (args.vpc_cidr,)),
+                    Rule("https", "HTTPS out: packages, container images, AWS APIs", HTTPS_PORT, ("0.0.0.0/0",)),
+                    Rule("postgres", "PostgreSQL to the database inside the VPC", POSTGRES_PORT, (args.vpc_cidr,)),
                 ),
             ),
             parent=self,
@@ -138,7 +145,7 @@ class Hosts(pulumi.ComponentResource):
 
 def _current_site_holder(stack: str) -> pulumi.Output[str]:
     """The instance that holds this stack's Elastic IP now, or "" before the first deploy."""
-    addresses = aws.ec2.get_eips_output(tags={PROJECT_TAG: "orthweb", STACK_TAG: stack, ROLE_TAG: "site"})
+    addresses = aws.ec2.get_eips_output(tags={PROJECT_TAG: PROJECT, STACK_TAG: stack, ROLE_TAG: SITE_ROLE})
     return addresses.allocation_ids.apply(
         lambda ids: aws.ec2.get_elastic_ip_output(id=ids[0]).instance_id.apply(lambda held: held or "") if ids else ""
     )

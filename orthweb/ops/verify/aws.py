@@ -16,14 +16,19 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from orthweb.failover import AwsClients, Failover, FailoverError, Reporter, call_aws, tags_of
-from orthweb.tags import PROJECT_TAG, ROLE_TAG, STACK_TAG
-from orthweb.verify.host import CommandOutput
-from orthweb.verify.model import CheckFailed, Credential, Deployment, StoredObject
+from orthweb.constants import (
+    CREDENTIALS_ROLE,
+    DICOM_BUCKET_ROLE,
+    PROJECT,
+    PROJECT_TAG,
+    ROLE_TAG,
+    SITE_TLS_ROLE,
+    STACK_TAG,
+)
+from orthweb.ops.failover import AwsClients, Failover, FailoverError, Reporter, call_aws, tags_of
+from orthweb.ops.verify.host import CommandOutput
+from orthweb.ops.verify.model import CheckFailed, Credential, Deployment, StoredObject
 
-CREDENTIALS_ROLE = "orthanc-credentials"
-SITE_TLS_ROLE = "site-tls"
-DICOM_BUCKET_ROLE = "dicom"
 SSM_DOCUMENT = "AWS-RunShellScript"
 # get_command_invocation right after send_command may not know the invocation yet.
 SSM_NOT_YET = "InvocationDoesNotExist"
@@ -126,7 +131,7 @@ class AwsStack:
         )
 
     def _secret(self, role: str) -> tuple[str, Any]:
-        wanted = {PROJECT_TAG: "orthweb", STACK_TAG: self.stack, ROLE_TAG: role}
+        wanted = {PROJECT_TAG: PROJECT, STACK_TAG: self.stack, ROLE_TAG: role}
         matches: list[dict[str, Any]] = []
         paging: dict[str, Any] = {}
         while True:
@@ -152,7 +157,7 @@ class AwsStack:
             raise CheckFailed(f"secret {matches[0]['Name']} is not JSON", "it is written by `pulumi up`") from None
 
     def _bucket(self, role: str) -> str:
-        wanted = {PROJECT_TAG: "orthweb", STACK_TAG: self.stack, ROLE_TAG: role}
+        wanted = {PROJECT_TAG: PROJECT, STACK_TAG: self.stack, ROLE_TAG: role}
         prefix = f"orthweb-{self.stack}-{role}-"[:37]  # orthweb.storage's bucket_prefix
         found: list[str] = []
         for bucket in _aws(self.clients.s3, "list_buckets").get("Buckets", []):

@@ -6,7 +6,8 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+from orthweb.host.render import TEMPLATES_DIR
+
 DIGEST_LENGTH = 16
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb import policies
-from orthweb.tags import stack_tags
+from orthweb.infra import policies
+from orthweb.infra.tags import stack_tags
 
 
 @dataclass(frozen=True)

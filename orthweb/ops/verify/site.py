@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from orthweb.verify.model import Credential
+from orthweb.ops.verify.model import Credential
 
 HOSTNAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import pulumi
 
-from orthweb.application import HostAppContext, index_connections_for, render_user_data_gzip_base64
 from orthweb.config import StackConfig
-from orthweb.provenance import templates_digest
+from orthweb.host.context import HostAppContext
+from orthweb.host.digest import templates_digest
+from orthweb.host.render import render_user_data_gzip_base64
+from orthweb.sizing import index_connections_for
 
 HOSTS = 2
 

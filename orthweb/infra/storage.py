@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb import policies
-from orthweb.tags import with_role
+from orthweb.infra import policies
+from orthweb.infra.tags import with_role
 
 # Older object versions of DICOM files are kept this long after being overwritten or deleted.
 NONCURRENT_VERSION_DAYS = 30

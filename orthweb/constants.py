@@ -1,0 +1,58 @@
+"""Facts several layers share, each defined once: ports, host roles, tag keys, limits, name patterns.
+
+Pure module with no orthweb imports, so the Pulumi program, the host layer, the config checks and
+the operator tools can all use it without depending on each other.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+PROJECT: Final = "orthweb"
+
+# Ports: what clients reach on the site, and what the host reaches inside the VPC.
+HTTPS_PORT: Final = 443
+DICOM_TLS_PORT: Final = 11112
+POSTGRES_PORT: Final = 5432
+
+# The two hosts of the failover topology, and the other tagged things failover and verify find.
+PRIMARY: Final = "primary"
+SECONDARY: Final = "secondary"
+HOST_ROLES: Final = (PRIMARY, SECONDARY)
+SITE_ROLE: Final = "site"  # the Elastic IP
+SITE_TLS_ROLE: Final = "site-tls"  # the secret holding the site certificate and key
+CREDENTIALS_ROLE: Final = "orthanc-credentials"  # the secret holding the web credentials
+DICOM_BUCKET_ROLE: Final = "dicom"
+
+# Tags every taggable resource carries; failover and verify find resources by them.
+PROJECT_TAG: Final = "orthweb:project"
+STACK_TAG: Final = "orthweb:stack"
+ROLE_TAG: Final = "orthweb:role"
+
+# Orthanc replicas per host (each is a container with its own memory and database connections).
+MAX_REPLICAS: Final = 8
+
+# The user-data document; the other host files are embedded in it.
+USER_DATA_NAME: Final = "cloud-init.yaml"
+
+# A container image reference: optional registry host (with port), path, then a tag or digest.
+IMAGE_PATTERN: Final = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?/)?"
+    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+# A DNS name a user gives for the site (lower case, at least two labels).
+DOMAIN_PATTERN: Final = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# The shape of an AWS region name (whether it exists is checked against botocore's data).
+REGION_PATTERN: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def is_pinned_image(reference: str) -> bool:
+    """A tag (not `latest`) or a digest: a host must run the image that was tested."""
+    if not IMAGE_PATTERN.fullmatch(reference):
+        return False
+    if "@sha256:" in reference:
+        return True
+    last = reference.rsplit("/", 1)[-1]
+    return ":" in last and not last.endswith(":latest")

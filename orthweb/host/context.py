@@ -1,0 +1,71 @@
+"""The typed render context of one host: names, versions and references, never a secret value."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from orthweb.constants import HOST_ROLES, MAX_REPLICAS, REGION_PATTERN, is_pinned_image
+
+_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_STACK_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_DIGEST_RE: Final = re.compile(r"^[0-9a-f]{16}$")
+_BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_DB_ID_RE: Final = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
+_VERSION_RE: Final = re.compile(r"^\d+\.\d+\.\d+$")
+_SHA256_RE: Final = re.compile(r"^([0-9a-f]{64})?$")
+_DNS_RE: Final = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostAppContext:
+    """Everything one host needs to come up serving Orthanc; no secret values, only references."""
+
+    host_role: str
+    stack: str
+    region: str
+    templates_digest: str
+    orthanc_image: str
+    envoy_image: str
+    orthanc_replicas: int
+    index_connections: int
+    dicom_bucket: str
+    db_identifier: str
+    orthanc_credentials_secret_arn: str
+    site_tls_secret_arn: str
+    compose_version: str = "2.29.7"
+    site_name: str = ""
+    # Pinned digests of the compose plugin binaries; empty -> verify against the release's own
+    # .sha256 file (integrity only, not a pin).
+    compose_sha256_x86_64: str = ""
+    compose_sha256_aarch64: str = ""
+
+    def __post_init__(self) -> None:
+        checks: tuple[tuple[str, bool], ...] = (
+            ("host_role", self.host_role in HOST_ROLES),
+            ("stack", bool(_STACK_RE.match(self.stack))),
+            ("region", bool(REGION_PATTERN.match(self.region))),
+            ("templates_digest", bool(_DIGEST_RE.match(self.templates_digest))),
+            ("orthanc_image", is_pinned_image(self.orthanc_image)),
+            ("envoy_image", is_pinned_image(self.envoy_image)),
+            ("orthanc_replicas", 1 <= self.orthanc_replicas <= MAX_REPLICAS),
+            ("index_connections", self.index_connections >= 1),
+            ("dicom_bucket", bool(_BUCKET_RE.match(self.dicom_bucket))),
+            ("db_identifier", bool(_DB_ID_RE.match(self.db_identifier))),
+            ("orthanc_credentials_secret_arn", bool(_ARN_RE.match(self.orthanc_credentials_secret_arn))),
+            ("site_tls_secret_arn", bool(_ARN_RE.match(self.site_tls_secret_arn))),
+            ("compose_version", bool(_VERSION_RE.match(self.compose_version))),
+            ("site_name", len(self.site_name) <= 253 and bool(_DNS_RE.match(self.site_name))),
+            ("compose_sha256_x86_64", bool(_SHA256_RE.match(self.compose_sha256_x86_64))),
+            ("compose_sha256_aarch64", bool(_SHA256_RE.match(self.compose_sha256_aarch64))),
+        )
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"HostAppContext.{name}: invalid value {getattr(self, name)!r}")
+
+    @property
+    def replica_names(self) -> tuple[str, ...]:
+        """Compose service names of the Orthanc replicas (the runtime harness relies on them)."""
+        return tuple(f"orthanc-{i}" for i in range(1, self.orthanc_replicas + 1))
+

@@ -1,0 +1,68 @@
+"""Where the host application lives on a host, and the files user data writes there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+# Where things live on the host; the templates and docs/application.md use the same paths.
+APP_DIR: Final = "/opt/orthweb"
+SECRETS_DIR: Final = "/etc/orthweb/secrets"
+
+# Token left in envoy.yaml for the health-check Authorization header; fetch-secrets.sh
+# replaces it at boot, so the credential never appears in user data.
+HEALTH_AUTH_PLACEHOLDER: Final = "__ORTHWEB_HEALTH_AUTHORIZATION__"
+
+# What fetch-secrets.sh installs in SECRETS_DIR (mode 0400), for the tests and the harness.
+SECRET_FILES: Final = frozenset(
+    {
+        "ORTHANC__POSTGRESQL__HOST",
+        "ORTHANC__POSTGRESQL__PORT",
+        "ORTHANC__POSTGRESQL__DATABASE",
+        "ORTHANC__POSTGRESQL__USERNAME",
+        "ORTHANC__POSTGRESQL__PASSWORD",
+        "ORTHANC__REGISTERED_USERS",
+        "orthweb-health-user.lua",
+        "envoy.yaml",
+        "site.crt",
+        "site.key",
+    }
+)
+
+@dataclass(frozen=True)
+class HostFile:
+    """One file that user data writes onto the host."""
+
+    name: str
+    template: str
+    path: str
+    mode: str
+
+
+# Written in this order; `name` is the key in render_host_files().
+HOST_FILES: Final = (
+    HostFile("envoy.yaml", "envoy.yaml.j2", f"{APP_DIR}/envoy.yaml", "0644"),
+    HostFile("orthanc.json", "orthanc.json.j2", f"{APP_DIR}/orthanc.json", "0644"),
+    HostFile("orthweb-filter.lua", "orthweb-filter.lua.j2", f"{APP_DIR}/orthweb-filter.lua", "0644"),
+    HostFile("docker-compose.yml", "docker-compose.yml.j2", f"{APP_DIR}/docker-compose.yml", "0644"),
+    HostFile("fetch-secrets.sh", "fetch-secrets.sh.j2", f"{APP_DIR}/fetch-secrets.sh", "0700"),
+    HostFile("install-compose.sh", "install-compose.sh.j2", f"{APP_DIR}/install-compose.sh", "0700"),
+    HostFile("start.sh", "start.sh.j2", f"{APP_DIR}/start.sh", "0700"),
+    HostFile("docker-daemon.json", "docker-daemon.json.j2", "/etc/docker/daemon.json", "0644"),
+    HostFile("orthweb.service", "orthweb.service.j2", "/etc/systemd/system/orthweb.service", "0644"),
+    HostFile(
+        "orthweb-refresh.service",
+        "orthweb-refresh.service.j2",
+        "/etc/systemd/system/orthweb-refresh.service",
+        "0644",
+    ),
+    HostFile(
+        "orthweb-refresh.timer",
+        "orthweb-refresh.timer.j2",
+        "/etc/systemd/system/orthweb-refresh.timer",
+        "0644",
+    ),
+)
+
+
+

@@ -1,0 +1,105 @@
+"""The jinja2 rendering of `templates/` into each host's files and its gzipped cloud-init.
+
+Pure module (no Pulumi imports): `orthweb.infra.user_data` builds a `HostAppContext` from resolved
+outputs and hands `render_user_data_gzip_base64(ctx)` to EC2. Nothing secret is ever part of the
+context; the host fetches its secrets from Secrets Manager at boot (see fetch-secrets.sh).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import jinja2
+
+from orthweb.constants import USER_DATA_NAME
+from orthweb.host.context import HostAppContext
+from orthweb.host.layout import APP_DIR, HEALTH_AUTH_PLACEHOLDER, HOST_FILES, SECRETS_DIR
+
+
+def _templates_dir() -> Path:
+    # An installed wheel carries them as package data (orthweb/templates); a checkout keeps them
+    # at the repository root, next to the Pulumi project.
+    packaged = Path(str(resources.files("orthweb"))) / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "templates"
+
+
+TEMPLATES_DIR: Final = _templates_dir()
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    return env
+
+
+def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra: object) -> str:
+    return env.get_template(template).render(
+        ctx=ctx,
+        app_dir=APP_DIR,
+        secrets_dir=SECRETS_DIR,
+        health_auth_placeholder=HEALTH_AUTH_PLACEHOLDER,
+        **extra,
+    )
+
+
+def render_host_files(ctx: HostAppContext) -> dict[str, str]:
+    """Every file the host gets, by name; `cloud-init.yaml` embeds all the others."""
+    env = _environment()
+    files = {f.name: _render(env, f.template, ctx) for f in HOST_FILES}
+    files[USER_DATA_NAME] = _render(
+        env,
+        "cloud-init.yaml.j2",
+        ctx,
+        files=files,
+        host_files=HOST_FILES,
+        deployment_info=_deployment_info(ctx),
+    )
+    return files
+
+
+def _deployment_info(ctx: HostAppContext) -> str:
+    # What an operator on the host needs to know which deployment this is.
+    info = {
+        "stack": ctx.stack,
+        "host_role": ctx.host_role,
+        "templates_digest": ctx.templates_digest,
+        "site_name": ctx.site_name,
+        "orthanc_image": ctx.orthanc_image,
+        "envoy_image": ctx.envoy_image,
+        "orthanc_replicas": ctx.orthanc_replicas,
+        "compose_version": ctx.compose_version,
+    }
+    return json.dumps(info, indent=2) + "\n"
+
+
+def render_user_data(ctx: HostAppContext) -> str:
+    """The `#cloud-config` document (plain text; larger than EC2 accepts, see below)."""
+    return render_host_files(ctx)[USER_DATA_NAME]
+
+
+# EC2 refuses user data over 16 KiB (before base64); cloud-init unpacks gzip by itself.
+USER_DATA_LIMIT_BYTES: Final = 16 * 1024
+
+
+def render_user_data_gzip_base64(ctx: HostAppContext) -> str:
+    """User data for `aws.ec2.Instance(user_data_base64=...)`: the cloud-config, gzipped.
+
+    Deterministic (gzip mtime 0), so an unchanged context never shows up as a diff.
+    """
+    packed = gzip.compress(render_user_data(ctx).encode(), compresslevel=9, mtime=0)
+    if len(packed) > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data is {len(packed)} bytes gzipped, over EC2's 16 KiB limit")
+    return base64.b64encode(packed).decode("ascii")
+
+
