@@ -1,0 +1,112 @@
+"""The package's import graph follows its layers; a test fails when a rule is broken.
+
+- orthweb.infra (the Pulumi program's parts) and orthweb.host (what runs on a host) never import
+  the operator tools, the CLI, the benchmarks or the runtime harness;
+- orthweb.host is pure: no Pulumi and no infrastructure;
+- orthweb.config does not import the host layer; orthweb.constants and orthweb.sizing import
+  nothing of orthweb, so every layer may use them.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "orthweb"
+
+OPERATOR_SIDE = ("orthweb.ops", "orthweb.commands", "orthweb.cli", "orthweb.bench", "orthweb.harness")
+RULES: dict[str, tuple[str, ...]] = {
+    "orthweb.infra": (*OPERATOR_SIDE, "orthweb.evaluate", "orthweb.compliance"),
+    "orthweb.host": (
+        *OPERATOR_SIDE,
+        "orthweb.evaluate",
+        "orthweb.compliance",
+        "orthweb.infra",
+        "orthweb.stack",
+        "orthweb.config",
+        "pulumi",
+        "pulumi_aws",
+        "pulumi_random",
+        "pulumi_tls",
+    ),
+    "orthweb.stack": (*OPERATOR_SIDE, "orthweb.evaluate", "orthweb.compliance"),
+    "orthweb.config": (*OPERATOR_SIDE, "orthweb.host", "orthweb.stack", "orthweb.evaluate", "pulumi_aws"),
+    "orthweb.constants": ("orthweb",),
+    "orthweb.sizing": ("orthweb",),
+    "orthweb.harness": ("orthweb.ops", "orthweb.commands", "orthweb.cli", "orthweb.bench"),
+    "orthweb.ops": ("orthweb.commands", "orthweb.cli"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(source: str, module: str) -> set[str]:
+    """Every module `source` imports, at any depth (function-level imports count too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            # Relative imports would hide their target from this check; the package uses none.
+            assert node.level == 0, f"{module}: relative import of {node.module!r}"
+            base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def violations(module: str, imported: set[str]) -> list[str]:
+    broken = []
+    for layer, forbidden in RULES.items():
+        if module != layer and not module.startswith(layer + "."):
+            continue
+        for name in sorted(imported):
+            for banned in forbidden:
+                if (name == banned or name.startswith(banned + ".")) and not _same_layer(name, layer):
+                    broken.append(f"{module} imports {name} ({layer} must not import {banned})")
+    return broken
+
+
+def _same_layer(name: str, layer: str) -> bool:
+    return name == layer or name.startswith(layer + ".")
+
+
+def all_modules() -> list[tuple[str, str]]:
+    return [(module_name(p), p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def test_every_module_follows_the_import_rules() -> None:
+    broken = [v for module, source in all_modules() for v in violations(module, imports_of(source, module))]
+    assert not broken, "\n".join(broken)
+
+
+def test_every_layer_named_in_the_rules_exists() -> None:
+    modules = {module for module, _ in all_modules()}
+    for layer in RULES:
+        assert any(m == layer or m.startswith(layer + ".") for m in modules), layer
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("orthweb.infra.hosts", "from orthweb.ops.failover import Failover\n"),
+        ("orthweb.host.render", "def f():\n    import pulumi\n"),
+        ("orthweb.host.context", "from orthweb.infra import tags\n"),
+        ("orthweb.config", "from orthweb.host.render import render_host_files\n"),
+        ("orthweb.sizing", "from orthweb.constants import MAX_REPLICAS\n"),
+        ("orthweb.infra.network", "import orthweb.harness.stack\n"),
+    ],
+)
+def test_a_broken_rule_is_reported(module: str, source: str) -> None:
+    assert violations(module, imports_of(source, module))
+
+
+def test_allowed_imports_pass() -> None:
+    assert not violations("orthweb.ops.failover", imports_of("from orthweb.infra.tags import stack_tags\n", "x"))
+    assert not violations("orthweb.infra.hosts", imports_of("from orthweb.host.render import TEMPLATES_DIR\n", "x"))
+    assert not violations("orthweb.host.render", imports_of("from orthweb.host.layout import APP_DIR\n", "x"))
