@@ -24,6 +24,16 @@ SITE_ROLE: Final = "site"  # the Elastic IP
 SITE_TLS_ROLE: Final = "site-tls"  # the secret holding the site certificate and key
 CREDENTIALS_ROLE: Final = "orthanc-credentials"  # the secret holding the web credentials
 DICOM_BUCKET_ROLE: Final = "dicom"
+LOG_BUCKET_ROLE: Final = "logs"
+
+# Two availability zones, each with one host, one public and one private subnet.
+ZONE_SUFFIXES: Final = ("a", "b")
+
+# Where the log bucket receives each kind of log; its policy admits each writer to its prefix only.
+ACCESS_LOGS_PREFIX: Final = "s3-access/"
+FLOW_LOGS_PREFIX: Final = "vpc-flow-logs/"
+# The AWS provider refuses a longer bucket_prefix (its unique suffix fills the name up to 63 characters).
+BUCKET_PREFIX_MAX_LENGTH: Final = 37
 
 # Tags every taggable resource carries; failover and verify find resources by them.
 PROJECT_TAG: Final = "orthweb:project"
@@ -46,6 +56,21 @@ IMAGE_PATTERN: Final = re.compile(
 DOMAIN_PATTERN: Final = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # The shape of an AWS region name (whether it exists is checked against botocore's data).
 REGION_PATTERN: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def aws_name(stack: str, *parts: str) -> str:
+    """The name AWS shows for one of a stack's resources: `orthweb-dev`, `orthweb-dev-primary`."""
+    return "-".join((PROJECT, stack, *parts))
+
+
+def bucket_prefix(stack: str, role: str) -> str:
+    """What the name of the stack's bucket with this role starts with (S3 adds a unique suffix)."""
+    return f"{aws_name(stack, role)}-"[:BUCKET_PREFIX_MAX_LENGTH]
+
+
+def key_alias(stack: str) -> str:
+    """The alias of the stack's KMS key."""
+    return f"alias/{aws_name(stack)}"
 
 
 def is_pinned_image(reference: str) -> bool:

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from orthweb.config import StackConfig
+from orthweb.constants import PRIMARY, PROJECT, SECONDARY, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.database import Database, DatabaseArgs
@@ -44,16 +45,16 @@ class Exports:
 
 
 def build_stack(cfg: StackConfig) -> Exports:
-    name = "orthweb"
+    name = PROJECT
     production = cfg.is_production
     caller = aws.get_caller_identity_output()
     partition = aws.get_partition_output().partition
     region = aws.get_region_output().region
-    # The first two AZs that need no opt-in (local and wavelength zones do).
+    # The first AZs (one per zone suffix) that need no opt-in (local and wavelength zones do).
     zones = aws.get_availability_zones_output(
         state="available",
         filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
-    ).names.apply(lambda names: sorted(names)[:2])
+    ).names.apply(lambda names: sorted(names)[: len(ZONE_SUFFIXES)])
 
     key = EncryptionKey(
         f"{name}-encryption",
@@ -95,7 +96,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     )
     # Known before RDS exists: the hosts look the database up by this identifier at boot.
     db_suffix = random.RandomString(f"{name}-db-suffix", length=6, special=False, upper=False)
-    db_identifier = pulumi.Output.concat(f"orthweb-{cfg.stack}-", db_suffix.result)
+    db_identifier = pulumi.Output.concat(f"{aws_name(cfg.stack)}-", db_suffix.result)
 
     user_data = HostUserData(
         cfg,
@@ -179,8 +180,8 @@ def build_stack(cfg: StackConfig) -> Exports:
     )
     return Exports(
         site_address=site_address,
-        host_info=pulumi.Output.all(hosts.instances["primary"].id, hosts.instances["secondary"].id).apply(
-            lambda ids: {"primary": ids[0], "secondary": ids[1]}
+        host_info=pulumi.Output.all(hosts.instances[PRIMARY].id, hosts.instances[SECONDARY].id).apply(
+            lambda ids: {PRIMARY: ids[0], SECONDARY: ids[1]}
         ),
         s3_bucket=storage.dicom_bucket.bucket_domain_name,
         db_endpoint=database.endpoint,

@@ -14,7 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb.infra.tags import with_role
+from orthweb.constants import CREDENTIALS_ROLE, PROJECT, SITE_TLS_ROLE
+from orthweb.infra.tags import describe, with_role
 
 ADMIN_USER = "admin"
 # A separate, least-privileged user for Envoy's health checks (the template restricts it to GET
@@ -52,9 +53,9 @@ class AppSecrets(pulumi.ComponentResource):
                 }
             )
         )
-        credentials_secret = self._secret(name, "orthanc-credentials", "orthanc-credentials", args, child)
+        credentials_secret = self._secret(name, CREDENTIALS_ROLE, args, child)
         aws.secretsmanager.SecretVersion(
-            f"{name}-orthanc-credentials-value",
+            f"{name}-{CREDENTIALS_ROLE}-value",
             secret_id=credentials_secret.id,
             secret_string=pulumi.Output.secret(credentials),
             opts=child,
@@ -62,7 +63,7 @@ class AppSecrets(pulumi.ComponentResource):
 
         # Filled by SiteCertificate once the site address exists; created here so the hosts'
         # user data can name it without waiting for the address.
-        self.site_tls_secret = self._secret(name, "site-tls", "site-tls", args, child)
+        self.site_tls_secret = self._secret(name, SITE_TLS_ROLE, args, child)
 
         self.orthanc_credentials_arn = credentials_secret.arn
         self.site_tls_arn = self.site_tls_secret.arn
@@ -74,13 +75,11 @@ class AppSecrets(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _secret(
-        name: str, suffix: str, role: str, args: AppSecretsArgs, child: pulumi.ResourceOptions
-    ) -> aws.secretsmanager.Secret:
+    def _secret(name: str, role: str, args: AppSecretsArgs, child: pulumi.ResourceOptions) -> aws.secretsmanager.Secret:
         return aws.secretsmanager.Secret(
-            f"{name}-{suffix}",
-            name_prefix=f"orthweb/{args.stack}/{suffix}-",
-            description=f"orthweb {args.stack}: {suffix}",
+            f"{name}-{role}",
+            name_prefix=f"{PROJECT}/{args.stack}/{role}-",
+            description=describe(args.stack, role),
             kms_key_id=args.key_arn,
             recovery_window_in_days=args.recovery_window_days,
             tags=with_role(args.stack, role),

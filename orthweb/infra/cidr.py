@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-SUBNET_ROLES = ("public-a", "public-b", "private-a", "private-b")
 # Four equal subnets need two more prefix bits; four more leave room to add subnets later
 # without renumbering (a /16 gives /20s of 4,091 usable addresses each).
 _EXTRA_BITS = 4

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb.constants import POSTGRES_PORT
 from orthweb.infra import policies
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
-from orthweb.infra.tags import stack_tags
+from orthweb.infra.tags import describe, stack_tags
 
 DATABASE_NAME = "orthanc"
 MASTER_USERNAME = "orthanc"
@@ -58,7 +59,7 @@ class Database(pulumi.ComponentResource):
                     Rule(
                         "postgres",
                         "PostgreSQL from the hosts",
-                        5432,
+                        POSTGRES_PORT,
                         peer_security_group_id=args.client_security_group_id,
                     ),
                 ),
@@ -67,7 +68,7 @@ class Database(pulumi.ComponentResource):
         )
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
-            description=f"orthweb {args.stack}: private subnets",
+            description=describe(args.stack, "private subnets"),
             subnet_ids=args.subnet_ids,
             tags=tags,
             opts=child,
@@ -75,7 +76,7 @@ class Database(pulumi.ComponentResource):
         parameters = aws.rds.ParameterGroup(
             f"{name}-parameters",
             family=f"postgres{args.engine_major}",
-            description=f"orthweb {args.stack}: TLS only, no statement logging",
+            description=describe(args.stack, "TLS only, no statement logging"),
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 # SQL statements carry patient names and IDs: never log them.
@@ -102,7 +103,7 @@ class Database(pulumi.ComponentResource):
         ]
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring-role",
-            description=f"orthweb {args.stack}: RDS enhanced monitoring",
+            description=describe(args.stack, "RDS enhanced monitoring"),
             assume_role_policy=policies.to_json(policies.rds_monitoring_assume_role()),
             tags=tags,
             opts=child,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb.constants import key_alias
 from orthweb.infra import policies
-from orthweb.infra.tags import stack_tags
+from orthweb.infra.tags import describe, stack_tags
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,13 @@ class EncryptionKey(pulumi.ComponentResource):
         )
         self.key = aws.kms.Key(
             f"{name}-key",
-            description=f"orthweb {args.stack}: database, DICOM bucket, secrets and logs",
+            description=describe(args.stack, "database, DICOM bucket, secrets and logs"),
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
             policy=document,
             tags=stack_tags(args.stack),
             opts=child,
         )
-        aws.kms.Alias(f"{name}-alias", name=f"alias/orthweb-{args.stack}", target_key_id=self.key.key_id, opts=child)
+        aws.kms.Alias(f"{name}-alias", name=key_alias(args.stack), target_key_id=self.key.key_id, opts=child)
         self.arn = self.key.arn
         self.register_outputs({"arn": self.arn})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb.constants import PROJECT
 from orthweb.infra import policies
 from orthweb.infra.tags import stack_tags
 
@@ -32,7 +33,7 @@ class HostRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(
             f"{name}-role",
-            description=f"orthweb {args.stack} hosts: SSM access, own secrets, DICOM bucket",
+            description=f"{PROJECT} {args.stack} hosts: SSM access, own secrets, DICOM bucket",
             assume_role_policy=policies.to_json(policies.ec2_assume_role()),
             tags=stack_tags(args.stack),
             opts=child,

@@ -13,11 +13,10 @@ from orthweb.constants import (
     HOST_ROLES,
     HTTPS_PORT,
     POSTGRES_PORT,
-    PROJECT,
-    PROJECT_TAG,
-    ROLE_TAG,
+    PRIMARY,
+    SECONDARY,
     SITE_ROLE,
-    STACK_TAG,
+    aws_name,
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import stack_tags, with_role
@@ -36,7 +35,7 @@ class HostsArgs:
     root_volume_gb: int
     web_allowed_cidrs: tuple[str, ...]
     dicom_allowed_cidrs: tuple[str, ...]
-    # Called with the host role ("primary"/"secondary"); returns its gzipped, base64 cloud-init.
+    # Called with the host role (PRIMARY/SECONDARY); returns its gzipped, base64 cloud-init.
     user_data_base64: Callable[[str], pulumi.Input[str]]
     public_key: str | None
     secondary_state: str
@@ -108,7 +107,7 @@ class Hosts(pulumi.ComponentResource):
                     delete_on_termination=True,
                     tags=tags,
                 ),
-                tags=with_role(args.stack, role, name=f"orthweb-{args.stack}-{role}"),
+                tags=with_role(args.stack, role, name=aws_name(args.stack, role)),
                 # A new AMI release must not replace running hosts; replace them deliberately.
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
             )
@@ -120,24 +119,24 @@ class Hosts(pulumi.ComponentResource):
         self.site_ip = aws.ec2.Eip(
             f"{name}-site-ip",
             domain="vpc",
-            instance=pulumi.Output.all(self.instances["primary"].id, self.instances["secondary"].id, holder).apply(
+            instance=pulumi.Output.all(self.instances[PRIMARY].id, self.instances[SECONDARY].id, holder).apply(
                 lambda ids: ids[2] if ids[2] in ids[:2] else ids[0]
             ),
-            tags=with_role(args.stack, "site", name=f"orthweb-{args.stack}-site"),
+            tags=with_role(args.stack, SITE_ROLE, name=aws_name(args.stack, SITE_ROLE)),
             opts=child,
         )
         # Only the initial state is applied: failover may start the secondary, and no later
         # `pulumi up` should stop a host that is serving.
         aws.ec2transitgateway.InstanceState(
             f"{name}-secondary-state",
-            instance_id=self.instances["secondary"].id,
+            instance_id=self.instances[SECONDARY].id,
             state=args.secondary_state,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["state"]),
         )
         self.register_outputs(
             {
-                "primary_id": self.instances["primary"].id,
-                "secondary_id": self.instances["secondary"].id,
+                "primary_id": self.instances[PRIMARY].id,
+                "secondary_id": self.instances[SECONDARY].id,
                 "site_ip": self.site_ip.public_ip,
             }
         )
@@ -145,7 +144,7 @@ class Hosts(pulumi.ComponentResource):
 
 def _current_site_holder(stack: str) -> pulumi.Output[str]:
     """The instance that holds this stack's Elastic IP now, or "" before the first deploy."""
-    addresses = aws.ec2.get_eips_output(tags={PROJECT_TAG: PROJECT, STACK_TAG: stack, ROLE_TAG: SITE_ROLE})
+    addresses = aws.ec2.get_eips_output(tags=with_role(stack, SITE_ROLE))
     return addresses.allocation_ids.apply(
         lambda ids: aws.ec2.get_elastic_ip_output(id=ids[0]).instance_id.apply(lambda held: held or "") if ids else ""
     )

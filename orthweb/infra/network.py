@@ -7,12 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import HTTPS_PORT
+from orthweb.constants import FLOW_LOGS_PREFIX, HTTPS_PORT, ZONE_SUFFIXES
 from orthweb.infra.cidr import plan_subnets
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
-from orthweb.infra.tags import stack_tags
-
-AZ_SUFFIXES = ("a", "b")
+from orthweb.infra.tags import stack_tags, with_name
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Network(pulumi.ComponentResource):
             # Interface endpoints with private DNS need both.
             enable_dns_support=True,
             enable_dns_hostnames=True,
-            tags={**tags, "Name": f"orthweb-{args.stack}"},
+            tags=with_name(args.stack),
             opts=child,
         )
         aws.ec2.DefaultSecurityGroup(
@@ -54,20 +52,20 @@ class Network(pulumi.ComponentResource):
             f"{name}-public-routes",
             vpc_id=self.vpc.id,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=internet_gateway.id)],
-            tags={**tags, "Name": f"orthweb-{args.stack}-public"},
+            tags=with_name(args.stack, "public"),
             opts=child,
         )
         # No route to the internet: the database subnets reach AWS only through endpoints.
         private_routes = aws.ec2.RouteTable(
             f"{name}-private-routes",
             vpc_id=self.vpc.id,
-            tags={**tags, "Name": f"orthweb-{args.stack}-private"},
+            tags=with_name(args.stack, "private"),
             opts=child,
         )
 
         self.public_subnet_ids = []
         self.private_subnet_ids = []
-        for index, suffix in enumerate(AZ_SUFFIXES):
+        for index, suffix in enumerate(ZONE_SUFFIXES):
             zone = zones.apply(lambda names, i=index: names[i])
             for tier, cidrs, routes, ids in (
                 ("public", plan.public, public_routes, self.public_subnet_ids),
@@ -80,7 +78,7 @@ class Network(pulumi.ComponentResource):
                     availability_zone=zone,
                     # Hosts ask for their public address explicitly; nothing else gets one.
                     map_public_ip_on_launch=False,
-                    tags={**tags, "Name": f"orthweb-{args.stack}-{tier}-{suffix}"},
+                    tags=with_name(args.stack, tier, suffix),
                     opts=child,
                 )
                 aws.ec2.RouteTableAssociation(
@@ -124,7 +122,7 @@ class Network(pulumi.ComponentResource):
             vpc_id=self.vpc.id,
             traffic_type="ALL",
             log_destination_type="s3",
-            log_destination=pulumi.Output.concat(args.flow_log_bucket_arn, "/vpc-flow-logs/"),
+            log_destination=pulumi.Output.concat(args.flow_log_bucket_arn, "/", FLOW_LOGS_PREFIX),
             tags=tags,
             opts=child,
         )

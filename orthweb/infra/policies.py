@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX
+
 Document = dict[str, Any]
 
 VERSION = "2012-10-17"
@@ -160,7 +162,7 @@ def log_bucket_policy(*, bucket_arn: str, account_id: str, source_bucket_arns: l
                 "Effect": "Allow",
                 "Principal": {"Service": "logging.s3.amazonaws.com"},
                 "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/s3-access/*",
+                "Resource": f"{bucket_arn}/{ACCESS_LOGS_PREFIX}*",
                 "Condition": {
                     "StringEquals": {"aws:SourceAccount": account_id},
                     "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
@@ -171,7 +173,7 @@ def log_bucket_policy(*, bucket_arn: str, account_id: str, source_bucket_arns: l
                 "Effect": "Allow",
                 "Principal": {"Service": "delivery.logs.amazonaws.com"},
                 "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/vpc-flow-logs/*",
+                "Resource": f"{bucket_arn}/{FLOW_LOGS_PREFIX}*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             },
             {

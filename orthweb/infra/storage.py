@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb.constants import ACCESS_LOGS_PREFIX, DICOM_BUCKET_ROLE, LOG_BUCKET_ROLE, bucket_prefix
 from orthweb.infra import policies
 from orthweb.infra.tags import with_role
 
@@ -39,19 +40,19 @@ class Storage(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         self._args = args
 
-        self.log_bucket = self._bucket(f"{name}-logs", "logs")
+        self.log_bucket = self._bucket(f"{name}-{LOG_BUCKET_ROLE}", LOG_BUCKET_ROLE)
         self._harden(f"{name}-logs", self.log_bucket, kms_key_arn=None)
         # Logs expire; their old versions (a log object is never rewritten) go the next day.
         self._lifecycle(f"{name}-logs", self.log_bucket, expire_days=args.log_retention_days, noncurrent_days=1)
 
-        self.dicom_bucket = self._bucket(f"{name}-dicom", "dicom")
+        self.dicom_bucket = self._bucket(f"{name}-{DICOM_BUCKET_ROLE}", DICOM_BUCKET_ROLE)
         self._harden(f"{name}-dicom", self.dicom_bucket, kms_key_arn=args.key_arn)
         self._lifecycle(f"{name}-dicom", self.dicom_bucket, expire_days=None, noncurrent_days=NONCURRENT_VERSION_DAYS)
         aws.s3.BucketLogging(
             f"{name}-dicom-access-logs",
             bucket=self.dicom_bucket.id,
             target_bucket=self.log_bucket.id,
-            target_prefix="s3-access/dicom/",
+            target_prefix=f"{ACCESS_LOGS_PREFIX}{DICOM_BUCKET_ROLE}/",
             opts=self._child,
         )
         aws.s3.BucketPolicy(
@@ -81,7 +82,7 @@ class Storage(pulumi.ComponentResource):
     def _bucket(self, resource_name: str, role: str) -> aws.s3.Bucket:
         return aws.s3.Bucket(
             resource_name,
-            bucket_prefix=f"orthweb-{self._args.stack}-{role}-"[:37],
+            bucket_prefix=bucket_prefix(self._args.stack, role),
             force_destroy=self._args.force_destroy,
             tags=with_role(self._args.stack, role),
             opts=self._child,

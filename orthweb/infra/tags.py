@@ -1,8 +1,11 @@
-"""The tags every taggable resource carries (keys in orthweb.constants)."""
+"""The tags and descriptions every resource carries (tag keys and names in orthweb.constants)."""
 
 from __future__ import annotations
 
-from orthweb.constants import PROJECT, PROJECT_TAG, ROLE_TAG, STACK_TAG
+from orthweb.constants import PROJECT, PROJECT_TAG, ROLE_TAG, STACK_TAG, aws_name
+
+# The tag the AWS console shows as a resource's name.
+NAME_TAG = "Name"
 
 
 def stack_tags(stack: str, **extra: str) -> dict[str, str]:
@@ -11,8 +14,18 @@ def stack_tags(stack: str, **extra: str) -> dict[str, str]:
     return tags
 
 
+def with_name(stack: str, *name_parts: str) -> dict[str, str]:
+    """The stack's tags and a console name: `orthweb-<stack>-<part>-...`."""
+    return stack_tags(stack, **{NAME_TAG: aws_name(stack, *name_parts)})
+
+
 def with_role(stack: str, role: str, name: str | None = None) -> dict[str, str]:
     tags = stack_tags(stack, **{ROLE_TAG: role})
     if name:
-        tags["Name"] = name
+        tags[NAME_TAG] = name
     return tags
+
+
+def describe(stack: str, what: str) -> str:
+    """A resource description: which project and stack it belongs to, then what it is for."""
+    return f"{PROJECT} {stack}: {what}"

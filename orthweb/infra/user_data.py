@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import pulumi
 
 from orthweb.config import StackConfig
+from orthweb.constants import HOST_ROLES
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import render_user_data_gzip_base64
 from orthweb.sizing import index_connections_for
-
-HOSTS = 2
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class HostUserData:
             envoy_image=options.envoy_image,
             orthanc_replicas=options.orthanc_replicas,
             index_connections=index_connections_for(
-                options.db_instance_class, replicas_per_host=options.orthanc_replicas, hosts=HOSTS
+                options.db_instance_class, replicas_per_host=options.orthanc_replicas, hosts=len(HOST_ROLES)
             ),
             dicom_bucket=bucket,
             db_identifier=db_identifier,
