@@ -14,7 +14,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from orthweb.config import StackConfig
-from orthweb.constants import PRIMARY, PROJECT, SECONDARY, ZONE_SUFFIXES, aws_name
+from orthweb.constants import PROJECT, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.database import Database, DatabaseArgs
@@ -73,8 +73,8 @@ def build_stack(cfg: StackConfig) -> Exports:
             stack=cfg.stack,
             key_arn=key.arn,
             account_id=caller.account_id,
-            allowed_principal_arns=pulumi.Output.all(host_role.arn, caller.arn).apply(
-                lambda arns: [arns[0], policies.role_arn_of_caller(arns[1])]
+            allowed_principal_arns=pulumi.Output.all(hosts=host_role.arn, deployer=caller.arn).apply(
+                lambda arns: [arns["hosts"], policies.role_arn_of_caller(arns["deployer"])]
             ),
             log_retention_days=cfg.options.log_retention_days,
             force_destroy=not production,
@@ -135,7 +135,10 @@ def build_stack(cfg: StackConfig) -> Exports:
         f"{name}-site-certificate",
         SiteCertificateArgs(
             secret_id=secrets.site_tls_secret.id,
-            dns_names=pulumi.Output.all(site_address, site_dns).apply(lambda names: list(dict.fromkeys(names))),
+            # The site's name first (it becomes the common name), then the EIP's DNS name if different.
+            dns_names=pulumi.Output.all(site=site_address, eip=site_dns).apply(
+                lambda names: list(dict.fromkeys([names["site"], names["eip"]]))
+            ),
             ip_addresses=hosts.site_ip.public_ip.apply(lambda ip: [ip]),
             user_certificate=cfg.site_certificate,
         ),
@@ -159,30 +162,30 @@ def build_stack(cfg: StackConfig) -> Exports:
     )
     host_role.grant(
         pulumi.Output.all(
-            secrets.orthanc_credentials_arn,
-            secrets.site_tls_arn,
-            database.master_secret_arn,
-            storage.dicom_bucket.arn,
-            key.arn,
-            database.instance.arn,
-            region,
+            credentials_secret=secrets.orthanc_credentials_arn,
+            site_tls_secret=secrets.site_tls_arn,
+            db_master_secret=database.master_secret_arn,
+            dicom_bucket_arn=storage.dicom_bucket.arn,
+            key_arn=key.arn,
+            db_arn=database.instance.arn,
+            region=region,
         ).apply(
-            lambda values: policies.to_json(
+            lambda v: policies.to_json(
                 policies.host_permissions(
-                    secret_arns=[arn for arn in values[:3] if arn],
-                    dicom_bucket_arn=values[3],
-                    key_arn=values[4],
-                    db_arn=values[5],
-                    region=values[6],
+                    secret_arns=[
+                        arn for arn in (v["credentials_secret"], v["site_tls_secret"], v["db_master_secret"]) if arn
+                    ],
+                    dicom_bucket_arn=v["dicom_bucket_arn"],
+                    key_arn=v["key_arn"],
+                    db_arn=v["db_arn"],
+                    region=v["region"],
                 )
             )
         )
     )
     return Exports(
         site_address=site_address,
-        host_info=pulumi.Output.all(hosts.instances[PRIMARY].id, hosts.instances[SECONDARY].id).apply(
-            lambda ids: {PRIMARY: ids[0], SECONDARY: ids[1]}
-        ),
+        host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
         s3_bucket=storage.dicom_bucket.bucket_domain_name,
         db_endpoint=database.endpoint,
         site_ip=hosts.site_ip.public_ip,

@@ -45,11 +45,11 @@ class AppSecrets(pulumi.ComponentResource):
             )
             for user in (ADMIN_USER, HEALTH_USER)
         }
-        credentials = pulumi.Output.all(passwords[ADMIN_USER].result, passwords[HEALTH_USER].result).apply(
-            lambda values: json.dumps(
+        credentials = pulumi.Output.all(admin=passwords[ADMIN_USER].result, health=passwords[HEALTH_USER].result).apply(
+            lambda password: json.dumps(
                 {
-                    "admin": {"username": ADMIN_USER, "password": values[0]},
-                    "health": {"username": HEALTH_USER, "password": values[1]},
+                    "admin": {"username": ADMIN_USER, "password": password["admin"]},
+                    "health": {"username": HEALTH_USER, "password": password["health"]},
                 }
             )
         )

@@ -28,10 +28,8 @@ class EncryptionKey(pulumi.ComponentResource):
     def __init__(self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:EncryptionKey", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        document = pulumi.Output.all(args.account_id, args.partition, args.region).apply(
-            lambda values: policies.to_json(
-                policies.key_policy(account_id=values[0], partition=values[1], region=values[2])
-            )
+        document = pulumi.Output.all(account_id=args.account_id, partition=args.partition, region=args.region).apply(
+            lambda where: policies.to_json(policies.key_policy(**where))
         )
         self.key = aws.kms.Key(
             f"{name}-key",

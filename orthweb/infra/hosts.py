@@ -119,8 +119,10 @@ class Hosts(pulumi.ComponentResource):
         self.site_ip = aws.ec2.Eip(
             f"{name}-site-ip",
             domain="vpc",
-            instance=pulumi.Output.all(self.instances[PRIMARY].id, self.instances[SECONDARY].id, holder).apply(
-                lambda ids: ids[2] if ids[2] in ids[:2] else ids[0]
+            instance=pulumi.Output.all(
+                primary=self.instances[PRIMARY].id, secondary=self.instances[SECONDARY].id, holder=holder
+            ).apply(
+                lambda ids: ids["holder"] if ids["holder"] in (ids["primary"], ids["secondary"]) else ids["primary"]
             ),
             tags=with_role(args.stack, SITE_ROLE, name=aws_name(args.stack, SITE_ROLE)),
             opts=child,

@@ -59,9 +59,7 @@ class SiteCertificate(pulumi.ComponentResource):
             f"{name}-value",
             secret_id=args.secret_id,
             secret_string=pulumi.Output.secret(
-                pulumi.Output.all(certificate_pem, private_key_pem).apply(
-                    lambda pair: json.dumps({"certificate": pair[0], "private_key": pair[1]})
-                )
+                pulumi.Output.all(certificate=certificate_pem, private_key=private_key_pem).apply(json.dumps)
             ),
             opts=child,
         )

@@ -58,20 +58,22 @@ class Storage(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-dicom-policy",
             bucket=self.dicom_bucket.id,
-            policy=pulumi.Output.all(self.dicom_bucket.arn, args.allowed_principal_arns).apply(
-                lambda values: policies.to_json(
-                    policies.dicom_bucket_policy(bucket_arn=values[0], allowed_principal_arns=values[1])
-                )
-            ),
+            policy=pulumi.Output.all(
+                bucket_arn=self.dicom_bucket.arn, allowed_principal_arns=args.allowed_principal_arns
+            ).apply(lambda arns: policies.to_json(policies.dicom_bucket_policy(**arns))),
             opts=self._child,
         )
         aws.s3.BucketPolicy(
             f"{name}-logs-policy",
             bucket=self.log_bucket.id,
-            policy=pulumi.Output.all(self.log_bucket.arn, args.account_id, self.dicom_bucket.arn).apply(
-                lambda values: policies.to_json(
+            policy=pulumi.Output.all(
+                bucket_arn=self.log_bucket.arn, account_id=args.account_id, dicom_bucket_arn=self.dicom_bucket.arn
+            ).apply(
+                lambda v: policies.to_json(
                     policies.log_bucket_policy(
-                        bucket_arn=values[0], account_id=values[1], source_bucket_arns=[values[2]]
+                        bucket_arn=v["bucket_arn"],
+                        account_id=v["account_id"],
+                        source_bucket_arns=[v["dicom_bucket_arn"]],
                     )
                 )
             ),

@@ -33,11 +33,22 @@ class HostUserData:
     def for_role(self, role: str) -> pulumi.Output[str]:
         i = self._inputs
         return pulumi.Output.all(
-            i.region, i.db_identifier, i.dicom_bucket, i.orthanc_credentials_secret_arn, i.site_tls_secret_arn
-        ).apply(lambda values: render_user_data_gzip_base64(self.context(role, *values)))
+            region=i.region,
+            db_identifier=i.db_identifier,
+            dicom_bucket=i.dicom_bucket,
+            orthanc_credentials_secret_arn=i.orthanc_credentials_secret_arn,
+            site_tls_secret_arn=i.site_tls_secret_arn,
+        ).apply(lambda known: render_user_data_gzip_base64(self.context(role, **known)))
 
     def context(
-        self, role: str, region: str, db_identifier: str, bucket: str, credentials_arn: str, tls_arn: str
+        self,
+        role: str,
+        *,
+        region: str,
+        db_identifier: str,
+        dicom_bucket: str,
+        orthanc_credentials_secret_arn: str,
+        site_tls_secret_arn: str,
     ) -> HostAppContext:
         options = self._cfg.options
         return HostAppContext(
@@ -51,10 +62,10 @@ class HostUserData:
             index_connections=index_connections_for(
                 options.db_instance_class, replicas_per_host=options.orthanc_replicas, hosts=len(HOST_ROLES)
             ),
-            dicom_bucket=bucket,
+            dicom_bucket=dicom_bucket,
             db_identifier=db_identifier,
-            orthanc_credentials_secret_arn=credentials_arn,
-            site_tls_secret_arn=tls_arn,
+            orthanc_credentials_secret_arn=orthanc_credentials_secret_arn,
+            site_tls_secret_arn=site_tls_secret_arn,
             compose_version=options.compose_version,
             site_name=self._cfg.site_domain or "",
         )
