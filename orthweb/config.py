@@ -21,8 +21,6 @@ from orthweb.infra import instance_types
 from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
 from orthweb.sizing import RDS_CLASS_MEMORY_GIB, index_connections_for
 
-NAMESPACE = PROJECT
-
 ENVIRONMENTS = ("dev", "prod")
 SECONDARY_STATES = ("running", "stopped")
 # RDS PostgreSQL majors that AWS offers for new instances (give the major only: AWS picks a
@@ -38,11 +36,13 @@ class ConfigError(ValueError):
         self.key = key
         self.value = value
         self.allowed = allowed
-        if key.startswith("--"):
-            where = f"option {key}"
-        else:
-            where = "config " + (key if ":" in key else f"{NAMESPACE}:{key}")
+        where = f"option {key}" if key.startswith("--") else f"config {qualified_key(key)}"
         super().__init__(f"{where} = {_show(value)} is invalid: {allowed}")
+
+
+def qualified_key(key: str) -> str:
+    """A stack config key with its namespace: bare keys belong to this project (`orthweb:`)."""
+    return key if ":" in key else f"{PROJECT}:{key}"
 
 
 def _show(value: object) -> str:
@@ -224,14 +224,14 @@ def _options(value: Any) -> DeploymentOptions:
     return options
 
 
-def _vpc_cidr(value: Any) -> str:
+def _vpc_cidr(key: str, value: Any) -> str:
     allowed = "a private IPv4 network from /16 to /24, e.g. 172.27.0.0/16"
     try:
         network = ipaddress.IPv4Network(str(value), strict=True)
     except ValueError:
-        raise ConfigError("vpcCidr", value, allowed) from None
+        raise ConfigError(key, value, allowed) from None
     if not isinstance(value, str) or not network.is_private or not 16 <= network.prefixlen <= 24:
-        raise ConfigError("vpcCidr", value, allowed)
+        raise ConfigError(key, value, allowed)
     return str(network)
 
 
@@ -251,16 +251,29 @@ def _cidr_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(networks))
 
 
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(key, value, "one of " + ", ".join(choices))
-    return str(value)
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(key, value, "one of " + ", ".join(choices))
+        return str(value)
+
+    return check
 
 
 def _pem(key: str, value: Any, marker: str) -> str:
     if not isinstance(value, str) or f"-----BEGIN {marker}" not in value:
         raise ConfigError(key, "[secret]" if "KEY" in marker else value, f"a PEM block ({marker}...)")
     return value
+
+
+# Top-level keys that each become one StackConfig field, in the order they are checked.
+_PLAIN_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
+    "environment": ("environment", _one_of(ENVIRONMENTS)),
+    "vpcCidr": ("vpc_cidr", _vpc_cidr),
+    "webAllowedCidrs": ("web_allowed_cidrs", _cidr_list),
+    "dicomAllowedCidrs": ("dicom_allowed_cidrs", _cidr_list),
+    "secondaryState": ("secondary_state", _one_of(SECONDARY_STATES)),
+}
 
 
 def load_config(
@@ -271,29 +284,42 @@ def load_config(
     home: Path | None = None,
 ) -> StackConfig:
     """Validate the flat stack config (`orthweb:key` -> value) into a StackConfig."""
+    values = _project_values(raw, secret_keys)
+    # Checked in this order, so the first bad key reported is the same on every run.
+    settings: dict[str, Any] = {"stack": stack}
+    settings.update(_plain_settings(values))
+    settings.update(_site_settings(values))
+    if "deploymentOptions" in values:
+        settings["options"] = _options(values["deploymentOptions"])
+    settings.update(_public_key_settings(values, home))
+    settings.update(_region_settings(raw))
+    return StackConfig(**settings)
+
+
+def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict[str, Any]:
+    """This project's keys without their namespace; unknown keys and unencrypted secrets rejected."""
     values: dict[str, Any] = {}
     for full_key, value in raw.items():
         namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE:
+        if namespace != PROJECT:
             continue
         if key not in _TOP_LEVEL_KEYS:
             raise ConfigError(key, value, "unknown key; known keys are " + ", ".join(_TOP_LEVEL_KEYS))
         values[key] = value
     for key in _SECRET_ONLY_KEYS:
-        if key in values and f"{NAMESPACE}:{key}" not in secret_keys:
+        if key in values and qualified_key(key) not in secret_keys:
             raise ConfigError(key, "[not shown]", f"a secret: set it with `pulumi config set --secret {key}`")
+    return values
 
-    settings: dict[str, Any] = {"stack": stack}
-    if "environment" in values:
-        settings["environment"] = _choice("environment", values["environment"], ENVIRONMENTS)
-    if "vpcCidr" in values:
-        settings["vpc_cidr"] = _vpc_cidr(values["vpcCidr"])
-    if "webAllowedCidrs" in values:
-        settings["web_allowed_cidrs"] = _cidr_list("webAllowedCidrs", values["webAllowedCidrs"])
-    if "dicomAllowedCidrs" in values:
-        settings["dicom_allowed_cidrs"] = _cidr_list("dicomAllowedCidrs", values["dicomAllowedCidrs"])
-    if "secondaryState" in values:
-        settings["secondary_state"] = _choice("secondaryState", values["secondaryState"], SECONDARY_STATES)
+
+def _plain_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys that each map onto one StackConfig field through one check."""
+    return {attribute: check(key, values[key]) for key, (attribute, check) in _PLAIN_FIELDS.items() if key in values}
+
+
+def _site_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The site's DNS name and the user's own certificate, which come as a pair or not at all."""
+    settings: dict[str, Any] = {}
     if values.get("siteDomain"):
         domain = values["siteDomain"]
         if not isinstance(domain, str) or not DOMAIN_PATTERN.fullmatch(domain):
@@ -308,9 +334,11 @@ def load_config(
             certificate_pem=_pem("siteCertificate", values["siteCertificate"], "CERTIFICATE"),
             private_key_pem=_pem("siteCertificateKey", values["siteCertificateKey"], "PRIVATE KEY"),
         )
-    if "deploymentOptions" in values:
-        settings["options"] = _options(values["deploymentOptions"])
+    return settings
 
+
+def _public_key_settings(values: Mapping[str, Any], home: Path | None) -> dict[str, Any]:
+    """The SSH public key from `pubkeyData`, `pubkeyPath` or ~/.ssh, or none at all."""
     for name in ("pubkeyData", "pubkeyPath"):
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ConfigError(name, values[name], "a string")
@@ -322,15 +350,18 @@ def load_config(
         )
     except KeyPairError as error:
         raise ConfigError(error.key, error.value, error.allowed) from None
-    if key is not None:
-        settings["public_key"], settings["public_key_source"] = key.material, key.source
+    if key is None:
+        return {}
+    return {"public_key": key.material, "public_key_source": key.source}
 
+
+def _region_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     region = raw.get("aws:region")
-    if region is not None:
-        if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region):
-            raise ConfigError("aws:region", region, "an AWS region such as us-east-1")
-        settings["region"] = region
-    return StackConfig(**settings)
+    if region is None:
+        return {}
+    if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region):
+        raise ConfigError("aws:region", region, "an AWS region such as us-east-1")
+    return {"region": region}
 
 
 def from_pulumi() -> StackConfig:
