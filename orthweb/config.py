@@ -36,7 +36,9 @@ class ConfigError(ValueError):
         self.key = key
         self.value = value
         self.allowed = allowed
-        where = f"option {key}" if key.startswith("--") else f"config {qualified_key(key)}"
+        # Keys can come from the user's own JSON: escape line breaks so the message stays one line.
+        shown = key if key.isprintable() else json.dumps(key)[1:-1]
+        where = f"option {shown}" if key.startswith("--") else f"config {qualified_key(shown)}"
         super().__init__(f"{where} = {_show(value)} is invalid: {allowed}")
 
 

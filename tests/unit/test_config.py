@@ -106,6 +106,13 @@ def test_other_namespaces_are_left_to_their_providers(empty_home: Path) -> None:
         load_config({"aws:region": "europe"}, stack="t", home=empty_home)
 
 
+def test_an_unknown_option_name_with_a_line_break_stays_on_one_line(empty_home: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(empty_home, deploymentOptions={"bad\nname": 1})
+    assert "\n" not in str(caught.value)
+    assert "orthweb:deploymentOptions.bad\\nname = 1 is invalid: unknown option" in str(caught.value)
+
+
 _KEYS = st.sampled_from(
     [
         "environment",
