@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from orthweb.constants import ROLE_TAG, USER_DATA_NAME
-from orthweb.evaluate import Evaluation, RecordedResource
+from orthweb.evaluate.model import Evaluation, RecordedResource
 from orthweb.host.layout import HOST_FILES
 
 # The same names as orthweb.host.render.render_host_files uses.

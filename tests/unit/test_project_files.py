@@ -10,7 +10,11 @@ import yaml
 
 from orthweb import config as config_module
 from orthweb.config import ConfigError, load_config
-from orthweb.evaluate import PROJECT_ROOT, OfflineMocks, RecordingMonitor, _run, read_stack_file
+from orthweb.evaluate import PROJECT_ROOT
+from orthweb.evaluate.mocks import OfflineMocks
+from orthweb.evaluate.monitor import RecordingMonitor
+from orthweb.evaluate.run import run_program
+from orthweb.evaluate.stack_file import read_stack_file
 
 
 def project_schema() -> dict[str, dict]:
@@ -41,7 +45,7 @@ def test_the_program_stops_with_one_line_and_creates_nothing_on_bad_config(empty
     cfg = load_config({}, stack="dev", home=empty_home)
     engine_config = {"aws:region": "us-east-1", "orthweb:environment": "staging"}
     with pytest.raises(pulumi.RunError) as caught:
-        _run(PROJECT_ROOT, "dev", cfg, engine_config, [], monitor, empty_home)
+        run_program(PROJECT_ROOT, "dev", cfg, engine_config, [], monitor, empty_home)
     assert str(caught.value).count("\n") == 0 and "orthweb:environment" in str(caught.value)
     assert monitor.records == []
     with pytest.raises(ConfigError):

@@ -1,0 +1,108 @@
+"""Running `__main__.py` in-process under the mock engine, with config and HOME set for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from orthweb.config import StackConfig, load_config, qualified_key
+from orthweb.constants import PROJECT
+from orthweb.evaluate.mocks import OfflineMocks
+from orthweb.evaluate.model import Evaluation, Secret
+from orthweb.evaluate.monitor import RecordingMonitor
+from orthweb.evaluate.stack_file import read_stack_file
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The region an evaluation assumes when the stack file sets no `aws:region`.
+DEFAULT_REGION = "us-east-1"
+
+
+def evaluate(
+    stack: str = "dev",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    project_dir: Path | None = None,
+    home: Path | None = None,
+    secret_overrides: Iterable[str] = (),
+    site_holder: str | None = None,
+) -> Evaluation:
+    """Evaluate `__main__.py` for `stack`; ConfigError for invalid config (nothing is run)."""
+    root = project_dir or PROJECT_ROOT
+    values, secret_keys = read_stack_file(root / f"Pulumi.{stack}.yaml")
+    for key, value in (overrides or {}).items():
+        values[qualified_key(key)] = value
+    secret_keys = secret_keys | {qualified_key(k) for k in secret_overrides}
+    # Validate first, exactly as the program will: bad input never reaches the engine.
+    config = load_config(values, stack=stack, secret_keys=secret_keys, home=home)
+
+    region = str(values.get("aws:region") or DEFAULT_REGION)
+    engine_config = {k: _engine_value(v) for k, v in values.items()}
+    engine_config.setdefault("aws:region", region)
+    monitor = RecordingMonitor(OfflineMocks(region, site_holder))
+    return run_program(root, stack, config, engine_config, sorted(secret_keys), monitor, home)
+
+
+def run_program(
+    root: Path,
+    stack: str,
+    config: StackConfig,
+    engine_config: dict[str, str],
+    secret_keys: list[str],
+    monitor: RecordingMonitor,
+    home: Path | None,
+) -> Evaluation:
+    """Run `root/__main__.py` as the engine would, with `engine_config` as its stack config."""
+    settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per evaluation
+    runtime_config.set_all_config(engine_config, secret_keys)
+    pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    program = root / "__main__.py"
+    previous_home = _set_home(home)
+    try:
+
+        def run_main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        _sync_await(run_pulumi_func(run_main))
+        outputs = _sync_await(_resolve_outputs())
+    finally:
+        _set_home(previous_home)
+    return Evaluation(stack=stack, config=config, resources=list(monitor.records), outputs=outputs)
+
+
+def _engine_value(value: Any) -> str:
+    # The engine hands every config value to the program as a string; objects as JSON.
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _set_home(home: Path | None) -> Path | None:
+    """The program resolves `~/.ssh/id_rsa.pub`; tests point HOME elsewhere for isolation."""
+    previous = os.environ.get("HOME")
+    if home is not None:
+        os.environ["HOME"] = str(home)
+    return Path(previous) if previous else None
+
+
+async def _resolve_outputs() -> dict[str, Any]:
+    root = settings.get_root_resource()
+    exported: dict[str, Any] = getattr(root, "outputs", {}) or {}
+    resolved: dict[str, Any] = {}
+    for name, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        plain_value = await output.future()
+        is_secret = await output.is_secret()
+        resolved[name] = Secret(plain_value) if is_secret else plain_value
+    return resolved
