@@ -1,21 +1,219 @@
-"""The mock engine's answers: fabricated but well-formed values for what AWS would compute."""
+"""The mock engine's answers: fabricated but well-formed values for what AWS would compute.
+
+Each data source and each resource type the program uses has one small function in a table, so
+adding a type means adding one function and one row.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
+from orthweb.constants import POSTGRES_PORT
+
 MOCK_ACCOUNT = "123456789012"
+SITE_PUBLIC_IP = "203.0.113.10"
 
 
 def _fake_id(*parts: str, length: int = 17) -> str:
+    """A stable hex id derived from `parts`, so repeated evaluations give the same graph."""
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+def _instance_id(name: str) -> str:
+    return "i-" + _fake_id(name)
+
+
+# --- data sources ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSourceCall:
+    region: str
+    # Resource name of the host that holds the Elastic IP already, or None.
+    site_holder: str | None
+    arguments: Mapping[str, Any]
+
+
+def _caller_identity(call: DataSourceCall) -> dict[str, Any]:
+    return {
+        "accountId": MOCK_ACCOUNT,
+        "arn": f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session",
+        "userId": "AROAEXAMPLE:session",
+        "id": MOCK_ACCOUNT,
+    }
+
+
+def _partition(call: DataSourceCall) -> dict[str, Any]:
+    return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+
+
+def _region(call: DataSourceCall) -> dict[str, Any]:
+    region = call.region
+    return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+
+
+def _availability_zones(call: DataSourceCall) -> dict[str, Any]:
+    names = [f"{call.region}{suffix}" for suffix in "abc"]
+    return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": call.region}
+
+
+def _ssm_parameter(call: DataSourceCall) -> dict[str, Any]:
+    name = call.arguments.get("name", "")
+    return {"name": name, "value": "ami-" + _fake_id(name), "type": "String", "id": name}
+
+
+def _elastic_ips(call: DataSourceCall) -> dict[str, Any]:
+    if call.site_holder is None:
+        return {"allocationIds": [], "publicIps": [], "id": call.region}
+    return {"allocationIds": ["eipalloc-existing"], "publicIps": [SITE_PUBLIC_IP], "id": call.region}
+
+
+def _elastic_ip(call: DataSourceCall) -> dict[str, Any]:
+    holder = _instance_id(call.site_holder) if call.site_holder else ""
+    return {"id": call.arguments.get("id", ""), "instanceId": holder, "publicIp": SITE_PUBLIC_IP}
+
+
+_DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+    "aws:index/getPartition:getPartition": _partition,
+    "aws:index/getRegion:getRegion": _region,
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:ssm/getParameter:getParameter": _ssm_parameter,
+    "aws:ec2/getEips:getEips": _elastic_ips,
+    "aws:ec2/getElasticIp:getElasticIp": _elastic_ip,
+}
+
+
+# --- resources -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewResource:
+    token: str
+    name: str
+    region: str
+    inputs: Mapping[str, Any]
+    # The id a type gets unless its function below says otherwise.
+    default_id: str
+
+
+# A type's physical id and the state fields AWS would compute for it.
+Fabricated = tuple[str, dict[str, Any]]
+
+
+def _bucket(r: NewResource) -> Fabricated:
+    bucket = (r.inputs.get("bucketPrefix") or r.name) + _fake_id(r.name, length=8)
+    return bucket, {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{r.region}.amazonaws.com",
+    }
+
+
+def _ec2_instance(r: NewResource) -> Fabricated:
+    return _instance_id(r.name), {"privateIp": "172.27.0.10", "publicIp": "198.51.100.20", "instanceState": "running"}
+
+
+def _elastic_ip_allocation(r: NewResource) -> Fabricated:
+    allocation_id = "eipalloc-" + _fake_id(r.name)
+    # us-east-1 public DNS names use "compute-1"; other regions name the region.
+    if r.region == "us-east-1":
+        public_dns = "ec2-203-0-113-10.compute-1.amazonaws.com"
+    else:
+        public_dns = f"ec2-203-0-113-10.{r.region}.compute.amazonaws.com"
+    return allocation_id, {"allocationId": allocation_id, "publicIp": SITE_PUBLIC_IP, "publicDns": public_dns}
+
+
+def _db_instance(r: NewResource) -> Fabricated:
+    identifier = r.inputs.get("identifier", r.name)
+    address = f"{identifier}.cexample123.{r.region}.rds.amazonaws.com"
+    master_user_secret = {
+        "secretArn": f"arn:aws:secretsmanager:{r.region}:{MOCK_ACCOUNT}:secret:rds!db-{_fake_id(identifier)}",
+        "kmsKeyId": r.inputs.get("masterUserSecretKmsKeyId", ""),
+        "secretStatus": "active",
+    }
+    return r.default_id, {
+        "address": address,
+        "endpoint": f"{address}:{POSTGRES_PORT}",
+        "port": POSTGRES_PORT,
+        "arn": f"arn:aws:rds:{r.region}:{MOCK_ACCOUNT}:db:{identifier}",
+        "masterUserSecrets": [master_user_secret],
+    }
+
+
+def _secret(r: NewResource) -> Fabricated:
+    secret_name = (r.inputs.get("namePrefix") or r.name) + _fake_id(r.name, length=6)
+    arn = f"arn:aws:secretsmanager:{r.region}:{MOCK_ACCOUNT}:secret:{secret_name}"
+    return arn, {"arn": arn, "name": secret_name}
+
+
+def _role(r: NewResource) -> Fabricated:
+    return r.default_id, {"arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{r.default_id}", "name": r.default_id}
+
+
+def _instance_profile(r: NewResource) -> Fabricated:
+    arn = f"arn:aws:iam::{MOCK_ACCOUNT}:instance-profile/{r.default_id}"
+    return r.default_id, {"arn": arn, "name": r.default_id}
+
+
+def _kms_key(r: NewResource) -> Fabricated:
+    key_id = _fake_id(r.name, length=8) + "-0000-4000-8000-" + _fake_id(r.name, "k", length=12)
+    return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{r.region}:{MOCK_ACCOUNT}:key/{key_id}"}
+
+
+def _key_pair(r: NewResource) -> Fabricated:
+    return r.default_id, {"keyName": r.default_id}
+
+
+def _random_password(r: NewResource) -> Fabricated:
+    length = int(r.inputs.get("length", 16))
+    return r.default_id, {"result": "Mock" + _fake_id(r.name, length=length - 4) + "Pw9"}
+
+
+def _random_string(r: NewResource) -> Fabricated:
+    return r.default_id, {"result": _fake_id(r.name, length=int(r.inputs.get("length", 6)))}
+
+
+def _pem(label: str, body: str) -> str:
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+
+
+def _private_key(r: NewResource) -> Fabricated:
+    return r.default_id, {
+        "privateKeyPem": _pem("RSA PRIVATE KEY", "MOCK" + _fake_id(r.name)),
+        "publicKeyPem": _pem("PUBLIC KEY", "MOCK"),
+    }
+
+
+def _self_signed_cert(r: NewResource) -> Fabricated:
+    return r.default_id, {"certPem": _pem("CERTIFICATE", "MOCK" + _fake_id(r.name))}
+
+
+_RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:ec2/instance:Instance": _ec2_instance,
+    "aws:ec2/eip:Eip": _elastic_ip_allocation,
+    "aws:rds/instance:Instance": _db_instance,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:iam/role:Role": _role,
+    "aws:iam/instanceProfile:InstanceProfile": _instance_profile,
+    "aws:kms/key:Key": _kms_key,
+    "aws:ec2/keyPair:KeyPair": _key_pair,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomString:RandomString": _random_string,
+    "tls:index/privateKey:PrivateKey": _private_key,
+    "tls:index/selfSignedCert:SelfSignedCert": _self_signed_cert,
+}
+
+
 class OfflineMocks(pulumi_mocks.Mocks):
-    """Fabricated but well-formed values for what AWS would compute."""
+    """Answers every data-source call and resource registration from the tables above."""
 
     def __init__(self, region: str, site_holder: str | None = None) -> None:
         self.region = region
@@ -24,109 +222,24 @@ class OfflineMocks(pulumi_mocks.Mocks):
         self.site_holder = site_holder
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        answer = _DATA_SOURCES.get(args.token)
+        if answer is None:
+            raise NotImplementedError(f"the offline engine has no answer for data source {args.token}")
         # No check failures: the engine wants an empty list, not None.
-        return self._answer(args.token, args.args), []
-
-    def _answer(self, token: str, arguments: dict) -> dict:
-        region = self.region
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": MOCK_ACCOUNT,
-                "arn": f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session",
-                "userId": "AROAEXAMPLE:session",
-                "id": MOCK_ACCOUNT,
-            }
-        if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
-        if token == "aws:index/getRegion:getRegion":
-            return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
-        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{region}{suffix}" for suffix in "abc"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
-        if token == "aws:ssm/getParameter:getParameter":
-            name = arguments.get("name", "")
-            return {"name": name, "value": "ami-" + _fake_id(name), "type": "String", "id": name}
-        if token == "aws:ec2/getEips:getEips":
-            if self.site_holder is None:
-                return {"allocationIds": [], "publicIps": [], "id": region}
-            return {"allocationIds": ["eipalloc-existing"], "publicIps": ["203.0.113.10"], "id": region}
-        if token == "aws:ec2/getElasticIp:getElasticIp":
-            holder = "i-" + _fake_id(self.site_holder) if self.site_holder else ""
-            return {"id": arguments.get("id", ""), "instanceId": holder, "publicIp": "203.0.113.10"}
-        raise NotImplementedError(f"the offline engine has no answer for data source {token}")
+        return answer(DataSourceCall(self.region, self.site_holder, args.args)), []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
-        inputs = dict(args.inputs)
-        token, name, region = args.typ, args.name, self.region
-        resource_id = name + "-" + _fake_id(token, name, length=8)
+        token, name, inputs = args.typ, args.name, dict(args.inputs)
+        default_id = name + "-" + _fake_id(token, name, length=8)
+        resource = NewResource(token, name, self.region, inputs, default_id)
         state: dict[str, Any] = {**inputs}
         service = token.split(":")[1].split("/")[0] if ":" in token else "misc"
-        state.setdefault("arn", f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{name}")
+        state.setdefault("arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT}:{name}")
         # Auto-named resources (parameter groups, subnet groups, ...) get their physical name.
-        state.setdefault("name", resource_id)
-        if token == "aws:s3/bucket:Bucket":
-            bucket = (inputs.get("bucketPrefix") or name) + _fake_id(name, length=8)
-            resource_id = bucket
-            state.update(
-                bucket=bucket,
-                arn=f"arn:aws:s3:::{bucket}",
-                bucketDomainName=f"{bucket}.s3.amazonaws.com",
-                bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
-            )
-        elif token == "aws:ec2/instance:Instance":
-            resource_id = "i-" + _fake_id(name)
-            state.update(privateIp="172.27.0.10", publicIp="198.51.100.20", instanceState="running")
-        elif token == "aws:ec2/eip:Eip":
-            resource_id = "eipalloc-" + _fake_id(name)
-            state.update(
-                allocationId=resource_id,
-                publicIp="203.0.113.10",
-                publicDns="ec2-203-0-113-10.compute-1.amazonaws.com"
-                if region == "us-east-1"
-                else f"ec2-203-0-113-10.{region}.compute.amazonaws.com",
-            )
-        elif token == "aws:rds/instance:Instance":
-            identifier = inputs.get("identifier", name)
-            address = f"{identifier}.cexample123.{region}.rds.amazonaws.com"
-            state.update(
-                address=address,
-                endpoint=f"{address}:5432",
-                port=5432,
-                arn=f"arn:aws:rds:{region}:{MOCK_ACCOUNT}:db:{identifier}",
-                masterUserSecrets=[
-                    {
-                        "secretArn": f"arn:aws:secretsmanager:{region}:{MOCK_ACCOUNT}:secret:"
-                        f"rds!db-{_fake_id(identifier)}",
-                        "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
-                        "secretStatus": "active",
-                    }
-                ],
-            )
-        elif token == "aws:secretsmanager/secret:Secret":
-            secret_name = (inputs.get("namePrefix") or name) + _fake_id(name, length=6)
-            resource_id = f"arn:aws:secretsmanager:{region}:{MOCK_ACCOUNT}:secret:{secret_name}"
-            state.update(arn=resource_id, name=secret_name)
-        elif token == "aws:iam/role:Role":
-            state.update(arn=f"arn:aws:iam::{MOCK_ACCOUNT}:role/{resource_id}", name=resource_id)
-        elif token == "aws:iam/instanceProfile:InstanceProfile":
-            state.update(arn=f"arn:aws:iam::{MOCK_ACCOUNT}:instance-profile/{resource_id}", name=resource_id)
-        elif token == "aws:kms/key:Key":
-            key_id = _fake_id(name, length=8) + "-0000-4000-8000-" + _fake_id(name, "k", length=12)
-            resource_id = key_id
-            state.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{MOCK_ACCOUNT}:key/{key_id}")
-        elif token == "aws:ec2/keyPair:KeyPair":
-            state.update(keyName=resource_id)
-        elif token == "random:index/randomPassword:RandomPassword":
-            state["result"] = "Mock" + _fake_id(name, length=int(inputs.get("length", 16)) - 4) + "Pw9"
-        elif token == "random:index/randomString:RandomString":
-            state["result"] = _fake_id(name, length=int(inputs.get("length", 6)))
-        elif token == "tls:index/privateKey:PrivateKey":
-            state.update(
-                privateKeyPem="-----BEGIN RSA PRIVATE KEY-----\nMOCK"
-                + _fake_id(name)
-                + "\n-----END RSA PRIVATE KEY-----\n",
-                publicKeyPem="-----BEGIN PUBLIC KEY-----\nMOCK\n-----END PUBLIC KEY-----\n",
-            )
-        elif token == "tls:index/selfSignedCert:SelfSignedCert":
-            state["certPem"] = "-----BEGIN CERTIFICATE-----\nMOCK" + _fake_id(name) + "\n-----END CERTIFICATE-----\n"
+        state.setdefault("name", resource.default_id)
+        fabricate = _RESOURCES.get(token)
+        if fabricate is None:
+            return resource.default_id, state
+        resource_id, computed = fabricate(resource)
+        state.update(computed)
         return resource_id, state
