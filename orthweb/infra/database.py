@@ -39,6 +39,12 @@ class DatabaseArgs:
     log_retention_days: int
 
 
+@dataclass(frozen=True)
+class _MonitoringRole:
+    role: aws.iam.Role
+    attachment: aws.iam.RolePolicyAttachment  # the role's permissions; RDS needs them before it starts
+
+
 class Database(pulumi.ComponentResource):
     instance: aws.rds.Instance
     endpoint: pulumi.Output[str]
@@ -46,37 +52,57 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Database", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = stack_tags(args.stack)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._tags = stack_tags(args.stack)
 
-        database_firewall = firewall(
-            f"{name}-sg",
+        self.instance = self._create_instance(
+            database_firewall=self._create_firewall(),
+            subnets=self._create_subnet_group(),
+            parameters=self._create_parameter_group(),
+            log_groups=self._create_log_groups(),
+            monitoring=self._create_monitoring_role(),
+        )
+        self.endpoint = self.instance.endpoint
+        self.master_secret_arn = self.instance.master_user_secrets.apply(
+            lambda secrets: secrets[0].secret_arn if secrets and secrets[0].secret_arn else ""
+        )
+        self.register_outputs({"endpoint": self.endpoint, "identifier": self.instance.identifier})
+
+    def _create_firewall(self) -> aws.ec2.SecurityGroup:
+        return firewall(
+            f"{self._name}-sg",
             FirewallArgs(
-                vpc_id=args.vpc_id,
+                vpc_id=self._args.vpc_id,
                 description="PostgreSQL from the orthweb hosts only",
-                tags=tags,
+                tags=self._tags,
                 ingress=(
                     Rule(
                         "postgres",
                         "PostgreSQL from the hosts",
                         POSTGRES_PORT,
-                        peer_security_group_id=args.client_security_group_id,
+                        peer_security_group_id=self._args.client_security_group_id,
                     ),
                 ),
             ),
             parent=self,
         )
-        subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets",
-            description=describe(args.stack, "private subnets"),
-            subnet_ids=args.subnet_ids,
-            tags=tags,
-            opts=child,
+
+    def _create_subnet_group(self) -> aws.rds.SubnetGroup:
+        return aws.rds.SubnetGroup(
+            f"{self._name}-subnets",
+            description=describe(self._args.stack, "private subnets"),
+            subnet_ids=self._args.subnet_ids,
+            tags=self._tags,
+            opts=self._child,
         )
-        parameters = aws.rds.ParameterGroup(
-            f"{name}-parameters",
-            family=f"postgres{args.engine_major}",
-            description=describe(args.stack, "TLS only, no statement logging"),
+
+    def _create_parameter_group(self) -> aws.rds.ParameterGroup:
+        return aws.rds.ParameterGroup(
+            f"{self._name}-parameters",
+            family=f"postgres{self._args.engine_major}",
+            description=describe(self._args.stack, "TLS only, no statement logging"),
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 # SQL statements carry patient names and IDs: never log them.
@@ -85,41 +111,57 @@ class Database(pulumi.ComponentResource):
                 aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
             ],
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
-        # RDS creates these on first log export; owning them gives retention, encryption and a
-        # clean `pulumi destroy`.
-        log_groups = [
+
+    def _create_log_groups(self) -> list[aws.cloudwatch.LogGroup]:
+        """RDS creates these on first log export; owning them gives retention, encryption and a
+        clean `pulumi destroy`."""
+        return [
             aws.cloudwatch.LogGroup(
-                f"{name}-log-{export}",
-                name=pulumi.Output.concat("/aws/rds/instance/", args.identifier, f"/{export}"),
-                retention_in_days=max(args.log_retention_days, MIN_LOG_RETENTION_DAYS),
-                kms_key_id=args.key_arn,
-                tags=tags,
-                opts=child,
+                f"{self._name}-log-{export}",
+                name=pulumi.Output.concat("/aws/rds/instance/", self._args.identifier, f"/{export}"),
+                retention_in_days=max(self._args.log_retention_days, MIN_LOG_RETENTION_DAYS),
+                kms_key_id=self._args.key_arn,
+                tags=self._tags,
+                opts=self._child,
             )
             for export in LOG_EXPORTS
         ]
-        monitoring_role = aws.iam.Role(
-            f"{name}-monitoring-role",
-            description=describe(args.stack, "RDS enhanced monitoring"),
+
+    def _create_monitoring_role(self) -> _MonitoringRole:
+        role = aws.iam.Role(
+            f"{self._name}-monitoring-role",
+            description=describe(self._args.stack, "RDS enhanced monitoring"),
             assume_role_policy=policies.to_json(policies.rds_monitoring_assume_role()),
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
-        monitoring_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-monitoring-policy",
-            role=monitoring_role.name,
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{self._name}-monitoring-policy",
+            role=role.name,
             policy_arn=pulumi.Output.concat(
                 "arn:",
                 aws.get_partition_output().partition,
                 ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
             ),
-            opts=child,
+            opts=self._child,
         )
-        self.instance = aws.rds.Instance(
-            f"{name}-postgres",
+        return _MonitoringRole(role=role, attachment=attachment)
+
+    def _create_instance(
+        self,
+        *,
+        database_firewall: aws.ec2.SecurityGroup,
+        subnets: aws.rds.SubnetGroup,
+        parameters: aws.rds.ParameterGroup,
+        log_groups: list[aws.cloudwatch.LogGroup],
+        monitoring: _MonitoringRole,
+    ) -> aws.rds.Instance:
+        args = self._args
+        return aws.rds.Instance(
+            f"{self._name}-postgres",
             identifier=args.identifier,
             engine="postgres",
             # Major only: AWS picks a current minor and upgrades it, so no retired minor can
@@ -156,13 +198,9 @@ class Database(pulumi.ComponentResource):
             performance_insights_kms_key_id=args.key_arn,
             performance_insights_retention_period=7,
             monitoring_interval=MONITORING_INTERVAL_SECONDS,
-            monitoring_role_arn=monitoring_role.arn,
+            monitoring_role_arn=monitoring.role.arn,
             apply_immediately=not args.production,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*log_groups, monitoring_policy]),
+            tags=self._tags,
+            # The log groups and the role's permissions exist before RDS first writes to them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*log_groups, monitoring.attachment]),
         )
-        self.endpoint = self.instance.endpoint
-        self.master_secret_arn = self.instance.master_user_secrets.apply(
-            lambda secrets: secrets[0].secret_arn if secrets and secrets[0].secret_arn else ""
-        )
-        self.register_outputs({"endpoint": self.endpoint, "identifier": self.instance.identifier})

@@ -48,15 +48,35 @@ class Hosts(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HostsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Hosts", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = stack_tags(args.stack)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._tags = stack_tags(args.stack)
 
-        self.security_group = firewall(
-            f"{name}-sg",
+        self.security_group = self._create_firewall()
+        key_pair = self._create_key_pair()
+        self.instances = {
+            role: self._create_instance(role, subnet_id, key_pair)
+            for role, subnet_id in zip(HOST_ROLES, args.subnet_ids, strict=True)
+        }
+        self.site_ip = self._create_site_ip()
+        self._create_secondary_state()
+        self.register_outputs(
+            {
+                "primary_id": self.instances[PRIMARY].id,
+                "secondary_id": self.instances[SECONDARY].id,
+                "site_ip": self.site_ip.public_ip,
+            }
+        )
+
+    def _create_firewall(self) -> aws.ec2.SecurityGroup:
+        args = self._args
+        return firewall(
+            f"{self._name}-sg",
             FirewallArgs(
                 vpc_id=args.vpc_id,
                 description="HTTPS and DICOM-TLS in; no SSH (Session Manager instead)",
-                tags=tags,
+                tags=self._tags,
                 ingress=(
                     Rule("https", "HTTPS (Orthanc web UI and REST through Envoy)", HTTPS_PORT, args.web_allowed_cidrs),
                     Rule("dicom-tls", "DICOM over TLS (through Envoy)", DICOM_TLS_PORT, args.dicom_allowed_cidrs),
@@ -68,79 +88,79 @@ class Hosts(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        key_pair = (
-            aws.ec2.KeyPair(f"{name}-ssh-key", public_key=args.public_key, tags=tags, opts=child)
-            if args.public_key
-            else None
+
+    def _create_key_pair(self) -> aws.ec2.KeyPair | None:
+        if not self._args.public_key:
+            return None
+        return aws.ec2.KeyPair(
+            f"{self._name}-ssh-key", public_key=self._args.public_key, tags=self._tags, opts=self._child
         )
 
-        self.instances = {}
-        for role, subnet_id in zip(HOST_ROLES, args.subnet_ids, strict=True):
-            self.instances[role] = aws.ec2.Instance(
-                f"{name}-{role}",
-                ami=args.ami_id,
-                instance_type=args.instance_type,
-                subnet_id=subnet_id,
-                vpc_security_group_ids=[self.security_group.id],
-                iam_instance_profile=args.instance_profile,
-                key_name=key_pair.key_name if key_pair else None,
-                # The secondary needs its own address to pull images; the primary's is replaced
-                # by the Elastic IP.
-                associate_public_ip_address=True,
-                user_data_base64=args.user_data_base64(role),
-                # cloud-init applies user data once per instance: a new application layer
-                # needs a new host (created before the old one is deleted).
-                user_data_replace_on_change=True,
-                monitoring=True,
-                ebs_optimized=True,
-                metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                    http_endpoint="enabled",
-                    http_tokens="required",
-                    # Two hops: the Orthanc containers reach IMDS for the instance role.
-                    http_put_response_hop_limit=2,
-                ),
-                root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                    volume_type="gp3",
-                    volume_size=args.root_volume_gb,
-                    encrypted=True,
-                    kms_key_id=args.key_arn,
-                    delete_on_termination=True,
-                    tags=tags,
-                ),
-                tags=with_role(args.stack, role, name=aws_name(args.stack, role)),
-                # A new AMI release must not replace running hosts; replace them deliberately.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
-            )
+    def _create_instance(
+        self, role: str, subnet_id: pulumi.Input[str], key_pair: aws.ec2.KeyPair | None
+    ) -> aws.ec2.Instance:
+        args = self._args
+        return aws.ec2.Instance(
+            f"{self._name}-{role}",
+            ami=args.ami_id,
+            instance_type=args.instance_type,
+            subnet_id=subnet_id,
+            vpc_security_group_ids=[self.security_group.id],
+            iam_instance_profile=args.instance_profile,
+            key_name=key_pair.key_name if key_pair else None,
+            # The secondary needs its own address to pull images; the primary's is replaced
+            # by the Elastic IP.
+            associate_public_ip_address=True,
+            user_data_base64=args.user_data_base64(role),
+            # cloud-init applies user data once per instance: a new application layer
+            # needs a new host (created before the old one is deleted).
+            user_data_replace_on_change=True,
+            monitoring=True,
+            ebs_optimized=True,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # Two hops: the Orthanc containers reach IMDS for the instance role.
+                http_put_response_hop_limit=2,
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3",
+                volume_size=args.root_volume_gb,
+                encrypted=True,
+                kms_key_id=args.key_arn,
+                delete_on_termination=True,
+                tags=self._tags,
+            ),
+            tags=with_role(args.stack, role, name=aws_name(args.stack, role)),
+            # A new AMI release must not replace running hosts; replace them deliberately.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+        )
 
-        # Whoever holds the address is respected: after `orthweb failover` the secondary keeps
-        # it through later `pulumi up` runs (with or without --refresh). It goes to the primary
-        # on first deploy, or when its holder no longer exists (the hosts were replaced).
-        holder = _current_site_holder(args.stack)
-        self.site_ip = aws.ec2.Eip(
-            f"{name}-site-ip",
+    def _create_site_ip(self) -> aws.ec2.Eip:
+        """Whoever holds the address is respected: after `orthweb failover` the secondary keeps
+        it through later `pulumi up` runs (with or without --refresh). It goes to the primary
+        on first deploy, or when its holder no longer exists (the hosts were replaced)."""
+        holder = _current_site_holder(self._args.stack)
+        return aws.ec2.Eip(
+            f"{self._name}-site-ip",
             domain="vpc",
             instance=pulumi.Output.all(
                 primary=self.instances[PRIMARY].id, secondary=self.instances[SECONDARY].id, holder=holder
             ).apply(
                 lambda ids: ids["holder"] if ids["holder"] in (ids["primary"], ids["secondary"]) else ids["primary"]
             ),
-            tags=with_role(args.stack, SITE_ROLE, name=aws_name(args.stack, SITE_ROLE)),
-            opts=child,
+            tags=with_role(self._args.stack, SITE_ROLE, name=aws_name(self._args.stack, SITE_ROLE)),
+            opts=self._child,
         )
-        # Only the initial state is applied: failover may start the secondary, and no later
-        # `pulumi up` should stop a host that is serving.
+
+    def _create_secondary_state(self) -> None:
+        """Only the initial state is applied: failover may start the secondary, and no later
+        `pulumi up` should stop a host that is serving."""
         aws.ec2transitgateway.InstanceState(
-            f"{name}-secondary-state",
+            f"{self._name}-secondary-state",
             instance_id=self.instances[SECONDARY].id,
-            state=args.secondary_state,
+            state=self._args.secondary_state,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["state"]),
-        )
-        self.register_outputs(
-            {
-                "primary_id": self.instances[PRIMARY].id,
-                "secondary_id": self.instances[SECONDARY].id,
-                "site_ip": self.site_ip.public_ip,
-            }
         )
 
 
@@ -148,5 +168,9 @@ def _current_site_holder(stack: str) -> pulumi.Output[str]:
     """The instance that holds this stack's Elastic IP now, or "" before the first deploy."""
     addresses = aws.ec2.get_eips_output(tags=with_role(stack, SITE_ROLE))
     return addresses.allocation_ids.apply(
-        lambda ids: aws.ec2.get_elastic_ip_output(id=ids[0]).instance_id.apply(lambda held: held or "") if ids else ""
+        lambda allocation_ids: (
+            aws.ec2.get_elastic_ip_output(id=allocation_ids[0]).instance_id.apply(lambda held: held or "")
+            if allocation_ids
+            else ""
+        )
     )

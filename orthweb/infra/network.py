@@ -29,107 +29,126 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = stack_tags(args.stack)
-        plan = plan_subnets(args.vpc_cidr)
-        zones = pulumi.Output.from_input(args.availability_zones)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._tags = stack_tags(args.stack)
 
-        self.vpc = aws.ec2.Vpc(
-            f"{name}-vpc",
-            cidr_block=args.vpc_cidr,
-            # Interface endpoints with private DNS need both.
-            enable_dns_support=True,
-            enable_dns_hostnames=True,
-            tags=with_name(args.stack),
-            opts=child,
-        )
-        aws.ec2.DefaultSecurityGroup(
-            f"{name}-default-sg-locked", vpc_id=self.vpc.id, ingress=[], egress=[], tags=tags, opts=child
-        )
-        internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child)
-
-        public_routes = aws.ec2.RouteTable(
-            f"{name}-public-routes",
-            vpc_id=self.vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=internet_gateway.id)],
-            tags=with_name(args.stack, "public"),
-            opts=child,
-        )
-        # No route to the internet: the database subnets reach AWS only through endpoints.
-        private_routes = aws.ec2.RouteTable(
-            f"{name}-private-routes",
-            vpc_id=self.vpc.id,
-            tags=with_name(args.stack, "private"),
-            opts=child,
-        )
-
-        self.public_subnet_ids = []
-        self.private_subnet_ids = []
-        for index, suffix in enumerate(ZONE_SUFFIXES):
-            zone = zones.apply(lambda names, i=index: names[i])
-            for tier, cidrs, routes, ids in (
-                ("public", plan.public, public_routes, self.public_subnet_ids),
-                ("private", plan.private, private_routes, self.private_subnet_ids),
-            ):
-                subnet = aws.ec2.Subnet(
-                    f"{name}-{tier}-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=cidrs[index],
-                    availability_zone=zone,
-                    # Hosts ask for their public address explicitly; nothing else gets one.
-                    map_public_ip_on_launch=False,
-                    tags=with_name(args.stack, tier, suffix),
-                    opts=child,
-                )
-                aws.ec2.RouteTableAssociation(
-                    f"{name}-{tier}-{suffix}-routes", subnet_id=subnet.id, route_table_id=routes.id, opts=child
-                )
-                ids.append(subnet.id)
-
-        region = pulumi.Output.from_input(args.region)
-        aws.ec2.VpcEndpoint(
-            f"{name}-s3-endpoint",
-            vpc_id=self.vpc.id,
-            service_name=region.apply(lambda r: f"com.amazonaws.{r}.s3"),
-            vpc_endpoint_type="Gateway",
-            route_table_ids=[public_routes.id, private_routes.id],
-            tags=tags,
-            opts=child,
-        )
-        endpoint_firewall = firewall(
-            f"{name}-endpoint-sg",
-            FirewallArgs(
-                vpc_id=self.vpc.id,
-                description="HTTPS from inside the VPC to interface endpoints",
-                tags=tags,
-                ingress=(Rule("https", "HTTPS from the VPC", HTTPS_PORT, cidrs=(args.vpc_cidr,)),),
-            ),
-            parent=self,
-        )
-        aws.ec2.VpcEndpoint(
-            f"{name}-secretsmanager-endpoint",
-            vpc_id=self.vpc.id,
-            service_name=region.apply(lambda r: f"com.amazonaws.{r}.secretsmanager"),
-            vpc_endpoint_type="Interface",
-            private_dns_enabled=True,
-            subnet_ids=self.private_subnet_ids,
-            security_group_ids=[endpoint_firewall.id],
-            tags=tags,
-            opts=child,
-        )
-        aws.ec2.FlowLog(
-            f"{name}-flow-logs",
-            vpc_id=self.vpc.id,
-            traffic_type="ALL",
-            log_destination_type="s3",
-            log_destination=pulumi.Output.concat(args.flow_log_bucket_arn, "/", FLOW_LOGS_PREFIX),
-            tags=tags,
-            opts=child,
-        )
+        subnet_plan = plan_subnets(args.vpc_cidr)
+        self.vpc = self._create_vpc()
+        public_routes, private_routes = self._create_route_tables()
+        self.public_subnet_ids = self._create_subnets("public", subnet_plan.public, public_routes)
+        self.private_subnet_ids = self._create_subnets("private", subnet_plan.private, private_routes)
+        self._create_endpoints(route_tables=[public_routes, private_routes])
+        self._create_flow_logs()
         self.register_outputs(
             {
                 "vpc_id": self.vpc.id,
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
             }
+        )
+
+    def _create_vpc(self) -> aws.ec2.Vpc:
+        vpc = aws.ec2.Vpc(
+            f"{self._name}-vpc",
+            cidr_block=self._args.vpc_cidr,
+            # Interface endpoints with private DNS need both.
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=with_name(self._args.stack),
+            opts=self._child,
+        )
+        aws.ec2.DefaultSecurityGroup(
+            f"{self._name}-default-sg-locked", vpc_id=vpc.id, ingress=[], egress=[], tags=self._tags, opts=self._child
+        )
+        return vpc
+
+    def _create_route_tables(self) -> tuple[aws.ec2.RouteTable, aws.ec2.RouteTable]:
+        """The public table routes to the internet gateway; the private one has no internet route."""
+        internet_gateway = aws.ec2.InternetGateway(
+            f"{self._name}-igw", vpc_id=self.vpc.id, tags=self._tags, opts=self._child
+        )
+        public_routes = aws.ec2.RouteTable(
+            f"{self._name}-public-routes",
+            vpc_id=self.vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=internet_gateway.id)],
+            tags=with_name(self._args.stack, "public"),
+            opts=self._child,
+        )
+        # The database subnets reach AWS only through endpoints.
+        private_routes = aws.ec2.RouteTable(
+            f"{self._name}-private-routes",
+            vpc_id=self.vpc.id,
+            tags=with_name(self._args.stack, "private"),
+            opts=self._child,
+        )
+        return public_routes, private_routes
+
+    def _create_subnets(
+        self, tier: str, cidrs: tuple[str, str], routes: aws.ec2.RouteTable
+    ) -> list[pulumi.Output[str]]:
+        """One subnet of the tier per zone, each associated with the tier's route table."""
+        zones = pulumi.Output.from_input(self._args.availability_zones)
+        subnet_ids = []
+        for index, suffix in enumerate(ZONE_SUFFIXES):
+            subnet = aws.ec2.Subnet(
+                f"{self._name}-{tier}-{suffix}",
+                vpc_id=self.vpc.id,
+                cidr_block=cidrs[index],
+                availability_zone=zones.apply(lambda names, i=index: names[i]),
+                # Hosts ask for their public address explicitly; nothing else gets one.
+                map_public_ip_on_launch=False,
+                tags=with_name(self._args.stack, tier, suffix),
+                opts=self._child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{self._name}-{tier}-{suffix}-routes", subnet_id=subnet.id, route_table_id=routes.id, opts=self._child
+            )
+            subnet_ids.append(subnet.id)
+        return subnet_ids
+
+    def _create_endpoints(self, route_tables: list[aws.ec2.RouteTable]) -> None:
+        """S3 through a gateway endpoint, Secrets Manager through an interface endpoint in the private subnets."""
+        region = pulumi.Output.from_input(self._args.region)
+        aws.ec2.VpcEndpoint(
+            f"{self._name}-s3-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=region.apply(lambda r: f"com.amazonaws.{r}.s3"),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[table.id for table in route_tables],
+            tags=self._tags,
+            opts=self._child,
+        )
+        endpoint_firewall = firewall(
+            f"{self._name}-endpoint-sg",
+            FirewallArgs(
+                vpc_id=self.vpc.id,
+                description="HTTPS from inside the VPC to interface endpoints",
+                tags=self._tags,
+                ingress=(Rule("https", "HTTPS from the VPC", HTTPS_PORT, cidrs=(self._args.vpc_cidr,)),),
+            ),
+            parent=self,
+        )
+        aws.ec2.VpcEndpoint(
+            f"{self._name}-secretsmanager-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=region.apply(lambda r: f"com.amazonaws.{r}.secretsmanager"),
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=self.private_subnet_ids,
+            security_group_ids=[endpoint_firewall.id],
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _create_flow_logs(self) -> None:
+        aws.ec2.FlowLog(
+            f"{self._name}-flow-logs",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="s3",
+            log_destination=pulumi.Output.concat(self._args.flow_log_bucket_arn, "/", FLOW_LOGS_PREFIX),
+            tags=self._tags,
+            opts=self._child,
         )
