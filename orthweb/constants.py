@@ -29,9 +29,24 @@ LOG_BUCKET_ROLE: Final = "logs"
 # Two availability zones, each with one host, one public and one private subnet.
 ZONE_SUFFIXES: Final = ("a", "b")
 
+# How the hosts serve (config `topology`): a primary with a standby that `orthweb failover` moves the
+# Elastic IP to, or an Auto Scaling group of identical hosts behind a Network Load Balancer.
+FAILOVER: Final = "failover"
+SCALE_OUT: Final = "scale-out"
+TOPOLOGIES: Final = (FAILOVER, SCALE_OUT)
+# The role tag of every host of the scale-out topology (they are interchangeable).
+GROUP_MEMBER: Final = "member"
+LOAD_BALANCER_ROLE: Final = "load-balancer"
+# Envoy's health endpoint for the load balancer (scale-out only): plain HTTP, reachable from the
+# load balancer's security group only; 200 while at least one local Orthanc replica is healthy.
+LB_HEALTH_PORT: Final = 8081
+LB_HEALTH_PATH: Final = "/orthweb/health"
+
 # Where the log bucket receives each kind of log; its policy admits each writer to its prefix only.
 ACCESS_LOGS_PREFIX: Final = "s3-access/"
 FLOW_LOGS_PREFIX: Final = "vpc-flow-logs/"
+# The load balancer adds "/AWSLogs/<account>/..." itself and refuses a prefix that contains it.
+LOAD_BALANCER_LOGS_PREFIX: Final = "load-balancer"
 # The AWS provider refuses a longer bucket_prefix (its unique suffix fills the name up to 63 characters).
 BUCKET_PREFIX_MAX_LENGTH: Final = 37
 
