@@ -26,6 +26,8 @@ from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostUserData, HostUserDataInputs
 
+# Component names start with the project's: `orthweb-network`, `orthweb-hosts-primary`, ...
+NAME = PROJECT
 AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 
 
@@ -44,74 +46,122 @@ class Exports:
         return dict(self.__dict__)
 
 
-def build_stack(cfg: StackConfig) -> Exports:
-    name = PROJECT
-    production = cfg.is_production
-    caller = aws.get_caller_identity_output()
-    partition = aws.get_partition_output().partition
-    region = aws.get_region_output().region
-    # The first AZs (one per zone suffix) that need no opt-in (local and wavelength zones do).
-    zones = aws.get_availability_zones_output(
-        state="available",
-        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
-    ).names.apply(lambda names: sorted(names)[: len(ZONE_SUFFIXES)])
+@dataclass(frozen=True)
+class _Target:
+    """Where the stack deploys: the deploying identity, its partition and region, and the zones used."""
 
-    key = EncryptionKey(
-        f"{name}-encryption",
-        EncryptionKeyArgs(
-            stack=cfg.stack,
-            account_id=caller.account_id,
-            partition=partition,
-            region=region,
-            deletion_window_days=30 if production else 7,
-        ),
-    )
-    host_role = HostRole(f"{name}-host-identity", HostRoleArgs(stack=cfg.stack, partition=partition))
-    storage = Storage(
-        f"{name}-storage",
-        StorageArgs(
-            stack=cfg.stack,
-            key_arn=key.arn,
-            account_id=caller.account_id,
-            allowed_principal_arns=pulumi.Output.all(hosts=host_role.arn, deployer=caller.arn).apply(
-                lambda arns: [arns["hosts"], policies.role_arn_of_caller(arns["deployer"])]
-            ),
-            log_retention_days=cfg.options.log_retention_days,
-            force_destroy=not production,
-        ),
-    )
-    network = Network(
-        f"{name}-network",
-        NetworkArgs(
-            stack=cfg.stack,
-            vpc_cidr=cfg.vpc_cidr,
-            availability_zones=zones,
-            region=region,
-            flow_log_bucket_arn=storage.log_bucket.arn,
-        ),
-    )
+    account_id: pulumi.Output[str]
+    caller_arn: pulumi.Output[str]
+    partition: pulumi.Output[str]
+    region: pulumi.Output[str]
+    zones: pulumi.Output[list[str]]
+
+
+def build_stack(cfg: StackConfig) -> Exports:
+    target = _look_up_target()
+    key = _create_encryption_key(cfg, target)
+    host_role = HostRole(f"{NAME}-host-identity", HostRoleArgs(stack=cfg.stack, partition=target.partition))
+    storage = _create_storage(cfg, target, key, host_role)
+    network = _create_network(cfg, target, storage)
     secrets = AppSecrets(
-        f"{name}-secrets",
-        AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if production else 0),
+        f"{NAME}-secrets",
+        AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
     )
     # Known before RDS exists: the hosts look the database up by this identifier at boot.
-    db_suffix = random.RandomString(f"{name}-db-suffix", length=6, special=False, upper=False)
+    db_suffix = random.RandomString(f"{NAME}-db-suffix", length=6, special=False, upper=False)
     db_identifier = pulumi.Output.concat(f"{aws_name(cfg.stack)}-", db_suffix.result)
-
     user_data = HostUserData(
         cfg,
         HostUserDataInputs(
-            region=region,
+            region=target.region,
             db_identifier=db_identifier,
             dicom_bucket=storage.dicom_bucket.bucket,
             orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
             site_tls_secret_arn=secrets.site_tls_arn,
         ),
     )
+    hosts = _create_hosts(cfg, network, host_role, key, user_data)
+    site_address = _create_site_certificate(cfg, secrets, hosts)
+    database = _create_database(cfg, db_identifier, network, hosts, key)
+    _grant_host_permissions(host_role, secrets, database, storage, key, target.region)
+    return Exports(
+        site_address=site_address,
+        host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
+        s3_bucket=storage.dicom_bucket.bucket_domain_name,
+        db_endpoint=database.endpoint,
+        site_ip=hosts.site_ip.public_ip,
+        region=target.region,
+        site_tls_secret_arn=secrets.site_tls_arn,
+        orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
+    )
+
+
+def _look_up_target() -> _Target:
+    caller = aws.get_caller_identity_output()
+    # The first AZs (one per zone suffix) that need no opt-in (local and wavelength zones do).
+    zones = aws.get_availability_zones_output(
+        state="available",
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+    ).names.apply(lambda names: sorted(names)[: len(ZONE_SUFFIXES)])
+    return _Target(
+        account_id=caller.account_id,
+        caller_arn=caller.arn,
+        partition=aws.get_partition_output().partition,
+        region=aws.get_region_output().region,
+        zones=zones,
+    )
+
+
+def _create_encryption_key(cfg: StackConfig, target: _Target) -> EncryptionKey:
+    return EncryptionKey(
+        f"{NAME}-encryption",
+        EncryptionKeyArgs(
+            stack=cfg.stack,
+            account_id=target.account_id,
+            partition=target.partition,
+            region=target.region,
+            deletion_window_days=30 if cfg.is_production else 7,
+        ),
+    )
+
+
+def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_role: HostRole) -> Storage:
+    return Storage(
+        f"{NAME}-storage",
+        StorageArgs(
+            stack=cfg.stack,
+            key_arn=key.arn,
+            account_id=target.account_id,
+            # The hosts and whoever deploys (as a role, not a session) may touch DICOM objects.
+            allowed_principal_arns=pulumi.Output.all(hosts=host_role.arn, deployer=target.caller_arn).apply(
+                lambda arns: [arns["hosts"], policies.role_arn_of_caller(arns["deployer"])]
+            ),
+            log_retention_days=cfg.options.log_retention_days,
+            force_destroy=not cfg.is_production,
+        ),
+    )
+
+
+def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Network:
+    return Network(
+        f"{NAME}-network",
+        NetworkArgs(
+            stack=cfg.stack,
+            vpc_cidr=cfg.vpc_cidr,
+            availability_zones=target.zones,
+            region=target.region,
+            flow_log_bucket_arn=storage.log_bucket.arn,
+        ),
+    )
+
+
+def _create_hosts(
+    cfg: StackConfig, network: Network, host_role: HostRole, key: EncryptionKey, user_data: HostUserData
+) -> Hosts:
     architecture = instance_types.architecture(cfg.options.instance_type)
     ami = aws.ssm.get_parameter_output(name=AL2023_AMI_PARAMETER.format(arch=architecture))
-    hosts = Hosts(
-        f"{name}-hosts",
+    return Hosts(
+        f"{NAME}-hosts",
         HostsArgs(
             stack=cfg.stack,
             vpc_id=network.vpc.id,
@@ -129,13 +179,17 @@ def build_stack(cfg: StackConfig) -> Exports:
             secondary_state=cfg.secondary_state,
         ),
     )
+
+
+def _create_site_certificate(cfg: StackConfig, secrets: AppSecrets, hosts: Hosts) -> pulumi.Output[str]:
+    """Fills the site TLS secret; returns the site's address (its domain, else the EIP's DNS name)."""
     site_dns = hosts.site_ip.public_dns
     site_address = pulumi.Output.from_input(cfg.site_domain) if cfg.site_domain else site_dns
     SiteCertificate(
-        f"{name}-site-certificate",
+        f"{NAME}-site-certificate",
         SiteCertificateArgs(
             secret_id=secrets.site_tls_secret.id,
-            # The site's name first (it becomes the common name), then the EIP's DNS name if different.
+            # The site's address first (it becomes the common name), then the EIP's DNS name if different.
             dns_names=pulumi.Output.all(site=site_address, eip=site_dns).apply(
                 lambda names: list(dict.fromkeys([names["site"], names["eip"]]))
             ),
@@ -143,8 +197,14 @@ def build_stack(cfg: StackConfig) -> Exports:
             user_certificate=cfg.site_certificate,
         ),
     )
-    database = Database(
-        f"{name}-database",
+    return site_address
+
+
+def _create_database(
+    cfg: StackConfig, db_identifier: pulumi.Output[str], network: Network, hosts: Hosts, key: EncryptionKey
+) -> Database:
+    return Database(
+        f"{NAME}-database",
         DatabaseArgs(
             stack=cfg.stack,
             identifier=db_identifier,
@@ -156,10 +216,20 @@ def build_stack(cfg: StackConfig) -> Exports:
             engine_major=cfg.options.db_engine_version,
             storage_gb=cfg.options.db_storage_gb,
             max_storage_gb=cfg.options.db_max_storage_gb,
-            production=production,
+            production=cfg.is_production,
             log_retention_days=cfg.options.log_retention_days,
         ),
     )
+
+
+def _grant_host_permissions(
+    host_role: HostRole,
+    secrets: AppSecrets,
+    database: Database,
+    storage: Storage,
+    key: EncryptionKey,
+    region: pulumi.Output[str],
+) -> None:
     host_role.grant(
         pulumi.Output.all(
             credentials_secret=secrets.orthanc_credentials_arn,
@@ -182,14 +252,4 @@ def build_stack(cfg: StackConfig) -> Exports:
                 )
             )
         )
-    )
-    return Exports(
-        site_address=site_address,
-        host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
-        s3_bucket=storage.dicom_bucket.bucket_domain_name,
-        db_endpoint=database.endpoint,
-        site_ip=hosts.site_ip.public_ip,
-        region=region,
-        site_tls_secret_arn=secrets.site_tls_arn,
-        orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
     )
