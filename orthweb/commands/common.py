@@ -1,14 +1,18 @@
-"""Arguments and error reporting shared by the commands that evaluate the stack offline."""
+"""Arguments and error reporting shared by the commands: evaluating the stack offline, and the
+selected Pulumi stack for the commands that operate a deployed one."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 from typing import Any
 
 from orthweb.config import ConfigError
 from orthweb.evaluate import Evaluation, evaluate
+from orthweb.ops.aws import OpsError
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,3 +47,18 @@ def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
     except ConfigError as error:
         print(f"orthweb: {error}", file=sys.stderr)
         return None
+
+
+def selected_pulumi_stack() -> str:
+    """The stack `pulumi stack --show-name` reports here (without its organisation), for `--stack`'s default."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise OpsError("pass --stack (the pulumi CLI is not on PATH to ask for the selected stack)")
+    try:
+        done = subprocess.run([pulumi, "stack", "--show-name"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise OpsError(f"pass --stack (could not ask pulumi for the selected stack: {error})") from None
+    name = done.stdout.strip()
+    if done.returncode != 0 or not name:
+        raise OpsError("pass --stack (no Pulumi stack is selected here)")
+    return name.rsplit("/", 1)[-1]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from orthweb.ops.failover import ROLES, Failover, FailoverError, FailoverPlan, Reporter, connect
+from orthweb.commands.common import selected_pulumi_stack
+from orthweb.constants import HOST_ROLES
+from orthweb.ops.aws import OpsError, connect
+from orthweb.ops.failover import Failover, FailoverPlan
+from orthweb.ops.progress import Reporter
 
 Confirm = Callable[[FailoverPlan], bool]
 
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
     parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
     parser.add_argument(
         "--to",
-        choices=ROLES,
+        choices=HOST_ROLES,
         help="host to move the site to (default: the one not holding the Elastic IP)",
     )
     parser.add_argument("--region", help="AWS region (default: from your AWS profile/environment)")
@@ -45,15 +47,15 @@ def run(
     """Exit 0 when the site answers from the target, 1 on any refusal or failure."""
     out = out or sys.stdout
     try:
-        stack = args.stack or _selected_pulumi_stack()
+        stack = args.stack or selected_pulumi_stack()
         if failover is None:
             failover = Failover(connect(region=args.region), stack, reporter=Reporter(out))
         plan = failover.plan(args.to)
         print(plan.summary(), file=out, flush=True)
         if not args.yes and not (confirm or _ask)(plan):
-            raise FailoverError("not confirmed")
+            raise OpsError("not confirmed")
         result = failover.execute(plan)
-    except FailoverError as error:
+    except OpsError as error:
         print(f"orthweb failover: {error.user_message()}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
@@ -68,20 +70,6 @@ def run(
 
 def _ask(plan: FailoverPlan) -> bool:
     if not sys.stdin.isatty():
-        raise FailoverError("no terminal to confirm on; pass --yes to fail over non-interactively")
+        raise OpsError("no terminal to confirm on; pass --yes to fail over non-interactively")
     answer = input(f"Fail over to the {plan.target.role} host? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
-
-
-def _selected_pulumi_stack() -> str:
-    pulumi = shutil.which("pulumi")
-    if pulumi is None:
-        raise FailoverError("pass --stack (the pulumi CLI is not on PATH to ask for the selected stack)")
-    try:
-        done = subprocess.run([pulumi, "stack", "--show-name"], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise FailoverError(f"pass --stack (could not ask pulumi for the selected stack: {error})") from None
-    name = done.stdout.strip()
-    if done.returncode != 0 or not name:
-        raise FailoverError("pass --stack (no Pulumi stack is selected here)")
-    return name.rsplit("/", 1)[-1]

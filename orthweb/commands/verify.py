@@ -1,4 +1,4 @@
-"""`python -m orthweb verify`: the seed's validation chapter against a deployed stack, as one command."""
+"""`python -m orthweb verify`: a manual validation of a deployed stack, as one command."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb.ops.verify.checks import DICOM_PORT, HTTPS_PORT, Endpoint, Options, Verifier
+from orthweb.commands.common import selected_pulumi_stack
+from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
+from orthweb.ops.aws import OpsError
 from orthweb.ops.verify.model import CheckFailed, CheckResult, Report
+from orthweb.ops.verify.settings import Endpoint, Options
+from orthweb.ops.verify.verifier import Verifier
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
@@ -31,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
     )
     parser.add_argument("--connect-to", metavar="HOST", help="dial HOST instead of the address (e.g. a tunnel)")
     parser.add_argument("--https-port", type=int, default=HTTPS_PORT, help=f"default {HTTPS_PORT}")
-    parser.add_argument("--dicom-port", type=int, default=DICOM_PORT, help=f"default {DICOM_PORT}")
+    parser.add_argument("--dicom-port", type=int, default=DICOM_TLS_PORT, help=f"default {DICOM_TLS_PORT}")
     parser.add_argument(
         "--host-timeout", type=float, default=180.0, help="seconds to wait for the SSM command (default 180)"
     )
@@ -73,13 +77,11 @@ def _progress(result: CheckResult) -> None:
 
 
 def _aws_verifier(args: argparse.Namespace) -> Verifier:
-    from orthweb.commands.failover import _selected_pulumi_stack
-    from orthweb.ops.failover import FailoverError
     from orthweb.ops.verify.aws import AwsStack, SsmRunner, connect
 
     try:
-        stack = args.stack or _selected_pulumi_stack()
-    except FailoverError as error:
+        stack = args.stack or selected_pulumi_stack()
+    except OpsError as error:
         raise CheckFailed(str(error)) from None
     clients = connect(region=args.region)
     return Verifier(

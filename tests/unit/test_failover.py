@@ -25,16 +25,10 @@ from moto.server import ThreadedMotoServer
 from orthweb.commands import failover as command
 from orthweb.harness.pki import site_certificate_pem
 from orthweb.infra.tags import with_role
-from orthweb.ops.failover import (
-    AwsClients,
-    Failover,
-    FailoverError,
-    HealthProbe,
-    Reporter,
-    Timeouts,
-    connect,
-    https_probe,
-)
+from orthweb.ops.aws import AwsClients, OpsError, connect
+from orthweb.ops.failover import Failover, Timeouts
+from orthweb.ops.probe import HealthProbe, https_probe
+from orthweb.ops.progress import Reporter
 
 REGION = "us-east-1"
 FAST = Timeouts(start=10.0, healthy=0.3, site=2.0, poll=0.01)
@@ -308,9 +302,9 @@ def test_command_with_yes_reports_each_step(deployed: Deployed, envoy: FakeEnvoy
 # --- refusals: a clear message, and nothing changed ----------------------------------------------
 
 
-def _refused(deployed: Deployed, action: Callable[[], Any], *, expect: str) -> FailoverError:
+def _refused(deployed: Deployed, action: Callable[[], Any], *, expect: str) -> OpsError:
     before = deployed.snapshot()
-    with pytest.raises(FailoverError) as caught:
+    with pytest.raises(OpsError) as caught:
         action()
     assert expect in str(caught.value)
     assert not caught.value.changed
@@ -335,7 +329,7 @@ def test_unhealthy_started_target_keeps_the_address_and_says_it_runs(deployed: D
     deployed.ec2.stop_instances(InstanceIds=[deployed.secondary])
     envoy.status = 502
     failover = _failover(deployed, envoy)
-    with pytest.raises(FailoverError) as caught:
+    with pytest.raises(OpsError) as caught:
         failover.execute(failover.plan())
     message = caught.value.user_message()
     assert caught.value.changed and "Nothing was changed" not in message
@@ -352,7 +346,7 @@ def test_refuses_when_the_stack_has_no_site_address(deployed: Deployed, envoy: F
 def test_refuses_when_a_host_is_missing(deployed: Deployed, envoy: FakeEnvoy) -> None:
     deployed.ec2.terminate_instances(InstanceIds=[deployed.secondary])
     failover = _failover(deployed, envoy)
-    with pytest.raises(FailoverError, match="found no secondary host tagged"):
+    with pytest.raises(OpsError, match="found no secondary host tagged"):
         failover.plan()
     assert deployed.holder() == deployed.primary
 

@@ -19,9 +19,10 @@ from botocore.exceptions import ClientError
 
 from orthweb.ops.verify import host
 from orthweb.ops.verify.aws import AwsStack, SsmRunner
-from orthweb.ops.verify.checks import Endpoint, Verifier
 from orthweb.ops.verify.host import HostLayout
 from orthweb.ops.verify.model import CheckFailed
+from orthweb.ops.verify.settings import Endpoint
+from orthweb.ops.verify.verifier import Verifier
 from tests.verify.conftest import REGION, SeededStack, seed_stack
 
 

@@ -18,22 +18,26 @@ import pytest
 from orthweb.commands import verify as verify_command
 from orthweb.harness import Stack
 from orthweb.ops.verify import Endpoint, Options, Report, Verifier
+from orthweb.ops.verify.dicom_checks import DicomChecks
+from orthweb.ops.verify.model import StackBackend
+from orthweb.ops.verify.storage_checks import StorageChecks
+from orthweb.ops.verify.target import Target
 from tests.verify.conftest import REGION, SITE_NAME, LocalHostRunner, MirroringBackend, SeededStack, set_bucket_key
 
 pytestmark = pytest.mark.runtime
 
 
-class HarnessVerifier(Verifier):
+class HarnessStorageChecks(StorageChecks):
     """Debian's Orthanc 1.10.1 has no `/attachments/dicom/info` (1.12): find the stored file by content."""
 
-    def __init__(self, *args, storage: Path, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.storage = storage
+    def __init__(self, target: Target, backend: StackBackend, dicom: DicomChecks, *, files: Path) -> None:
+        super().__init__(target, backend, dicom)
+        self.files = files
 
     def attachment_uuid(self, orthanc_id: str) -> str:
-        status, body = self._get(f"/instances/{orthanc_id}/file")
+        status, body = self.target.get(f"/instances/{orthanc_id}/file")
         assert status == 200
-        matches = [p.name for p in self.storage.rglob("*") if p.is_file() and p.read_bytes() == body]
+        matches = [p.name for p in self.files.rglob("*") if p.is_file() and p.read_bytes() == body]
         assert len(matches) == 1, matches
         return matches[0]
 
@@ -46,7 +50,7 @@ def make_verifier(harness: Stack, harness_stack: SeededStack, host_runner: Local
         backend = MirroringBackend(harness_stack.clients, harness_stack.name, harness.work_dir / "storage")
         backend.mirror = mirror
         made.append(backend)
-        return HarnessVerifier(
+        verifier = Verifier(
             backend,
             host_runner,
             endpoint=Endpoint(
@@ -65,8 +69,10 @@ def make_verifier(harness: Stack, harness_stack: SeededStack, host_runner: Local
             ),
             stack=harness_stack.name,
             region=REGION,
-            storage=harness.work_dir / "storage",
         )
+        files = harness.work_dir / "storage"
+        verifier.storage = HarnessStorageChecks(verifier.target, backend, verifier.dicom, files=files)
+        return verifier
 
     return make
 

@@ -1,12 +1,11 @@
 """The AWS side of `verify`: find the stack by its tags, head S3 objects, run host commands via SSM.
 
-The Elastic IP, hosts and site certificate are found with the failover command's own lookups,
-so both commands agree on what "the stack" is.
+The Elastic IP, hosts and site certificate are found with the lookups failover uses
+(`orthweb.ops.tagged`), so both commands agree on what "the stack" is.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable
@@ -14,25 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from orthweb.constants import (
-    CREDENTIALS_ROLE,
-    DICOM_BUCKET_ROLE,
-    PROJECT,
-    PROJECT_TAG,
-    ROLE_TAG,
-    SITE_TLS_ROLE,
-    STACK_TAG,
-)
-from orthweb.ops.failover import AwsClients, Failover, FailoverError, Reporter, call_aws, tags_of
+from orthweb.constants import CREDENTIALS_ROLE, DICOM_BUCKET_ROLE, ROLE_TAG, SITE_TLS_ROLE, bucket_prefix, key_alias
+from orthweb.host.credentials import Credential
+from orthweb.infra.tags import with_role
+from orthweb.ops.aws import AwsClients, OpsError, call_aws, open_clients, tags_of
+from orthweb.ops.tagged import Host, TaggedStack
 from orthweb.ops.verify.host import CommandOutput
-from orthweb.ops.verify.model import CheckFailed, Credential, Deployment, StoredObject
+from orthweb.ops.verify.model import CheckFailed, Deployment, StoredObject
 
 SSM_DOCUMENT = "AWS-RunShellScript"
 # get_command_invocation right after send_command may not know the invocation yet.
 SSM_NOT_YET = "InvocationDoesNotExist"
 SSM_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
+# What to look at when a lookup of the stack's resources fails.
+AWS_HINT = "check --stack, --region and your AWS credentials"
+LOCATE_HINT = "check --stack and --region; `pulumi stack output` shows what was deployed"
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,8 @@ class VerifyClients:
     region: str
 
     @property
-    def failover_clients(self) -> AwsClients:
+    def stack_clients(self) -> AwsClients:
+        """The clients the shared stack lookups (`TaggedStack`) use."""
         return AwsClients(ec2=self.ec2, secretsmanager=self.secretsmanager, region=self.region)
 
 
@@ -53,26 +51,21 @@ def connect(
     *, session: boto3.Session | None = None, region: str | None = None, endpoint_url: str | None = None
 ) -> VerifyClients:
     """Clients from the user's normal credential chain (or an injected session / endpoint)."""
-    session = session or boto3.Session(region_name=region)
-    region = region or session.region_name
-    if not region:
-        raise CheckFailed("no AWS region", "pass --region or set AWS_REGION / a profile region")
     try:
-        made = {
-            name: session.client(name, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
-            for name in ("ec2", "secretsmanager", "s3", "kms", "ssm")
-        }
-    except (BotoCoreError, NoRegionError) as error:
-        raise CheckFailed(f"cannot create AWS clients: {error}") from None
+        region, made = open_clients(
+            ("ec2", "secretsmanager", "s3", "kms", "ssm"), session=session, region=region, endpoint_url=endpoint_url
+        )
+    except OpsError as error:
+        raise CheckFailed(error.detail, error.hint) from None
     return VerifyClients(region=region, **made)
 
 
 def _aws(client: Any, operation: str, **kwargs: Any) -> Any:
-    """failover.call_aws, with its refusal turned into a check failure."""
+    """`call_aws`, with its refusal turned into a check failure."""
     try:
         return call_aws(client, operation, **kwargs)
-    except FailoverError as error:
-        raise CheckFailed(str(error), "check --stack, --region and your AWS credentials") from None
+    except OpsError as error:
+        raise CheckFailed(str(error), AWS_HINT) from None
 
 
 class AwsStack:
@@ -81,17 +74,38 @@ class AwsStack:
     def __init__(self, clients: VerifyClients, stack: str) -> None:
         self.clients = clients
         self.stack = stack
-        self._finder = Failover(clients.failover_clients, stack, reporter=Reporter(io.StringIO()))
+        self._tagged = TaggedStack(clients.stack_clients, stack)
 
     def locate(self) -> Deployment:
+        serving, site_address, certificate = self._serving_host()
+        credentials_secret, credentials = self._secret(CREDENTIALS_ROLE)
+        admin = _admin_credential(credentials_secret, credentials)
+        site_tls_secret, _ = self._secret(SITE_TLS_ROLE)
+        alias = key_alias(self.stack)
+        key = _aws(self.clients.kms, "describe_key", KeyId=alias)["KeyMetadata"]
+        return Deployment(
+            stack=self.stack,
+            region=self.clients.region,
+            site_address=site_address,
+            serving_instance=serving.instance_id,
+            serving_role=serving.role,
+            certificate_pem=certificate,
+            admin=admin,
+            credentials_secret=credentials_secret,
+            site_tls_secret=site_tls_secret,
+            dicom_bucket=self._bucket(DICOM_BUCKET_ROLE),
+            key_arn=key["Arn"],
+            key_alias=alias,
+        )
+
+    def _serving_host(self) -> tuple[Host, str, str]:
+        """The running host holding the Elastic IP, the Elastic IP and the site certificate."""
         try:
-            site = self._finder.find_site_address()
-            hosts = self._finder.find_hosts()
-            certificate = self._finder.read_site_certificate()
-        except FailoverError as error:
-            raise CheckFailed(
-                str(error), "check --stack and --region; `pulumi stack output` shows what was deployed"
-            ) from None
+            site = self._tagged.site_address()
+            hosts = self._tagged.hosts()
+            certificate = self._tagged.site_certificate()
+        except OpsError as error:
+            raise CheckFailed(str(error), LOCATE_HINT) from None
         serving = next((h for h in hosts.values() if h.instance_id == site.instance_id), None)
         if serving is None:
             raise CheckFailed(
@@ -103,48 +117,14 @@ class AwsStack:
                 f"the {serving.role} host {serving.instance_id} holding the site address is {serving.state}",
                 f"start it (`aws ec2 start-instances --instance-ids {serving.instance_id}`) or fail over",
             )
-        credentials_secret, credentials = self._secret(CREDENTIALS_ROLE)
-        try:
-            admin = credentials["admin"]
-            credential = Credential(str(admin["username"]), str(admin["password"]))
-        except (KeyError, TypeError):
-            raise CheckFailed(
-                f"secret {credentials_secret} has no admin username/password",
-                "it is written by `pulumi up`; run it again",
-            ) from None
-        site_tls_secret, _ = self._secret(SITE_TLS_ROLE)
-        key_alias = f"alias/orthweb-{self.stack}"
-        key = _aws(self.clients.kms, "describe_key", KeyId=key_alias)["KeyMetadata"]
-        return Deployment(
-            stack=self.stack,
-            region=self.clients.region,
-            site_address=site.public_ip,
-            serving_instance=serving.instance_id,
-            serving_role=serving.role,
-            certificate_pem=certificate,
-            admin=credential,
-            credentials_secret=credentials_secret,
-            site_tls_secret=site_tls_secret,
-            dicom_bucket=self._bucket(DICOM_BUCKET_ROLE),
-            key_arn=key["Arn"],
-            key_alias=key_alias,
-        )
+        return serving, site.public_ip, certificate
 
     def _secret(self, role: str) -> tuple[str, Any]:
-        wanted = {PROJECT_TAG: PROJECT, STACK_TAG: self.stack, ROLE_TAG: role}
-        matches: list[dict[str, Any]] = []
-        paging: dict[str, Any] = {}
-        while True:
-            page = _aws(
-                self.clients.secretsmanager,
-                "list_secrets",
-                Filters=[{"Key": "tag-key", "Values": [ROLE_TAG]}, {"Key": "tag-value", "Values": [role]}],
-                **paging,
-            )
-            matches += [s for s in page.get("SecretList", []) if wanted.items() <= tags_of(s.get("Tags")).items()]
-            if not page.get("NextToken"):
-                break
-            paging = {"NextToken": page["NextToken"]}
+        """The name and JSON value of the stack's one secret tagged with `role`."""
+        try:
+            matches = self._tagged.secrets(role)
+        except OpsError as error:
+            raise CheckFailed(str(error), AWS_HINT) from None
         if len(matches) != 1:
             raise CheckFailed(
                 f"found {len(matches)} secrets tagged {ROLE_TAG}={role} for stack {self.stack}",
@@ -157,8 +137,8 @@ class AwsStack:
             raise CheckFailed(f"secret {matches[0]['Name']} is not JSON", "it is written by `pulumi up`") from None
 
     def _bucket(self, role: str) -> str:
-        wanted = {PROJECT_TAG: PROJECT, STACK_TAG: self.stack, ROLE_TAG: role}
-        prefix = f"orthweb-{self.stack}-{role}-"[:37]  # orthweb.storage's bucket_prefix
+        wanted = with_role(self.stack, role).items()
+        prefix = bucket_prefix(self.stack, role)
         found: list[str] = []
         for bucket in _aws(self.clients.s3, "list_buckets").get("Buckets", []):
             name = bucket["Name"]
@@ -168,7 +148,7 @@ class AwsStack:
                 tags = tags_of(self.clients.s3.get_bucket_tagging(Bucket=name).get("TagSet"))
             except ClientError:
                 continue  # NoSuchTagSet, or a bucket of another region/account we may not read
-            if wanted.items() <= tags.items():
+            if wanted <= tags.items():
                 found.append(name)
         if len(found) != 1:
             raise CheckFailed(
@@ -197,6 +177,16 @@ class AwsStack:
                 kms_key_id=head.get("SSEKMSKeyId"),
             )
         return None
+
+
+def _admin_credential(secret_name: str, credentials: Any) -> Credential:
+    try:
+        admin = credentials["admin"]
+        return Credential(str(admin["username"]), str(admin["password"]))
+    except (KeyError, TypeError):
+        raise CheckFailed(
+            f"secret {secret_name} has no admin username/password", "it is written by `pulumi up`; run it again"
+        ) from None
 
 
 class SsmRunner:
