@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb.constants import DOMAIN_PATTERN, MAX_REPLICAS, PROJECT, REGION_PATTERN, is_pinned_image
+from orthweb.constants import DOMAIN_PATTERN, MAX_REPLICAS, PROJECT, REGION_PATTERN, VIEWERS, is_pinned_image
 from orthweb.infra import instance_types
 from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
 from orthweb.sizing import RDS_CLASS_MEMORY_GIB, index_connections_for
@@ -68,6 +68,9 @@ class DeploymentOptions:
     db_storage_gb: int = 20
     db_max_storage_gb: int = 100
     log_retention_days: int = 90
+    # DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) and the viewers served beside Orthanc Explorer 2.
+    dicom_web: bool = True
+    viewers: tuple[str, ...] = VIEWERS
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,23 @@ def _compose_version(key: str, value: Any) -> str:
     return value
 
 
+def _flag(key: str, value: Any) -> bool:
+    # `pulumi config set --path` may hand a boolean over as text.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(key, value, "true or false")
+
+
+def _viewers(key: str, value: Any) -> tuple[str, ...]:
+    allowed = f"a list of distinct viewers among {', '.join(VIEWERS)} (may be empty), e.g. {json.dumps(list(VIEWERS))}"
+    items = _parse_structured(key, value, list, allowed)
+    if any(item not in VIEWERS for item in items) or len(set(items)) != len(items):
+        raise ConfigError(key, value, allowed)
+    return tuple(items)
+
+
 _OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "orthancImage": ("orthanc_image", _image),
     "envoyImage": ("envoy_image", _image),
@@ -187,6 +207,8 @@ _OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "dbStorageGb": ("db_storage_gb", _int_in(20, 6000)),
     "dbMaxStorageGb": ("db_max_storage_gb", _int_in(20, 6000)),
     "logRetentionDays": ("log_retention_days", _int_in(1, 3650)),
+    "dicomWeb": ("dicom_web", _flag),
+    "viewers": ("viewers", _viewers),
 }
 
 
@@ -222,6 +244,12 @@ def _options(value: Any) -> DeploymentOptions:
             "deploymentOptions.dbMaxStorageGb",
             options.db_max_storage_gb,
             f"at least dbStorageGb ({options.db_storage_gb})",
+        )
+    if options.viewers and not options.dicom_web:
+        raise ConfigError(
+            "deploymentOptions.viewers",
+            list(options.viewers),
+            "[] while dicomWeb is false: the viewers read studies over DICOMweb",
         )
     return options
 

@@ -58,6 +58,15 @@ ROLE_TAG: Final = "orthweb:role"
 # Orthanc replicas per host (each is a container with its own memory and database connections).
 MAX_REPLICAS: Final = 8
 
+# DICOMweb on the site (the plugin's default roots) and the web viewers a user may turn on; each
+# viewer reads studies over DICOMweb. Paths are where the image's plugins serve them.
+DICOMWEB_ROOT: Final = "/dicom-web/"
+WADO_URI_ROOT: Final = "/wado"
+OHIF: Final = "ohif"
+STONE: Final = "stone"
+VIEWER_PATHS: Final = {OHIF: "/ohif/", STONE: "/stone-webviewer/"}
+VIEWERS: Final = tuple(VIEWER_PATHS)
+
 # The user-data document; the other host files are embedded in it.
 USER_DATA_NAME: Final = "cloud-init.yaml"
 

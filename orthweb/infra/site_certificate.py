@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from orthweb.config import SiteCertificate as UserCertificate
+from orthweb.constants import PROJECT
 
 VALIDITY_HOURS = 825 * 24
 # Renewed by any `pulumi up` in its last month; hosts pick it up at their next boot.
@@ -46,7 +47,7 @@ class SiteCertificate(pulumi.ComponentResource):
             certificate = tls.SelfSignedCert(
                 f"{name}-self-signed",
                 private_key_pem=private_key_pem,
-                subject=tls.SelfSignedCertSubjectArgs(common_name=common_name, organization="orthweb"),
+                subject=tls.SelfSignedCertSubjectArgs(common_name=common_name, organization=PROJECT),
                 dns_names=args.dns_names,
                 ip_addresses=args.ip_addresses,
                 validity_period_hours=VALIDITY_HOURS,
