@@ -500,7 +500,7 @@ class _Record:
 def terraform_anchor(region: str = "us-east-1", *, prices: PriceTable | None = None) -> CostEstimate:
     """orthweb 1.0.1 (Terraform), priced with the same table, for the README comparison.
 
-    SPEC §7 describes it as 2 x t3.medium, a Multi-AZ db.t3.small and 4 interface-endpoint ENIs
+    That release runs 2 x t3.medium, a Multi-AZ db.t3.small and 4 interface-endpoint ENIs
     (S3 and Secrets Manager endpoints in two AZs); both hosts have public IPv4 addresses (one an
     Elastic IP). Storage sizes of that release are not modelled, so EBS and RDS storage, KMS and
     Secrets Manager are left out here; the figure is the comparable compute-and-network floor.
