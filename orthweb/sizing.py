@@ -71,9 +71,11 @@ def index_connections_for(db_instance_class: str, *, replicas_per_host: int, hos
     available = rds_max_connections(db_instance_class) - RESERVED_CONNECTIONS
     per_replica = available // (replicas_per_host * hosts) - 1
     if per_replica < 1:
+        needed = hosts * replicas_per_host * 2
         raise ValueError(
             f"RDS class {db_instance_class!r} allows about {available} connections for Orthanc: "
-            f"too few for {replicas_per_host} replicas on {hosts} hosts; pick a larger class "
-            f"or fewer replicas"
+            f"too few for {replicas_per_host} replicas on {hosts} hosts, which need at least "
+            f"{hosts} hosts x {replicas_per_host} replicas x 2 connections (one for the index, one "
+            f"spare) = {needed}; pick a larger class, fewer replicas or fewer hosts"
         )
     return min(per_replica, MAX_CONNECTIONS_PER_REPLICA)
