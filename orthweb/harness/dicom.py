@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
@@ -20,13 +21,26 @@ from pydicom.uid import (
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 
-from orthweb.harness.processes import LOOPBACK
+from orthweb.harness.processes import LOOPBACK, HarnessError
 
 CALLED_AE = "ORTHANC"
 CALLING_AE = "ORTHWEBTEST"
 SUCCESS = 0x0000
 PENDING = (0xFF00, 0xFF01)
 TIMEOUT = 30
+
+
+# Debian's DCMTK. pynetdicom installs console scripts with the same names (echoscu, storescu,
+# findscu, ...) in a virtualenv's bin, which shadow these once that bin is first on PATH.
+DCMTK_DIR = Path("/usr/bin")
+
+
+def dcmtk_tool(name: str) -> str:
+    """Absolute path of a DCMTK tool, never whatever `name` resolves to on PATH."""
+    path = DCMTK_DIR / name
+    if not path.is_file():
+        raise HarnessError(f"{path} is missing: apt-get install dcmtk")
+    return str(path)
 
 
 # pynetdicom builds its sop_class names at import time, which type checkers cannot see.

@@ -6,6 +6,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from orthweb.harness import Stack
 from orthweb.harness.dicom import (
     SUCCESS,
     DicomEndpoint,
+    dcmtk_tool,
     echo,
     find_instances,
     make_study,
@@ -25,13 +27,15 @@ from orthweb.harness.processes import LOOPBACK
 pytestmark = pytest.mark.runtime
 
 DCMTK_TIMEOUT = 60
+# As after `source .venv/bin/activate`: pynetdicom's console scripts of the same names come first.
+VENV_FIRST_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def dcmtk(tool: str, stack: Stack, *files: str) -> subprocess.CompletedProcess[str]:
     """echoscu/storescu over anonymous-client TLS, verifying the server against the site cert."""
     return subprocess.run(
         [
-            tool,
+            dcmtk_tool(tool),
             "+tla",
             "+cf",
             str(stack.site_ca),
@@ -47,7 +51,7 @@ def dcmtk(tool: str, stack: Stack, *files: str) -> subprocess.CompletedProcess[s
         text=True,
         timeout=DCMTK_TIMEOUT,
         check=False,
-        env={**os.environ, "TCP_NODELAY": "1"},  # SPEC §6
+        env={**os.environ, "PATH": VENV_FIRST_PATH, "TCP_NODELAY": "1"},  # TCP_NODELAY: SPEC §6
     )
 
 
@@ -80,13 +84,25 @@ def test_dcmtk_store_over_tls(stack: Stack, tmp_path: Path) -> None:
 def test_dcmtk_refuses_a_server_it_does_not_trust(stack: Stack) -> None:
     """Control for the test above: without +cf the site certificate is not trusted."""
     done = subprocess.run(
-        ["echoscu", "+tla", "-aec", "ORTHANC", LOOPBACK, str(stack.dicom_port)],
+        [dcmtk_tool("echoscu"), "+tla", "-aec", "ORTHANC", LOOPBACK, str(stack.dicom_port)],
         capture_output=True,
         text=True,
         timeout=DCMTK_TIMEOUT,
         check=False,
+        env={**os.environ, "PATH": VENV_FIRST_PATH},
     )
     assert done.returncode != 0
+    # Refused for the certificate, not for a usage error of some other `echoscu`.
+    assert "certificate verify failed" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_the_venv_scripts_would_shadow_dcmtk() -> None:
+    """Why the tools above are called by path: on this PATH `echoscu` is pynetdicom's script."""
+    import shutil
+
+    found = shutil.which("echoscu", path=VENV_FIRST_PATH)
+    assert found is not None and Path(found).parent == Path(sys.executable).parent
+    assert dcmtk_tool("echoscu") != found
 
 
 def test_pynetdicom_echo_store_find(stack: Stack, dicom: DicomEndpoint, find_allowed: str) -> None:
