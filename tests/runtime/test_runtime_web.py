@@ -76,3 +76,12 @@ def test_affinity_cookie_keeps_a_client_on_one_replica(stack: Stack) -> None:
     # Control: fresh clients (new cookies) are spread over the replicas.
     spread = {_replica_name(stack, None)[0] for _ in range(20)}
     assert len(spread) > 1, spread
+
+
+def test_affinity_cookie_attributes_appear_once(stack: Stack) -> None:
+    """Envoy adds HttpOnly to the cookies it issues itself; the template must not add it again."""
+    _, issued = _replica_name(stack, None)
+    assert issued is not None
+    attributes = [part.strip().split("=", 1)[0].lower() for part in issued.split(";")[1:]]
+    assert sorted(attributes) == sorted(set(attributes)), issued
+    assert {"httponly", "secure", "samesite", "path", "max-age"} <= set(attributes), issued

@@ -46,6 +46,8 @@ if "describe-db-instances" in args:
     calls = state / "describe-calls"
     n = int(calls.read_text()) if calls.exists() else 0
     calls.write_text(str(n + 1))
+    if not n and answers.get("first_describe_error"):
+        sys.exit(answers["first_describe_error"])
     print(json.dumps(answers["instance"] if n else {"DBInstanceStatus": "creating"}))
 elif "get-secret-value" in args:
     print(answers["secrets"][args[args.index("--secret-id") + 1]])
@@ -92,11 +94,22 @@ def boot(
     aws = stub_dir / "aws"
     aws.write_text(f"#!{sys.executable} -IS\n{AWS_STUB}")  # -IS: start fast
     aws.chmod(0o755)
+    # start.sh as the refresh calls it: records its arguments.
+    start = app_dir / "start.sh"
+    start.write_text(f'#!/bin/bash\necho "$@" >>{stub_dir}/start-calls.log\n')
+    start.chmod(0o755)
 
-    def run_boot(certificate: SiteCertificate = site_certificate, secrets: str = "secrets") -> BootRun:
+    def run_boot(
+        certificate: SiteCertificate | None = None,
+        secrets: str = "secrets",
+        *args: str,
+        first_describe_error: str = "",
+    ) -> BootRun:
+        certificate = certificate or site_certificate
         secrets_dir = tmp_path / secrets
         (stub_dir / "describe-calls").unlink(missing_ok=True)
         answers = {
+            "first_describe_error": first_describe_error,
             "instance": {
                 "DBInstanceStatus": "available",
                 "Endpoint": {"Address": "127.0.0.1", "Port": database_port},
@@ -132,7 +145,7 @@ def boot(
             "ORTHWEB_DB_POLL_SECONDS": "0",
             "ORTHWEB_DB_WAIT_SECONDS": "30",
         }
-        result = run([bash, str(script)], env=env)
+        result = run([bash, str(script), *args], env=env)
         return BootRun(result.returncode, result.stdout + result.stderr, secrets_dir, stub_dir)
 
     return run_boot
@@ -225,3 +238,22 @@ def test_a_certificate_that_does_not_match_its_key_is_refused(boot, tmp_path: Pa
     assert result.returncode != 0
     assert "site certificate and private key do not match" in result.log
     assert not (result.secrets_dir / "site.key").exists()  # nothing half-installed
+
+
+def test_a_refresh_with_changes_restarts_and_leaves_no_staging_copy(boot) -> None:
+    """The rolling restart runs after the secrets are installed; no copy of them stays behind."""
+    result = boot(None, "refreshed", "--rolling-restart-if-changed")
+    assert result.returncode == 0, result.log
+    assert (result.stub_dir / "start-calls.log").read_text().split() == ["--rolling"]
+    leftovers = [p.name for p in result.secrets_dir.iterdir() if p.name.startswith(".")]
+    assert leftovers == [], leftovers
+
+
+def test_a_database_lookup_error_is_logged_not_taken_for_absent(boot) -> None:
+    denied = (
+        "An error occurred (AccessDenied) when calling the DescribeDBInstances operation: "
+        "not authorized to perform rds:DescribeDBInstances"
+    )
+    result = boot(None, "denied-once", first_describe_error=denied)
+    assert result.returncode == 0, result.log  # the next attempt succeeded
+    assert "AccessDenied" in result.log and "rds:DescribeDBInstances" in result.log
