@@ -79,3 +79,29 @@ def index_connections_for(db_instance_class: str, *, replicas_per_host: int, hos
             f"spare) = {needed}; pick a larger class, fewer replicas or fewer hosts"
         )
     return min(per_replica, MAX_CONNECTIONS_PER_REPLICA)
+
+
+# Memory a host must have: the OS, Docker and the CloudWatch agent, Envoy, then each Orthanc
+# replica with its PostgreSQL and S3 plugins and a working set for a study in transit.
+HOST_RESERVED_MIB: Final = 512
+ENVOY_MIB: Final = 128
+ORTHANC_REPLICA_MIB: Final = 400
+
+
+def host_memory_problem(instance_type: str, memory_gib: float | None, replicas: int) -> str | None:
+    """Why `replicas` Orthanc containers do not fit the instance type's memory, or None.
+
+    `memory_gib` is the type's nominal memory; None (a type whose name does not tell) passes.
+    """
+    if memory_gib is None:
+        return None
+    needed = HOST_RESERVED_MIB + ENVOY_MIB + replicas * ORTHANC_REPLICA_MIB
+    available = int(memory_gib * 1024)
+    if needed <= available:
+        return None
+    fits = max(0, (available - HOST_RESERVED_MIB - ENVOY_MIB) // ORTHANC_REPLICA_MIB)
+    return (
+        f"{replicas} replicas need about {needed} MiB ({ORTHANC_REPLICA_MIB} each, {ENVOY_MIB} for Envoy, "
+        f"{HOST_RESERVED_MIB} for the system) but {instance_type} has {available} MiB; "
+        + (f"use at most {fits} replicas or a larger instance type" if fits else "use a larger instance type")
+    )

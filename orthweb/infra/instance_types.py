@@ -42,3 +42,33 @@ def supports_al2023(name: str) -> bool:
         return False
     family = f"{match['family']}{match['generation']}"
     return not any(family.startswith(prefix) for prefix in _UNSUPPORTED_FAMILIES) and not name.startswith("mac")
+
+
+# Nominal memory: the burstable families by size; the others by vCPUs (from the size) times their
+# family's GiB per vCPU (c 2, m 4, r 8, x 16 as AWS sizes them). None where the name does not say.
+_BURSTABLE_GIB = {"nano": 0.5, "micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
+_GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8, "x": 16}
+
+
+def nominal_memory_gib(name: str) -> float | None:
+    """The memory AWS lists for the type, from its name; None when the name does not determine it."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    family, size = match["family"], match["size"]
+    if family == "t":
+        return _BURSTABLE_GIB.get(size)
+    per_vcpu = _GIB_PER_VCPU.get(family)
+    vcpus = _vcpus(size)
+    return per_vcpu * vcpus if per_vcpu is not None and vcpus is not None else None
+
+
+def _vcpus(size: str) -> int | None:
+    if size == "medium":
+        return 1
+    if size == "large":
+        return 2
+    if size == "xlarge":
+        return 4
+    multiple = re.fullmatch(r"(\d+)xlarge", size)
+    return 4 * int(multiple[1]) if multiple else None

@@ -44,15 +44,37 @@ def test_values_arrive_as_strings_from_the_engine(empty_home: Path) -> None:
 REJECTED: list[tuple[dict[str, Any], str, str]] = [
     ({"colour": "blue"}, "orthweb:colour", "unknown key"),
     ({"environment": "staging"}, "orthweb:environment", "one of dev, prod"),
-    ({"vpcCidr": "172.27.0.0/33"}, "orthweb:vpcCidr", "private IPv4 network"),
-    ({"vpcCidr": "8.8.0.0/16"}, "orthweb:vpcCidr", "private IPv4 network"),
-    ({"vpcCidr": "10.0.0.0/8"}, "orthweb:vpcCidr", "/16 to /24"),
-    ({"vpcCidr": "172.27.0.1/16"}, "orthweb:vpcCidr", "private IPv4 network"),
-    ({"webAllowedCidrs": ["0.0.0.0/0", "300.1.1.0/24"]}, "orthweb:webAllowedCidrs", "IPv4 networks"),
+    ({"vpcCidr": "172.27.0.0/33"}, "orthweb:vpcCidr", "not an IPv4 network in CIDR notation"),
+    ({"vpcCidr": "8.8.0.0/16"}, "orthweb:vpcCidr", "8.8.0.0/16 is not a private range"),
+    ({"vpcCidr": "10.0.0.0/8"}, "orthweb:vpcCidr", "a /8 is the wrong size: the VPC must be from /16 to /24"),
+    ({"vpcCidr": "172.27.0.1/16"}, "orthweb:vpcCidr", "host bits are set: the network is 172.27.0.0/16"),
+    ({"webAllowedCidrs": ["0.0.0.0/0", "300.1.1.0/24"]}, "orthweb:webAllowedCidrs", "not an IPv4 network"),
+    ({"webAllowedCidrs": ["203.0.113.7/24"]}, "orthweb:webAllowedCidrs", "host bits are set: the network is 203.0"),
+    ({"environmnet": "dev"}, "orthweb:environmnet", "did you mean 'environment'?"),
+    (
+        {"DeploymentOptions": {"EnvoyImg": "envoyproxy/envoy:v1.22.5", "InstanceType": "t2.medium"}},
+        "orthweb:DeploymentOptions",
+        "DeploymentOptions -> deploymentOptions, EnvoyImg -> envoyImage, InstanceType -> instanceType",
+    ),
+    (
+        {"deploymentOptions": {"OrthancImg": "osimis/orthanc:22.11.3"}},
+        "deploymentOptions.OrthancImg",
+        "Terraform orthweb; here it is OrthancImg -> orthancImage",
+    ),
+    (
+        {"deploymentOptions": {"instanceType": "t4g.nano", "orthancReplicas": 8}},
+        "deploymentOptions.orthancReplicas",
+        "8 replicas need about 3840 MiB (400 each, 128 for Envoy, 512 for the system) but t4g.nano has 512 MiB",
+    ),
+    (
+        {"deploymentOptions": {"instanceType": "t4g.small", "orthancReplicas": 5}},
+        "deploymentOptions.orthancReplicas",
+        "use at most 3 replicas or a larger instance type",
+    ),
     ({"dicomAllowedCidrs": "10.0.0.0/8"}, "orthweb:dicomAllowedCidrs", "list of IPv4 networks"),
     ({"dicomAllowedCidrs": []}, "orthweb:dicomAllowedCidrs", "non-empty list"),
     ({"secondaryState": "paused"}, "orthweb:secondaryState", "running, stopped"),
-    ({"deploymentOptions": {"orthancImg": "x:1"}}, "orthweb:deploymentOptions.orthancImg", "unknown option"),
+    ({"deploymentOptions": {"orthancImg": "x:1"}}, "deploymentOptions.orthancImg", "did you mean 'orthancImage'?"),
     ({"deploymentOptions": "{not json"}, "orthweb:deploymentOptions", "an object"),
     ({"deploymentOptions": {"instanceType": "t3.humongous"}}, "deploymentOptions.instanceType", "botocore"),
     ({"deploymentOptions": {"instanceType": "T3.medium"}}, "deploymentOptions.instanceType", "botocore"),
@@ -71,6 +93,10 @@ REJECTED: list[tuple[dict[str, Any], str, str]] = [
     ({"siteDomain": "Not A Domain"}, "orthweb:siteDomain", "DNS name"),
     ({"siteCertificate": "-----BEGIN CERTIFICATE-----\nx\n"}, "orthweb:siteCertificateKey", "together"),
     ({"pubkeyData": "ssh-rsa notbase64"}, "orthweb:pubkeyData", "OpenSSH public key"),
+    ({"deploymentOptions": {"logRetentionDays": 100}}, "deploymentOptions.logRetentionDays", "90, 120"),
+    ({"alarmEmails": "oncall@example.org"}, "orthweb:alarmEmails", "list of e-mail addresses"),
+    ({"alarmEmails": ["oncall@example.org", "not an address"]}, "orthweb:alarmEmails", "e-mail"),
+    ({"alarmEmails": ["oncall@localhost"]}, "orthweb:alarmEmails", "e-mail"),
 ]
 
 
@@ -85,18 +111,6 @@ def test_each_invalid_value_is_one_line_naming_key_value_and_rule(
     assert key in message
     assert allowed in message
     assert "is invalid" in message
-
-
-def test_site_certificate_key_must_be_a_secret(empty_home: Path) -> None:
-    raw = {
-        "orthweb:siteCertificate": "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n",
-        "orthweb:siteCertificateKey": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
-    }
-    with pytest.raises(ConfigError, match="--secret") as caught:
-        load_config(raw, stack="t", home=empty_home)
-    assert "MII" not in str(caught.value)
-    cfg = load_config(raw, stack="t", home=empty_home, secret_keys=frozenset({"orthweb:siteCertificateKey"}))
-    assert cfg.site_certificate is not None
 
 
 def test_other_namespaces_are_left_to_their_providers(empty_home: Path) -> None:
@@ -140,3 +154,16 @@ def test_random_config_is_accepted_or_rejected_never_a_crash(empty_home: Path, v
         load(empty_home, **values)
     except ConfigError as error:
         assert "\n" not in str(error)
+
+
+def test_alarm_emails_arrive_as_a_json_list_and_keep_their_order(empty_home: Path) -> None:
+    cfg = load(empty_home, alarmEmails='["pacs-oncall@hospital.example", "it@hospital.example", "it@hospital.example"]')
+    assert cfg.alarm_emails == ("pacs-oncall@hospital.example", "it@hospital.example")
+    assert load(empty_home).alarm_emails == ()
+
+
+def test_log_retention_accepts_every_value_cloudwatch_accepts(empty_home: Path) -> None:
+    from orthweb.telemetry import LOG_RETENTION_DAYS
+
+    for days in LOG_RETENTION_DAYS:
+        assert load(empty_home, deploymentOptions={"logRetentionDays": days}).options.log_retention_days == days
