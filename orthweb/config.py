@@ -8,7 +8,9 @@ one line naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
+import dataclasses
+import datetime
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -29,7 +31,16 @@ from orthweb.constants import (
 )
 from orthweb.infra import instance_types
 from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
-from orthweb.sizing import RDS_CLASS_MEMORY_GIB
+from orthweb.sizing import RDS_CLASS_MEMORY_GIB, host_memory_problem
+from orthweb.telemetry import LOG_RETENTION_DAYS
+from orthweb.validation import (
+    check_certificate_pair,
+    cidr_problem,
+    did_you_mean,
+    known_regions,
+    terraform_renames,
+    vpc_cidr_problem,
+)
 
 ENVIRONMENTS = ("dev", "prod")
 SECONDARY_STATES = ("running", "stopped")
@@ -37,6 +48,19 @@ SECONDARY_STATES = ("running", "stopped")
 # current minor, so a retired minor can never break `pulumi up`).
 POSTGRES_MAJORS = (14, 15, 16, 17)
 COMPOSE_VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
+# The stack name becomes part of AWS names (RDS identifier, bucket prefixes, load balancer names),
+# which allow lower-case letters, digits and single hyphens; 20 keeps the longest within limits.
+STACK_NAME_PATTERN = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
+# Days of logs kept (CloudWatch log groups and the log bucket) unless `logRetentionDays` says
+# otherwise: a year in dev (the compliance baseline), two in prod.
+DEFAULT_LOG_RETENTION_DAYS = {"dev": 365, "prod": 731}
+# Only the standard partition: ARNs and service names of the others differ (arn:aws-cn, ...).
+SUPPORTED_PARTITION = "aws"
+# An address SNS can deliver to: no spaces, one @, a dotted domain (SNS confirms it by mail).
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+
+
+STACK_NAME = "(stack name)"
 
 
 class ConfigError(ValueError):
@@ -48,7 +72,12 @@ class ConfigError(ValueError):
         self.allowed = allowed
         # Keys can come from the user's own JSON: escape line breaks so the message stays one line.
         shown = key if key.isprintable() else json.dumps(key)[1:-1]
-        where = f"option {shown}" if key.startswith("--") else f"config {qualified_key(shown)}"
+        if key == STACK_NAME:
+            where = "stack name"
+        elif key.startswith("--"):
+            where = f"option {shown}"
+        else:
+            where = f"config {qualified_key(shown)}"
         super().__init__(f"{where} = {_show(value)} is invalid: {allowed}")
 
 
@@ -77,7 +106,7 @@ class DeploymentOptions:
     db_engine_version: int = 17
     db_storage_gb: int = 20
     db_max_storage_gb: int = 100
-    log_retention_days: int = 90
+    log_retention_days: int = 365  # dev; prod defaults to DEFAULT_LOG_RETENTION_DAYS["prod"]
     # The scale-out topology's Auto Scaling group (config `topology`); rejected with failover.
     group_size: int = topology.DEFAULT_GROUP_SIZE
     group_min_size: int = topology.DEFAULT_GROUP_MIN_SIZE
@@ -118,10 +147,14 @@ class StackConfig:
     secondary_state: str = "running"
     site_domain: str | None = None
     site_certificate: SiteCertificate | None = field(default=None, repr=False)
+    # Each address gets every alarm and its recovery by email (after confirming the subscription).
+    alarm_emails: tuple[str, ...] = ()
     options: DeploymentOptions = field(default_factory=DeploymentOptions)
     topology: str = FAILOVER
     # A Route53 zone holding `site_domain` (scale-out: publicly trusted TLS at the load balancer).
     hosted_zone_id: str | None = None
+    # Things that work today but need the user's attention soon (printed by plan, logged by up).
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -149,6 +182,7 @@ _TOP_LEVEL_KEYS = (
     "deploymentOptions",
     "topology",
     "hostedZoneId",
+    "alarmEmails",
 )
 _SECRET_ONLY_KEYS = ("siteCertificateKey",)
 
@@ -229,6 +263,15 @@ def _viewers(key: str, value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _retention_days(key: str, value: Any) -> int:
+    # CloudWatch Logs refuses any other number of days.
+    allowed = "a CloudWatch Logs retention: one of " + ", ".join(map(str, LOG_RETENTION_DAYS))
+    number = _as_int(key, value, allowed)
+    if number not in LOG_RETENTION_DAYS:
+        raise ConfigError(key, value, allowed)
+    return number
+
+
 _OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "orthancImage": ("orthanc_image", _image),
     "envoyImage": ("envoy_image", _image),
@@ -240,7 +283,7 @@ _OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "dbEngineVersion": ("db_engine_version", _db_major),
     "dbStorageGb": ("db_storage_gb", _int_in(20, 6000)),
     "dbMaxStorageGb": ("db_max_storage_gb", _int_in(20, 6000)),
-    "logRetentionDays": ("log_retention_days", _int_in(1, 3650)),
+    "logRetentionDays": ("log_retention_days", _retention_days),
     "dicomWeb": ("dicom_web", _flag),
     "viewers": ("viewers", _viewers),
     "groupSize": ("group_size", _int_in(1, topology.MAX_GROUP_SIZE)),
@@ -269,7 +312,7 @@ def _options(value: Any) -> DeploymentOptions:
     for name, item in raw.items():
         key = f"deploymentOptions.{name}"
         if name not in _OPTION_FIELDS:
-            raise ConfigError(key, item, f"unknown option; known options are {known}")
+            raise ConfigError(key, item, _unknown_option_hint(name, raw, known))
         attribute, check = _OPTION_FIELDS[name]
         chosen[attribute] = check(key, item)
     options = DeploymentOptions(**chosen)
@@ -289,14 +332,12 @@ def _options(value: Any) -> DeploymentOptions:
 
 
 def _vpc_cidr(key: str, value: Any) -> str:
-    allowed = "a private IPv4 network from /16 to /24, e.g. 172.27.0.0/16"
-    try:
-        network = ipaddress.IPv4Network(str(value), strict=True)
-    except ValueError:
-        raise ConfigError(key, value, allowed) from None
-    if not isinstance(value, str) or not network.is_private or not 16 <= network.prefixlen <= 24:
-        raise ConfigError(key, value, allowed)
-    return str(network)
+    if not isinstance(value, str):
+        raise ConfigError(key, value, "a private IPv4 network from /16 to /24, e.g. 172.27.0.0/16")
+    problem = vpc_cidr_problem(value, smallest=24, largest=16)
+    if problem is not None:
+        raise ConfigError(key, value, problem)
+    return value
 
 
 def _cidr_list(key: str, value: Any) -> tuple[str, ...]:
@@ -304,15 +345,11 @@ def _cidr_list(key: str, value: Any) -> tuple[str, ...]:
     items = _parse_structured(key, value, list, allowed)
     if not items:
         raise ConfigError(key, value, allowed)
-    networks: list[str] = []
     for item in items:
-        try:
-            networks.append(str(ipaddress.IPv4Network(str(item), strict=True)))
-        except ValueError:
-            raise ConfigError(key, item, allowed + " (host bits must be zero)") from None
-        if not isinstance(item, str):
-            raise ConfigError(key, item, allowed)
-    return tuple(dict.fromkeys(networks))
+        problem = cidr_problem(item) if isinstance(item, str) else allowed
+        if problem is not None:
+            raise ConfigError(key, item, problem)
+    return tuple(dict.fromkeys(items))
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
@@ -325,9 +362,19 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 
 def _pem(key: str, value: Any, marker: str) -> str:
-    if not isinstance(value, str) or f"-----BEGIN {marker}" not in value:
-        raise ConfigError(key, "[secret]" if "KEY" in marker else value, f"a PEM block ({marker}...)")
+    # PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY") and SEC1 ("EC PRIVATE KEY") all qualify.
+    if not isinstance(value, str) or "-----BEGIN " not in value or marker not in value:
+        raise ConfigError(key, "[not shown]" if "KEY" in marker else value, f"a PEM block ({marker})")
     return value
+
+
+def _email_list(key: str, value: Any) -> tuple[str, ...]:
+    allowed = 'a list of e-mail addresses, e.g. ["oncall@example.org"] (or [] for none)'
+    items = _parse_structured(key, value, list, allowed)
+    for item in items:
+        if not isinstance(item, str) or not EMAIL_PATTERN.fullmatch(item):
+            raise ConfigError(key, item, allowed)
+    return tuple(dict.fromkeys(items))
 
 
 def _hosted_zone_id(key: str, value: Any) -> str | None:
@@ -344,6 +391,7 @@ _PLAIN_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "webAllowedCidrs": ("web_allowed_cidrs", _cidr_list),
     "dicomAllowedCidrs": ("dicom_allowed_cidrs", _cidr_list),
     "secondaryState": ("secondary_state", _one_of(SECONDARY_STATES)),
+    "alarmEmails": ("alarm_emails", _email_list),
     "topology": ("topology", _one_of(TOPOLOGIES)),
     "hostedZoneId": ("hosted_zone_id", _hosted_zone_id),
 }
@@ -355,20 +403,51 @@ def load_config(
     stack: str,
     secret_keys: frozenset[str] = frozenset(),
     home: Path | None = None,
+    now: datetime.datetime | None = None,
 ) -> StackConfig:
     """Validate the flat stack config (`orthweb:key` -> value) into a StackConfig."""
+    _check_stack_name(stack)
     values = _project_values(raw, secret_keys)
     # Checked in this order, so the first bad key reported is the same on every run.
     settings: dict[str, Any] = {"stack": stack}
     settings.update(_plain_settings(values))
-    settings.update(_site_settings(values))
-    if "deploymentOptions" in values:
-        settings["options"] = _options(values["deploymentOptions"])
+    settings.update(_site_settings(values, now or datetime.datetime.now(datetime.UTC)))
+    options = _options(values["deploymentOptions"]) if "deploymentOptions" in values else DeploymentOptions()
+    settings["options"] = _with_environment_defaults(options, values, settings.get("environment", "dev"))
     settings.update(_public_key_settings(values, home))
     settings.update(_region_settings(raw))
     config = StackConfig(**settings)
     _check_topology(config)
+    _check_host_memory(config.options)
     return config
+
+
+def _check_stack_name(stack: str) -> None:
+    if not STACK_NAME_PATTERN.fullmatch(stack):
+        raise ConfigError(
+            STACK_NAME,
+            stack,
+            "lower-case letters, digits and single hyphens, starting with a letter, at most 20 characters "
+            "(it becomes part of AWS names such as the database identifier and the bucket names)",
+        )
+
+
+def _with_environment_defaults(
+    options: DeploymentOptions, values: Mapping[str, Any], environment: str
+) -> DeploymentOptions:
+    """Settings whose default depends on the environment, where the user did not set them."""
+    raw = values.get("deploymentOptions")
+    chosen = _parse_structured("deploymentOptions", raw, dict, "an object") if raw is not None else {}
+    if "logRetentionDays" in chosen:
+        return options
+    return dataclasses.replace(options, log_retention_days=DEFAULT_LOG_RETENTION_DAYS[environment])
+
+
+def _check_host_memory(options: DeploymentOptions) -> None:
+    memory = instance_types.nominal_memory_gib(options.instance_type)
+    problem = host_memory_problem(options.instance_type, memory, options.orthanc_replicas)
+    if problem is not None:
+        raise ConfigError("deploymentOptions.orthancReplicas", options.orthanc_replicas, problem)
 
 
 def _check_topology(config: StackConfig) -> None:
@@ -391,9 +470,10 @@ def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict
     for full_key, value in raw.items():
         namespace, _, key = full_key.partition(":")
         if namespace != PROJECT:
+            _check_foreign_namespace(full_key, value)
             continue
         if key not in _TOP_LEVEL_KEYS:
-            raise ConfigError(key, value, "unknown key; known keys are " + ", ".join(_TOP_LEVEL_KEYS))
+            raise ConfigError(key, value, _unknown_key_hint(key, value))
         values[key] = value
     for key in _SECRET_ONLY_KEYS:
         if key in values and qualified_key(key) not in secret_keys:
@@ -401,12 +481,36 @@ def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict
     return values
 
 
+def _check_foreign_namespace(full_key: str, value: Any) -> None:
+    """A key of another namespace is left to its provider, unless it is this project's, misspelled."""
+    namespace, _, key = full_key.partition(":")
+    if namespace.lower() == PROJECT or did_you_mean(namespace, [PROJECT]):
+        raise ConfigError(full_key, value, f"unknown namespace '{namespace}' (did you mean '{PROJECT}:{key}'?)")
+
+
+def _unknown_option_hint(name: str, given: Mapping[str, Any], known: str) -> str:
+    renames = terraform_renames(given)
+    if renames:
+        return f"a name of the Terraform orthweb; here it is {renames}"
+    return f"unknown option{did_you_mean(name, _OPTION_FIELDS)}; known options are {known}"
+
+
+def _unknown_key_hint(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(value)
+    renames = terraform_renames([key, *(value if isinstance(value, dict) else [])])
+    if renames:
+        return f"a name of the Terraform orthweb; here it is {renames}"
+    return f"unknown key{did_you_mean(key, _TOP_LEVEL_KEYS)}; known keys are " + ", ".join(_TOP_LEVEL_KEYS)
+
+
 def _plain_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     """The keys that each map onto one StackConfig field through one check."""
     return {attribute: check(key, values[key]) for key, (attribute, check) in _PLAIN_FIELDS.items() if key in values}
 
 
-def _site_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+def _site_settings(values: Mapping[str, Any], now: datetime.datetime) -> dict[str, Any]:
     """The site's DNS name and the user's own certificate, which come as a pair or not at all."""
     settings: dict[str, Any] = {}
     if values.get("siteDomain"):
@@ -414,16 +518,30 @@ def _site_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(domain, str) or not DOMAIN_PATTERN.fullmatch(domain):
             raise ConfigError("siteDomain", domain, "a lower-case DNS name such as pacs.example.org")
         settings["site_domain"] = domain
-    has_cert, has_key = "siteCertificate" in values, "siteCertificateKey" in values
+    # Empty counts as unset: that is what a stack gets when a default of "" is applied.
+    has_cert, has_key = bool(values.get("siteCertificate")), bool(values.get("siteCertificateKey"))
     if has_cert != has_key:
         missing = "siteCertificateKey" if has_cert else "siteCertificate"
         raise ConfigError(missing, None, "set together with its pair: siteCertificate and siteCertificateKey")
     if has_cert:
-        settings["site_certificate"] = SiteCertificate(
+        certificate = SiteCertificate(
             certificate_pem=_pem("siteCertificate", values["siteCertificate"], "CERTIFICATE"),
             private_key_pem=_pem("siteCertificateKey", values["siteCertificateKey"], "PRIVATE KEY"),
         )
+        settings["site_certificate"] = certificate
+        settings["warnings"] = _certificate_warnings(certificate, settings.get("site_domain"), now)
     return settings
+
+
+def _certificate_warnings(certificate: SiteCertificate, domain: str | None, now: datetime.datetime) -> tuple[str, ...]:
+    try:
+        report = check_certificate_pair(
+            certificate.certificate_pem, certificate.private_key_pem, site_domain=domain, now=now
+        )
+    except ValueError as error:
+        # Never the key's text: the value shown is a placeholder.
+        raise ConfigError("siteCertificate", "[not shown]", str(error)) from None
+    return report.warnings
 
 
 def _public_key_settings(values: Mapping[str, Any], home: Path | None) -> dict[str, Any]:
@@ -448,8 +566,14 @@ def _region_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     region = raw.get("aws:region")
     if region is None:
         return {}
-    if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region):
-        raise ConfigError("aws:region", region, "an AWS region such as us-east-1")
+    regions = known_regions()
+    if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region) or region not in regions:
+        hint = did_you_mean(region, regions) if isinstance(region, str) else ""
+        raise ConfigError("aws:region", region, f"an AWS region such as us-east-1{hint}")
+    if regions[region] != SUPPORTED_PARTITION:
+        raise ConfigError(
+            "aws:region", region, f"a region of the standard AWS partition ({regions[region]} is not supported)"
+        )
     return {"region": region}
 
 
