@@ -122,12 +122,61 @@ def _ec2_instance(r: NewResource) -> Fabricated:
 
 def _elastic_ip_allocation(r: NewResource) -> Fabricated:
     allocation_id = "eipalloc-" + _fake_id(r.name)
+    # The failover topology's one address is SITE_PUBLIC_IP; the load balancer's get their own.
+    public_ip = (
+        SITE_PUBLIC_IP
+        if r.name.endswith("-site-ip")
+        else f"203.0.113.{100 + int(_fake_id(r.name, length=2), 16) % 100}"
+    )
+    dashed = public_ip.replace(".", "-")
     # us-east-1 public DNS names use "compute-1"; other regions name the region.
     if r.region == "us-east-1":
-        public_dns = "ec2-203-0-113-10.compute-1.amazonaws.com"
+        public_dns = f"ec2-{dashed}.compute-1.amazonaws.com"
     else:
-        public_dns = f"ec2-203-0-113-10.{r.region}.compute.amazonaws.com"
-    return allocation_id, {"allocationId": allocation_id, "publicIp": SITE_PUBLIC_IP, "publicDns": public_dns}
+        public_dns = f"ec2-{dashed}.{r.region}.compute.amazonaws.com"
+    return allocation_id, {"allocationId": allocation_id, "publicIp": public_ip, "publicDns": public_dns}
+
+
+def _load_balancer(r: NewResource) -> Fabricated:
+    name = str(r.inputs.get("name") or r.name)
+    suffix = _fake_id(r.name, length=16)
+    arn = f"arn:aws:elasticloadbalancing:{r.region}:{MOCK_ACCOUNT}:loadbalancer/net/{name}/{suffix}"
+    return arn, {
+        "arn": arn,
+        "arnSuffix": f"net/{name}/{suffix}",
+        "dnsName": f"{name}-{suffix}.elb.{r.region}.amazonaws.com",
+        # The hosted zone of network load balancers in us-east-1 (Route53 alias target).
+        "zoneId": "Z26RNL4JYFTOTI",
+    }
+
+
+def _target_group(r: NewResource) -> Fabricated:
+    name = str(r.inputs.get("name") or r.name)
+    suffix = _fake_id(r.name, length=16)
+    arn = f"arn:aws:elasticloadbalancing:{r.region}:{MOCK_ACCOUNT}:targetgroup/{name}/{suffix}"
+    return arn, {"arn": arn, "arnSuffix": f"targetgroup/{name}/{suffix}"}
+
+
+def _acm_certificate(r: NewResource) -> Fabricated:
+    arn = f"arn:aws:acm:{r.region}:{MOCK_ACCOUNT}:certificate/{_fake_id(r.name, length=8)}"
+    domain = str(r.inputs.get("domainName", ""))
+    token = _fake_id(r.name, "validation", length=32)
+    validation = {
+        "domainName": domain,
+        "resourceRecordName": f"_{token}.{domain}.",
+        "resourceRecordType": "CNAME",
+        "resourceRecordValue": f"_{token[::-1]}.acm-validations.aws.",
+    }
+    return arn, {"arn": arn, "domainValidationOptions": [validation], "status": "PENDING_VALIDATION"}
+
+
+def _route53_record(r: NewResource) -> Fabricated:
+    name = str(r.inputs.get("name", r.name)).rstrip(".")
+    return f"{r.inputs.get('zoneId', 'Z0')}_{name}_{r.inputs.get('type', 'A')}", {"fqdn": name}
+
+
+def _launch_template(r: NewResource) -> Fabricated:
+    return "lt-" + _fake_id(r.name), {"latestVersion": 1, "defaultVersion": 1}
 
 
 def _db_instance(r: NewResource) -> Fabricated:
@@ -209,6 +258,11 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "random:index/randomString:RandomString": _random_string,
     "tls:index/privateKey:PrivateKey": _private_key,
     "tls:index/selfSignedCert:SelfSignedCert": _self_signed_cert,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:acm/certificate:Certificate": _acm_certificate,
+    "aws:route53/record:Record": _route53_record,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
 }
 
 
