@@ -155,6 +155,7 @@ def _tail(text: str, lines: int = 15) -> str:
 def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: Sequence[Skip]) -> Report:
     names = {address: urn.rsplit("::", 1)[-1] for urn, address in addresses(evaluation).items()}
     environment = evaluation.config.environment
+    topology = evaluation.config.topology
     summary = checkov_report.get("summary", {})
     report = Report(
         stack=evaluation.stack,
@@ -172,7 +173,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     used: set[tuple[str, str]] = set()
     for raw in results.get("failed_checks", []):
         found = result(raw)
-        skip = next((s for s in skips if s.applies(found.id, found.resource, environment)), None)
+        skip = next((s for s in skips if s.applies(found.id, found.resource, environment, topology)), None)
         if skip is None:
             report.failed.append(found)
         else:
@@ -185,7 +186,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     report.unused_skips = sorted(
         (s.id, resource)
         for s in skips
-        if environment in s.environments
+        if s.expected(environment, topology)
         for resource in s.resources
         if (s.id, resource) not in used
     )

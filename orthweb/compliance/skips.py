@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from orthweb.constants import TOPOLOGIES
+
 SKIPS_FILE = Path(__file__).with_name("skips.yaml")
 CHECK_ID = re.compile(r"CKV2?_[A-Z0-9]+_\d+")
 ADDRESS = re.compile(r"[a-z0-9_]+\.[A-Za-z_][A-Za-z0-9_-]*")
@@ -25,9 +27,20 @@ class Skip:
     resources: tuple[str, ...]
     reason: str
     environments: tuple[str, ...] = ENVIRONMENTS
+    # The resources of one topology do not exist in the other: its skips neither apply nor go unused.
+    topologies: tuple[str, ...] = TOPOLOGIES
 
-    def applies(self, check_id: str, resource: str, environment: str) -> bool:
-        return check_id == self.id and resource in self.resources and environment in self.environments
+    def applies(self, check_id: str, resource: str, environment: str, topology: str) -> bool:
+        return (
+            check_id == self.id
+            and resource in self.resources
+            and environment in self.environments
+            and topology in self.topologies
+        )
+
+    def expected(self, environment: str, topology: str) -> bool:
+        """Whether this entry must match a failure in a stack of this environment and topology."""
+        return environment in self.environments and topology in self.topologies
 
 
 def load_skips(path: Path = SKIPS_FILE) -> list[Skip]:
@@ -52,7 +65,7 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     where = f"{path}: skips[{index}]"
     if not isinstance(entry, dict):
         raise SkipsFileError(f"{where}: expected a mapping with id, resources and reason")
-    unknown = set(entry) - {"id", "resources", "reason", "environments"}
+    unknown = set(entry) - {"id", "resources", "reason", "environments", "topologies"}
     if unknown:
         raise SkipsFileError(f"{where}: unknown keys {sorted(unknown)}")
     check_id = entry.get("id")
@@ -71,4 +84,7 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     environments = entry.get("environments", list(ENVIRONMENTS))
     if not isinstance(environments, list) or not environments or not set(environments) <= set(ENVIRONMENTS):
         raise SkipsFileError(f"{where} ({check_id}): environments must be a list drawn from {list(ENVIRONMENTS)}")
-    return Skip(check_id, tuple(resources), reason.strip(), tuple(environments))
+    topologies = entry.get("topologies", list(TOPOLOGIES))
+    if not isinstance(topologies, list) or not topologies or not set(topologies) <= set(TOPOLOGIES):
+        raise SkipsFileError(f"{where} ({check_id}): topologies must be a list drawn from {list(TOPOLOGIES)}")
+    return Skip(check_id, tuple(resources), reason.strip(), tuple(environments), tuple(topologies))

@@ -90,6 +90,18 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "random:index/randomString:RandomString": TerraformType("random_string", RANDOM_PROVIDER),
     "tls:index/privateKey:PrivateKey": TerraformType("tls_private_key", TLS_PROVIDER),
     "tls:index/selfSignedCert:SelfSignedCert": TerraformType("tls_self_signed_cert", TLS_PROVIDER),
+    # The scale-out topology: load balancer, its certificate and records, and the scaling group.
+    "aws:lb/loadBalancer:LoadBalancer": TerraformType("aws_lb", renames={"subnetMappings": "subnet_mapping"}),
+    "aws:lb/targetGroup:TargetGroup": TerraformType("aws_lb_target_group"),
+    "aws:lb/listener:Listener": TerraformType("aws_lb_listener", renames={"defaultActions": "default_action"}),
+    "aws:acm/certificate:Certificate": TerraformType("aws_acm_certificate"),
+    "aws:acm/certificateValidation:CertificateValidation": TerraformType("aws_acm_certificate_validation"),
+    "aws:route53/record:Record": TerraformType("aws_route53_record", renames={"aliases": "alias"}),
+    "aws:ec2/launchTemplate:LaunchTemplate": TerraformType("aws_launch_template"),
+    "aws:autoscaling/group:Group": TerraformType(
+        "aws_autoscaling_group", renames={"tags": "tag", "vpcZoneIdentifiers": "vpc_zone_identifier"}
+    ),
+    "aws:autoscaling/policy:Policy": TerraformType("aws_autoscaling_policy"),
 }
 
 # Types deliberately left out of the plan, with the reason (none today; components are not

@@ -28,6 +28,7 @@ def test_skips_file_is_small_and_every_entry_says_why() -> None:
         ("- {id: ckv_aws_88, resources: [aws_instance.a], reason: why}", "check ID"),
         ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, stacks: [dev]}", "unknown keys"),
         ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, environments: [test]}", "environments"),
+        ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, topologies: [mesh]}", "topologies"),
         ("- {id: CKV_AWS_88, resources: [aws_instance.a, aws_instance.a], reason: why}", "twice"),
     ],
 )
