@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from orthweb.commands import failover as command
+from orthweb.commands.common import selected_pulumi_stack
 from orthweb.harness.pki import site_certificate_pem
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError, connect
@@ -413,3 +414,32 @@ def test_spinner_on_a_terminal_plain_lines_otherwise() -> None:
         reporter.waiting("waiting for i-1", elapsed)
     assert tty.getvalue().startswith("\r")
     assert plain.getvalue().splitlines() == ["    waiting for i-1 (0 s)", "    waiting for i-1 (11 s)"]
+
+
+# --- the default --stack ---------------------------------------------------------------------------
+
+
+def _fake_pulumi(directory: Any, script: str) -> str:
+    path = directory / "pulumi"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return str(directory)
+
+
+def test_default_stack_is_the_selected_pulumi_stack(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", _fake_pulumi(tmp_path, 'echo "acme/orthweb/prod"'))
+    assert selected_pulumi_stack() == "prod"
+
+
+@pytest.mark.parametrize(
+    ("script", "expect"),
+    [(None, "pulumi CLI is not on PATH"), ("exit 255", "no Pulumi stack is selected here")],
+    ids=["no-pulumi", "none-selected"],
+)
+def test_no_selected_stack_asks_for_stack(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, script: str | None, expect: str
+) -> None:
+    monkeypatch.setenv("PATH", _fake_pulumi(tmp_path, script) if script else str(tmp_path))
+    with pytest.raises(OpsError, match="pass --stack") as caught:
+        selected_pulumi_stack()
+    assert expect in str(caught.value)
