@@ -11,5 +11,8 @@ except ConfigError as error:
     # One line, no traceback, and nothing has been created yet.
     raise pulumi.RunError(str(error)) from None
 
+for warning in stack_config.warnings:
+    pulumi.log.warn(warning)
+
 for output_name, value in build_stack(stack_config).as_dict().items():
     pulumi.export(output_name, value)

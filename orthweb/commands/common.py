@@ -4,14 +4,15 @@ selected Pulumi stack for the commands that operate a deployed one."""
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from orthweb.config import ConfigError
 from orthweb.evaluate import Evaluation, evaluate
+from orthweb.evaluate.overrides import parse_assignment, value_of
 from orthweb.ops.aws import OpsError
 
 
@@ -22,28 +23,39 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config key for this evaluation, e.g. deploymentOptions='{\"orthancReplicas\": 2}'",
+        help="change one config key for this evaluation, e.g. deploymentOptions.orthancReplicas=5 (objects merge)",
+    )
+    parser.add_argument(
+        "--set-file",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help="set a key to a file's content, as a secret (never printed), e.g. siteCertificateKey=key.pem",
     )
 
 
-def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """The `--set` values (JSON where they parse) and the `--set-file` contents, which are secrets."""
     overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, separator, text = pair.partition("=")
-        if not separator or not key:
-            raise ConfigError("--set", pair, "KEY=VALUE")
+    for pair in args.set:
+        key, text = parse_assignment(pair)
+        overrides[key] = value_of(text)
+    secret_keys = []
+    for pair in getattr(args, "set_file", []):
+        key, path = parse_assignment(pair, "--set-file")
         try:
-            value: Any = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        overrides[key] = value if isinstance(value, dict | list) else text
-    return overrides
+            overrides[key] = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError("--set-file", pair, f"a readable file ({error.strerror})") from None
+        secret_keys.append(key)
+    return overrides, secret_keys
 
 
 def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
     """Evaluate, or print the one-line reason it cannot be done and return None."""
     try:
-        return evaluate(args.stack, _parse_overrides(args.set))
+        overrides, secret_keys = _overrides(args)
+        return evaluate(args.stack, overrides, secret_overrides=secret_keys)
     except ConfigError as error:
         print(f"orthweb: {error}", file=sys.stderr)
         return None

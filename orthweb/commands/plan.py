@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     evaluation = evaluate_or_report(args)
     if evaluation is None:
         return 2
+    for warning in evaluation.config.warnings:
+        print(f"orthweb: warning: {warning}", file=sys.stderr)
     if args.out is not None:
         try:
             written = write_host_files(evaluation, args.out)

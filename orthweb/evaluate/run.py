@@ -10,17 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from orthweb.config import StackConfig, load_config, qualified_key
+from orthweb.config import ConfigError, StackConfig, load_config, qualified_key
 from orthweb.constants import PROJECT
 from orthweb.evaluate.mocks import OfflineMocks
 from orthweb.evaluate.model import Evaluation, Secret
 from orthweb.evaluate.monitor import RecordingMonitor
+from orthweb.evaluate.overrides import apply_overrides
+from orthweb.evaluate.project_config import ProjectConfigError, StackValue, merge
 from orthweb.evaluate.stack_file import read_stack_file
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +43,10 @@ def evaluate(
     """Evaluate `__main__.py` for `stack`; ConfigError for invalid config (nothing is run)."""
     root = project_dir or PROJECT_ROOT
     values, secret_keys = read_stack_file(root / f"Pulumi.{stack}.yaml")
-    for key, value in (overrides or {}).items():
-        values[qualified_key(key)] = value
+    values = apply_overrides(values, overrides or {})
     secret_keys = secret_keys | {qualified_key(k) for k in secret_overrides}
+    # What `pulumi up` would do first: apply Pulumi.yaml's declarations, or stop as the CLI stops.
+    values = _as_the_cli_hands_it(root, stack, values, secret_keys)
     # Validate first, exactly as the program will: bad input never reaches the engine.
     config = load_config(values, stack=stack, secret_keys=secret_keys, home=home)
 
@@ -79,6 +83,16 @@ def run_program(
     finally:
         _set_home(previous_home)
     return Evaluation(stack=stack, config=config, resources=list(monitor.records), outputs=outputs)
+
+
+def _as_the_cli_hands_it(root: Path, stack: str, values: dict[str, Any], secret_keys: frozenset[str]) -> dict[str, Any]:
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
+    stack_values = {key: StackValue(value, secure=key in secret_keys) for key, value in values.items()}
+    try:
+        merged = merge(project, stack, stack_values)
+    except ProjectConfigError as error:
+        raise ConfigError("--stack", stack, f"what the Pulumi CLI accepts: {error}") from None
+    return {key: value.value for key, value in merged.items()}
 
 
 def _engine_value(value: Any) -> str:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from orthweb.config import ConfigError, qualified_key
+
+# What a Pulumi.<stack>.yaml may hold at its top level (the CLI's stack settings file).
+STACK_FILE_KEYS = frozenset({"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"})
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
@@ -22,7 +30,16 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             secret_keys.add(full_key)
             value = _offline_secret_placeholder(full_key)
         values[full_key] = value
+    _replace_certificate_placeholders(values, secret_keys)
     return values, frozenset(secret_keys)
+
+
+def _replace_certificate_placeholders(values: dict[str, Any], secret_keys: set[str]) -> None:
+    """An encrypted certificate pair is evaluated with a real stand-in pair for the same names."""
+    cert_key, key_key = qualified_key("siteCertificate"), qualified_key("siteCertificateKey")
+    if cert_key in secret_keys and key_key in secret_keys:
+        domain = values.get(qualified_key("siteDomain")) or "offline.invalid"
+        values[cert_key], values[key_key] = stand_in_certificate(str(domain))
 
 
 def _config_section(path: Path) -> dict[str, Any]:
@@ -33,9 +50,19 @@ def _config_section(path: Path) -> dict[str, Any]:
         raise ConfigError("--stack", stack, f"an existing stack file ({path} not found)") from None
     except yaml.YAMLError as error:
         raise ConfigError("--stack", stack, f"valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(document, dict):
+        raise ConfigError("--stack", stack, f"a stack file whose top level is a mapping with `config:` ({path.name})")
+    unknown = sorted(set(document) - STACK_FILE_KEYS)
+    if unknown:
+        raise ConfigError(
+            "--stack",
+            stack,
+            f"{path.name} has top-level {', '.join(map(repr, unknown))}: settings go under `config:` "
+            f"(a stack file's top level holds only {', '.join(sorted(STACK_FILE_KEYS))})",
+        )
     config = document.get("config") or {}
     if not isinstance(config, dict):
-        raise ConfigError("--stack", stack, "a `config:` mapping")
+        raise ConfigError("--stack", stack, f"a `config:` mapping of key: value in {path.name}")
     return config
 
 
@@ -45,3 +72,25 @@ def _offline_secret_placeholder(key: str) -> str:
     if key.endswith("siteCertificate"):
         return "-----BEGIN CERTIFICATE-----\nOFFLINE-PLACEHOLDER\n-----END CERTIFICATE-----\n"
     return "offline-placeholder"
+
+
+def stand_in_certificate(domain: str) -> tuple[str, str]:
+    """A self-signed pair for `domain`, valid for a year: what an encrypted pair looks like offline."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem
