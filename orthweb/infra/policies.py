@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX
+from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX, LOAD_BALANCER_LOGS_PREFIX
 
 Document = dict[str, Any]
 
@@ -151,11 +151,15 @@ def dicom_bucket_policy(*, bucket_arn: str, allowed_principal_arns: list[str]) -
     }
 
 
-def log_bucket_policy(*, bucket_arn: str, account_id: str, source_bucket_arns: list[str]) -> Document:
-    """TLS only; S3 server access logs and VPC flow logs delivered by their service principals."""
+def log_bucket_policy(
+    *, bucket_arn: str, account_id: str, source_bucket_arns: list[str], load_balancer_logs: bool = False
+) -> Document:
+    """TLS only; S3 server access logs and VPC flow logs (and the load balancer's access logs, in
+    the scale-out topology) delivered by their service principals."""
     return {
         "Version": VERSION,
         "Statement": [
+            *([_load_balancer_logs_write(bucket_arn, account_id)] if load_balancer_logs else []),
             _deny_insecure_transport(bucket_arn),
             {
                 "Sid": "S3ServerAccessLogs",
@@ -185,6 +189,19 @@ def log_bucket_policy(*, bucket_arn: str, account_id: str, source_bucket_arns: l
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             },
         ],
+    }
+
+
+def _load_balancer_logs_write(bucket_arn: str, account_id: str) -> Document:
+    # Network Load Balancer access logs arrive through the log delivery service, under
+    # <prefix>/AWSLogs/<account>/; its bucket check is FlowLogsCheckBucket's.
+    return {
+        "Sid": "LoadBalancerLogsWrite",
+        "Effect": "Allow",
+        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{bucket_arn}/{LOAD_BALANCER_LOGS_PREFIX}/AWSLogs/{account_id}/*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
     }
 
 

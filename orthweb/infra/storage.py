@@ -29,11 +29,15 @@ class StorageArgs:
     log_retention_days: int
     # Dev stacks are destroyed with their data; production buckets refuse to go while not empty.
     force_destroy: bool
+    # The scale-out topology's load balancer writes its access logs to the log bucket too.
+    load_balancer_logs: bool = False
 
 
 class Storage(pulumi.ComponentResource):
     dicom_bucket: aws.s3.Bucket
     log_bucket: aws.s3.Bucket
+    # Log writers that check their permission when configured wait for it.
+    log_bucket_policy: aws.s3.BucketPolicy
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Storage", name, None, opts)
@@ -63,7 +67,7 @@ class Storage(pulumi.ComponentResource):
             ).apply(lambda arns: policies.to_json(policies.dicom_bucket_policy(**arns))),
             opts=self._child,
         )
-        aws.s3.BucketPolicy(
+        self.log_bucket_policy = aws.s3.BucketPolicy(
             f"{name}-logs-policy",
             bucket=self.log_bucket.id,
             policy=pulumi.Output.all(
@@ -74,6 +78,7 @@ class Storage(pulumi.ComponentResource):
                         bucket_arn=v["bucket_arn"],
                         account_id=v["account_id"],
                         source_bucket_arns=[v["dicom_bucket_arn"]],
+                        load_balancer_logs=args.load_balancer_logs,
                     )
                 )
             ),
