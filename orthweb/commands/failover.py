@@ -10,7 +10,7 @@ from typing import TextIO
 from orthweb.commands.common import selected_pulumi_stack
 from orthweb.constants import HOST_ROLES
 from orthweb.ops.aws import OpsError, connect
-from orthweb.ops.failover import Failover, FailoverPlan
+from orthweb.ops.failover import Failover, FailoverPlan, NoStandby
 from orthweb.ops.progress import Reporter
 
 Confirm = Callable[[FailoverPlan], bool]
@@ -55,6 +55,10 @@ def run(
         if not args.yes and not (confirm or _ask)(plan):
             raise OpsError("not confirmed")
         result = failover.execute(plan)
+    except NoStandby as error:
+        # Nothing to do rather than something that went wrong: one line says why.
+        print(f"orthweb failover: {error}", file=sys.stderr, flush=True)
+        return 1
     except OpsError as error:
         print(f"orthweb failover: {error.user_message()}", file=sys.stderr, flush=True)
         return 1

@@ -24,6 +24,17 @@ from orthweb.ops.tagged import Host, SiteAddress, TaggedStack
 SERVABLE_STATES = ("running", "stopped", "pending", "stopping")
 
 
+class NoStandby(OpsError):
+    """The stack runs the scale-out topology: there is no standby host to move the site to."""
+
+    def __init__(self, stack: str) -> None:
+        super().__init__(
+            f"stack {stack} runs the scale-out topology, which fails over by itself: the load balancer "
+            f"stops sending clients to a host that fails its health checks and the Auto Scaling group "
+            f"replaces it; there is no standby host to move the site to (see `orthweb verify`)"
+        )
+
+
 @dataclass(frozen=True)
 class FailoverPlan:
     stack: str
@@ -85,6 +96,9 @@ class Failover:
     def plan(self, to: str | None = None) -> FailoverPlan:
         if to is not None and to not in HOST_ROLES:
             raise OpsError(f"--to must be one of {', '.join(HOST_ROLES)}, not {to!r}")
+        # Before any step is reported: on a scale-out stack the refusal is the only output.
+        if self.tagged.runs_scale_out():
+            raise NoStandby(self.stack)
         with self.reporter.step(f"Find stack {self.stack!r} by its tags in {self.clients.region}") as step:
             site = self.tagged.site_address()
             hosts = self.tagged.hosts()

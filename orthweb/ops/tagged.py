@@ -12,7 +12,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb.constants import HOST_ROLES, PROJECT, PROJECT_TAG, ROLE_TAG, SITE_ROLE, SITE_TLS_ROLE, STACK_TAG
+from orthweb.constants import (
+    GROUP_MEMBER,
+    HOST_ROLES,
+    PROJECT,
+    PROJECT_TAG,
+    ROLE_TAG,
+    SITE_ROLE,
+    SITE_TLS_ROLE,
+    STACK_TAG,
+)
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError, call_aws, tag_filters, tags_of
 
@@ -61,6 +70,19 @@ class TaggedStack:
             )
         address = addresses[0]
         return SiteAddress(address["AllocationId"], address["PublicIp"], address.get("InstanceId"))
+
+    def runs_scale_out(self) -> bool:
+        """Whether the stack runs the scale-out topology: hosts of its Auto Scaling group, or the
+        load balancer's several site addresses (the failover topology has one)."""
+        filters = [
+            *tag_filters(self.stack, (GROUP_MEMBER,)),
+            {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+        ]
+        members = call_aws(self.clients.ec2, "describe_instances", Filters=filters).get("Reservations", [])
+        if any(reservation.get("Instances") for reservation in members):
+            return True
+        found = call_aws(self.clients.ec2, "describe_addresses", Filters=tag_filters(self.stack, (SITE_ROLE,)))
+        return len(found.get("Addresses", [])) > 1
 
     def hosts(self) -> dict[str, Host]:
         """The primary and the secondary host, by role."""

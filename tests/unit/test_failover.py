@@ -394,6 +394,39 @@ def test_command_stops_when_not_confirmed(deployed: Deployed, envoy: FakeEnvoy) 
     assert deployed.snapshot() == before
 
 
+def _scale_out_stack(endpoint: str, *, members: int) -> str:
+    """A scale-out stack as failover sees it: hosts tagged as group members, two site addresses."""
+    stack = f"scaled{next(_stack_numbers)}"
+    ec2 = _session().client("ec2", endpoint_url=endpoint)
+    if members:
+        ec2.run_instances(
+            ImageId="ami-12c6146b",
+            InstanceType="t4g.medium",
+            MinCount=members,
+            MaxCount=members,
+            TagSpecifications=_tag_spec(stack, "instance", "member"),
+        )
+    for _ in range(2):
+        ec2.allocate_address(Domain="vpc", TagSpecifications=_tag_spec(stack, "elastic-ip", "site"))
+    return stack
+
+
+@pytest.mark.parametrize("members", [2, 0])
+def test_refuses_a_scale_out_stack_in_one_line(
+    deployed: Deployed, envoy: FakeEnvoy, capsys: pytest.CaptureFixture[str], members: int
+) -> None:
+    stack = _scale_out_stack(deployed.endpoint, members=members)
+    before = deployed.snapshot()
+    out = io.StringIO()
+    args = argparse.Namespace(stack=stack, to=None, region=REGION, yes=True)
+    code = command.run(args, failover=_failover(deployed, envoy, stack=stack, out=out), out=out)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "scale-out topology" in err and "no standby host" in err
+    assert out.getvalue() == "", "nothing is reported as a step before the refusal"
+    assert deployed.snapshot() == before
+
+
 # --- the probe and the progress output ------------------------------------------------------------
 
 
