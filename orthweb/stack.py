@@ -13,14 +13,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from orthweb import telemetry
 from orthweb.config import StackConfig
-from orthweb.constants import PROJECT, ZONE_SUFFIXES, aws_name
+from orthweb.constants import PRIMARY, PROJECT, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies
+from orthweb.infra.alarm_plan import HostToWatch
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.database import Database, DatabaseArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
 from orthweb.infra.host_role import HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
+from orthweb.infra.monitoring import Monitoring, MonitoringArgs
 from orthweb.infra.network import Network, NetworkArgs
 from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
@@ -41,6 +44,7 @@ class Exports:
     region: pulumi.Output[str]
     site_tls_secret_arn: pulumi.Output[str]
     orthanc_credentials_secret_arn: pulumi.Output[str]
+    dashboard_name: pulumi.Output[str]
 
     def as_dict(self) -> dict[str, pulumi.Output]:
         return dict(self.__dict__)
@@ -83,7 +87,8 @@ def build_stack(cfg: StackConfig) -> Exports:
     hosts = _create_hosts(cfg, network, host_role, key, user_data)
     site_address = _create_site_certificate(cfg, secrets, hosts)
     database = _create_database(cfg, db_identifier, network, hosts, key)
-    _grant_host_permissions(host_role, secrets, database, storage, key, target.region)
+    monitoring = _create_monitoring(cfg, target, key, hosts, db_identifier)
+    _grant_host_permissions(host_role, secrets, database, storage, key, monitoring, cfg.stack, target.region)
     return Exports(
         site_address=site_address,
         host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
@@ -93,6 +98,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         region=target.region,
         site_tls_secret_arn=secrets.site_tls_arn,
         orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
+        dashboard_name=monitoring.dashboard_name,
     )
 
 
@@ -222,12 +228,40 @@ def _create_database(
     )
 
 
+def _create_monitoring(
+    cfg: StackConfig, target: _Target, key: EncryptionKey, hosts: Hosts, db_identifier: pulumi.Output[str]
+) -> Monitoring:
+    return Monitoring(
+        f"{NAME}-monitoring",
+        MonitoringArgs(
+            stack=cfg.stack,
+            account_id=target.account_id,
+            partition=target.partition,
+            region=target.region,
+            key_arn=key.arn,
+            log_retention_days=cfg.options.log_retention_days,
+            alarm_emails=cfg.alarm_emails,
+            hosts=[
+                HostToWatch(role, instance.id, expected_running=role == PRIMARY or cfg.secondary_state == "running")
+                for role, instance in hosts.instances.items()
+            ],
+            recover_hosts=True,
+            orthanc_replicas=cfg.options.orthanc_replicas,
+            db_identifier=db_identifier,
+            db_instance_class=cfg.options.db_instance_class,
+            db_storage_gb=cfg.options.db_storage_gb,
+        ),
+    )
+
+
 def _grant_host_permissions(
     host_role: HostRole,
     secrets: AppSecrets,
     database: Database,
     storage: Storage,
     key: EncryptionKey,
+    monitoring: Monitoring,
+    stack: str,
     region: pulumi.Output[str],
 ) -> None:
     host_role.grant(
@@ -239,6 +273,7 @@ def _grant_host_permissions(
             key_arn=key.arn,
             db_arn=database.instance.arn,
             region=region,
+            log_group_arns=[group.arn for group in monitoring.log_groups.values()],
         ).apply(
             lambda v: policies.to_json(
                 policies.host_permissions(
@@ -249,6 +284,8 @@ def _grant_host_permissions(
                     key_arn=v["key_arn"],
                     db_arn=v["db_arn"],
                     region=v["region"],
+                    log_group_arns=v["log_group_arns"],
+                    metric_namespace=telemetry.metric_namespace(stack),
                 )
             )
         )

@@ -32,7 +32,11 @@ class TerraformType:
 
 
 TERRAFORM_TYPES: dict[str, TerraformType] = {
+    "aws:cloudwatch/dashboard:Dashboard": TerraformType("aws_cloudwatch_dashboard"),
     "aws:cloudwatch/logGroup:LogGroup": TerraformType("aws_cloudwatch_log_group"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": TerraformType(
+        "aws_cloudwatch_metric_alarm", renames={"metricQueries": "metric_query"}
+    ),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": TerraformType("aws_default_security_group"),
     "aws:ec2/eip:Eip": TerraformType("aws_eip"),
     "aws:ec2/flowLog:FlowLog": TerraformType("aws_flow_log"),
@@ -85,6 +89,9 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:s3/bucketVersioning:BucketVersioning": TerraformType("aws_s3_bucket_versioning"),
     "aws:secretsmanager/secret:Secret": TerraformType("aws_secretsmanager_secret"),
     "aws:secretsmanager/secretVersion:SecretVersion": TerraformType("aws_secretsmanager_secret_version"),
+    "aws:sns/topic:Topic": TerraformType("aws_sns_topic"),
+    "aws:sns/topicPolicy:TopicPolicy": TerraformType("aws_sns_topic_policy"),
+    "aws:sns/topicSubscription:TopicSubscription": TerraformType("aws_sns_topic_subscription"),
     "aws:ssm/parameter:Parameter": TerraformType("aws_ssm_parameter"),
     "random:index/randomPassword:RandomPassword": TerraformType("random_password", RANDOM_PROVIDER),
     "random:index/randomString:RandomString": TerraformType("random_string", RANDOM_PROVIDER),

@@ -244,6 +244,22 @@ def _self_signed_cert(r: NewResource) -> Fabricated:
     return r.default_id, {"certPem": _pem("CERTIFICATE", "MOCK" + _fake_id(r.name))}
 
 
+def _log_group(r: NewResource) -> Fabricated:
+    # The provider's `arn` drops the ":*" that DescribeLogGroups shows.
+    name = r.inputs.get("name") or r.default_id
+    return name, {"arn": f"arn:aws:logs:{r.region}:{MOCK_ACCOUNT}:log-group:{name}", "name": name}
+
+
+def _sns_topic(r: NewResource) -> Fabricated:
+    arn = f"arn:aws:sns:{r.region}:{MOCK_ACCOUNT}:{r.inputs.get('name') or r.default_id}"
+    return arn, {"arn": arn}
+
+
+def _metric_alarm(r: NewResource) -> Fabricated:
+    name = r.inputs.get("name") or r.default_id
+    return name, {"arn": f"arn:aws:cloudwatch:{r.region}:{MOCK_ACCOUNT}:alarm:{name}"}
+
+
 _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:ec2/instance:Instance": _ec2_instance,
@@ -258,6 +274,9 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "random:index/randomString:RandomString": _random_string,
     "tls:index/privateKey:PrivateKey": _private_key,
     "tls:index/selfSignedCert:SelfSignedCert": _self_signed_cert,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:sns/topic:Topic": _sns_topic,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:lb/targetGroup:TargetGroup": _target_group,
     "aws:acm/certificate:Certificate": _acm_certificate,

@@ -29,7 +29,7 @@ class EncryptionKey(pulumi.ComponentResource):
         super().__init__("orthweb:index:EncryptionKey", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         document = pulumi.Output.all(account_id=args.account_id, partition=args.partition, region=args.region).apply(
-            lambda where: policies.to_json(policies.key_policy(**where))
+            lambda where: policies.to_json(policies.key_policy(**where, stack=args.stack))
         )
         self.key = aws.kms.Key(
             f"{name}-key",

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX, LOAD_BALANCER_LOGS_PREFIX
+from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX, LOAD_BALANCER_LOGS_PREFIX, aws_name
 
 Document = dict[str, Any]
 
@@ -64,8 +64,11 @@ def host_permissions(
     key_arn: str,
     db_arn: str,
     region: str,
+    log_group_arns: list[str],
+    metric_namespace: str,
 ) -> Document:
-    """Exactly what a host needs: its secrets, the DICOM bucket, the key, and to find the DB."""
+    """Exactly what a host needs: its secrets, the DICOM bucket, the key, to find the DB, and to
+    report: its log groups and its stack's metric namespace."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -107,6 +110,22 @@ def host_permissions(
                         ]
                     }
                 },
+            },
+            {
+                # Docker's awslogs driver and the CloudWatch agent write streams into the stack's
+                # groups; they never create or delete a group.
+                "Sid": "WriteOwnLogStreams",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": sorted(f"{arn}:log-stream:*" for arn in log_group_arns),
+            },
+            {
+                # PutMetricData names no resource; the namespace condition is what confines it.
+                "Sid": "PublishOwnMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
             },
         ],
     }
@@ -192,6 +211,50 @@ def log_bucket_policy(
     }
 
 
+def stack_alarm_arns(*, account_id: str, partition: str, region: str, stack: str) -> str:
+    """The ARN pattern of this stack's CloudWatch alarms (all named `orthweb-<stack>-...`)."""
+    return f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{aws_name(stack)}-*"
+
+
+def _from_stack_alarms(*, account_id: str, partition: str, region: str, stack: str) -> Document:
+    # aws:SourceArn/SourceAccount keep CloudWatch from acting for anyone else's alarms (confused deputy).
+    return {
+        "StringEquals": {"aws:SourceAccount": account_id},
+        "ArnLike": {
+            "aws:SourceArn": stack_alarm_arns(account_id=account_id, partition=partition, region=region, stack=stack)
+        },
+    }
+
+
+def alarm_topic_policy(*, topic_arn: str, account_id: str, partition: str, region: str, stack: str) -> Document:
+    """Only this stack's alarms may publish to its alarm topic, and nothing arrives without TLS.
+
+    The account keeps managing the topic through IAM (a same-account principal needs no grant here).
+    """
+    where = {"account_id": account_id, "partition": partition, "region": region, "stack": stack}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "StackAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": _from_stack_alarms(**where),
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
 def _load_balancer_logs_write(bucket_arn: str, account_id: str) -> Document:
     # Network Load Balancer access logs arrive through the log delivery service, under
     # <prefix>/AWSLogs/<account>/; its bucket check is FlowLogsCheckBucket's.
@@ -205,8 +268,9 @@ def _load_balancer_logs_write(bucket_arn: str, account_id: str) -> Document:
     }
 
 
-def key_policy(*, account_id: str, partition: str, region: str) -> Document:
-    """The account administers the key through IAM; CloudWatch Logs may use it for log groups.
+def key_policy(*, account_id: str, partition: str, region: str, stack: str) -> Document:
+    """The account administers the key through IAM; CloudWatch Logs may use it for log groups, and
+    CloudWatch for this stack's alarms, whose notifications go to a topic encrypted with it.
 
     In a key policy `"Resource": "*"` means "this key" (AWS requires that form).
     """
@@ -238,6 +302,16 @@ def key_policy(*, account_id: str, partition: str, region: str) -> Document:
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
                 "Action": "kms:DescribeKey",
                 "Resource": "*",
+            },
+            {
+                # Without it CloudWatch cannot publish to the encrypted alarm topic, and every
+                # notification is dropped without an error anywhere.
+                "Sid": "CloudWatchAlarmsNotifyEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": _from_stack_alarms(account_id=account_id, partition=partition, region=region, stack=stack),
             },
         ],
     }

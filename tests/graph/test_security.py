@@ -396,8 +396,20 @@ def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Ev
     assert statements["ListDicomBucket"]["Resource"] == dicom_arn
     assert statements["FindDatabaseEndpoint"]["Resource"] == stack.one(RDS).state["arn"]
     assert statements["UseKeyThroughServices"]["Resource"] == key_arn(stack)
-    every_resource = [s["Resource"] for s in permissions["Statement"]]
-    assert "*" not in json.dumps(every_resource).replace(f"{dicom_arn}/*", "")
+    group_arns = {g.state["arn"] for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    own_groups = {arn for arn in group_arns if f":log-group:/orthweb/{stack.stack}/" in arn}
+    assert len(own_groups) == 3
+    assert statements["WriteOwnLogStreams"]["Resource"] == sorted(f"{arn}:log-stream:*" for arn in own_groups)
+    assert statements["WriteOwnLogStreams"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    metrics = statements["PublishOwnMetrics"]
+    assert metrics["Action"] == "cloudwatch:PutMetricData"
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"orthweb/{stack.stack}"}}
+    every_resource = [s["Resource"] for s in permissions["Statement"] if s is not metrics]
+    wildcards_allowed = [f"{dicom_arn}/*", *(f"{arn}:log-stream:*" for arn in own_groups)]
+    shown = json.dumps(every_resource)
+    for allowed in wildcards_allowed:
+        shown = shown.replace(allowed, "")
+    assert "*" not in shown
     host_role = stack.named("orthweb-host-identity-role")
     attachments = [
         r.inputs["policyArn"]

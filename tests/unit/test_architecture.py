@@ -4,7 +4,8 @@
   the operator tools, the CLI, the benchmarks or the runtime harness;
 - orthweb.host is pure: no Pulumi and no infrastructure;
 - orthweb.config does not import the host layer; orthweb.constants and orthweb.sizing import
-  nothing of orthweb, so every layer may use them.
+  nothing of orthweb, so every layer may use them; orthweb.telemetry (the names hosts report
+  under) imports only constants, so the host layer, the program and the operator tools share it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ RULES: dict[str, tuple[str, ...]] = {
     "orthweb.config": (*OPERATOR_SIDE, "orthweb.host", "orthweb.stack", "orthweb.evaluate", "pulumi_aws"),
     "orthweb.constants": ("orthweb",),
     "orthweb.sizing": ("orthweb",),
+    "orthweb.telemetry": (
+        *OPERATOR_SIDE,
+        "orthweb.evaluate",
+        "orthweb.compliance",
+        "orthweb.infra",
+        "orthweb.host",
+        "orthweb.stack",
+        "orthweb.config",
+        "orthweb.sizing",
+        "pulumi",
+        "pulumi_aws",
+    ),
     "orthweb.harness": ("orthweb.ops", "orthweb.commands", "orthweb.cli", "orthweb.bench"),
     "orthweb.ops": ("orthweb.commands", "orthweb.cli"),
 }

@@ -1,0 +1,155 @@
+"""What each host reports to CloudWatch, named once for the alarms, the dashboard, the host agent and verify.
+
+Pure module (it imports only `orthweb.constants`): the Pulumi components create log groups and
+alarms on these names, the host layer renders the CloudWatch agent and Docker logging from them,
+and the operator tools look for them in a deployed account. A name that differs between the
+sender and the alarm would fail silently in AWS, so there is exactly one place to spell it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from orthweb.constants import PROJECT
+
+# --- logs --------------------------------------------------------------------------------------
+
+# Container logs (Docker's awslogs driver), one group per component and stack.
+ENVOY_LOGS: Final = "envoy"
+ORTHANC_LOGS: Final = "orthanc"
+# The CloudWatch agent writes scraped Prometheus samples here as embedded-metric-format events;
+# CloudWatch turns them into the metrics below.
+METRIC_EVENTS_LOGS: Final = "metrics"
+LOG_COMPONENTS: Final = (ENVOY_LOGS, ORTHANC_LOGS, METRIC_EVENTS_LOGS)
+
+# Retention values CloudWatch Logs accepts (PutRetentionPolicy); any other number is refused.
+LOG_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+
+def log_group_name(stack: str, component: str) -> str:
+    """`/orthweb/<stack>/<component>`: the log group a host writes a component's lines to."""
+    if component not in LOG_COMPONENTS:
+        raise ValueError(f"unknown log component {component!r}; known: {', '.join(LOG_COMPONENTS)}")
+    return f"/{PROJECT}/{stack}/{component}"
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def metric_namespace(stack: str) -> str:
+    """The stack's own CloudWatch namespace; the hosts' role may publish into it and nowhere else."""
+    return f"{PROJECT}/{stack}"
+
+
+# Every host metric carries the host's role (primary/secondary): known when user data is
+# rendered, and stable when an instance is replaced, so alarms never point at a gone instance.
+HOST_DIMENSION: Final = "Host"
+
+# The Envoy names the scraped series are filtered on (they must match templates/envoy.yaml.j2).
+HTTPS_STAT_PREFIX: Final = "https"
+HTTP_CLUSTER: Final = "orthanc_http"
+DICOM_CLUSTER: Final = "orthanc_dicom"
+
+# Where the agent scrapes, on the host's loopback: Envoy's metrics-only listener (the admin
+# interface itself stays inside the container).
+METRICS_PORT: Final = 9902
+ENVOY_STATS_PATH: Final = "/stats/prometheus"
+# Served by the same listener from one Orthanc replica, with the health-check credential.
+ORTHANC_METRICS_PATH: Final = "/orthanc/metrics"
+ORTHANC_METRICS_UPSTREAM_PATH: Final = "/tools/metrics-prometheus"
+SCRAPE_INTERVAL_SECONDS: Final = 60
+
+ENVOY: Final = "envoy"
+ORTHANC: Final = "orthanc"
+
+
+@dataclass(frozen=True)
+class ScrapedMetric:
+    """A Prometheus series the agent keeps and CloudWatch stores under the same name."""
+
+    name: str
+    source: str  # ENVOY or ORTHANC
+    # Label -> regular expression of the values kept; every other series of the name is dropped.
+    labels: dict[str, str] = field(default_factory=dict)
+    # CloudWatch dimensions besides HOST_DIMENSION (each one a Prometheus label).
+    dimensions: tuple[str, ...] = ()
+    purpose: str = ""
+
+
+HEALTHY_REPLICAS = ScrapedMetric(
+    "envoy_cluster_membership_healthy",
+    ENVOY,
+    labels={"envoy_cluster_name": f"{HTTP_CLUSTER}|{DICOM_CLUSTER}"},
+    dimensions=("envoy_cluster_name",),
+    purpose="Orthanc replicas passing Envoy's health check, per cluster",
+)
+SERVER_ERRORS = ScrapedMetric(
+    "envoy_http_downstream_rq_xx",
+    ENVOY,
+    labels={"envoy_http_conn_manager_prefix": HTTPS_STAT_PREFIX, "envoy_response_code_class": "5"},
+    dimensions=("envoy_response_code_class",),
+    purpose="HTTPS responses with a 5xx status (Envoy's own 503s included)",
+)
+REQUESTS = ScrapedMetric(
+    "envoy_http_downstream_rq_total",
+    ENVOY,
+    labels={"envoy_http_conn_manager_prefix": HTTPS_STAT_PREFIX},
+    purpose="HTTPS requests",
+)
+DICOM_CONNECTIONS = ScrapedMetric(
+    "envoy_cluster_upstream_cx_active",
+    ENVOY,
+    labels={"envoy_cluster_name": DICOM_CLUSTER},
+    dimensions=("envoy_cluster_name",),
+    purpose="open DICOM associations proxied to Orthanc",
+)
+CERTIFICATE_DAYS = ScrapedMetric(
+    "envoy_server_days_until_first_cert_expiring",
+    ENVOY,
+    purpose="days until the certificate Envoy serves expires",
+)
+STORED_INSTANCES = ScrapedMetric(
+    "orthanc_count_instances",
+    ORTHANC,
+    purpose="DICOM instances in the shared index",
+)
+SCRAPED_METRICS: Final = (
+    HEALTHY_REPLICAS,
+    SERVER_ERRORS,
+    REQUESTS,
+    DICOM_CONNECTIONS,
+    CERTIFICATE_DAYS,
+    STORED_INSTANCES,
+)
+
+
+@dataclass(frozen=True)
+class HostMetric:
+    """A metric the agent measures on the host itself (published with PutMetricData)."""
+
+    name: str
+    plugin: str
+    # Fixed dimensions besides HOST_DIMENSION that the agent adds for this plugin.
+    dimensions: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+
+MEMORY_USED = HostMetric("mem_used_percent", "mem", purpose="memory in use, percent")
+# The agent tags disk metrics with the mount point and file system type; the root volume of
+# Amazon Linux 2023 is XFS (orthweb verify checks that the alarm's series exists).
+ROOT_DISK_USED = HostMetric(
+    "disk_used_percent", "disk", dimensions={"path": "/", "fstype": "xfs"}, purpose="root volume in use, percent"
+)
+HOST_METRICS: Final = (MEMORY_USED, ROOT_DISK_USED)
+
+
+def custom_metrics_per_host() -> int:
+    """How many billed custom metrics one host publishes (each scraped series kept, each host metric)."""
+    series = 0
+    for metric in SCRAPED_METRICS:
+        # An alternation in a kept label value yields one series per alternative.
+        series += max((value.count("|") + 1 for value in metric.labels.values()), default=1)
+    return series + len(HOST_METRICS)

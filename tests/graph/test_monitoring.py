@@ -1,0 +1,294 @@
+"""Operations visibility on the real resource graph: logs, alarms, the topic and the dashboard.
+
+Each alarm is checked for the exact namespace, metric, dimensions and actions it must have; a
+wrong dimension value would leave an alarm watching a series that never exists, which AWS accepts
+silently (it just stays INSUFFICIENT_DATA forever).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from parliament import analyze_policy_string
+
+from orthweb import telemetry
+from orthweb.evaluate import Evaluation, evaluate
+from orthweb.infra.dashboard import dashboard_name
+from orthweb.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+TOPIC = "aws:sns/topic:Topic"
+RDS = "aws:rds/instance:Instance"
+HOST = "aws:ec2/instance:Instance"
+PREFIX = "orthweb-monitoring-"
+
+
+def alarms(stack: Evaluation) -> dict[str, dict[str, Any]]:
+    """Alarm inputs by key (the alarm's name without `orthweb-<stack>-`)."""
+    found = {}
+    for alarm in stack.of_type(ALARM):
+        assert alarm.name.startswith(PREFIX), alarm.name
+        found[alarm.name.removeprefix(PREFIX)] = alarm.inputs
+    return found
+
+
+def key_arn(stack: Evaluation) -> str:
+    return stack.one("aws:kms/key:Key").state["arn"]
+
+
+def topic_arn(stack: Evaluation) -> str:
+    return stack.one(TOPIC).state["arn"]
+
+
+def instance_id(stack: Evaluation, role: str) -> str:
+    return stack.named(f"orthweb-hosts-{role}").id
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def test_one_log_group_per_component_encrypted_with_the_stack_key_and_configured_retention(
+    stack: Evaluation,
+) -> None:
+    groups = {
+        g.inputs["name"]: g.inputs for g in stack.of_type(LOG_GROUP) if g.name.startswith("orthweb-monitoring-log-")
+    }
+    expected = {telemetry.log_group_name(stack.stack, component) for component in telemetry.LOG_COMPONENTS}
+    assert set(groups) == expected
+    for name, group in groups.items():
+        assert group["kmsKeyId"] == key_arn(stack), name
+        assert group["retentionInDays"] == stack.config.options.log_retention_days, name
+        assert group["retentionInDays"] in telemetry.LOG_RETENTION_DAYS
+
+
+def test_a_retention_cloudwatch_refuses_never_reaches_aws(empty_home: Any) -> None:
+    from orthweb.config import ConfigError
+
+    with pytest.raises(ConfigError, match="logRetentionDays"):
+        evaluate("dev", {"deploymentOptions": {"logRetentionDays": 100}}, home=empty_home)
+
+
+def test_the_key_lets_cloudwatch_logs_use_it_for_exactly_this_account(stack: Evaluation) -> None:
+    policy = json.loads(stack.one("aws:kms/key:Key").inputs["policy"])
+    (logs,) = [s for s in policy["Statement"] if s["Sid"] == "CloudWatchLogsEncryption"]
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"]["StringLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        "arn:aws:logs:us-east-1:123456789012:*"
+    )
+
+
+# --- the topic --------------------------------------------------------------------------------------
+
+
+def test_the_alarm_topic_is_encrypted_with_the_stack_key(stack: Evaluation) -> None:
+    topic = stack.one(TOPIC).inputs
+    assert topic["kmsMasterKeyId"] == key_arn(stack)
+    assert topic["name"] == f"orthweb-{stack.stack}-alarms"
+
+
+def test_only_this_stacks_alarms_may_publish_and_only_over_tls(stack: Evaluation) -> None:
+    document = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
+    assert stack.one("aws:sns/topicPolicy:TopicPolicy").inputs["arn"] == topic_arn(stack)
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    publish = statements["StackAlarmsPublish"]
+    assert publish["Effect"] == "Allow"
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Action"] == "sns:Publish" and publish["Resource"] == topic_arn(stack)
+    assert publish["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:orthweb-{stack.stack}-*"},
+    }
+    insecure = statements["DenyInsecureTransport"]
+    assert insecure["Effect"] == "Deny" and insecure["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    findings = [(f.issue, f.detail) for f in analyze_policy_string(json.dumps(document)).findings]
+    assert findings == []
+
+
+def test_cloudwatch_may_use_the_key_for_this_stacks_alarms_only(stack: Evaluation) -> None:
+    policy = json.loads(stack.one("aws:kms/key:Key").inputs["policy"])
+    (statement,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == (
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:orthweb-{stack.stack}-*"
+    )
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+def test_every_configured_address_gets_an_email_subscription(empty_home: Any) -> None:
+    addresses = ["pacs-oncall@hospital.example", "it@hospital.example"]
+    evaluation = evaluate("dev", {"alarmEmails": addresses}, home=empty_home)
+    subscriptions = evaluation.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(addresses)
+    assert all(s.inputs["protocol"] == "email" for s in subscriptions)
+    assert {s.inputs["topic"] for s in subscriptions} == {topic_arn(evaluation)}
+
+
+def test_no_address_no_subscription(dev: Evaluation) -> None:
+    assert dev.config.alarm_emails == ()
+    assert not dev.of_type("aws:sns/topicSubscription:TopicSubscription")
+
+
+# --- alarms -----------------------------------------------------------------------------------------
+
+
+def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears(stack: Evaluation) -> None:
+    found = alarms(stack)
+    assert found
+    for key, alarm in found.items():
+        assert topic_arn(stack) in alarm["alarmActions"], key
+        assert alarm["okActions"] == [topic_arn(stack)], key
+        assert alarm["name"] == f"orthweb-{stack.stack}-{key}"
+        assert alarm["datapointsToAlarm"] == alarm["evaluationPeriods"], key
+        assert alarm["alarmDescription"], key
+
+
+def test_the_alarm_set_is_the_documented_one(stack: Evaluation) -> None:
+    per_host = {"status-check", "replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring"}
+    expected = {f"{role}-{what}" for role in ("primary", "secondary") for what in per_host}
+    expected |= {"database-cpu-high", "database-storage-low", "database-memory-low", "database-connections-high"}
+    assert set(alarms(stack)) == expected
+
+
+@pytest.mark.parametrize("role", ["primary", "secondary"])
+def test_a_failed_system_status_check_recovers_the_host(stack: Evaluation, role: str) -> None:
+    alarm = alarms(stack)[f"{role}-status-check"]
+    assert (alarm["namespace"], alarm["metricName"]) == ("AWS/EC2", "StatusCheckFailed_System")
+    assert alarm["dimensions"] == {"InstanceId": instance_id(stack, role)}
+    assert alarm["statistic"] == "Maximum" and alarm["period"] == 60 and alarm["evaluationPeriods"] == 2
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert sorted(alarm["alarmActions"]) == sorted([topic_arn(stack), "arn:aws:automate:us-east-1:ec2:recover"])
+
+
+def test_only_status_check_alarms_act_on_instances(stack: Evaluation) -> None:
+    for key, alarm in alarms(stack).items():
+        automated = [a for a in alarm["alarmActions"] if ":automate:" in a]
+        assert bool(automated) == key.endswith("status-check"), key
+
+
+@pytest.mark.parametrize("role", ["primary", "secondary"])
+def test_host_application_alarms_watch_what_the_host_agent_publishes(stack: Evaluation, role: str) -> None:
+    namespace = telemetry.metric_namespace(stack.stack)
+    found = alarms(stack)
+    expected = {
+        "replicas-down": (telemetry.HEALTHY_REPLICAS.name, {"envoy_cluster_name": telemetry.HTTP_CLUSTER}),
+        "server-errors": (telemetry.SERVER_ERRORS.name, {"envoy_response_code_class": "5"}),
+        "disk-full": (telemetry.ROOT_DISK_USED.name, {"path": "/", "fstype": "xfs"}),
+        "memory-high": (telemetry.MEMORY_USED.name, {}),
+        "certificate-expiring": (telemetry.CERTIFICATE_DAYS.name, {}),
+    }
+    for what, (metric, extra) in expected.items():
+        alarm = found[f"{role}-{what}"]
+        assert alarm["namespace"] == namespace, what
+        assert alarm["metricName"] == metric, what
+        assert alarm["dimensions"] == {"Host": role, **extra}, what
+
+
+def test_replicas_alarm_fires_below_the_configured_count_and_on_silence_from_a_serving_host(
+    empty_home: Any,
+) -> None:
+    evaluation = evaluate(
+        "dev", {"secondaryState": "stopped", "deploymentOptions": {"orthancReplicas": 2}}, home=empty_home
+    )
+    found = alarms(evaluation)
+    for role in ("primary", "secondary"):
+        alarm = found[f"{role}-replicas-down"]
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 2)
+        assert alarm["period"] * alarm["evaluationPeriods"] == 300
+    assert found["primary-replicas-down"]["treatMissingData"] == "breaching"
+    # A secondary kept stopped to save money sends nothing, and that is not an incident.
+    assert found["secondary-replicas-down"]["treatMissingData"] == "notBreaching"
+
+
+def test_sustained_5xx_means_every_minute_for_five_minutes(stack: Evaluation) -> None:
+    alarm = alarms(stack)["primary-server-errors"]
+    assert (alarm["statistic"], alarm["period"], alarm["evaluationPeriods"]) == ("Sum", 60, 5)
+    assert alarm["threshold"] == 5 and alarm["treatMissingData"] == "notBreaching"
+
+
+def test_certificate_alarm_fires_30_days_before_expiry(stack: Evaluation) -> None:
+    alarm = alarms(stack)["primary-certificate-expiring"]
+    assert (alarm["comparisonOperator"], alarm["threshold"], alarm["statistic"]) == (
+        "LessThanThreshold",
+        30,
+        "Minimum",
+    )
+
+
+def test_database_alarms_follow_the_configured_class_and_storage(stack: Evaluation) -> None:
+    options = stack.config.options
+    db = {"DBInstanceIdentifier": stack.one(RDS).inputs["identifier"]}
+    found = alarms(stack)
+    for key, metric in (
+        ("database-cpu-high", "CPUUtilization"),
+        ("database-storage-low", "FreeStorageSpace"),
+        ("database-memory-low", "FreeableMemory"),
+        ("database-connections-high", "DatabaseConnections"),
+    ):
+        assert (found[key]["namespace"], found[key]["metricName"]) == ("AWS/RDS", metric)
+        assert found[key]["dimensions"] == db
+        assert found[key]["alarmActions"] == [topic_arn(stack)]
+    assert found["database-cpu-high"]["threshold"] == 80
+    gib = 1024**3
+    assert found["database-storage-low"]["threshold"] == max(1, options.db_storage_gb * 0.05) * gib
+    assert found["database-memory-low"]["threshold"] == RDS_CLASS_MEMORY_GIB[options.db_instance_class] * gib / 10
+    limit = rds_max_connections(options.db_instance_class)
+    assert found["database-connections-high"]["threshold"] == int(limit * 0.8)
+
+
+def test_connections_threshold_stays_above_what_orthanc_holds(stack: Evaluation) -> None:
+    """Orthanc alone must never trip the connections alarm: it holds a fixed pool per replica."""
+    from orthweb.sizing import index_connections_for
+
+    options = stack.config.options
+    per_replica = index_connections_for(options.db_instance_class, replicas_per_host=options.orthanc_replicas) + 1
+    held_by_orthanc = per_replica * options.orthanc_replicas * 2
+    assert alarms(stack)["database-connections-high"]["threshold"] > held_by_orthanc
+
+
+# --- dashboard --------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_name_is_a_stack_output(stack: Evaluation) -> None:
+    board = stack.one("aws:cloudwatch/dashboard:Dashboard").inputs
+    assert board["dashboardName"] == dashboard_name(stack.stack) == f"orthweb-{stack.stack}"
+    assert stack.outputs["dashboard_name"] == board["dashboardName"]
+
+
+def test_the_dashboard_shows_every_alarm_and_only_metrics_that_are_published(stack: Evaluation) -> None:
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(a.state["arn"] for a in stack.of_type(ALARM))
+    published = {m.name for m in telemetry.SCRAPED_METRICS} | {m.name for m in telemetry.HOST_METRICS}
+    own_namespace = telemetry.metric_namespace(stack.stack)
+    titles = []
+    for widget in body["widgets"]:
+        if widget["type"] != "metric":
+            continue
+        titles.append(widget["properties"]["title"])
+        for line in widget["properties"]["metrics"]:
+            namespace, metric = line[0], line[1]
+            if namespace == own_namespace:
+                assert metric in published, metric
+            else:
+                assert namespace in ("AWS/EC2", "AWS/RDS"), namespace
+    joined = " ".join(titles).lower()
+    for topic in ("requests", "5xx", "replicas", "dicom", "database", "host"):
+        assert topic in joined, topic
+
+
+def test_dashboard_widgets_fit_the_grid_without_overlapping(stack: Evaluation) -> None:
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    cells: set[tuple[int, int]] = set()
+    for widget in body["widgets"]:
+        assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24
+        covered = {
+            (x, y)
+            for x in range(widget["x"], widget["x"] + widget["width"])
+            for y in range(widget["y"], widget["y"] + widget["height"])
+        }
+        assert not covered & cells, widget["properties"].get("title")
+        cells |= covered
