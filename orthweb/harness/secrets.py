@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
@@ -57,6 +58,7 @@ def write_like_fetch_secrets(inputs: SecretInputs, rendered: Mapping[str, str], 
         "ORTHANC__POSTGRESQL__DATABASE": inputs.db_name,
         "ORTHANC__POSTGRESQL__USERNAME": inputs.db_user,
         "ORTHANC__POSTGRESQL__PASSWORD": inputs.db_password,
+        "ORTHANC__POSTGRESQL__CONNECTION_URI": connection_uri(inputs),
         "ORTHANC__REGISTERED_USERS": {
             inputs.admin.username: inputs.admin.password,
             inputs.health.username: inputs.health.password,
@@ -71,6 +73,12 @@ def write_like_fetch_secrets(inputs: SecretInputs, rendered: Mapping[str, str], 
     )
     _write(out / "site.crt", inputs.site_certificate_pem)
     _write(out / "site.key", inputs.site_private_key_pem)
+
+
+def connection_uri(inputs: SecretInputs) -> str:
+    """What fetch-secrets.sh builds with jq's @uri: every part percent-encoded, TLS required."""
+    user, password, database = (quote(part, safe="") for part in (inputs.db_user, inputs.db_password, inputs.db_name))
+    return f"postgresql://{user}:{password}@{inputs.db_host}:{inputs.db_port}/{database}?sslmode=require"
 
 
 def setting_path(name: str) -> list[str]:

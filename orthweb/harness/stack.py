@@ -162,7 +162,7 @@ class Stack:
             (self.rendered_dir / name).write_text(text)
         site = make_site_certificate(self.work_dir / "site", self.site_name)
         self.postgres = PostgresServer(
-            self.work_dir / "postgres", free_port(), DB_NAME, DB_USER, secrets_token()
+            self.work_dir / "postgres", free_port(), DB_NAME, DB_USER, database_password()
         ).start()
         self._secrets_provider(
             SecretInputs(
@@ -342,6 +342,17 @@ class Stack:
 
 def secrets_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+# Every character that breaks an unquoted libpq keyword string or a URI that is not
+# percent-encoded: the harness database's password holds them all, so the host must cope.
+AWKWARD_PASSWORD_CHARACTERS = "\\'\" %@:/?"
+
+
+def database_password() -> str:
+    """A fresh password that starts with a quote and holds every awkward character."""
+    token = secrets_token()
+    return f"'{token[:12]}{AWKWARD_PASSWORD_CHARACTERS}{token[12:]}"
 
 
 __all__ = ["OVERLAY_KEYS", "UNSUPPORTED_BY_DEBIAN", "Credential", "Stack", "load_rendered"]

@@ -68,4 +68,3 @@ class HostAppContext:
     def replica_names(self) -> tuple[str, ...]:
         """Compose service names of the Orthanc replicas (the runtime harness relies on them)."""
         return tuple(f"orthanc-{i}" for i in range(1, self.orthanc_replicas + 1))
-

@@ -21,6 +21,7 @@ SECRET_FILES: Final = frozenset(
         "ORTHANC__POSTGRESQL__DATABASE",
         "ORTHANC__POSTGRESQL__USERNAME",
         "ORTHANC__POSTGRESQL__PASSWORD",
+        "ORTHANC__POSTGRESQL__CONNECTION_URI",
         "ORTHANC__REGISTERED_USERS",
         "orthweb-health-user.lua",
         "envoy.yaml",
@@ -28,6 +29,7 @@ SECRET_FILES: Final = frozenset(
         "site.key",
     }
 )
+
 
 @dataclass(frozen=True)
 class HostFile:
@@ -63,6 +65,3 @@ HOST_FILES: Final = (
         "0644",
     ),
 )
-
-
-

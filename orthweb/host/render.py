@@ -101,5 +101,3 @@ def render_user_data_gzip_base64(ctx: HostAppContext) -> str:
     if len(packed) > USER_DATA_LIMIT_BYTES:
         raise ValueError(f"user data is {len(packed)} bytes gzipped, over EC2's 16 KiB limit")
     return base64.b64encode(packed).decode("ascii")
-
-

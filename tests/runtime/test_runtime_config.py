@@ -11,6 +11,7 @@ import pytest
 
 from orthweb.harness import OVERLAY_KEYS, UNSUPPORTED_BY_DEBIAN, Stack
 from orthweb.harness.orthanc import ORTHANC_BINARY
+from orthweb.harness.stack import AWKWARD_PASSWORD_CHARACTERS
 
 pytestmark = pytest.mark.runtime
 
@@ -40,3 +41,13 @@ def test_every_replica_runs_the_rendered_config_plus_the_overlay(stack: Stack) -
                 assert postgres[key] == value, key
         status, _, body = stack.request("/system", credential=stack.admin, base=replica.base_url)
         assert status == 200 and json.loads(body)["Name"] == replica.name
+
+
+def test_replicas_reach_the_database_with_an_awkward_password(stack: Stack) -> None:
+    """The harness's database password holds every character that breaks a libpq keyword string."""
+    assert stack.postgres is not None
+    assert set(AWKWARD_PASSWORD_CHARACTERS) <= set(stack.postgres.password)
+    assert stack.postgres.password.startswith("'")
+    for replica in stack.replicas:
+        # /changes reads the index: the replica holds working database connections.
+        assert stack.request("/changes?last", credential=stack.admin, base=replica.base_url)[0] == 200

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -104,6 +105,7 @@ def boot(
         secrets: str = "secrets",
         *args: str,
         first_describe_error: str = "",
+        db_password: str = fake_secrets.db_password,
     ) -> BootRun:
         certificate = certificate or site_certificate
         secrets_dir = tmp_path / secrets
@@ -117,9 +119,7 @@ def boot(
                 "MasterUserSecret": {"SecretArn": MASTER_SECRET_ARN},
             },
             "secrets": {
-                MASTER_SECRET_ARN: json.dumps(
-                    {"username": fake_secrets.db_username, "password": fake_secrets.db_password}
-                ),
+                MASTER_SECRET_ARN: json.dumps({"username": fake_secrets.db_username, "password": db_password}),
                 app_context.orthanc_credentials_secret_arn: json.dumps(
                     {
                         "admin": {
@@ -208,7 +208,7 @@ def test_secret_values_stay_in_their_own_files(
     key_body = site_certificate.key_pem.splitlines()[1]
     health_basic = base64.b64encode(f"{fake_secrets.health_username}:{fake_secrets.health_password}".encode()).decode()
     allowed = {
-        fake_secrets.db_password: {"ORTHANC__POSTGRESQL__PASSWORD"},
+        fake_secrets.db_password: {"ORTHANC__POSTGRESQL__PASSWORD", "ORTHANC__POSTGRESQL__CONNECTION_URI"},
         fake_secrets.admin_password: {"ORTHANC__REGISTERED_USERS"},
         fake_secrets.health_password: {"ORTHANC__REGISTERED_USERS"},
         health_basic: {"envoy.yaml"},
@@ -257,3 +257,21 @@ def test_a_database_lookup_error_is_logged_not_taken_for_absent(boot) -> None:
     result = boot(None, "denied-once", first_describe_error=denied)
     assert result.returncode == 0, result.log  # the next attempt succeeded
     assert "AccessDenied" in result.log and "rds:DescribeDBInstances" in result.log
+
+
+def test_the_connection_uri_carries_any_password_intact(boot, fake_secrets: FakeSecrets) -> None:
+    """libpq gets a URI with each part percent-encoded: quotes, backslash, space, @ : / ? % survive."""
+    password = "'" + "\\'\" %@:/?" + "x'"
+    result = boot(None, "awkward", db_password=password)
+    assert result.returncode == 0, result.log
+    uri = json.loads((result.secrets_dir / "ORTHANC__POSTGRESQL__CONNECTION_URI").read_text())
+    parts = urlsplit(uri)
+    assert (parts.scheme, parts.hostname, parts.path, parts.query) == (
+        "postgresql",
+        "127.0.0.1",
+        "/orthanc",
+        "sslmode=require",  # RDS has rds.force_ssl=1
+    )
+    assert unquote(parts.username or "") == fake_secrets.db_username
+    assert unquote(parts.password or "") == password
+    assert password not in uri

@@ -38,16 +38,25 @@ def test_every_orthanc_name_in_compose_maps_to_a_known_setting(rendered: dict[st
     assert orthancteam_name_unknown("ORTHANC__POSTGRESQL__PASWORD")
 
 
-def test_index_uses_postgresql_over_tls_without_lock(orthanc: dict[str, Any], app_context: HostAppContext) -> None:
+def test_index_uses_postgresql_without_lock(orthanc: dict[str, Any], app_context: HostAppContext) -> None:
     pg = orthanc["PostgreSQL"]
     assert pg["EnableIndex"] is True
     assert pg["EnableStorage"] is False
     assert pg["Lock"] is False  # several replicas share the index
-    assert pg["EnableSsl"] is True  # RDS has rds.force_ssl=1
     assert pg["IndexConnectionsCount"] == app_context.index_connections
     assert pg["EnableVerboseLogs"] is False  # SQL carries patient data
-    for key in ("Host", "Port", "Username", "Password", "Database"):
+    # The plugin ignores EnableSsl when given a ConnectionUri: TLS is the URI's sslmode
+    # (tests/static/test_fetch_secrets.py), so the key would only mislead.
+    for key in ("EnableSsl", "ConnectionUri", "Host", "Port", "Username", "Password", "Database"):
         assert key not in pg  # from /run/secrets at boot
+
+
+def test_orthanc_gets_the_database_as_one_uri(rendered: dict[str, str]) -> None:
+    compose = yaml.safe_load(rendered["docker-compose.yml"])
+    for name, service in compose["services"].items():
+        if name.startswith("orthanc-"):
+            database = [s for s in service["secrets"] if s.startswith("ORTHANC__POSTGRESQL__")]
+            assert database == ["ORTHANC__POSTGRESQL__CONNECTION_URI"], name
 
 
 def test_storage_is_s3_with_the_instance_role(orthanc: dict[str, Any], app_context: HostAppContext) -> None:
