@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any, Protocol
 
+from orthweb import telemetry
 from orthweb.constants import PRIMARY, ROLE_TAG, SECONDARY
 
 EC2_INSTANCE = "aws:ec2/instance:Instance"
@@ -27,6 +28,8 @@ SECRET = "aws:secretsmanager/secret:Secret"
 S3_BUCKET = "aws:s3/bucket:Bucket"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 # pulumi-aws 7 files the EC2 start/stop resource under ec2transitgateway; match the suffix so a
 # later move to another module keeps working.
 INSTANCE_STATE_SUFFIX = "/instanceState:InstanceState"
@@ -331,6 +334,7 @@ def estimate(
     for endpoint in (r for r in records if r.type == VPC_ENDPOINT):
         _price_endpoint(build, endpoint)
     _price_keys_and_secrets(build, records)
+    _price_monitoring(build, records, hosts)
     _usage_based(build, records)
     return build.result()
 
@@ -470,6 +474,35 @@ def _price_keys_and_secrets(build: _Builder, records: list[ResourceLike]) -> Non
             "secret-month",
             build.table.flat("secrets_manager_secret_month"),
             note=note,
+        )
+
+
+def _price_monitoring(build: _Builder, records: list[ResourceLike], hosts: list[_Host]) -> None:
+    """Alarms and dashboards are resources; custom metrics are what each running host publishes."""
+    alarms = sum(1 for r in records if r.type == METRIC_ALARM)
+    if alarms:
+        price = build.table.regional(build.region, "cloudwatch_alarm_month")
+        build.add("CloudWatch alarms (standard resolution)", alarms, "alarm-month", price)
+    dashboards = sum(1 for r in records if r.type == DASHBOARD)
+    if dashboards:
+        price = build.table.regional(build.region, "cloudwatch_dashboard_month")
+        build.add(
+            "CloudWatch dashboard", dashboards, "dashboard-month", price, note="free if among the account's first 3"
+        )
+    if alarms or dashboards:
+        per_host = telemetry.custom_metrics_per_host()
+        running = sum(1 for host in hosts if host.running)
+        build.add(
+            f"CloudWatch custom metrics ({per_host} per running host)",
+            per_host * running,
+            "metric-month",
+            build.table.regional(build.region, "cloudwatch_custom_metric_month"),
+            note="a stopped host publishes none and is not billed for them",
+        )
+        build.usage(
+            "CloudWatch Logs: container logs and the agent's metric events",
+            "GB",
+            "usage-based, not included ($0.50 per GB ingested, $0.03 per GB-month stored in us-east-1)",
         )
 
 

@@ -32,3 +32,33 @@ def test_plan_command_adds_the_cost_section(dev: Evaluation) -> None:
     cost, error = plan._cost(dev)  # pyright: ignore[reportPrivateUsage]
     assert error is None and cost is not None
     assert cost.to_json()["currency"] == "USD"
+
+
+def test_every_billed_monitoring_item_is_in_the_estimate(dev: Evaluation) -> None:
+    from orthweb import telemetry
+
+    result = {item.item: item for item in estimate(dev.resources, "us-east-1").items}
+    alarms = result["CloudWatch alarms (standard resolution)"]
+    assert alarms.quantity == len(dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")) and alarms.unit_usd == 0.1
+    assert result["CloudWatch dashboard"].quantity == 1 and result["CloudWatch dashboard"].unit_usd == 3.0
+    per_host = telemetry.custom_metrics_per_host()
+    metrics = result[f"CloudWatch custom metrics ({per_host} per running host)"]
+    assert metrics.quantity == 2 * per_host and metrics.unit_usd == 0.3
+    logs = result["CloudWatch Logs: container logs and the agent's metric events"]
+    assert logs.usage_based and logs.monthly_usd == 0
+
+
+def test_a_stopped_secondary_publishes_no_custom_metrics(dev: Evaluation) -> None:
+    from orthweb import telemetry
+
+    per_host = telemetry.custom_metrics_per_host()
+    items = estimate(dev.resources, "us-east-1", secondary_state="stopped").items
+    (metrics,) = [item for item in items if item.item.startswith("CloudWatch custom metrics")]
+    assert metrics.quantity == per_host
+
+
+def test_custom_metrics_per_host_counts_every_kept_series() -> None:
+    from orthweb import telemetry
+
+    # Healthy replicas are kept for both clusters; every other scraped metric is one series.
+    assert telemetry.custom_metrics_per_host() == (len(telemetry.SCRAPED_METRICS) + 1) + len(telemetry.HOST_METRICS)
