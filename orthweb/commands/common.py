@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from orthweb.config import ConfigError
-from orthweb.evaluate import Evaluation, evaluate
+from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.overrides import parse_assignment, value_of
+from orthweb.evaluate.stack_file import read_stack_file
 from orthweb.ops.aws import OpsError
 
 
@@ -74,3 +75,22 @@ def selected_pulumi_stack() -> str:
     if done.returncode != 0 or not name:
         raise OpsError("pass --stack (no Pulumi stack is selected here)")
     return name.rsplit("/", 1)[-1]
+
+
+REGION_HELP = "AWS region (default: aws:region of Pulumi.<stack>.yaml, as plan reads it; else your AWS profile's)"
+
+
+def stack_region(stack: str, given: str | None) -> str | None:
+    """`--region` when given, else the stack file's `aws:region` (what `pulumi up` deployed to),
+    else None: the AWS profile or environment decides. A stack file that cannot be read is an OpsError."""
+    if given:
+        return given
+    path = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return None
+    try:
+        values, _ = read_stack_file(path)
+    except ConfigError as error:
+        raise OpsError(str(error)) from None
+    region = values.get("aws:region")
+    return region if isinstance(region, str) and region else None

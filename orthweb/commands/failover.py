@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from orthweb.commands.common import selected_pulumi_stack
+from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
 from orthweb.constants import HOST_ROLES
 from orthweb.ops.aws import OpsError, connect
 from orthweb.ops.failover import Failover, FailoverPlan, NoStandby
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
         choices=HOST_ROLES,
         help="host to move the site to (default: the one not holding the Elastic IP)",
     )
-    parser.add_argument("--region", help="AWS region (default: from your AWS profile/environment)")
+    parser.add_argument("--region", help=REGION_HELP)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(func=run)
 
@@ -49,7 +49,8 @@ def run(
     try:
         stack = args.stack or selected_pulumi_stack()
         if failover is None:
-            failover = Failover(connect(region=args.region), stack, reporter=Reporter(out))
+            clients = connect(region=stack_region(stack, args.region))
+            failover = Failover(clients, stack, reporter=Reporter(out))
         plan = failover.plan(args.to)
         print(plan.summary(), file=out, flush=True)
         if not args.yes and not (confirm or _ask)(plan):

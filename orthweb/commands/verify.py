@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb.commands.common import selected_pulumi_stack
+from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
 from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
 from orthweb.ops.aws import OpsError
 from orthweb.ops.verify.model import CheckFailed, CheckResult, Report
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
         ),
     )
     parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
-    parser.add_argument("--region", help="AWS region (default: from your AWS profile/environment)")
+    parser.add_argument("--region", help=REGION_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--keep", action="store_true", help="leave the test instance in Orthanc")
     parser.add_argument(
@@ -81,9 +81,10 @@ def _aws_verifier(args: argparse.Namespace) -> Verifier:
 
     try:
         stack = args.stack or selected_pulumi_stack()
+        region = stack_region(stack, args.region)
     except OpsError as error:
         raise CheckFailed(str(error)) from None
-    clients = connect(region=args.region)
+    clients = connect(region=region)
     return Verifier(
         AwsStack(clients, stack),
         SsmRunner(clients.ssm),

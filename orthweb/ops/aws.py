@@ -16,7 +16,8 @@ from orthweb.constants import ROLE_TAG
 from orthweb.infra.tags import stack_tags
 
 DENIED_CODES = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnauthorizedException"})
-REGION_HINT = "pass --region or set AWS_REGION / a profile region"
+REGION_HINT = "pass --region, or set aws:region in Pulumi.<stack>.yaml, AWS_REGION or a profile region"
+CREDENTIALS_HINT = "configure a profile (aws configure, AWS_PROFILE) or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
 
 class OpsError(Exception):
@@ -59,6 +60,9 @@ def open_clients(
     region = region or session.region_name
     if not region:
         raise OpsError("no AWS region", hint=REGION_HINT)
+    # Asked once up front, so a missing credential is one line, not a failure per AWS call.
+    if session.get_credentials() is None:
+        raise OpsError("no AWS credentials found", hint=CREDENTIALS_HINT)
     try:
         return region, {
             name: session.client(name, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
@@ -95,7 +99,7 @@ def call_aws(client: Any, operation: str, *, changed: bool = False, **kwargs: An
         message = error.response.get("Error", {}).get("Message", str(error))
         raise OpsError(f"{service}:{action} failed: {code}: {message}", changed=changed) from None
     except NoCredentialsError:
-        raise OpsError("no AWS credentials found (configure a profile or AWS_* variables)") from None
+        raise OpsError("no AWS credentials found", hint=CREDENTIALS_HINT) from None
     except BotoCoreError as error:
         raise OpsError(f"{service}:{action} failed: {error}", changed=changed) from None
 
