@@ -60,6 +60,11 @@ SUPPORTED_PARTITION = "aws"
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 
 
+# An IAM role or user as aws:PrincipalArn names it: with its path, never a session or a wildcard.
+PRINCIPAL_ARN_PATTERN = re.compile(r"^arn:aws:iam::\d{12}:(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+ASSUMED_ROLE_ARN_PATTERN = re.compile(r"^arn:aws:sts::\d{12}:assumed-role/.+$")
+
+
 STACK_NAME = "(stack name)"
 
 
@@ -149,6 +154,8 @@ class StackConfig:
     site_certificate: SiteCertificate | None = field(default=None, repr=False)
     # Each address gets every alarm and its recovery by email (after confirming the subscription).
     alarm_emails: tuple[str, ...] = ()
+    # Who besides the hosts may read and write DICOM objects; empty: whoever runs `pulumi up`.
+    admin_principal_arns: tuple[str, ...] = ()
     options: DeploymentOptions = field(default_factory=DeploymentOptions)
     topology: str = FAILOVER
     # A Route53 zone holding `site_domain` (scale-out: publicly trusted TLS at the load balancer).
@@ -183,6 +190,7 @@ _TOP_LEVEL_KEYS = (
     "topology",
     "hostedZoneId",
     "alarmEmails",
+    "adminPrincipalArns",
 )
 _SECRET_ONLY_KEYS = ("siteCertificateKey",)
 
@@ -377,6 +385,22 @@ def _email_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _principal_arns(key: str, value: Any) -> tuple[str, ...]:
+    allowed = (
+        "a list of IAM role or user ARNs with their paths, e.g. "
+        '["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123456789abcdef"]'
+    )
+    items = _parse_structured(key, value, list, allowed)
+    for item in items:
+        if isinstance(item, str) and ASSUMED_ROLE_ARN_PATTERN.fullmatch(item):
+            raise ConfigError(
+                key, item, "the role's ARN (arn:aws:iam::<account>:role/<path>/<name>), not an assumed-role session"
+            )
+        if not isinstance(item, str) or not PRINCIPAL_ARN_PATTERN.fullmatch(item):
+            raise ConfigError(key, item, allowed)
+    return tuple(dict.fromkeys(items))
+
+
 def _hosted_zone_id(key: str, value: Any) -> str | None:
     problem = topology.hosted_zone_id_problem(value)
     if problem is not None:
@@ -392,6 +416,7 @@ _PLAIN_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "dicomAllowedCidrs": ("dicom_allowed_cidrs", _cidr_list),
     "secondaryState": ("secondary_state", _one_of(SECONDARY_STATES)),
     "alarmEmails": ("alarm_emails", _email_list),
+    "adminPrincipalArns": ("admin_principal_arns", _principal_arns),
     "topology": ("topology", _one_of(TOPOLOGIES)),
     "hostedZoneId": ("hosted_zone_id", _hosted_zone_id),
 }

@@ -16,7 +16,7 @@ import pulumi_random as random
 from orthweb import telemetry
 from orthweb.config import StackConfig
 from orthweb.constants import PRIMARY, PROJECT, ZONE_SUFFIXES, aws_name
-from orthweb.infra import instance_types, policies
+from orthweb.infra import instance_types, policies, principals
 from orthweb.infra.alarm_plan import HostToWatch
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.database import Database, DatabaseArgs
@@ -52,10 +52,9 @@ class Exports:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where the stack deploys: the deploying identity, its partition and region, and the zones used."""
+    """Where the stack deploys: the account, its partition and region, and the zones used."""
 
     account_id: pulumi.Output[str]
-    caller_arn: pulumi.Output[str]
     partition: pulumi.Output[str]
     region: pulumi.Output[str]
     zones: pulumi.Output[list[str]]
@@ -111,7 +110,6 @@ def _look_up_target() -> _Target:
     ).names.apply(lambda names: sorted(names)[: len(ZONE_SUFFIXES)])
     return _Target(
         account_id=caller.account_id,
-        caller_arn=caller.arn,
         partition=aws.get_partition_output().partition,
         region=aws.get_region_output().region,
         zones=zones,
@@ -138,10 +136,10 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             stack=cfg.stack,
             key_arn=key.arn,
             account_id=target.account_id,
-            # The hosts and whoever deploys (as a role, not a session) may touch DICOM objects.
-            allowed_principal_arns=pulumi.Output.all(hosts=host_role.arn, deployer=target.caller_arn).apply(
-                lambda arns: [arns["hosts"], policies.role_arn_of_caller(arns["deployer"])]
-            ),
+            # The hosts and the admins (by default whoever deploys) may touch DICOM objects.
+            allowed_principal_arns=pulumi.Output.all(
+                hosts=host_role.arn, admins=principals.admin_principal_arns(cfg.admin_principal_arns)
+            ).apply(lambda arns: [arns["hosts"], *arns["admins"]]),
             log_retention_days=cfg.options.log_retention_days,
             force_destroy=not cfg.is_production,
         ),

@@ -14,8 +14,10 @@ from typing import Any
 from pulumi.runtime import mocks as pulumi_mocks
 
 from orthweb.constants import POSTGRES_PORT
+from orthweb.evaluate.mock_account import MOCK_ACCOUNT, MockAccount, assumed_role, session_issuer
 
-MOCK_ACCOUNT = "123456789012"
+__all__ = ["MOCK_ACCOUNT", "MockAccount", "OfflineMocks", "assumed_role"]
+
 SITE_PUBLIC_IP = "203.0.113.10"
 
 
@@ -37,15 +39,22 @@ class DataSourceCall:
     # Resource name of the host that holds the Elastic IP already, or None.
     site_holder: str | None
     arguments: Mapping[str, Any]
+    account: MockAccount
 
 
 def _caller_identity(call: DataSourceCall) -> dict[str, Any]:
     return {
         "accountId": MOCK_ACCOUNT,
-        "arn": f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session",
+        "arn": call.account.caller_arn,
         "userId": "AROAEXAMPLE:session",
         "id": MOCK_ACCOUNT,
     }
+
+
+def _session_context(call: DataSourceCall) -> dict[str, Any]:
+    arn = call.arguments.get("arn", "")
+    issuer = session_issuer(call.account, arn)
+    return {"arn": arn, "issuerArn": issuer, "issuerName": issuer.rsplit("/", 1)[-1], "id": arn}
 
 
 def _partition(call: DataSourceCall) -> dict[str, Any]:
@@ -80,6 +89,7 @@ def _elastic_ip(call: DataSourceCall) -> dict[str, Any]:
 
 _DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+    "aws:iam/getSessionContext:getSessionContext": _session_context,
     "aws:index/getPartition:getPartition": _partition,
     "aws:index/getRegion:getRegion": _region,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
@@ -288,18 +298,19 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
 class OfflineMocks(pulumi_mocks.Mocks):
     """Answers every data-source call and resource registration from the tables above."""
 
-    def __init__(self, region: str, site_holder: str | None = None) -> None:
+    def __init__(self, region: str, site_holder: str | None = None, account: MockAccount | None = None) -> None:
         self.region = region
         # Resource name of the host that holds the Elastic IP already (as after a failover),
         # or None for a first deployment.
         self.site_holder = site_holder
+        self.account = account or MockAccount()
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         answer = _DATA_SOURCES.get(args.token)
         if answer is None:
             raise NotImplementedError(f"the offline engine has no answer for data source {args.token}")
         # No check failures: the engine wants an empty list, not None.
-        return answer(DataSourceCall(self.region, self.site_holder, args.args)), []
+        return answer(DataSourceCall(self.region, self.site_holder, args.args, self.account)), []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         token, name, inputs = args.typ, args.name, dict(args.inputs)

@@ -19,7 +19,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from orthweb.config import ConfigError, StackConfig, load_config, qualified_key
 from orthweb.constants import PROJECT
-from orthweb.evaluate.mocks import OfflineMocks
+from orthweb.evaluate.mocks import MockAccount, OfflineMocks
 from orthweb.evaluate.model import Evaluation, Secret
 from orthweb.evaluate.monitor import RecordingMonitor
 from orthweb.evaluate.overrides import apply_overrides
@@ -39,6 +39,7 @@ def evaluate(
     home: Path | None = None,
     secret_overrides: Iterable[str] = (),
     site_holder: str | None = None,
+    account: MockAccount | None = None,
 ) -> Evaluation:
     """Evaluate `__main__.py` for `stack`; ConfigError for invalid config (nothing is run)."""
     root = project_dir or PROJECT_ROOT
@@ -53,7 +54,7 @@ def evaluate(
     region = str(values.get("aws:region") or DEFAULT_REGION)
     engine_config = {k: _engine_value(v) for k, v in values.items()}
     engine_config.setdefault("aws:region", region)
-    monitor = RecordingMonitor(OfflineMocks(region, site_holder))
+    monitor = RecordingMonitor(OfflineMocks(region, site_holder, account))
     return run_program(root, stack, config, engine_config, sorted(secret_keys), monitor, home)
 
 

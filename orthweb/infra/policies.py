@@ -7,7 +7,6 @@ can read them directly. Components call these inside `Output.apply`.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX, LOAD_BALANCER_LOGS_PREFIX, aws_name
@@ -19,15 +18,6 @@ VERSION = "2012-10-17"
 
 def to_json(document: Document) -> str:
     return json.dumps(document, sort_keys=True)
-
-
-def role_arn_of_caller(caller_arn: str) -> str:
-    """aws:PrincipalArn names the role, not the session, for an assumed-role caller."""
-    match = re.fullmatch(r"arn:([\w-]+):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+", caller_arn)
-    if match:
-        partition, account, role = match.groups()
-        return f"arn:{partition}:iam::{account}:role/{role}"
-    return caller_arn
 
 
 def ec2_assume_role() -> Document:

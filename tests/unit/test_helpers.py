@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orthweb.infra import instance_types, policies
+from orthweb.infra import instance_types
 from orthweb.infra.cidr import plan_subnets
 
 
@@ -37,10 +37,3 @@ def test_graviton_types_are_arm64() -> None:
         assert instance_types.architecture(name) == "arm64", name
     for name in ("t3.medium", "m7i-flex.large", "g4dn.xlarge", "c5n.large"):
         assert instance_types.architecture(name) == "x86_64", name
-
-
-def test_assumed_role_caller_maps_to_its_role() -> None:
-    caller = "arn:aws:sts::111122223333:assumed-role/Admin/alice@example.org"
-    assert policies.role_arn_of_caller(caller) == "arn:aws:iam::111122223333:role/Admin"
-    user = "arn:aws:iam::111122223333:user/bob"
-    assert policies.role_arn_of_caller(user) == user

@@ -1,0 +1,49 @@
+"""The AWS account an offline evaluation deploys into, as the mock engine describes it.
+
+The defaults are an ordinary account; a test changes one field to model another one (a deployer
+signed in through IAM Identity Center, ...). Only the mock engine reads this.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MOCK_ACCOUNT = "123456789012"
+DEPLOYER_ROLE = f"arn:aws:iam::{MOCK_ACCOUNT}:role/Deployer"
+
+_ROLE_ARN = re.compile(r"^arn:([\w-]+):iam::(\d{12}):role/(?:[^/]+/)*([^/]+)$")
+_SESSION_ARN = re.compile(r"^arn:[\w-]+:sts::\d{12}:assumed-role/([^/]+)/[^/]+$")
+
+
+@dataclass(frozen=True)
+class MockAccount:
+    # Who runs `pulumi up`: what sts:GetCallerIdentity answers.
+    caller_arn: str = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session"
+    # The roles IAM knows, with their paths (what iam:GetRole answers for a role name).
+    role_arns: tuple[str, ...] = (DEPLOYER_ROLE,)
+
+
+def assumed_role(role_arn: str, session: str = "alice@example.org") -> MockAccount:
+    """An account whose caller is a session of `role_arn` (whose ARN may carry a path)."""
+    match = _ROLE_ARN.fullmatch(role_arn)
+    if match is None:
+        raise ValueError(f"not a role ARN: {role_arn}")
+    partition, account, name = match.groups()
+    return MockAccount(
+        caller_arn=f"arn:{partition}:sts::{account}:assumed-role/{name}/{session}", role_arns=(role_arn,)
+    )
+
+
+def session_issuer(account: MockAccount, arn: str) -> str:
+    """What iam get-session-context answers: the role behind an assumed-role session ARN, found
+    by name as iam:GetRole finds it (with its path); any other ARN as it is."""
+    session = _SESSION_ARN.fullmatch(arn)
+    if session is None:
+        return arn
+    name = session.group(1)
+    for role_arn in account.role_arns:
+        if role_arn.rsplit("/", 1)[-1] == name:
+            return role_arn
+    # The provider fails the same way when the role cannot be read.
+    raise LookupError(f"unable to get role ({name}): NoSuchEntity")
