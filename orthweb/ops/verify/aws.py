@@ -15,13 +15,23 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from orthweb.constants import CREDENTIALS_ROLE, DICOM_BUCKET_ROLE, ROLE_TAG, SITE_TLS_ROLE, bucket_prefix, key_alias
+from orthweb.constants import (
+    CREDENTIALS_ROLE,
+    DICOM_BUCKET_ROLE,
+    GROUP_MEMBER,
+    ROLE_TAG,
+    SITE_TLS_ROLE,
+    bucket_prefix,
+    key_alias,
+)
 from orthweb.host.credentials import Credential
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError, call_aws, open_clients, tags_of
 from orthweb.ops.tagged import Host, TaggedStack
 from orthweb.ops.verify.host import CommandOutput
-from orthweb.ops.verify.model import CheckFailed, Deployment, StoredObject
+from orthweb.ops.verify.model import CheckFailed, Deployment, LoadBalancedGroup, StoredObject
+from orthweb.ops.verify.scale_out import find_group
+from orthweb.ops.verify.site import CertificateInfo
 
 SSM_DOCUMENT = "AWS-RunShellScript"
 # get_command_invocation right after send_command may not know the invocation yet.
@@ -40,6 +50,9 @@ class VerifyClients:
     kms: Any
     ssm: Any
     region: str
+    # The scale-out topology's group and load balancer.
+    autoscaling: Any = None
+    elbv2: Any = None
 
     @property
     def stack_clients(self) -> AwsClients:
@@ -53,7 +66,10 @@ def connect(
     """Clients from the user's normal credential chain (or an injected session / endpoint)."""
     try:
         region, made = open_clients(
-            ("ec2", "secretsmanager", "s3", "kms", "ssm"), session=session, region=region, endpoint_url=endpoint_url
+            ("ec2", "secretsmanager", "s3", "kms", "ssm", "autoscaling", "elbv2"),
+            session=session,
+            region=region,
+            endpoint_url=endpoint_url,
         )
     except OpsError as error:
         raise CheckFailed(error.detail, error.hint) from None
@@ -77,7 +93,13 @@ class AwsStack:
         self._tagged = TaggedStack(clients.stack_clients, stack)
 
     def locate(self) -> Deployment:
-        serving, site_address, certificate = self._serving_host()
+        group = self._group()
+        if group is None:
+            serving, site_address, certificate = self._serving_host()
+            serving_role, serving_instance = serving.role, serving.instance_id
+        else:
+            site_address, certificate = self._load_balanced_site(group)
+            serving_role, serving_instance = GROUP_MEMBER, group.in_service[0] if group.in_service else ""
         credentials_secret, credentials = self._secret(CREDENTIALS_ROLE)
         admin = _admin_credential(credentials_secret, credentials)
         site_tls_secret, _ = self._secret(SITE_TLS_ROLE)
@@ -87,8 +109,8 @@ class AwsStack:
             stack=self.stack,
             region=self.clients.region,
             site_address=site_address,
-            serving_instance=serving.instance_id,
-            serving_role=serving.role,
+            serving_instance=serving_instance,
+            serving_role=serving_role,
             certificate_pem=certificate,
             admin=admin,
             credentials_secret=credentials_secret,
@@ -96,7 +118,25 @@ class AwsStack:
             dicom_bucket=self._bucket(DICOM_BUCKET_ROLE),
             key_arn=key["Arn"],
             key_alias=alias,
+            group=group,
         )
+
+    def _group(self) -> LoadBalancedGroup | None:
+        """The scale-out topology's group and load balancer; None for a failover stack."""
+        if self.clients.autoscaling is None or self.clients.elbv2 is None:
+            return None
+        return find_group(self.clients.autoscaling, self.clients.elbv2, self.stack)
+
+    def _load_balanced_site(self, group: LoadBalancedGroup) -> tuple[str, str]:
+        """The address clients use and the site certificate. With TLS at the load balancer its ACM
+        certificate names only the site's domain: the first name of the site certificate."""
+        try:
+            certificate = self._tagged.site_certificate()
+        except OpsError as error:
+            raise CheckFailed(str(error), LOCATE_HINT) from None
+        names = CertificateInfo.from_pem(certificate).names
+        address = names[0] if group.tls_at_load_balancer and names else group.load_balancer_dns
+        return address, certificate
 
     def _serving_host(self) -> tuple[Host, str, str]:
         """The running host holding the Elastic IP, the Elastic IP and the site certificate."""

@@ -26,7 +26,7 @@ class DicomChecks:
 
         return DicomEndpoint(
             port=self.target.endpoint.dicom_port,
-            tls=site_context(self.target.deployment.certificate_pem),
+            tls=site_context(self.target.deployment.trusted_pem),
             server_hostname=self.target.address,
             host=self.target.endpoint.connect_host or self.target.address,
         )

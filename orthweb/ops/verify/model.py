@@ -22,6 +22,28 @@ class CheckFailed(Exception):
 
 
 @dataclass(frozen=True)
+class TargetHealth:
+    """One target group of the load balancer: its port, the healthy hosts, the others and why."""
+
+    port: int
+    healthy: tuple[str, ...]
+    other: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class LoadBalancedGroup:
+    """The scale-out topology's Auto Scaling group and the load balancer in front of it."""
+
+    name: str
+    in_service: tuple[str, ...]
+    load_balancer_name: str
+    load_balancer_dns: str
+    # TLS listeners with a publicly trusted ACM certificate (else TCP through to Envoy's certificate).
+    tls_at_load_balancer: bool
+    targets: tuple[TargetHealth, ...]
+
+
+@dataclass(frozen=True)
 class Deployment:
     """What the checks need to know about the stack, found by its tags."""
 
@@ -37,6 +59,19 @@ class Deployment:
     dicom_bucket: str
     key_arn: str
     key_alias: str
+    # The scale-out topology's group (None for the failover topology's primary and secondary).
+    group: LoadBalancedGroup | None = None
+
+    @property
+    def host_instances(self) -> tuple[str, ...]:
+        """The hosts the host checks run on: every one serving clients."""
+        return self.group.in_service if self.group is not None else (self.serving_instance,)
+
+    @property
+    def trusted_pem(self) -> str | None:
+        """What a client trusts: the site certificate, or None for the system's CAs when the load
+        balancer serves a publicly trusted certificate."""
+        return None if self.group is not None and self.group.tls_at_load_balancer else self.certificate_pem
 
 
 @dataclass(frozen=True)

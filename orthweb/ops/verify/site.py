@@ -17,9 +17,12 @@ from orthweb.ops.verify.model import Credential
 HOSTNAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
-def site_context(certificate_pem: str) -> ssl.SSLContext:
-    """Trust only the site certificate (as a leaf anchor), check the name, TLS 1.2 or later."""
-    context = ssl.create_default_context(cadata=certificate_pem)
+def site_context(certificate_pem: str | None) -> ssl.SSLContext:
+    """Trust only the site certificate (as a leaf anchor), check the name, TLS 1.2 or later.
+
+    None: trust the system's certificate authorities (a load balancer with a public certificate).
+    """
+    context = ssl.create_default_context(cadata=certificate_pem) if certificate_pem else ssl.create_default_context()
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -78,7 +81,9 @@ class Response:
 
 
 class SiteClient:
-    def __init__(self, address: str, dial_host: str, port: int, certificate_pem: str, timeout: float = 20.0) -> None:
+    def __init__(
+        self, address: str, dial_host: str, port: int, certificate_pem: str | None, timeout: float = 20.0
+    ) -> None:
         self.address = address
         self.dial_host = dial_host
         self.port = port

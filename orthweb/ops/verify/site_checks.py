@@ -19,6 +19,8 @@ class SiteChecks:
     def tls(self) -> str:
         """`site.tls`: the served certificate is the site certificate and names the address."""
         deployment = self.target.deployment
+        if deployment.trusted_pem is None:
+            return self._public_tls()
         info = CertificateInfo.from_pem(deployment.certificate_pem)
         address = self.target.address
         try:
@@ -50,6 +52,22 @@ class SiteChecks:
             )
         days = (info.not_after - dt.datetime.now(dt.UTC)).days
         return f"{version}, site certificate for {', '.join(info.names)}, {days} days left"
+
+    def _public_tls(self) -> str:
+        """The load balancer terminates TLS with its ACM certificate (Envoy's is behind it)."""
+        address = self.target.address
+        try:
+            version, _ = self.target.client.handshake()
+        except ssl.SSLCertVerificationError as error:
+            raise CheckFailed(
+                f"the load balancer's certificate does not verify for {address} ({error.verify_message})",
+                "the ACM certificate may still await DNS validation: `aws acm list-certificates` shows its status",
+            ) from None
+        except (ssl.SSLError, OSError) as error:
+            raise CheckFailed(
+                f"no TLS to {address}:{self.target.endpoint.https_port}: {error}", self.target.web_hint()
+            ) from None
+        return f"{version}, publicly trusted certificate for {address} (served by the load balancer)"
 
     def login(self) -> str:
         """`site.login`: anonymous requests are refused, the generated admin credential works."""

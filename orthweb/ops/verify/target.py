@@ -28,7 +28,7 @@ class Target:
             self.address,
             self.endpoint.connect_host or self.address,
             self.endpoint.https_port,
-            deployment.certificate_pem,
+            deployment.trusted_pem,
             self.options.http_timeout,
         )
         return deployment
@@ -74,9 +74,13 @@ class Target:
     def reach_hint(self, port: int, cidrs: str) -> str:
         """Where to look when nothing answers on `port` (`cidrs`: the stack config key admitting us)."""
         return (
-            f"is this machine's address in {cidrs} (hosts' security group, port {port})? is the "
+            f"is this machine's address in {cidrs} (the {self._front} security group, port {port})? is the "
             f"{self.deployment.serving_role} host serving? (`journalctl CONTAINER_NAME=orthweb-envoy-1` on it)"
         )
+
+    @property
+    def _front(self) -> str:
+        return "load balancer's" if self.deployment.group is not None else "hosts'"
 
     def web_hint(self) -> str:
         return self.reach_hint(self.endpoint.https_port, "webAllowedCidrs")

@@ -12,6 +12,7 @@ from orthweb.ops.verify.dicom_checks import DicomChecks
 from orthweb.ops.verify.host import HostRunner
 from orthweb.ops.verify.host_checks import HostChecks
 from orthweb.ops.verify.model import CheckFailed, CheckResult, Report, StackBackend
+from orthweb.ops.verify.scale_out import check_targets
 from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.site_checks import SiteChecks
 from orthweb.ops.verify.storage_checks import StorageChecks
@@ -49,6 +50,7 @@ class Verifier:
         site, dicom, storage, host = self.site, self.dicom, self.storage, self.host
         return [
             ("stack.find", "stack found by its tags", (), self.find),
+            ("lb.targets", "every host in service is a healthy target", ("stack.find",), self.targets),
             ("site.tls", "HTTPS with the site certificate", ("stack.find",), site.tls),
             ("site.login", "login with the generated credential", ("site.tls",), site.login),
             ("site.orthanc", "Orthanc version and plugins", ("site.login",), site.orthanc),
@@ -77,11 +79,26 @@ class Verifier:
         deployment = self.target.locate(self.backend)
         self.report.stack, self.report.region = deployment.stack, deployment.region
         self.report.site_address = self.target.address
+        group = deployment.group
+        if group is not None:
+            self.report.serving = f"{len(group.in_service)} hosts of {group.name} behind {group.load_balancer_name}"
+            return (
+                f"site {deployment.site_address} on load balancer {group.load_balancer_name}; group {group.name} "
+                f"with {len(group.in_service)} hosts in service ({', '.join(group.in_service) or 'none'}); "
+                f"bucket {deployment.dicom_bucket}; key {deployment.key_alias}"
+            )
         self.report.serving = f"{deployment.serving_role} host {deployment.serving_instance}"
         return (
             f"site {deployment.site_address} on the {deployment.serving_role} host {deployment.serving_instance}; "
             f"bucket {deployment.dicom_bucket}; key {deployment.key_alias}"
         )
+
+    def targets(self) -> str:
+        """`lb.targets`: the load balancer sends clients to every host in service."""
+        group = self.target.deployment.group
+        if group is None:
+            return "skipped: the failover topology has no load balancer"
+        return check_targets(group)
 
     def _run_one(self, check_id: str, title: str, needs: tuple[str, ...], check: Callable[[], str]) -> CheckResult:
         missing = [n for n in needs if n not in self._passed]
