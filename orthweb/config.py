@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb import topology
+from orthweb import sso, topology
 from orthweb.constants import (
     DOMAIN_PATTERN,
     FAILOVER,
@@ -140,6 +140,16 @@ class SiteCertificate:
 
 
 @dataclass(frozen=True)
+class SsoSettings:
+    """Sign-in through Amazon Cognito (`authentication: sso`)."""
+
+    # Each becomes a Cognito user in the admin group and gets Cognito's invitation by mail.
+    admin_emails: tuple[str, ...]
+    # The Cognito prefix domain; None: `orthweb-<stack>-` and a random suffix.
+    domain_prefix: str | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     environment: str = "dev"
@@ -160,12 +170,18 @@ class StackConfig:
     topology: str = FAILOVER
     # A Route53 zone holding `site_domain` (scale-out: publicly trusted TLS at the load balancer).
     hosted_zone_id: str | None = None
+    # Sign-in through Cognito at Envoy; None: Orthanc's own generated credential (`basic`).
+    sso: SsoSettings | None = None
     # Things that work today but need the user's attention soon (printed by plan, logged by up).
     warnings: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def authentication(self) -> str:
+        return sso.SSO if self.sso is not None else sso.BASIC
 
     @property
     def database_hosts(self) -> int:
@@ -191,6 +207,9 @@ _TOP_LEVEL_KEYS = (
     "hostedZoneId",
     "alarmEmails",
     "adminPrincipalArns",
+    "authentication",
+    "ssoAdminEmails",
+    "ssoDomainPrefix",
 )
 _SECRET_ONLY_KEYS = ("siteCertificateKey",)
 
@@ -441,6 +460,7 @@ def load_config(
     settings["options"] = _with_environment_defaults(options, values, settings.get("environment", "dev"))
     settings.update(_public_key_settings(values, home))
     settings.update(_region_settings(raw))
+    settings.update(_sign_in_settings(values, stack))
     config = StackConfig(**settings)
     _check_topology(config)
     _check_host_memory(config.options)
@@ -567,6 +587,36 @@ def _certificate_warnings(certificate: SiteCertificate, domain: str | None, now:
         # Never the key's text: the value shown is a placeholder.
         raise ConfigError("siteCertificate", "[not shown]", str(error)) from None
     return report.warnings
+
+
+def _sign_in_settings(values: Mapping[str, Any], stack: str) -> dict[str, Any]:
+    """`authentication` and, with `sso`, who administers it and where Cognito's pages live."""
+    mode = _one_of(sso.AUTHENTICATION_MODES)("authentication", values.get("authentication") or sso.BASIC)
+    emails = _email_list("ssoAdminEmails", values.get("ssoAdminEmails", []))
+    prefix = values.get("ssoDomainPrefix") or None
+    if mode == sso.BASIC:
+        for key, value in (("ssoAdminEmails", list(emails)), ("ssoDomainPrefix", prefix)):
+            if value:
+                raise ConfigError(key, value, "only with authentication = sso (it is basic)")
+        return {}
+    if not emails:
+        raise ConfigError(
+            "ssoAdminEmails", [], 'at least one address with authentication = sso, e.g. ["pacs-admin@example.org"]'
+        )
+    if len({email.lower() for email in emails}) != len(emails):
+        raise ConfigError("ssoAdminEmails", list(emails), "distinct addresses (Cognito ignores case)")
+    if prefix is not None:
+        problem = sso.domain_prefix_problem(prefix) if isinstance(prefix, str) else "a string"
+        if problem is not None:
+            raise ConfigError("ssoDomainPrefix", prefix, problem)
+    elif (word := sso.reserved_word_in(stack)) is not None:
+        raise ConfigError(
+            "ssoDomainPrefix",
+            None,
+            f"a prefix of your own: the generated one holds the stack name, which contains Cognito's "
+            f"reserved word '{word}'",
+        )
+    return {"sso": SsoSettings(admin_emails=emails, domain_prefix=prefix)}
 
 
 def _public_key_settings(values: Mapping[str, Any], home: Path | None) -> dict[str, Any]:
