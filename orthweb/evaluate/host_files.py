@@ -20,6 +20,8 @@ from orthweb.host.layout import HOST_FILES
 # The same names as orthweb.host.render.render_host_files uses.
 _NAMES = {file.path: file.name for file in HOST_FILES}
 INSTANCE = "aws:ec2/instance:Instance"
+# The scale-out topology's hosts are launched from this; its user data is base64 like userDataBase64.
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
 @dataclass(frozen=True)
@@ -30,16 +32,28 @@ class HostFileOnDisk:
 
 
 def user_data_text(instance: RecordedResource) -> str:
+    """The cloud-config of an EC2 instance or a launch template (both get it gzipped, in base64)."""
+    if instance.type == LAUNCH_TEMPLATE:
+        return gzip.decompress(base64.b64decode(instance.inputs["userData"])).decode()
     if "userDataBase64" in instance.inputs:
         return gzip.decompress(base64.b64decode(instance.inputs["userDataBase64"])).decode()
     return str(instance.inputs.get("userData", ""))
 
 
+def host_role(resource: RecordedResource) -> str:
+    """The role tag a host gets: an instance's own, or what a launch template puts on its instances."""
+    if resource.type == LAUNCH_TEMPLATE:
+        instance_tags = next(s for s in resource.inputs["tagSpecifications"] if s["resourceType"] == "instance")
+        return str(instance_tags["tags"][ROLE_TAG])
+    return str(resource.inputs["tags"][ROLE_TAG])
+
+
 def host_files(evaluation: Evaluation) -> dict[str, dict[str, HostFileOnDisk]]:
-    """Role ("primary"/"secondary") -> file name -> file, including the cloud-config itself."""
+    """Role ("primary"/"secondary", or "member" of the scale-out group) -> file name -> file,
+    including the cloud-config itself."""
     hosts: dict[str, dict[str, HostFileOnDisk]] = {}
-    for instance in evaluation.of_type(INSTANCE):
-        role = instance.inputs["tags"][ROLE_TAG]
+    for instance in [*evaluation.of_type(INSTANCE), *evaluation.of_type(LAUNCH_TEMPLATE)]:
+        role = host_role(instance)
         text = user_data_text(instance)
         files = {USER_DATA_NAME: HostFileOnDisk("/var/lib/cloud/instance/user-data.txt", "0600", text)}
         for entry in (yaml.safe_load(text) or {}).get("write_files", []):
