@@ -25,6 +25,7 @@ from orthweb.infra.host_role import HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
 from orthweb.infra.monitoring import Monitoring, MonitoringArgs
 from orthweb.infra.network import Network, NetworkArgs
+from orthweb.infra.sign_in import SignIn, SignInArgs
 from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostUserData, HostUserDataInputs
@@ -45,9 +46,11 @@ class Exports:
     site_tls_secret_arn: pulumi.Output[str]
     orthanc_credentials_secret_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
+    # With `authentication: sso`: the host of Cognito's sign-in pages.
+    sign_in_domain: pulumi.Output[str] | None = None
 
     def as_dict(self) -> dict[str, pulumi.Output]:
-        return dict(self.__dict__)
+        return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         f"{NAME}-secrets",
         AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
     )
+    sign_in = _create_sign_in(cfg, target, key) if cfg.sso else None
     # Known before RDS exists: the hosts look the database up by this identifier at boot.
     db_suffix = random.RandomString(f"{NAME}-db-suffix", length=6, special=False, upper=False)
     db_identifier = pulumi.Output.concat(f"{aws_name(cfg.stack)}-", db_suffix.result)
@@ -85,9 +89,13 @@ def build_stack(cfg: StackConfig) -> Exports:
     )
     hosts = _create_hosts(cfg, network, host_role, key, user_data)
     site_address = _create_site_certificate(cfg, secrets, hosts)
+    if sign_in is not None:
+        sign_in.connect_site(site_address)
     database = _create_database(cfg, db_identifier, network, hosts, key)
     monitoring = _create_monitoring(cfg, target, key, hosts, db_identifier)
-    _grant_host_permissions(host_role, secrets, database, storage, key, monitoring, cfg.stack, target.region)
+    _grant_host_permissions(
+        host_role, secrets, database, storage, key, monitoring, cfg.stack, target.region, sign_in=sign_in
+    )
     return Exports(
         site_address=site_address,
         host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
@@ -98,6 +106,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         site_tls_secret_arn=secrets.site_tls_arn,
         orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
         dashboard_name=monitoring.dashboard_name,
+        sign_in_domain=sign_in.domain if sign_in else None,
     )
 
 
@@ -185,6 +194,22 @@ def _create_hosts(
     )
 
 
+def _create_sign_in(cfg: StackConfig, target: _Target, key: EncryptionKey) -> SignIn:
+    assert cfg.sso is not None
+    return SignIn(
+        f"{NAME}-sign-in",
+        SignInArgs(
+            stack=cfg.stack,
+            region=target.region,
+            admin_emails=cfg.sso.admin_emails,
+            domain_prefix=cfg.sso.domain_prefix,
+            key_arn=key.arn,
+            recovery_window_days=30 if cfg.is_production else 0,
+            production=cfg.is_production,
+        ),
+    )
+
+
 def _create_site_certificate(cfg: StackConfig, secrets: AppSecrets, hosts: Hosts) -> pulumi.Output[str]:
     """Fills the site TLS secret; returns the site's address (its domain, else the EIP's DNS name)."""
     site_dns = hosts.site_ip.public_dns
@@ -261,10 +286,13 @@ def _grant_host_permissions(
     monitoring: Monitoring,
     stack: str,
     region: pulumi.Output[str],
+    *,
+    sign_in: SignIn | None = None,
 ) -> None:
     host_role.grant(
         pulumi.Output.all(
             credentials_secret=secrets.orthanc_credentials_arn,
+            sign_in_secret=sign_in.site_client_secret_arn if sign_in else "",
             site_tls_secret=secrets.site_tls_arn,
             db_master_secret=database.master_secret_arn,
             dicom_bucket_arn=storage.dicom_bucket.arn,
@@ -276,7 +304,14 @@ def _grant_host_permissions(
             lambda v: policies.to_json(
                 policies.host_permissions(
                     secret_arns=[
-                        arn for arn in (v["credentials_secret"], v["site_tls_secret"], v["db_master_secret"]) if arn
+                        arn
+                        for arn in (
+                            v["credentials_secret"],
+                            v["site_tls_secret"],
+                            v["db_master_secret"],
+                            v["sign_in_secret"],
+                        )
+                        if arn
                     ],
                     dicom_bucket_arn=v["dicom_bucket_arn"],
                     key_arn=v["key_arn"],

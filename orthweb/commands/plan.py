@@ -13,7 +13,7 @@ from orthweb.commands.common import add_stack_arguments, evaluate_or_report
 from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
 from orthweb.evaluate import Evaluation, redact
 from orthweb.evaluate.host_files import write_host_files
-from orthweb.ops.cost import CostEstimate, PriceTableError, estimate
+from orthweb.ops.cost import CostEstimate, estimate
 
 # What `plan` prices when the stack names no region (the offline evaluation assumes it too).
 DEFAULT_REGION = "us-east-1"
@@ -50,25 +50,22 @@ def run(args: argparse.Namespace) -> int:
             print(f"orthweb: cannot write under --out {args.out}: {error.strerror}", file=sys.stderr)
             return 2
         print(f"wrote {len(written)} host files under {args.out}/", file=sys.stderr)
-    cost, cost_error = _cost(evaluation)
+    cost = _cost(evaluation)
     if args.json:
         document = evaluation.to_json()
-        document["cost"] = cost.to_json() if cost else {"error": cost_error}
+        document["cost"] = cost.to_json()
         json.dump(document, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_inventory(evaluation))
         sys.stdout.write("\nMonthly cost estimate\n")
-        sys.stdout.write((cost.format_table() if cost else f"  not available: {cost_error}") + "\n")
+        sys.stdout.write(cost.format_table() + "\n")
     return 0
 
 
-def _cost(evaluation: Evaluation) -> tuple[CostEstimate | None, str | None]:
-    region = evaluation.config.region or DEFAULT_REGION
-    try:
-        return estimate(evaluation.resources, region), None
-    except PriceTableError as error:
-        return None, str(error)
+def _cost(evaluation: Evaluation) -> CostEstimate:
+    """Priced in the stack's region; items the price table lacks make the total "incomplete"."""
+    return estimate(evaluation.resources, evaluation.config.region or DEFAULT_REGION)
 
 
 def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:

@@ -156,6 +156,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     names = {address: urn.rsplit("::", 1)[-1] for urn, address in addresses(evaluation).items()}
     environment = evaluation.config.environment
     topology = evaluation.config.topology
+    authentication = evaluation.config.authentication
     summary = checkov_report.get("summary", {})
     report = Report(
         stack=evaluation.stack,
@@ -173,7 +174,9 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     used: set[tuple[str, str]] = set()
     for raw in results.get("failed_checks", []):
         found = result(raw)
-        skip = next((s for s in skips if s.applies(found.id, found.resource, environment, topology)), None)
+        skip = next(
+            (s for s in skips if s.applies(found.id, found.resource, environment, topology, authentication)), None
+        )
         if skip is None:
             report.failed.append(found)
         else:
@@ -186,7 +189,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     report.unused_skips = sorted(
         (s.id, resource)
         for s in skips
-        if s.expected(environment, topology)
+        if s.expected(environment, topology, authentication)
         for resource in s.resources
         if (s.id, resource) not in used
     )

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from orthweb.constants import TOPOLOGIES
+from orthweb.sso import AUTHENTICATION_MODES, BASIC
 
 SKIPS_FILE = Path(__file__).with_name("skips.yaml")
 CHECK_ID = re.compile(r"CKV2?_[A-Z0-9]+_\d+")
@@ -29,18 +30,25 @@ class Skip:
     environments: tuple[str, ...] = ENVIRONMENTS
     # The resources of one topology do not exist in the other: its skips neither apply nor go unused.
     topologies: tuple[str, ...] = TOPOLOGIES
+    # Likewise the sign-in resources exist only with `authentication: sso`.
+    authentications: tuple[str, ...] = AUTHENTICATION_MODES
 
-    def applies(self, check_id: str, resource: str, environment: str, topology: str) -> bool:
+    def applies(
+        self, check_id: str, resource: str, environment: str, topology: str, authentication: str = BASIC
+    ) -> bool:
         return (
             check_id == self.id
             and resource in self.resources
-            and environment in self.environments
-            and topology in self.topologies
+            and self.expected(environment, topology, authentication)
         )
 
-    def expected(self, environment: str, topology: str) -> bool:
-        """Whether this entry must match a failure in a stack of this environment and topology."""
-        return environment in self.environments and topology in self.topologies
+    def expected(self, environment: str, topology: str, authentication: str = BASIC) -> bool:
+        """Whether this entry must match a failure in a stack of this environment, topology and sign-in."""
+        return (
+            environment in self.environments
+            and topology in self.topologies
+            and authentication in self.authentications
+        )
 
 
 def load_skips(path: Path = SKIPS_FILE) -> list[Skip]:
@@ -65,7 +73,7 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     where = f"{path}: skips[{index}]"
     if not isinstance(entry, dict):
         raise SkipsFileError(f"{where}: expected a mapping with id, resources and reason")
-    unknown = set(entry) - {"id", "resources", "reason", "environments", "topologies"}
+    unknown = set(entry) - {"id", "resources", "reason", "environments", "topologies", "authentications"}
     if unknown:
         raise SkipsFileError(f"{where}: unknown keys {sorted(unknown)}")
     check_id = entry.get("id")
@@ -87,4 +95,15 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     topologies = entry.get("topologies", list(TOPOLOGIES))
     if not isinstance(topologies, list) or not topologies or not set(topologies) <= set(TOPOLOGIES):
         raise SkipsFileError(f"{where} ({check_id}): topologies must be a list drawn from {list(TOPOLOGIES)}")
-    return Skip(check_id, tuple(resources), reason.strip(), tuple(environments), tuple(topologies))
+    authentications = entry.get("authentications", list(AUTHENTICATION_MODES))
+    if (
+        not isinstance(authentications, list)
+        or not authentications
+        or not set(authentications) <= set(AUTHENTICATION_MODES)
+    ):
+        raise SkipsFileError(
+            f"{where} ({check_id}): authentications must be a list drawn from {list(AUTHENTICATION_MODES)}"
+        )
+    return Skip(
+        check_id, tuple(resources), reason.strip(), tuple(environments), tuple(topologies), tuple(authentications)
+    )

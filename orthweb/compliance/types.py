@@ -109,6 +109,21 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
         "aws_autoscaling_group", renames={"tags": "tag", "vpcZoneIdentifiers": "vpc_zone_identifier"}
     ),
     "aws:autoscaling/policy:Policy": TerraformType("aws_autoscaling_policy"),
+    # Sign-in (`authentication: sso`): the Cognito user pool, its roles, clients and domain.
+    "aws:cognito/userPool:UserPool": TerraformType(
+        "aws_cognito_user_pool", renames={"recoveryMechanisms": "recovery_mechanism", "schemas": "schema"}
+    ),
+    "aws:cognito/userPoolClient:UserPoolClient": TerraformType("aws_cognito_user_pool_client"),
+    "aws:cognito/userPoolDomain:UserPoolDomain": TerraformType("aws_cognito_user_pool_domain"),
+    "aws:cognito/userGroup:UserGroup": TerraformType("aws_cognito_user_group"),
+    "aws:cognito/user:User": TerraformType("aws_cognito_user"),
+    "aws:cognito/userInGroup:UserInGroup": TerraformType("aws_cognito_user_in_group"),
+    "aws:cognito/resourceServer:ResourceServer": TerraformType(
+        "aws_cognito_resource_server", renames={"scopes": "scope"}
+    ),
+    "aws:cognito/managedLoginBranding:ManagedLoginBranding": TerraformType(
+        "aws_cognito_managed_login_branding", renames={"assets": "asset"}
+    ),
 }
 
 # Types deliberately left out of the plan, with the reason (none today; components are not

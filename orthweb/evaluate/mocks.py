@@ -15,6 +15,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from orthweb.constants import POSTGRES_PORT
 from orthweb.evaluate.mock_account import MOCK_ACCOUNT, MockAccount, assumed_role, session_issuer
+from orthweb.evaluate.mock_cognito import COGNITO_RESOURCES
 
 __all__ = ["MOCK_ACCOUNT", "MockAccount", "OfflineMocks", "assumed_role"]
 
@@ -293,6 +294,7 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:route53/record:Record": _route53_record,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
 }
+_RESOURCES.update(COGNITO_RESOURCES)
 
 
 class OfflineMocks(pulumi_mocks.Mocks):

@@ -3,8 +3,10 @@
 `estimate(resources, region)` reads the resource records that `orthweb.evaluate` produces (anything
 with `type`, `name`, `inputs` and, when known, `id`) and prices them with the list prices in
 `orthweb/data/prices.json`. A price that is not in that table is never guessed: the line item is
-kept with no price and the estimate says it is incomplete. Usage-based charges (S3 storage, log
-ingestion, data transfer, API calls) are listed at zero and named as not included.
+kept with no price, and the total is then not a dollar figure but "incomplete: N items unpriced".
+Usage-based charges (S3 storage, log ingestion, data transfer, API calls, CPU credits) are listed
+and named as not included. Which resource types are priced, usage-based or free is
+`orthweb.ops.billable`; a type it does not know is an unpriced line.
 """
 
 from __future__ import annotations
@@ -18,21 +20,23 @@ from typing import Any, Protocol
 
 from orthweb import telemetry
 from orthweb.constants import PRIMARY, ROLE_TAG, SECONDARY
+from orthweb.ops import billable
+from orthweb.ops.billable import (
+    DASHBOARD,
+    EC2_INSTANCE,
+    EIP,
+    INSTANCE_STATE,
+    KMS_KEY,
+    METRIC_ALARM,
+    RDS_INSTANCE,
+    SECRET,
+    VPC_ENDPOINT,
+)
 
-EC2_INSTANCE = "aws:ec2/instance:Instance"
-EIP = "aws:ec2/eip:Eip"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
-KMS_KEY = "aws:kms/key:Key"
-SECRET = "aws:secretsmanager/secret:Secret"
-S3_BUCKET = "aws:s3/bucket:Bucket"
-FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
-# pulumi-aws 7 files the EC2 start/stop resource under ec2transitgateway; match the suffix so a
-# later move to another module keeps working.
-INSTANCE_STATE_SUFFIX = "/instanceState:InstanceState"
+# What EC2 detailed monitoring sends each minute per running instance, each billed as a custom metric:
+# CPUUtilization, DiskReadOps, DiskWriteOps, DiskReadBytes, DiskWriteBytes, NetworkIn, NetworkOut
+# (CloudWatch pricing's detailed-monitoring example; infracost's instance test prices the same 7).
+DETAILED_MONITORING_METRICS = 7
 
 
 class PriceTableError(ValueError):
@@ -92,10 +96,23 @@ class CostEstimate:
     # Each {"id", "as_of", "url"} from the price table, for the items priced here.
     sources: tuple[Mapping[str, str], ...] = field(default=())
 
+    # Why some prices are missing altogether (a region the table does not have).
+    warnings: tuple[str, ...] = ()
+
     @property
-    def monthly_usd(self) -> float:
-        """Sum of the priced items (usage-based and unpriced items add nothing)."""
+    def monthly_usd(self) -> float | None:
+        """The monthly total in USD, or None when an item has no price (never a partial sum)."""
+        if not self.complete:
+            return None
         return round(sum(item.monthly_usd or 0.0 for item in self.items), 2)
+
+    @property
+    def total(self) -> str:
+        """The total as it is shown: a dollar figure only when every item is priced."""
+        if self.monthly_usd is None:
+            count = len(self.unpriced)
+            return f"incomplete: {count} item{'s' if count != 1 else ''} unpriced"
+        return f"${self.monthly_usd:,.2f}"
 
     @property
     def unpriced(self) -> tuple[LineItem, ...]:
@@ -108,12 +125,14 @@ class CostEstimate:
     def to_json(self) -> dict[str, Any]:
         return {
             "monthly_usd": self.monthly_usd,
+            "total": self.total,
             "currency": "USD",
             "region": self.region,
             "complete": self.complete,
             "hours_per_month": self.hours_per_month,
             "items": [item.to_json() for item in self.items],
             "not_priced": [item.item for item in self.unpriced],
+            "warnings": list(self.warnings),
             "sources": [dict(source) for source in self.sources],
         }
 
@@ -125,7 +144,7 @@ class CostEstimate:
                     item.item,
                     _number(item.quantity),
                     item.unit,
-                    "-" if item.unit_usd is None else _number(item.unit_usd),
+                    "-" if item.unit_usd is None else _unit_price(item.unit_usd),
                     "usage" if item.usage_based else _money(item.monthly_usd),
                 )
             )
@@ -140,15 +159,15 @@ class CostEstimate:
             return "  ".join(cells).rstrip()
 
         rule = "  ".join("-" * width for width in widths)
-        total_label = "Estimated monthly total" + ("" if self.complete else " (incomplete)")
         out = [line(rows[0]), rule, *(line(row) for row in rows[1:]), rule]
-        out.append(f"{total_label}: ${self.monthly_usd:,.2f} (USD, {self.region}, on-demand list prices)")
+        out.append(f"Estimated monthly total: {self.total} (USD, {self.region}, on-demand list prices)")
+        if self.unpriced:
+            names = "; ".join(item.item for item in self.unpriced)
+            out.append(f"Unpriced (no list price in orthweb/data/prices.json): {names}")
+        out += [f"Warning: {warning}" for warning in self.warnings]
         notes = [f"  {item.item}: {item.note}" for item in self.items if item.note]
         if notes:
             out += ["Notes:", *notes]
-        if self.unpriced:
-            names = ", ".join(item.item for item in self.unpriced)
-            out.append(f"Not priced (no list price in orthweb/data/prices.json): {names}")
         if self.sources:
             ids = ", ".join(source["id"] for source in self.sources)
             out.append(f"Price sources: {ids} (orthweb/data/prices.json names each one)")
@@ -159,8 +178,13 @@ def _number(value: float) -> str:
     return f"{value:,.4f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value):,}"
 
 
+def _unit_price(value: float) -> str:
+    # One format for every unit price: the table's prices have at most four decimals.
+    return f"{value:,.4f}"
+
+
 def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:,.2f}"
+    return "unpriced" if value is None else f"{value:,.2f}"
 
 
 # --- price table -----------------------------------------------------------------------------
@@ -252,7 +276,7 @@ class _Host:
 def _hosts(resources: list[ResourceLike], secondary_state: str | None) -> list[_Host]:
     hosts = [_Host(r, _role(r) or r.name) for r in resources if r.type == EC2_INSTANCE]
     by_id = {_resource_id(h.resource): h for h in hosts if _resource_id(h.resource) is not None}
-    states = [r for r in resources if r.type.endswith(INSTANCE_STATE_SUFFIX)]
+    states = [r for r in resources if r.type == INSTANCE_STATE]
     for state in states:
         target_id = _input(state, "instanceId", _input(state, "instance"))
         host = by_id.get(target_id)
@@ -280,12 +304,23 @@ def _hosts(resources: list[ResourceLike], secondary_state: str | None) -> list[_
 
 class _Builder:
     def __init__(self, table: PriceTable, region: str) -> None:
-        table.region(region)  # fail early, naming the known regions
         self.table = table
         self.region = region
         self.hours = table.hours_per_month
         self.items: list[LineItem] = []
         self.sources: set[str] = set()
+        self.warnings: list[str] = []
+        if region not in table.regions:
+            self.warnings.append(
+                f"no list prices for region {region!r} in orthweb/data/prices.json "
+                f"(priced regions: {', '.join(table.regions)})"
+            )
+
+    def regional(self, entry: str, key: str | None = None) -> tuple[float | None, str | None]:
+        """A regional price, or (None, None) when the table has none for this region."""
+        if self.region not in self.table.regions:
+            return None, None
+        return self.table.regional(self.region, entry, key)
 
     def add(
         self,
@@ -305,7 +340,7 @@ class _Builder:
 
     def result(self) -> CostEstimate:
         sources = tuple(self.table.describe_source(s) for s in sorted(self.sources))
-        return CostEstimate(self.region, tuple(self.items), self.hours, sources)
+        return CostEstimate(self.region, tuple(self.items), self.hours, sources, tuple(self.warnings))
 
 
 def estimate(
@@ -318,7 +353,7 @@ def estimate(
     """Price the stack's resources in `region`.
 
     `secondary_state` ("running"/"stopped") overrides what the graph's InstanceState says.
-    Raises PriceTableError when the table has no entry at all for `region`.
+    A region the table does not have leaves its regional items unpriced (the estimate says why).
     """
     if secondary_state not in (None, "running", "stopped"):
         raise ValueError(f"secondary_state must be 'running' or 'stopped', not {secondary_state!r}")
@@ -336,13 +371,14 @@ def estimate(
     _price_keys_and_secrets(build, records)
     _price_monitoring(build, records, hosts)
     _usage_based(build, records)
+    _unknown_types(build, records)
     return build.result()
 
 
 def _price_host(build: _Builder, host: _Host) -> None:
     resource = host.resource
     instance_type = str(_input(resource, "instanceType"))
-    price = build.table.regional(build.region, "ec2_linux_hour", instance_type)
+    price = build.regional("ec2_linux_hour", instance_type)
     if host.running:
         build.add(f"EC2 {host.label} {instance_type}", build.hours, "hour", price)
     else:
@@ -353,6 +389,25 @@ def _price_host(build: _Builder, host: _Host) -> None:
             price,
             note="stopped: no instance-hours until failover starts it",
         )
+    _price_detailed_monitoring(build, host)
+    _price_volumes(build, host)
+
+
+def _price_detailed_monitoring(build: _Builder, host: _Host) -> None:
+    """One-minute EC2 metrics are billed as custom metrics, and only while the host sends them."""
+    if not _input(host.resource, "monitoring", False):
+        return
+    build.add(
+        f"EC2 detailed monitoring, {host.label}{'' if host.running else ' (stopped)'}",
+        DETAILED_MONITORING_METRICS if host.running else 0,
+        "metric-month",
+        build.regional("cloudwatch_custom_metric_month"),
+        note=None if host.running else "a stopped host sends no metrics",
+    )
+
+
+def _price_volumes(build: _Builder, host: _Host) -> None:
+    resource = host.resource
     volumes = []
     root = _input(resource, "rootBlockDevice")
     if isinstance(root, Mapping):
@@ -371,7 +426,7 @@ def _price_host(build: _Builder, host: _Host) -> None:
     for label, volume in volumes:
         size = _plain(volume.get("volumeSize"))
         volume_type = str(_plain(volume.get("volumeType")) or "gp3")
-        price = build.table.regional(build.region, "ebs_gb_month", volume_type)
+        price = build.regional("ebs_gb_month", volume_type)
         if size is None:
             build.add(
                 f"EBS {volume_type} {label}, {host.label}",
@@ -416,11 +471,11 @@ def _price_database(build: _Builder, database: ResourceLike) -> None:
     multi_az = bool(_input(database, "multiAz", False))
     copies = 2 if multi_az else 1
     deployment = "Multi-AZ, primary + standby" if multi_az else "Single-AZ"
-    price = build.table.regional(build.region, "rds_postgres_single_az_hour", db_class)
+    price = build.regional("rds_postgres_single_az_hour", db_class)
     build.add(f"RDS PostgreSQL {db_class} ({deployment})", build.hours * copies, "instance-hour", price)
     size = _input(database, "allocatedStorage")
     storage_type = str(_input(database, "storageType") or "gp2")
-    price = build.table.regional(build.region, "rds_storage_gb_month", storage_type)
+    price = build.regional("rds_storage_gb_month", storage_type)
     if size is None:
         build.add(
             f"RDS storage {storage_type}",
@@ -437,6 +492,12 @@ def _price_database(build: _Builder, database: ResourceLike) -> None:
         "GB-month",
         "usage-based, not included (backups up to the allocated size are free)",
     )
+    if _input(database, "monitoringInterval", 0):
+        build.usage(
+            "RDS enhanced monitoring (its RDSOSMetrics log group)",
+            "GB",
+            "usage-based, not included: CloudWatch Logs ingestion of the OS metrics",
+        )
 
 
 def _price_endpoint(build: _Builder, endpoint: ResourceLike) -> None:
@@ -444,7 +505,7 @@ def _price_endpoint(build: _Builder, endpoint: ResourceLike) -> None:
         return  # gateway endpoints (S3, DynamoDB) are free
     service = str(_input(endpoint, "serviceName") or endpoint.name).rsplit(".", 1)[-1]
     zones = len(_input(endpoint, "subnetIds") or [])
-    price = build.table.regional(build.region, "interface_endpoint_az_hour")
+    price = build.regional("interface_endpoint_az_hour")
     build.add(
         f"Interface endpoint {service} ({zones} AZ)",
         build.hours * zones,
@@ -481,11 +542,11 @@ def _price_monitoring(build: _Builder, records: list[ResourceLike], hosts: list[
     """Alarms and dashboards are resources; custom metrics are what each running host publishes."""
     alarms = sum(1 for r in records if r.type == METRIC_ALARM)
     if alarms:
-        price = build.table.regional(build.region, "cloudwatch_alarm_month")
+        price = build.regional("cloudwatch_alarm_month")
         build.add("CloudWatch alarms (standard resolution)", alarms, "alarm-month", price)
     dashboards = sum(1 for r in records if r.type == DASHBOARD)
     if dashboards:
-        price = build.table.regional(build.region, "cloudwatch_dashboard_month")
+        price = build.regional("cloudwatch_dashboard_month")
         build.add(
             "CloudWatch dashboard", dashboards, "dashboard-month", price, note="free if among the account's first 3"
         )
@@ -496,7 +557,7 @@ def _price_monitoring(build: _Builder, records: list[ResourceLike], hosts: list[
             f"CloudWatch custom metrics ({per_host} per running host)",
             per_host * running,
             "metric-month",
-            build.table.regional(build.region, "cloudwatch_custom_metric_month"),
+            build.regional("cloudwatch_custom_metric_month"),
             note="a stopped host publishes none and is not billed for them",
         )
         build.usage(
@@ -507,16 +568,38 @@ def _price_monitoring(build: _Builder, records: list[ResourceLike], hosts: list[
 
 
 def _usage_based(build: _Builder, records: list[ResourceLike]) -> None:
-    buckets = sum(1 for r in records if r.type == S3_BUCKET)
-    if buckets:
+    """One line per usage-based charge the stack's resources bring (orthweb.ops.billable), then
+    the ones every stack has: data transfer, and CPU credits of burstable (T) classes."""
+    present = {r.type for r in records}
+    listed = {item.item for item in build.items}
+    for token, (item, unit, what) in billable.USAGE_BASED.items():
+        if token in present and item not in listed:
+            listed.add(item)
+            build.usage(item, unit, f"usage-based, not included: {what}")
+    burstable = sorted(
+        {str(_input(r, "instanceType")) for r in records if r.type == EC2_INSTANCE}
+        | {str(_input(r, "instanceClass")) for r in records if r.type == RDS_INSTANCE}
+    )
+    burstable = [name for name in burstable if name.removeprefix("db.").startswith("t")]
+    if burstable:
         build.usage(
-            f"S3 storage and requests ({buckets} buckets)",
-            "GB-month",
-            "usage-based, not included (estimated at 0 GB)",
+            f"CPU credits beyond the baseline ({', '.join(burstable)})",
+            "vCPU-hour",
+            "usage-based, not included: T classes run in unlimited mode and bill sustained use above baseline",
         )
-    if any(r.type in (FLOW_LOG, LOG_GROUP) for r in records):
-        build.usage("VPC flow logs and CloudWatch Logs", "GB", "usage-based, not included")
     build.usage("Data transfer out to the internet", "GB", "usage-based, not included")
+
+
+def _unknown_types(build: _Builder, records: list[ResourceLike]) -> None:
+    """A resource type orthweb.ops.billable does not classify is unpriced, never silently free."""
+    for token in billable.unclassified(r.type for r in records if not _is_component(r)):
+        count = sum(1 for r in records if r.type == token)
+        build.add(f"{token} x {count} (not classified in orthweb/ops/billable.py)", count, "resource", (None, None))
+
+
+def _is_component(resource: ResourceLike) -> bool:
+    # Component resources (orthweb:index:*) only group others; the evaluation marks them not custom.
+    return getattr(resource, "custom", True) is False or resource.type.startswith("orthweb:")
 
 
 # --- the Terraform anchor -------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orthweb.ops import cost
-from orthweb.ops.cost import PriceTable, PriceTableError, estimate, terraform_anchor
+from orthweb.ops import billable, cost
+from orthweb.ops.cost import PriceTable, estimate, terraform_anchor
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ def stack(
     root = {"volumeType": "gp3", "volumeSize": root_gb, "encrypted": True}
     return [
         Res(cost.KMS_KEY, "key"),
-        Res(cost.S3_BUCKET, "dicom"),
-        Res(cost.S3_BUCKET, "logs"),
-        Res(cost.FLOW_LOG, "flow-log"),
+        Res(billable.S3_BUCKET, "dicom"),
+        Res(billable.S3_BUCKET, "logs"),
+        Res(billable.FLOW_LOG, "flow-log"),
         Res(cost.VPC_ENDPOINT, "s3", {"vpcEndpointType": "Gateway", "serviceName": "x.s3"}),
         Res(
             cost.VPC_ENDPOINT,
@@ -99,7 +99,7 @@ def test_dev_stack_in_us_east_1_matches_the_hand_computed_total() -> None:
     assert items["Interface endpoint secretsmanager (2 AZ)"] == 14.60  # 2 x 730 x 0.01
     assert items["KMS customer managed keys"] == 1.00
     assert items["Secrets Manager secrets"] == 1.20  # 2 declared + the RDS-managed one
-    assert items["S3 storage and requests (2 buckets)"] == 0.0
+    assert items["S3 storage and requests"] == 0.0
     assert result.complete
     assert result.monthly_usd == 103.62
 
@@ -136,7 +136,8 @@ def test_a_price_missing_from_the_table_is_reported_not_guessed() -> None:
     assert all(_by_item(result)[name] is None for name in missing)
     data = result.to_json()
     assert data["complete"] is False and "RDS storage gp3" in data["not_priced"]
-    assert "(incomplete)" in result.format_table()
+    assert data["monthly_usd"] is None and data["total"] == f"incomplete: {len(missing)} items unpriced"
+    assert f"Estimated monthly total: incomplete: {len(missing)} items unpriced" in result.format_table()
 
 
 def test_an_unknown_instance_type_is_an_unpriced_line() -> None:
@@ -144,9 +145,11 @@ def test_an_unknown_instance_type_is_an_unpriced_line() -> None:
     assert {i.item for i in result.unpriced} >= {"EC2 primary host c7i.large"}
 
 
-def test_an_unknown_region_is_a_clear_error() -> None:
-    with pytest.raises(PriceTableError, match=r"no list prices for region 'ap-south-2'.*us-east-1"):
-        estimate(stack(), "ap-south-2")
+def test_a_region_without_prices_is_incomplete_and_says_why() -> None:
+    result = estimate(stack(), "ap-south-2")
+    assert result.monthly_usd is None and "EC2 primary host t4g.medium" in {i.item for i in result.unpriced}
+    assert any(w.startswith("no list prices for region 'ap-south-2'") and "us-east-1" in w for w in result.warnings)
+    assert "Warning: no list prices for region 'ap-south-2'" in result.format_table()
 
 
 def test_json_shape_for_the_plan_command() -> None:

@@ -17,7 +17,7 @@ def test_dev_graph_is_fully_priced(dev: Evaluation) -> None:
     assert any(item.startswith("Interface endpoint secretsmanager") for item in items)
     running = result.monthly_usd
     stopped = estimate(dev.resources, "us-east-1", secondary_state="stopped").monthly_usd
-    assert stopped < running
+    assert stopped is not None and running is not None and stopped < running
 
 
 def test_prod_graph_prices_a_multi_az_database(prod: Evaluation) -> None:
@@ -29,9 +29,8 @@ def test_prod_graph_prices_a_multi_az_database(prod: Evaluation) -> None:
 def test_plan_command_adds_the_cost_section(dev: Evaluation) -> None:
     from orthweb.commands import plan
 
-    cost, error = plan._cost(dev)  # pyright: ignore[reportPrivateUsage]
-    assert error is None and cost is not None
-    assert cost.to_json()["currency"] == "USD"
+    cost = plan._cost(dev)  # pyright: ignore[reportPrivateUsage]
+    assert cost.to_json()["currency"] == "USD" and cost.to_json()["total"] == f"${cost.monthly_usd:,.2f}"
 
 
 def test_every_billed_monitoring_item_is_in_the_estimate(dev: Evaluation) -> None:

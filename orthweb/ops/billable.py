@@ -1,0 +1,107 @@
+"""How the cost estimate treats each resource type the program creates (pure data, no Pulumi).
+
+Every type is in exactly one of three tables:
+- PRICED: a pricer in `orthweb.ops.cost` turns it into priced line items;
+- USAGE_BASED: billed only by use (storage, requests, messages); listed as such, never totalled;
+- FREE: no charge of its own (configuration of another resource, IAM, locally generated values).
+A type in none of them becomes an unpriced line, so the estimate says "incomplete" instead of
+silently counting a new billable resource as free. Adding a resource type to the program means
+adding it here (tests/unit/test_cost_coverage.py runs every topology against these tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+EC2_INSTANCE: Final = "aws:ec2/instance:Instance"
+EIP: Final = "aws:ec2/eip:Eip"
+# pulumi-aws 7 files the EC2 start/stop resource under ec2transitgateway.
+INSTANCE_STATE: Final = "aws:ec2transitgateway/instanceState:InstanceState"
+RDS_INSTANCE: Final = "aws:rds/instance:Instance"
+VPC_ENDPOINT: Final = "aws:ec2/vpcEndpoint:VpcEndpoint"
+KMS_KEY: Final = "aws:kms/key:Key"
+SECRET: Final = "aws:secretsmanager/secret:Secret"
+METRIC_ALARM: Final = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD: Final = "aws:cloudwatch/dashboard:Dashboard"
+S3_BUCKET: Final = "aws:s3/bucket:Bucket"
+FLOW_LOG: Final = "aws:ec2/flowLog:FlowLog"
+LOG_GROUP: Final = "aws:cloudwatch/logGroup:LogGroup"
+SNS_TOPIC: Final = "aws:sns/topic:Topic"
+SNS_SUBSCRIPTION: Final = "aws:sns/topicSubscription:TopicSubscription"
+ROUTE53_RECORD: Final = "aws:route53/record:Record"
+
+# Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer;
+# an InstanceState only says whether its host runs).
+PRICED: Final = frozenset(
+    {EC2_INSTANCE, EIP, INSTANCE_STATE, RDS_INSTANCE, VPC_ENDPOINT, KMS_KEY, SECRET, METRIC_ALARM, DASHBOARD}
+)
+
+# type -> the usage-based line it adds: (item, unit, what is billed).
+USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
+    S3_BUCKET: ("S3 storage and requests", "GB-month", "storage, requests and retrieval by use"),
+    FLOW_LOG: ("VPC flow logs delivered to S3", "GB", "log delivery per GB, then S3 storage"),
+    LOG_GROUP: (
+        "CloudWatch Logs: container logs and the agent's metric events",
+        "GB",
+        "per GB ingested and per GB-month stored",
+    ),
+    SNS_TOPIC: ("SNS alarm notifications", "notification", "e-mail deliveries beyond the free tier"),
+    SNS_SUBSCRIPTION: ("SNS alarm notifications", "notification", "e-mail deliveries beyond the free tier"),
+    ROUTE53_RECORD: ("Route53 queries", "query", "queries of non-alias records (alias queries to AWS are free)"),
+}
+
+FREE: Final = frozenset(
+    {
+        # Network plumbing: VPCs, subnets, route tables, internet gateways and security groups cost nothing.
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "aws:ec2/keyPair:KeyPair",
+        # A launch template's hosts are billed through the group that launches them.
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        # IAM is free.
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/instanceProfile:InstanceProfile",
+        # Settings of a billed resource.
+        "aws:kms/alias:Alias",
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLogging:BucketLogging",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        # S3 events to EventBridge's default bus are free.
+        "aws:s3/bucketNotification:BucketNotification",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:sns/topicPolicy:TopicPolicy",
+        # Public ACM certificates and their DNS validation are free; target groups and listeners
+        # are part of the load balancer's price.
+        "aws:acm/certificate:Certificate",
+        "aws:acm/certificateValidation:CertificateValidation",
+        "aws:lb/targetGroup:TargetGroup",
+        "aws:lb/listener:Listener",
+        # Generated on the machine that runs `pulumi up`.
+        "random:index/randomPassword:RandomPassword",
+        "random:index/randomString:RandomString",
+        "tls:index/privateKey:PrivateKey",
+        "tls:index/selfSignedCert:SelfSignedCert",
+    }
+)
+
+
+def unclassified(types: Iterable[str]) -> list[str]:
+    """The resource types the estimate would not know how to bill, sorted."""
+    known = PRICED | FREE | USAGE_BASED.keys()
+    return sorted(set(types) - known)
