@@ -19,7 +19,7 @@ from orthweb.constants import PRIMARY, PROJECT, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies, principals
 from orthweb.infra.alarm_plan import HostToWatch
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
-from orthweb.infra.database import Database, DatabaseArgs
+from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
 from orthweb.infra.host_role import HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
@@ -29,6 +29,7 @@ from orthweb.infra.sign_in import SignIn, SignInArgs
 from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostUserData, HostUserDataInputs
+from orthweb.infra.zones import usable_zones
 
 # Component names start with the project's: `orthweb-network`, `orthweb-hosts-primary`, ...
 NAME = PROJECT
@@ -64,7 +65,7 @@ class _Target:
 
 
 def build_stack(cfg: StackConfig) -> Exports:
-    target = _look_up_target()
+    target = _look_up_target(cfg)
     key = _create_encryption_key(cfg, target)
     host_role = HostRole(f"{NAME}-host-identity", HostRoleArgs(stack=cfg.stack, partition=target.partition))
     storage = _create_storage(cfg, target, key, host_role)
@@ -110,13 +111,17 @@ def build_stack(cfg: StackConfig) -> Exports:
     )
 
 
-def _look_up_target() -> _Target:
+def _look_up_target(cfg: StackConfig) -> _Target:
     caller = aws.get_caller_identity_output()
-    # The first AZs (one per zone suffix) that need no opt-in (local and wavelength zones do).
-    zones = aws.get_availability_zones_output(
-        state="available",
-        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
-    ).names.apply(lambda names: sorted(names)[: len(ZONE_SUFFIXES)])
+    # One zone per zone suffix, each offering the host type and the database class.
+    zones = usable_zones(
+        instance_type=cfg.options.instance_type,
+        db_instance_class=cfg.options.db_instance_class,
+        db_engine=DB_ENGINE,
+        db_engine_major=cfg.options.db_engine_version,
+        db_storage_type=DB_STORAGE_TYPE,
+        count=len(ZONE_SUFFIXES),
+    )
     return _Target(
         account_id=caller.account_id,
         partition=aws.get_partition_output().partition,
@@ -164,6 +169,7 @@ def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Netw
             availability_zones=target.zones,
             region=target.region,
             flow_log_bucket_arn=storage.log_bucket.arn,
+            secrets_manager_endpoint=cfg.options.secrets_manager_endpoint,
         ),
     )
 

@@ -78,6 +78,7 @@ def _progress(result: CheckResult) -> None:
 
 def _aws_verifier(args: argparse.Namespace) -> Verifier:
     from orthweb.ops.verify.aws import AwsStack, SsmRunner, connect
+    from orthweb.ops.verify.telemetry_checks import AwsTelemetry
 
     try:
         stack = args.stack or selected_pulumi_stack()
@@ -92,4 +93,5 @@ def _aws_verifier(args: argparse.Namespace) -> Verifier:
         options=Options(keep=args.keep, host_timeout=args.host_timeout),
         stack=stack,
         region=clients.region,
+        telemetry=AwsTelemetry.connect(region=clients.region),
     )

@@ -7,7 +7,8 @@ signed in through IAM Identity Center, ...). Only the mock engine reads this.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 MOCK_ACCOUNT = "123456789012"
 DEPLOYER_ROLE = f"arn:aws:iam::{MOCK_ACCOUNT}:role/Deployer"
@@ -22,6 +23,17 @@ class MockAccount:
     caller_arn: str = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session"
     # The roles IAM knows, with their paths (what iam:GetRole answers for a role name).
     role_arns: tuple[str, ...] = (DEPLOYER_ROLE,)
+    # The region's zones are its name plus each suffix; all offer every type and class, except
+    # the zones listed here for an EC2 instance type or an RDS class (e.g. {"t4g.medium": ("us-east-1a",)}).
+    zone_suffixes: str = "abc"
+    missing_offerings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def zones(self, region: str) -> list[str]:
+        return [f"{region}{suffix}" for suffix in self.zone_suffixes]
+
+    def zones_offering(self, region: str, offering: str) -> list[str]:
+        missing = set(self.missing_offerings.get(offering, ()))
+        return [zone for zone in self.zones(region) if zone not in missing]
 
 
 def assumed_role(role_arn: str, session: str = "alice@example.org") -> MockAccount:

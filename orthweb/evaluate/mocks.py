@@ -68,8 +68,58 @@ def _region(call: DataSourceCall) -> dict[str, Any]:
 
 
 def _availability_zones(call: DataSourceCall) -> dict[str, Any]:
-    names = [f"{call.region}{suffix}" for suffix in "abc"]
-    return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": call.region}
+    names = call.account.zones(call.region)
+    return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, len(names) + 1)], "id": call.region}
+
+
+def _instance_type_offerings(call: DataSourceCall) -> dict[str, Any]:
+    types = [v for f in call.arguments.get("filters") or [] if f["name"] == "instance-type" for v in f["values"]]
+    location_type = call.arguments.get("locationType") or "region"
+    offers = [
+        (instance_type, location)
+        for instance_type in types
+        for location in (
+            call.account.zones_offering(call.region, instance_type)
+            if location_type == "availability-zone"
+            else [call.region]
+        )
+    ]
+    return {
+        "instanceTypes": [t for t, _ in offers],
+        "locations": [location for _, location in offers],
+        "locationTypes": [location_type] * len(offers),
+        "id": call.region,
+    }
+
+
+def _engine_version(call: DataSourceCall) -> dict[str, Any]:
+    # A partial version with `latest` names the newest release of that major.
+    version = str(call.arguments.get("version", "17"))
+    actual = version if "." in version else f"{version}.6"
+    family = f"postgres{actual.split('.')[0]}"
+    return {
+        "engine": call.arguments.get("engine"),
+        "version": actual,
+        "versionActual": actual,
+        "parameterGroupFamily": family,
+        "id": actual,
+    }
+
+
+def _orderable_db_instance(call: DataSourceCall) -> dict[str, Any]:
+    # The options name full versions (17.6); the program asks with the one getEngineVersion found.
+    version = str(call.arguments.get("engineVersion") or "")
+    db_class = str(call.arguments.get("instanceClass") or "")
+    if "." not in version:
+        raise LookupError("no RDS Orderable DB Instance Options found matching criteria; try different search")
+    return {
+        "availabilityZones": call.account.zones_offering(call.region, db_class),
+        "engine": call.arguments.get("engine"),
+        "engineVersion": version,
+        "instanceClass": db_class,
+        "storageType": call.arguments.get("storageType"),
+        "id": db_class,
+    }
 
 
 def _ssm_parameter(call: DataSourceCall) -> dict[str, Any]:
@@ -94,6 +144,9 @@ _DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
     "aws:index/getPartition:getPartition": _partition,
     "aws:index/getRegion:getRegion": _region,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": _instance_type_offerings,
+    "aws:rds/getEngineVersion:getEngineVersion": _engine_version,
+    "aws:rds/getOrderableDbInstance:getOrderableDbInstance": _orderable_db_instance,
     "aws:ssm/getParameter:getParameter": _ssm_parameter,
     "aws:ec2/getEips:getEips": _elastic_ips,
     "aws:ec2/getElasticIp:getElasticIp": _elastic_ip,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -81,6 +82,9 @@ def run_program(
 
         _sync_await(run_pulumi_func(run_main))
         outputs = _sync_await(_resolve_outputs())
+    except BaseException:
+        _forget_failed_run()
+        raise
     finally:
         _set_home(previous_home)
     return Evaluation(stack=stack, config=config, resources=list(monitor.records), outputs=outputs)
@@ -94,6 +98,22 @@ def _as_the_cli_hands_it(root: Path, stack: str, values: dict[str, Any], secret_
     except ProjectConfigError as error:
         raise ConfigError("--stack", stack, f"what the Pulumi CLI accepts: {error}") from None
     return {key: value.value for key, value in merged.items()}
+
+
+def _forget_failed_run() -> None:
+    # A failed program leaves its pending outputs and its error in the runtime's shared settings,
+    # which set_mocks does not reset: the next evaluation in this process would await them and
+    # fail with the same error.
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    shared: Any = settings.SETTINGS  # its context properties are untyped
+    with shared.lock:
+        shared.outputs.clear()
+    settings._get_rpc_manager().clear()
 
 
 def _engine_value(value: Any) -> str:

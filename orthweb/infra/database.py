@@ -13,6 +13,8 @@ from orthweb.infra import policies
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import describe, stack_tags
 
+DB_ENGINE = "postgres"
+DB_STORAGE_TYPE = "gp3"
 DATABASE_NAME = "orthanc"
 MASTER_USERNAME = "orthanc"
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -163,7 +165,7 @@ class Database(pulumi.ComponentResource):
         return aws.rds.Instance(
             f"{self._name}-postgres",
             identifier=args.identifier,
-            engine="postgres",
+            engine=DB_ENGINE,
             # Major only: AWS picks a current minor and upgrades it, so no retired minor can
             # break a later `pulumi up`.
             engine_version=str(args.engine_major),
@@ -171,7 +173,7 @@ class Database(pulumi.ComponentResource):
             instance_class=args.instance_class,
             allocated_storage=args.storage_gb,
             max_allocated_storage=args.max_storage_gb,
-            storage_type="gp3",
+            storage_type=DB_STORAGE_TYPE,
             storage_encrypted=True,
             kms_key_id=args.key_arn,
             db_name=DATABASE_NAME,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +28,19 @@ from typing import Any
 import boto3
 import pytest
 
+from orthweb import telemetry
+from orthweb.constants import aws_name
 from orthweb.harness import Stack
 from orthweb.harness.aws import FAKE_CREDENTIALS, LocalAws
 from orthweb.harness.pki import make_site_certificate
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
+from orthweb.infra.alarm_plan import HostToWatch, stack_rules
 from orthweb.infra.tags import with_role
 from orthweb.ops.verify.aws import AwsStack, VerifyClients, connect
 from orthweb.ops.verify.host import CommandOutput, HostLayout
 from orthweb.ops.verify.model import StoredObject
+from orthweb.ops.verify.telemetry_checks import AwsTelemetry
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -79,6 +84,12 @@ exec "$@"
     "cloud-init": """#!/bin/bash
 cat "$FAKE_CLOUD_INIT"
 exit "${FAKE_CLOUD_INIT_RC:-0}"
+""",
+    # What `amazon-cloudwatch-agent-ctl -a status` prints while the agent runs its configuration.
+    "amazon-cloudwatch-agent-ctl": """#!/bin/bash
+[ "$*" = "-a status" ] || { echo "fake agent ctl: unsupported: $*" >&2; exit 1; }
+printf '%s\n' '{' '  "status": "running",' '  "starttime": "2026-11-29T10:00:00+00:00",' \
+  '  "configstatus": "configured",' '  "version": "1.300057.0"' '}'
 """,
 }
 
@@ -296,6 +307,7 @@ class LocalHostRunner:
             secrets_dir=str(self.harness.secrets_dir),
             deployment_file=str(self.deployment),
             envoy_admin_port=self.harness.envoy.admin_port,
+            cloudwatch_agent_ctl=str(self.shims / "amazon-cloudwatch-agent-ctl"),
         )
 
     def compose_ps(self) -> str:
@@ -357,3 +369,72 @@ def _container(service: str, image: str, *, running: bool, health: str) -> dict[
 @pytest.fixture(scope="session")
 def host_runner(harness: Stack, tmp_path_factory: pytest.TempPathFactory) -> LocalHostRunner:
     return LocalHostRunner(harness, tmp_path_factory.mktemp("host"))
+
+
+# --- CloudWatch as the hosts and the alarms leave it (telemetry checks) ---------------------------
+
+
+def seed_log_events(cloud: AwsTelemetry, stack: str, *, silent: str | None = None, missing: str | None = None) -> None:
+    """One event a minute old in each of the stack's log groups (an hour old in `silent`)."""
+    now_ms = int(time.time() * 1000)
+    for component in telemetry.LOG_COMPONENTS:
+        if component == missing:
+            continue
+        group = telemetry.log_group_name(stack, component)
+        cloud.logs.create_log_group(logGroupName=group)
+        cloud.logs.create_log_stream(logGroupName=group, logStreamName="primary/x")
+        stamp = now_ms - (3_600_000 if component == silent else 60_000)
+        cloud.logs.put_log_events(
+            logGroupName=group, logStreamName="primary/x", logEvents=[{"timestamp": stamp, "message": "line"}]
+        )
+
+
+def seed_alarms(cloud: AwsTelemetry, stack: str, hosts: dict[str, str], *, running: tuple[str, ...]) -> list[Any]:
+    """The stack's alarms exactly as the program plans them (`hosts`: role -> instance id)."""
+    rules = stack_rules(
+        stack=stack,
+        hosts=[HostToWatch(role, instance, role in running) for role, instance in hosts.items()],
+        replicas=3,
+        recover_hosts=True,
+        db_identifier=f"orthweb-{stack}-abc123",
+        db_instance_class="db.t4g.small",
+        db_storage_gb=20,
+    )
+    for rule in rules:
+        cloud.cloudwatch.put_metric_alarm(
+            AlarmName=aws_name(stack, rule.key),
+            Namespace=rule.namespace,
+            MetricName=rule.metric,
+            Dimensions=[{"Name": k, "Value": v} for k, v in rule.dimensions.items()],
+            Statistic=rule.statistic,
+            Period=rule.period_seconds,
+            EvaluationPeriods=rule.evaluation_periods,
+            Threshold=rule.threshold,
+            ComparisonOperator=rule.comparison,
+        )
+    return rules
+
+
+def publish(cloud: AwsTelemetry, namespace: str, metric: str, dimensions: dict[str, Any]) -> None:
+    cloud.cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": metric, "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()], "Value": 1}
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def harness_telemetry(local_aws: LocalAws, harness_stack: SeededStack) -> AwsTelemetry:
+    """The harness stack's log groups with recent events, and data for every alarm of the serving
+    primary host and of the database, as a deployed stack has them."""
+    cloud = AwsTelemetry(local_aws.client("logs", REGION), local_aws.client("cloudwatch", REGION))
+    seed_log_events(cloud, harness_stack.name)
+    hosts = {"primary": harness_stack.primary, "secondary": harness_stack.secondary}
+    for rule in seed_alarms(cloud, harness_stack.name, hosts, running=("primary",)):
+        if (
+            rule.dimensions.get("Host", "primary") == "primary"
+            and rule.dimensions.get("InstanceId", harness_stack.primary) == harness_stack.primary
+        ):
+            publish(cloud, rule.namespace, rule.metric, dict(rule.dimensions))
+    return cloud

@@ -22,6 +22,7 @@ from orthweb.ops.verify.dicom_checks import DicomChecks
 from orthweb.ops.verify.model import StackBackend
 from orthweb.ops.verify.storage_checks import StorageChecks
 from orthweb.ops.verify.target import Target
+from orthweb.ops.verify.telemetry_checks import AwsTelemetry
 from tests.verify.conftest import REGION, SITE_NAME, LocalHostRunner, MirroringBackend, SeededStack, set_bucket_key
 
 pytestmark = pytest.mark.runtime
@@ -43,7 +44,9 @@ class HarnessStorageChecks(StorageChecks):
 
 
 @pytest.fixture
-def make_verifier(harness: Stack, harness_stack: SeededStack, host_runner: LocalHostRunner):
+def make_verifier(
+    harness: Stack, harness_stack: SeededStack, host_runner: LocalHostRunner, harness_telemetry: AwsTelemetry
+):
     made: list[MirroringBackend] = []
 
     def make(*, address: str | None = SITE_NAME, keep: bool = False, mirror: bool = True) -> Verifier:
@@ -69,6 +72,7 @@ def make_verifier(harness: Stack, harness_stack: SeededStack, host_runner: Local
             ),
             stack=harness_stack.name,
             region=REGION,
+            telemetry=harness_telemetry,
         )
         files = harness.work_dir / "storage"
         verifier.storage = HarnessStorageChecks(verifier.target, backend, verifier.dicom, files=files)
@@ -95,7 +99,7 @@ def test_every_check_passes(make_verifier, harness: Stack, harness_stack: Seeded
     # The failover topology has no load balancer whose targets could be checked.
     assert statuses.pop("lb.targets") == "skip", table
     assert set(statuses.values()) == {"pass"}, table
-    assert len(report.results) == 15
+    assert len(report.results) == 18
     # The host checks ran on the host holding the Elastic IP, and the test instance is gone.
     assert host_runner.calls[-1] == harness_stack.primary
     query = {"Level": "Patient", "Query": {"PatientID": "ORTHWEB-VERIFY"}}
@@ -223,7 +227,7 @@ def test_command_json_and_exit_status(make_verifier):
     assert verify_command.run(args, verifier=make_verifier(), out=out) == 0
     document = json.loads(out.getvalue())
     # lb.targets is skipped: the failover topology has no load balancer.
-    assert document["ok"] is True and document["counts"] == {"pass": 14, "fail": 0, "skip": 1}
+    assert document["ok"] is True and document["counts"] == {"pass": 17, "fail": 0, "skip": 1}
     assert {c["id"] for c in document["checks"]} >= {"site.tls", "dicom.store", "database.tls", "storage.object"}
 
     out = io.StringIO()

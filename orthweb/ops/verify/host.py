@@ -20,7 +20,7 @@ from orthweb.ops.verify.model import CheckFailed
 
 BEGIN = "@@orthweb-verify-begin@@"
 END = "@@orthweb-verify-end@@"
-SECTIONS = ("deployment", "cloud-init", "compose-ps", "envoy-clusters", "database")
+SECTIONS = ("deployment", "cloud-init", "compose-ps", "envoy-clusters", "database", "cloudwatch-agent")
 ENVOY_ADMIN_PORT = 9901  # templates/envoy.yaml.j2 (a test keeps them equal)
 CLUSTERS = ("orthanc_http", "orthanc_dicom")
 # PostgreSQL 17 client (the RDS major version); only used for one read-only query per run.
@@ -62,6 +62,7 @@ class HostLayout:
     compose_project: str = "orthweb"
     envoy_admin_port: int = ENVOY_ADMIN_PORT
     psql_image: str = PSQL_IMAGE
+    cloudwatch_agent_ctl: str = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
 
     @property
     def compose(self) -> str:
@@ -114,6 +115,8 @@ def host_script(layout: HostLayout) -> str:
             f"docker run --rm --quiet --network host {' '.join(f'-e {v}' for v in pg_env)} "
             f"{layout.psql_image} {psql}"
         ),
+        # JSON with "status": "running" while the agent publishes (telemetry_checks.check_agent).
+        "cloudwatch-agent": f"{layout.cloudwatch_agent_ctl} -a status",
     }
     lines = [
         "#!/bin/bash",

@@ -10,6 +10,7 @@ from orthweb.ops.verify import host
 from orthweb.ops.verify.host import CommandOutput, HostRunner, Section
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.target import Target
+from orthweb.ops.verify.telemetry_checks import check_agent
 
 RUNNER_HINT = "SSM Run Command needs the SSM agent online and ssm:SendCommand / ssm:GetCommandInvocation"
 
@@ -87,3 +88,6 @@ class HostChecks:
 
     def database_tables(self) -> str:
         return self._on_every_host(lambda: host.check_database_tables(self._database_facts()))
+
+    def cloudwatch_agent(self) -> str:
+        return self._on_every_host(lambda: check_agent(self._section("cloudwatch-agent")))

@@ -17,6 +17,7 @@ from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.site_checks import SiteChecks
 from orthweb.ops.verify.storage_checks import StorageChecks
 from orthweb.ops.verify.target import Target
+from orthweb.ops.verify.telemetry_checks import TelemetryBackend, TelemetryChecks
 
 # One check: its id, title, the ids that must have passed before it runs, and what runs it.
 Check = tuple[str, str, tuple[str, ...], Callable[[], str]]
@@ -34,6 +35,7 @@ class Verifier:
         region: str = "",
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[CheckResult], None] | None = None,
+        telemetry: TelemetryBackend | None = None,
     ) -> None:
         self.backend = backend
         self.clock = clock
@@ -44,6 +46,7 @@ class Verifier:
         self.dicom = DicomChecks(self.target)
         self.storage = StorageChecks(self.target, backend, self.dicom)
         self.host = HostChecks(self.target, runner)
+        self.telemetry = TelemetryChecks(telemetry)
         self._passed: set[str] = set()
 
     def checks(self) -> list[Check]:
@@ -63,6 +66,9 @@ class Verifier:
             ("host.envoy", "Envoy sees every replica healthy", ("stack.find",), host.envoy),
             ("database.tls", "Orthanc's database connections use TLS", ("stack.find",), host.database_tls),
             ("database.tables", "Orthanc tables exist", ("stack.find",), host.database_tables),
+            ("telemetry.agent", "CloudWatch agent running", ("stack.find",), host.cloudwatch_agent),
+            ("telemetry.logs", "recent events in every log group", ("stack.find",), self.telemetry_logs),
+            ("telemetry.metrics", "every alarm's metric has data", ("stack.find",), self.telemetry_metrics),
             ("dicom.cleanup", "test instance deleted", ("dicom.store", "site.login"), dicom.cleanup),
         ]
 
@@ -92,6 +98,12 @@ class Verifier:
             f"site {deployment.site_address} on the {deployment.serving_role} host {deployment.serving_instance}; "
             f"bucket {deployment.dicom_bucket}; key {deployment.key_alias}"
         )
+
+    def telemetry_logs(self) -> str:
+        return self.telemetry.logs(self.target.deployment)
+
+    def telemetry_metrics(self) -> str:
+        return self.telemetry.metrics(self.target.deployment)
 
     def targets(self) -> str:
         """`lb.targets`: the load balancer sends clients to every host in service."""
