@@ -30,11 +30,15 @@ LOG_GROUP: Final = "aws:cloudwatch/logGroup:LogGroup"
 SNS_TOPIC: Final = "aws:sns/topic:Topic"
 SNS_SUBSCRIPTION: Final = "aws:sns/topicSubscription:TopicSubscription"
 ROUTE53_RECORD: Final = "aws:route53/record:Record"
+USER_POOL: Final = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT: Final = "aws:cognito/userPoolClient:UserPoolClient"
 
 # Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer;
 # an InstanceState only says whether its host runs).
 PRICED: Final = frozenset(
     {EC2_INSTANCE, EIP, INSTANCE_STATE, RDS_INSTANCE, VPC_ENDPOINT, KMS_KEY, SECRET, METRIC_ALARM, DASHBOARD}
+    # A user pool by its tier's monthly active users; an app client only if it grants client credentials.
+    | {USER_POOL, USER_POOL_CLIENT}
 )
 
 # type -> the usage-based line it adds: (item, unit, what is billed).
@@ -97,6 +101,13 @@ FREE: Final = frozenset(
         "random:index/randomString:RandomString",
         "tls:index/privateKey:PrivateKey",
         "tls:index/selfSignedCert:SelfSignedCert",
+        # Parts of a Cognito user pool, billed through the pool's monthly active users.
+        "aws:cognito/userPoolDomain:UserPoolDomain",
+        "aws:cognito/userGroup:UserGroup",
+        "aws:cognito/user:User",
+        "aws:cognito/userInGroup:UserInGroup",
+        "aws:cognito/resourceServer:ResourceServer",
+        "aws:cognito/managedLoginBranding:ManagedLoginBranding",
     }
 )
 

@@ -30,6 +30,8 @@ from orthweb.ops.billable import (
     METRIC_ALARM,
     RDS_INSTANCE,
     SECRET,
+    USER_POOL,
+    USER_POOL_CLIENT,
     VPC_ENDPOINT,
 )
 
@@ -370,6 +372,7 @@ def estimate(
         _price_endpoint(build, endpoint)
     _price_keys_and_secrets(build, records)
     _price_monitoring(build, records, hosts)
+    _price_sign_in(build, records)
     _usage_based(build, records)
     _unknown_types(build, records)
     return build.result()
@@ -535,6 +538,30 @@ def _price_keys_and_secrets(build: _Builder, records: list[ResourceLike]) -> Non
             "secret-month",
             build.table.flat("secrets_manager_secret_month"),
             note=note,
+        )
+
+
+def _price_sign_in(build: _Builder, records: list[ResourceLike]) -> None:
+    """A Cognito pool bills its monthly active users by tier; a client-credentials client bills itself."""
+    for pool in (r for r in records if r.type == USER_POOL):
+        tier = str(_input(pool, "userPoolTier") or "ESSENTIALS").capitalize()
+        price = build.table.flat("cognito_essentials_pool_month") if tier == "Essentials" else (None, None)
+        build.add(
+            f"Cognito user pool, {tier} tier",
+            1,
+            "pool-month",
+            price,
+            note="no charge for the first 10,000 monthly active users; each one beyond is billed",
+        )
+    clients = (r for r in records if r.type == USER_POOL_CLIENT)
+    machine = [r for r in clients if "client_credentials" in (_input(r, "allowedOauthFlows") or [])]
+    if machine:
+        build.add(
+            "Cognito machine-to-machine app client",
+            len(machine),
+            "client-month",
+            build.table.flat("cognito_m2m_app_client_month"),
+            note="no free tier; token requests are usage-based, not included ($2.25 per 1,000)",
         )
 
 
