@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pulumi
 
 from orthweb.config import StackConfig
-from orthweb.constants import HOST_ROLES
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import render_user_data_gzip_base64
@@ -60,7 +59,10 @@ class HostUserData:
             envoy_image=options.envoy_image,
             orthanc_replicas=options.orthanc_replicas,
             index_connections=index_connections_for(
-                options.db_instance_class, replicas_per_host=options.orthanc_replicas, hosts=len(HOST_ROLES)
+                # Every host that may run at once: both failover hosts, or the scaling group's maximum.
+                options.db_instance_class,
+                replicas_per_host=options.orthanc_replicas,
+                hosts=self._cfg.database_hosts,
             ),
             dicom_bucket=dicom_bucket,
             db_identifier=db_identifier,
