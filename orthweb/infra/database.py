@@ -19,8 +19,6 @@ DATABASE_NAME = "orthanc"
 MASTER_USERNAME = "orthanc"
 LOG_EXPORTS = ("postgresql", "upgrade")
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"
-# Database logs hold connections and errors, never SQL, so a year of them costs cents (audit).
-MIN_LOG_RETENTION_DAYS = 365
 # Enhanced monitoring: OS metrics (memory, swap, per-process CPU) each minute; billed as the few MB of logs it writes.
 MONITORING_INTERVAL_SECONDS = 60
 
@@ -124,7 +122,8 @@ class Database(pulumi.ComponentResource):
             aws.cloudwatch.LogGroup(
                 f"{self._name}-log-{export}",
                 name=pulumi.Output.concat("/aws/rds/instance/", self._args.identifier, f"/{export}"),
-                retention_in_days=max(self._args.log_retention_days, MIN_LOG_RETENTION_DAYS),
+                # Exactly the configured days: the environment's default or the user's choice.
+                retention_in_days=self._args.log_retention_days,
                 kms_key_id=self._args.key_arn,
                 tags=self._tags,
                 opts=self._child,

@@ -116,7 +116,6 @@ class Hosts(pulumi.ComponentResource):
             # needs a new host (created before the old one is deleted).
             user_data_replace_on_change=True,
             monitoring=True,
-            ebs_optimized=True,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",

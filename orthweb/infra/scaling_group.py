@@ -162,7 +162,6 @@ class ScalingGroup(pulumi.ComponentResource):
                 )
             ],
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
-            ebs_optimized="true",
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=member_tags)
                 for kind in ("instance", "volume")
