@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 # Each module in orthweb.commands exposes register(subparsers); the parser it adds sets
 # `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
-COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "bench")
+COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "bench", "token")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,51 @@
+"""`python -m orthweb token`: print a short-lived access token from the stack's machine client.
+
+    curl -H "Authorization: Bearer $(python -m orthweb token --stack prod --role viewer)" https://<site>/system
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from orthweb import sso
+from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.ops.aws import AwsClients, OpsError, open_clients
+from orthweb.ops.token import find_machine_client, request_token
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
+    parser = subparsers.add_parser(
+        "token",
+        help="print a short-lived access token for scripts and DICOMweb clients (authentication = sso)",
+        description=(
+            "Read the stack's machine client from Secrets Manager with your AWS credentials, ask the "
+            "stack's Cognito domain for an access token with the role's scope (client credentials) and "
+            "print only the token. The client secret is never printed."
+        ),
+    )
+    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    parser.add_argument(
+        "--role", choices=sso.ROLES, default=sso.VIEWER, help=f"what the token may do (default: {sso.VIEWER})"
+    )
+    parser.add_argument("--region", help=REGION_HELP)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, *, clients: AwsClients | None = None, out: TextIO | None = None) -> int:
+    """Exit 0 with the token on stdout; 1 with one line on stderr otherwise."""
+    out = out or sys.stdout
+    try:
+        stack = args.stack or selected_pulumi_stack()
+        if clients is None:
+            region, opened = open_clients(("secretsmanager",), region=stack_region(stack, args.region))
+            clients = AwsClients(ec2=None, secretsmanager=opened["secretsmanager"], region=region)
+        token = request_token(find_machine_client(clients, stack), args.role)
+    except OpsError as error:
+        print(f"orthweb token: {error}", file=sys.stderr, flush=True)
+        return 1
+    print(token.value, file=out, flush=True)
+    if token.expires_in:
+        print(f"orthweb token: {args.role} token, valid {token.expires_in // 60} min", file=sys.stderr)
+    return 0
