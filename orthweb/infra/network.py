@@ -20,6 +20,9 @@ class NetworkArgs:
     availability_zones: pulumi.Input[list[str]]
     region: pulumi.Input[str]
     flow_log_bucket_arn: pulumi.Input[str]
+    # An interface endpoint keeps the hosts' secret fetches inside the VPC (billed per AZ-hour);
+    # without it they go over TLS through the internet gateway, like every other AWS API call.
+    secrets_manager_endpoint: bool = True
 
 
 class Network(pulumi.ComponentResource):
@@ -109,7 +112,8 @@ class Network(pulumi.ComponentResource):
         return subnet_ids
 
     def _create_endpoints(self, route_tables: list[aws.ec2.RouteTable]) -> None:
-        """S3 through a gateway endpoint, Secrets Manager through an interface endpoint in the private subnets."""
+        """S3 through a gateway endpoint; Secrets Manager, when asked for, through an interface endpoint
+        in the private subnets."""
         region = pulumi.Output.from_input(self._args.region)
         aws.ec2.VpcEndpoint(
             f"{self._name}-s3-endpoint",
@@ -120,6 +124,8 @@ class Network(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
+        if not self._args.secrets_manager_endpoint:
+            return
         endpoint_firewall = firewall(
             f"{self._name}-endpoint-sg",
             FirewallArgs(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from orthweb.evaluate import Evaluation
+from pathlib import Path
+
+from orthweb.evaluate import Evaluation, evaluate
 
 
 def _by_name(evaluation: Evaluation, token: str) -> dict[str, dict]:
@@ -47,16 +49,26 @@ def test_private_subnets_have_their_own_table_without_internet_route(stack: Eval
     }
 
 
-def test_endpoints_s3_gateway_on_both_tables_and_secrets_manager_interface(stack: Evaluation) -> None:
-    endpoints = {r.inputs["serviceName"]: r.inputs for r in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+def _endpoints(evaluation: Evaluation) -> dict[str, dict]:
+    return {r.inputs["serviceName"]: r.inputs for r in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+
+
+def test_s3_gateway_endpoint_on_both_tables_and_no_paid_endpoint_by_default(stack: Evaluation) -> None:
     region = stack.outputs["region"]
-    s3 = endpoints[f"com.amazonaws.{region}.s3"]
+    assert list(_endpoints(stack)) == [f"com.amazonaws.{region}.s3"]
+    s3 = _endpoints(stack)[f"com.amazonaws.{region}.s3"]
     assert s3["vpcEndpointType"] == "Gateway"
     assert sorted(s3["routeTableIds"]) == sorted(r.id for r in stack.of_type("aws:ec2/routeTable:RouteTable"))
-    secrets = endpoints[f"com.amazonaws.{region}.secretsmanager"]
+
+
+def test_secrets_manager_interface_endpoint_in_the_private_subnets_when_asked_for(empty_home: Path) -> None:
+    stack = evaluate("prod", {"deploymentOptions": {"secretsManagerEndpoint": True}}, home=empty_home)
+    secrets = _endpoints(stack)[f"com.amazonaws.{stack.outputs['region']}.secretsmanager"]
     assert secrets["vpcEndpointType"] == "Interface" and secrets["privateDnsEnabled"] is True
     private_ids = {stack.named(f"orthweb-network-private-{s}").id for s in "ab"}
     assert set(secrets["subnetIds"]) == private_ids
+    (firewall,) = [r for r in stack.of_type("aws:ec2/securityGroup:SecurityGroup") if "endpoint" in r.name]
+    assert secrets["securityGroupIds"] == [firewall.id]
 
 
 def test_default_security_group_is_locked(stack: Evaluation) -> None:

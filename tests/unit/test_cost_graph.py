@@ -14,7 +14,7 @@ def test_dev_graph_is_fully_priced(dev: Evaluation) -> None:
     assert f"EC2 primary host {options.instance_type}" in items
     assert "Public IPv4: Elastic IP (site address)" in items
     assert any(item.startswith(f"RDS PostgreSQL {options.db_instance_class}") for item in items)
-    assert any(item.startswith("Interface endpoint secretsmanager") for item in items)
+    assert not any(item.startswith("Interface endpoint") for item in items), "opt-in: secretsManagerEndpoint"
     running = result.monthly_usd
     stopped = estimate(dev.resources, "us-east-1", secondary_state="stopped").monthly_usd
     assert stopped is not None and running is not None and stopped < running

@@ -72,7 +72,7 @@ def test_bad_topology_settings_name_the_key(empty_home: Path, values: dict[str, 
 
 
 def test_the_database_budget_holds_at_the_groups_maximum_size(empty_home: Path) -> None:
-    small = {"dbInstanceClass": "db.t4g.micro", "orthancReplicas": 8}
+    small = {"dbInstanceClass": "db.t4g.micro", "orthancReplicas": 8, "instanceType": "t4g.large"}
     # Two hosts of 8 replicas fit a db.t4g.micro ...
     load(empty_home, topology="scale-out", deploymentOptions={**small, "groupMaxSize": 2})
     # ... twenty do not, and the one error names every number of the sum.
