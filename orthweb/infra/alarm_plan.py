@@ -70,16 +70,19 @@ class AlarmRule(Generic[V]):
 
 @dataclass(frozen=True)
 class HostToWatch(Generic[V]):
-    role: str  # PRIMARY / SECONDARY: the Host dimension the host's agent publishes with
-    instance_id: V
+    role: str  # the Host dimension the host's agent publishes with (primary, secondary, member)
+    # None for the scale-out group's hosts: they come and go, and the group replaces a failed one.
+    instance_id: V | None
     # A host that should be serving: silence from it is an incident, not a stopped spare.
     expected_running: bool
 
 
 def host_rules(host: HostToWatch[V], *, stack: str, replicas: int, recover: bool) -> list[AlarmRule[V]]:
-    """Status check (with auto-recovery), replicas, 5xx, disk, memory and certificate of one host."""
+    """Status check (with auto-recovery), replicas, 5xx, disk, memory and certificate of one host
+    (or of every host of the scale-out group, which all publish with the same Host dimension)."""
+    status = [] if host.instance_id is None else [_status_check(host, host.instance_id, recover=recover)]
     return [
-        _status_check(host, recover=recover),
+        *status,
         _replicas_down(host, stack=stack, replicas=replicas),
         _server_errors(host, stack=stack),
         _disk_full(host, stack=stack),
@@ -92,13 +95,13 @@ def _on_host(host: HostToWatch[V], **extra: str) -> dict[str, V | str]:
     return {telemetry.HOST_DIMENSION: host.role, **extra}
 
 
-def _status_check(host: HostToWatch[V], *, recover: bool) -> AlarmRule[V]:
+def _status_check(host: HostToWatch[V], instance_id: V, *, recover: bool) -> AlarmRule[V]:
     return AlarmRule(
         key=f"{host.role}-status-check",
         summary=f"{host.role} host failed its EC2 system status check" + (": AWS is recovering it" if recover else ""),
         namespace=EC2_NAMESPACE,
         metric="StatusCheckFailed_System",
-        dimensions={"InstanceId": host.instance_id},
+        dimensions={"InstanceId": instance_id},
         statistic="Maximum",
         period_seconds=60,
         evaluation_periods=2,
@@ -117,7 +120,8 @@ def _replicas_down(host: HostToWatch[V], *, stack: str, replicas: int) -> AlarmR
         namespace=telemetry.metric_namespace(stack),
         metric=telemetry.HEALTHY_REPLICAS.name,
         dimensions=_on_host(host, envoy_cluster_name=telemetry.HTTP_CLUSTER),
-        statistic="Maximum",
+        # The lowest sample of the minute: with several hosts on one series, any short host counts.
+        statistic="Minimum",
         period_seconds=60,
         evaluation_periods=5,
         comparison=BELOW,

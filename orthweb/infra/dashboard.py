@@ -25,11 +25,13 @@ GRAPH_HEIGHT: Final = 6
 class DashboardInputs:
     stack: str
     region: str
-    # Host role -> EC2 instance id (for the EC2 graphs); the hosts' own metrics use the role.
+    # Host role -> EC2 instance id, for the EC2 graphs (the scale-out group's hosts have none).
     instance_ids: Mapping[str, str]
     db_identifier: str
     replicas: int
     alarm_arns: Sequence[str]
+    # The Host dimension values the hosts publish with (their roles).
+    roles: Sequence[str] = ()
 
 
 def dashboard_name(stack: str) -> str:
@@ -39,7 +41,7 @@ def dashboard_name(stack: str) -> str:
 
 def dashboard_body(inputs: DashboardInputs) -> str:
     namespace = telemetry.metric_namespace(inputs.stack)
-    roles = list(inputs.instance_ids)
+    roles = list(inputs.roles or inputs.instance_ids)
     graphs = [
         _graph("HTTPS requests per minute", inputs, "Sum", _per_host(namespace, telemetry.REQUESTS.name, roles)),
         _graph(
@@ -103,7 +105,7 @@ def _database_graphs(inputs: DashboardInputs) -> list[dict[str, Any]]:
 
 
 def _host_graphs(inputs: DashboardInputs, namespace: str) -> list[dict[str, Any]]:
-    roles = list(inputs.instance_ids)
+    roles = list(inputs.roles or inputs.instance_ids)
     cpu = [
         [EC2_NAMESPACE, "CPUUtilization", "InstanceId", iid, {"label": role}]
         for role, iid in inputs.instance_ids.items()

@@ -171,11 +171,12 @@ class Monitoring(pulumi.ComponentResource):
 
     def _create_dashboard(self) -> aws.cloudwatch.Dashboard:
         args = self._args
-        instance_ids = {host.role: host.instance_id for host in args.hosts}
+        instance_ids = {host.role: host.instance_id for host in args.hosts if host.instance_id is not None}
         body = pulumi.Output.all(
             region=args.region,
             db_identifier=args.db_identifier,
             instance_ids=instance_ids,
+            roles=[host.role for host in args.hosts],
             alarm_arns=[alarm.arn for alarm in self.alarms.values()],
         ).apply(
             lambda known: dashboard_body(
@@ -183,6 +184,7 @@ class Monitoring(pulumi.ComponentResource):
                     stack=args.stack,
                     region=known["region"],
                     instance_ids=known["instance_ids"],
+                    roles=known["roles"],
                     db_identifier=known["db_identifier"],
                     replicas=args.orthanc_replicas,
                     alarm_arns=known["alarm_arns"],

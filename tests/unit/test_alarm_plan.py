@@ -20,6 +20,7 @@ from orthweb.infra.alarm_plan import (
 from orthweb.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
 
 HOSTS = [HostToWatch("primary", "i-1", True), HostToWatch("secondary", "i-2", False)]
+PER_HOST = ("status-check", "replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring")
 
 
 def plan(**overrides: Any) -> dict[str, AlarmRule[str]]:
@@ -87,6 +88,15 @@ def test_scale_out_adds_one_unhealthy_hosts_alarm_per_target_group() -> None:
         assert rule.dimensions["TargetGroup"] in groups.values()
     with_lb = plan(load_balancer=("net/orthweb-dev/xyz", groups), hosts=[])
     assert "nlb-https-unhealthy-hosts" in with_lb and "primary-status-check" not in with_lb
+
+
+def test_the_scale_out_groups_hosts_share_one_host_dimension_and_need_no_recovery_alarm() -> None:
+    rules = {r.key: r for r in host_rules(HostToWatch("member", None, True), stack="dev", replicas=3, recover=False)}
+    assert "member-status-check" not in rules
+    assert set(rules) == {f"member-{what}" for what in PER_HOST if what != "status-check"}
+    assert all(r.dimensions.get("Host") == "member" for r in rules.values())
+    # One short host among several publishing the same series is enough.
+    assert rules["member-replicas-down"].statistic == "Minimum"
 
 
 def test_repeated_keys_are_refused() -> None:
