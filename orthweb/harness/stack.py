@@ -56,7 +56,7 @@ HEALTH_USER = "healthcheck"
 
 # Keys of the rendered orthanc.json that Debian's Orthanc 1.10.1 / PostgreSQL plugin 4.0 do
 # not know (Orthanc ignores unknown keys silently; dropped so the harness config is honest).
-UNSUPPORTED_BY_DEBIAN: tuple[str, ...] = ("PostgreSQL.EnableVerboseLogs",)
+UNSUPPORTED_BY_DEBIAN: tuple[str, ...] = ("PostgreSQL.EnableVerboseLogs", "KeepAliveTimeout")
 
 
 def load_rendered(directory: Path) -> dict[str, str]:

@@ -13,6 +13,11 @@ SECRETS_DIR: Final = "/etc/orthweb/secrets"
 # replaces it at boot, so the credential never appears in user data.
 HEALTH_AUTH_PLACEHOLDER: Final = "__ORTHWEB_HEALTH_AUTHORIZATION__"
 
+# Kept-alive HTTP between Envoy and Orthanc: Envoy closes an idle connection first, always.
+# Orthanc's own default is 1 s (the harness's Orthanc cannot change it); Envoy's default 1 h.
+UPSTREAM_IDLE_TIMEOUT: Final = "0.5s"
+ORTHANC_KEEP_ALIVE_SECONDS: Final = 5
+
 # What fetch-secrets.sh installs in SECRETS_DIR (mode 0400), for the tests and the harness.
 SECRET_FILES: Final = frozenset(
     {

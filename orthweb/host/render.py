@@ -18,7 +18,14 @@ import jinja2
 
 from orthweb.constants import USER_DATA_NAME
 from orthweb.host.context import HostAppContext
-from orthweb.host.layout import APP_DIR, HEALTH_AUTH_PLACEHOLDER, HOST_FILES, SECRETS_DIR
+from orthweb.host.layout import (
+    APP_DIR,
+    HEALTH_AUTH_PLACEHOLDER,
+    HOST_FILES,
+    ORTHANC_KEEP_ALIVE_SECONDS,
+    SECRETS_DIR,
+    UPSTREAM_IDLE_TIMEOUT,
+)
 
 
 def _templates_dir() -> Path:
@@ -49,6 +56,8 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         app_dir=APP_DIR,
         secrets_dir=SECRETS_DIR,
         health_auth_placeholder=HEALTH_AUTH_PLACEHOLDER,
+        upstream_idle_timeout=UPSTREAM_IDLE_TIMEOUT,
+        orthanc_keep_alive_seconds=ORTHANC_KEEP_ALIVE_SECONDS,
         **extra,
     )
 

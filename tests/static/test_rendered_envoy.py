@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -74,17 +75,54 @@ def test_listeners_terminate_tls_1_2_or_later_with_the_site_certificate(
     assert certificate["private_key"]["filename"] == "/run/secrets/site.key"
 
 
+def _orthanc_routes(envoy: dict[str, Any]) -> list[dict[str, Any]]:
+    (chain,) = _listener(envoy, "https")["filter_chains"]
+    (hcm,) = chain["filters"]
+    (vhost,) = hcm["typed_config"]["route_config"]["virtual_hosts"]
+    return [r for r in vhost["routes"] if "route" in r]
+
+
 def test_https_has_no_timeouts_and_cookie_affinity(envoy: dict[str, Any]) -> None:
     (chain,) = _listener(envoy, "https")["filter_chains"]
     (hcm,) = chain["filters"]
-    config = hcm["typed_config"]
-    assert config["request_timeout"] == "0s"
-    (vhost,) = config["route_config"]["virtual_hosts"]
-    (route,) = vhost["routes"]
-    assert route["route"]["cluster"] == "orthanc_http"
-    assert route["route"]["timeout"] == "0s"
-    (policy,) = route["route"]["hash_policy"]
-    assert policy["cookie"]["name"] and policy["cookie"]["ttl"] != "0s"
+    assert hcm["typed_config"]["request_timeout"] == "0s"
+    routes = _orthanc_routes(envoy)
+    assert routes and routes[-1]["match"] == {"prefix": "/"}  # every request reaches Orthanc
+    for route in routes:
+        assert route["route"]["cluster"] == "orthanc_http"
+        assert route["route"]["timeout"] == "0s"
+        (policy,) = route["route"]["hash_policy"]
+        assert policy["cookie"]["name"] and policy["cookie"]["ttl"] != "0s"
+
+
+def _seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
+def test_envoy_drops_idle_upstream_connections_before_orthanc(envoy: dict[str, Any], rendered: dict[str, str]) -> None:
+    """Else Envoy may send a request on a connection Orthanc is closing: the client gets a 503."""
+    (cluster,) = [c for c in envoy["static_resources"]["clusters"] if c["name"] == "orthanc_http"]
+    options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    idle = _seconds(options["common_http_protocol_options"]["idle_timeout"])
+    orthanc = json.loads(rendered["orthanc.json"])
+    assert orthanc["KeepAlive"] is True
+    # Below the configured keep-alive, and below Orthanc's 1 s default should the key be ignored.
+    assert 0 < idle <= min(orthanc["KeepAliveTimeout"], 1) / 2
+
+
+def test_only_safe_methods_are_retried_after_a_reset(envoy: dict[str, Any]) -> None:
+    """A reset may come after Orthanc processed the request: only a GET can safely be sent again."""
+    for route in _orthanc_routes(envoy):
+        retry_on = set(route["route"]["retry_policy"]["retry_on"].split(","))
+        assert {"connect-failure", "refused-stream"} <= retry_on
+        methods = [h for h in route["match"].get("headers", []) if h["name"] == ":method"]
+        if "reset" in retry_on:
+            (method,) = methods
+            assert set(method["string_match"]["safe_regex"]["regex"].split("|")) <= {"GET", "HEAD", "OPTIONS"}
+        else:
+            assert methods == []
+    assert any("reset" in r["route"]["retry_policy"]["retry_on"].split(",") for r in _orthanc_routes(envoy))
 
 
 def test_dicom_is_proxied_as_tcp_to_port_4242(envoy: dict[str, Any]) -> None:
