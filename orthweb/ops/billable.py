@@ -32,6 +32,11 @@ SNS_SUBSCRIPTION: Final = "aws:sns/topicSubscription:TopicSubscription"
 ROUTE53_RECORD: Final = "aws:route53/record:Record"
 USER_POOL: Final = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT: Final = "aws:cognito/userPoolClient:UserPoolClient"
+# The scale-out topology: the load balancer, and the group launching hosts from a launch template.
+LOAD_BALANCER: Final = "aws:lb/loadBalancer:LoadBalancer"
+SCALING_GROUP: Final = "aws:autoscaling/group:Group"
+SCALING_POLICY: Final = "aws:autoscaling/policy:Policy"
+LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 
 # Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer;
 # an InstanceState only says whether its host runs).
@@ -39,6 +44,8 @@ PRICED: Final = frozenset(
     {EC2_INSTANCE, EIP, INSTANCE_STATE, RDS_INSTANCE, VPC_ENDPOINT, KMS_KEY, SECRET, METRIC_ALARM, DASHBOARD}
     # A user pool by its tier's monthly active users; an app client only if it grants client credentials.
     | {USER_POOL, USER_POOL_CLIENT}
+    # The load balancer by the hour; the group's hosts at its desired size; tracking by its alarms.
+    | {LOAD_BALANCER, SCALING_GROUP, SCALING_POLICY}
 )
 
 # type -> the usage-based line it adds: (item, unit, what is billed).
@@ -69,7 +76,7 @@ FREE: Final = frozenset(
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
         "aws:ec2/keyPair:KeyPair",
         # A launch template's hosts are billed through the group that launches them.
-        "aws:ec2/launchTemplate:LaunchTemplate",
+        LAUNCH_TEMPLATE,
         # IAM is free.
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",

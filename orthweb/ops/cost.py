@@ -27,8 +27,12 @@ from orthweb.ops.billable import (
     EIP,
     INSTANCE_STATE,
     KMS_KEY,
+    LAUNCH_TEMPLATE,
+    LOAD_BALANCER,
     METRIC_ALARM,
     RDS_INSTANCE,
+    SCALING_GROUP,
+    SCALING_POLICY,
     SECRET,
     USER_POOL,
     USER_POOL_CLIENT,
@@ -365,13 +369,14 @@ def estimate(
 
     for host in hosts:
         _price_host(build, host)
+    group_hosts = _price_scale_out(build, records)
     _price_public_addresses(build, records, hosts)
     for database in (r for r in records if r.type == RDS_INSTANCE):
         _price_database(build, database)
     for endpoint in (r for r in records if r.type == VPC_ENDPOINT):
         _price_endpoint(build, endpoint)
     _price_keys_and_secrets(build, records)
-    _price_monitoring(build, records, hosts)
+    _price_monitoring(build, records, hosts, group_hosts=group_hosts)
     _price_sign_in(build, records)
     _usage_based(build, records)
     _unknown_types(build, records)
@@ -440,6 +445,69 @@ def _price_volumes(build: _Builder, host: _Host) -> None:
             )
         else:
             build.add(f"EBS {volume_type} {label}, {host.label}", float(size), "GB-month", price)
+
+
+def _price_scale_out(build: _Builder, records: list[ResourceLike]) -> int:
+    """The load balancer by the hour (its capacity units by use) and the scaling group's hosts at
+    their desired size, from the launch template. Returns how many hosts the group runs."""
+    for _balancer in (r for r in records if r.type == LOAD_BALANCER):
+        build.add("Network Load Balancer", build.hours, "hour", build.regional("nlb_hour"))
+        build.usage(
+            "Load balancer capacity units (NLCU)",
+            "NLCU-hour",
+            "usage-based, not included ($0.006 per NLCU-hour in us-east-1; one NLCU is 800 new TCP or 80 "
+            "new TLS connections a second, 100,000 or 10,000 active ones, or 1 GB an hour)",
+        )
+    templates = [r for r in records if r.type == LAUNCH_TEMPLATE]
+    running = 0
+    for group in (r for r in records if r.type == SCALING_GROUP):
+        desired = int(_input(group, "desiredCapacity") or 0)
+        running += desired
+        _price_group_hosts(build, group, templates[0], desired)
+    policies = sum(1 for r in records if r.type == SCALING_POLICY)
+    if policies:
+        # Target tracking creates and keeps two alarms (scale out, scale in) per policy.
+        build.add(
+            "CloudWatch alarms of CPU target tracking",
+            2 * policies,
+            "alarm-month",
+            build.regional("cloudwatch_alarm_month"),
+        )
+    return running
+
+
+def _price_group_hosts(build: _Builder, group: ResourceLike, template: ResourceLike, desired: int) -> None:
+    instance_type = str(_input(template, "instanceType"))
+    size = f"{int(_input(group, 'minSize'))} to {int(_input(group, 'maxSize'))} hosts"
+    label = f"group hosts x {desired}"
+    build.add(
+        f"EC2 {label} {instance_type}",
+        build.hours * desired,
+        "hour",
+        build.regional("ec2_linux_hour", instance_type),
+        note=f"the desired size; the group runs {size}",
+    )
+    if (_input(template, "monitoring") or {}).get("enabled"):
+        build.add(
+            f"EC2 detailed monitoring, {label}",
+            DETAILED_MONITORING_METRICS * desired,
+            "metric-month",
+            build.regional("cloudwatch_custom_metric_month"),
+        )
+    for mapping in _input(template, "blockDeviceMappings") or []:
+        ebs = mapping.get("ebs") or {}
+        volume_type = str(_plain(ebs.get("volumeType")) or "gp3")
+        gigabytes = float(_plain(ebs.get("volumeSize")) or 0) * desired
+        build.add(
+            f"EBS {volume_type} root volumes, {label}",
+            gigabytes,
+            "GB-month",
+            build.regional("ebs_gb_month", volume_type),
+        )
+    if any(
+        str(_plain(n.get("associatePublicIpAddress"))) == "true" for n in _input(template, "networkInterfaces") or []
+    ):
+        build.add(f"Public IPv4: {label}", build.hours * desired, "IP-hour", build.table.flat("public_ipv4_hour"))
 
 
 def _price_public_addresses(build: _Builder, records: list[ResourceLike], hosts: list[_Host]) -> None:
@@ -565,7 +633,9 @@ def _price_sign_in(build: _Builder, records: list[ResourceLike]) -> None:
         )
 
 
-def _price_monitoring(build: _Builder, records: list[ResourceLike], hosts: list[_Host]) -> None:
+def _price_monitoring(
+    build: _Builder, records: list[ResourceLike], hosts: list[_Host], *, group_hosts: int = 0
+) -> None:
     """Alarms and dashboards are resources; custom metrics are what each running host publishes."""
     alarms = sum(1 for r in records if r.type == METRIC_ALARM)
     if alarms:
@@ -579,7 +649,7 @@ def _price_monitoring(build: _Builder, records: list[ResourceLike], hosts: list[
         )
     if alarms or dashboards:
         per_host = telemetry.custom_metrics_per_host()
-        running = sum(1 for host in hosts if host.running)
+        running = sum(1 for host in hosts if host.running) + group_hosts
         build.add(
             f"CloudWatch custom metrics ({per_host} per running host)",
             per_host * running,
