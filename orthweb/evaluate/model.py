@@ -32,6 +32,10 @@ class RecordedResource:
     custom: bool
     id: str
     state: dict[str, Any] = field(repr=False)
+    # The resource options that decide what `up` and `destroy` do to the real thing.
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass

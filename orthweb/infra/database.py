@@ -169,6 +169,9 @@ class Database(pulumi.ComponentResource):
             # break a later `pulumi up`.
             engine_version=str(args.engine_major),
             auto_minor_version_upgrade=True,
+            # A new dbEngineVersion is a major upgrade in place (with the parameter group of its
+            # family); RDS refuses one without this.
+            allow_major_version_upgrade=True,
             instance_class=args.instance_class,
             allocated_storage=args.storage_gb,
             max_allocated_storage=args.max_storage_gb,
@@ -203,5 +206,13 @@ class Database(pulumi.ComponentResource):
             apply_immediately=not args.production,
             tags=self._tags,
             # The log groups and the role's permissions exist before RDS first writes to them.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*log_groups, monitoring.attachment]),
+            # A replacement keeps the identifier, which two instances cannot share: dev deletes
+            # the old one first (its data is disposable); prod never deletes it, so AWS refuses the
+            # new one (DBInstanceAlreadyExists) before the old is touched, and destroy leaves it.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*log_groups, monitoring.attachment],
+                delete_before_replace=not args.production,
+                retain_on_delete=args.production,
+            ),
         )
