@@ -170,6 +170,7 @@ def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Netw
             region=target.region,
             flow_log_bucket_arn=storage.log_bucket.arn,
             secrets_manager_endpoint=cfg.options.secrets_manager_endpoint,
+            flow_log_waits_for=[storage.log_bucket_policy],
         ),
     )
 

@@ -23,6 +23,8 @@ class MockAccount:
     caller_arn: str = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session"
     # The roles IAM knows, with their paths (what iam:GetRole answers for a role name).
     role_arns: tuple[str, ...] = (DEPLOYER_ROLE,)
+    # What getPartition answers; the mock engine builds every ARN it makes up with it.
+    partition: str = "aws"
     # The region's zones are its name plus each suffix; all offer every type and class, except
     # the zones listed here for an EC2 instance type or an RDS class (e.g. {"t4g.medium": ("us-east-1a",)}).
     zone_suffixes: str = "abc"

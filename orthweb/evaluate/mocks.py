@@ -59,7 +59,8 @@ def _session_context(call: DataSourceCall) -> dict[str, Any]:
 
 
 def _partition(call: DataSourceCall) -> dict[str, Any]:
-    return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+    partition = call.account.partition
+    return {"partition": partition, "dnsSuffix": "amazonaws.com", "id": partition}
 
 
 def _region(call: DataSourceCall) -> dict[str, Any]:
@@ -164,6 +165,7 @@ class NewResource:
     inputs: Mapping[str, Any]
     # The id a type gets unless its function below says otherwise.
     default_id: str
+    partition: str = "aws"
 
 
 # A type's physical id and the state fields AWS would compute for it.
@@ -174,7 +176,7 @@ def _bucket(r: NewResource) -> Fabricated:
     bucket = (r.inputs.get("bucketPrefix") or r.name) + _fake_id(r.name, length=8)
     return bucket, {
         "bucket": bucket,
-        "arn": f"arn:aws:s3:::{bucket}",
+        "arn": f"arn:{r.partition}:s3:::{bucket}",
         "bucketDomainName": f"{bucket}.s3.amazonaws.com",
         "bucketRegionalDomainName": f"{bucket}.s3.{r.region}.amazonaws.com",
     }
@@ -204,7 +206,7 @@ def _elastic_ip_allocation(r: NewResource) -> Fabricated:
 def _load_balancer(r: NewResource) -> Fabricated:
     name = str(r.inputs.get("name") or r.name)
     suffix = _fake_id(r.name, length=16)
-    arn = f"arn:aws:elasticloadbalancing:{r.region}:{MOCK_ACCOUNT}:loadbalancer/net/{name}/{suffix}"
+    arn = f"arn:{r.partition}:elasticloadbalancing:{r.region}:{MOCK_ACCOUNT}:loadbalancer/net/{name}/{suffix}"
     return arn, {
         "arn": arn,
         "arnSuffix": f"net/{name}/{suffix}",
@@ -217,12 +219,12 @@ def _load_balancer(r: NewResource) -> Fabricated:
 def _target_group(r: NewResource) -> Fabricated:
     name = str(r.inputs.get("name") or r.name)
     suffix = _fake_id(r.name, length=16)
-    arn = f"arn:aws:elasticloadbalancing:{r.region}:{MOCK_ACCOUNT}:targetgroup/{name}/{suffix}"
+    arn = f"arn:{r.partition}:elasticloadbalancing:{r.region}:{MOCK_ACCOUNT}:targetgroup/{name}/{suffix}"
     return arn, {"arn": arn, "arnSuffix": f"targetgroup/{name}/{suffix}"}
 
 
 def _acm_certificate(r: NewResource) -> Fabricated:
-    arn = f"arn:aws:acm:{r.region}:{MOCK_ACCOUNT}:certificate/{_fake_id(r.name, length=8)}"
+    arn = f"arn:{r.partition}:acm:{r.region}:{MOCK_ACCOUNT}:certificate/{_fake_id(r.name, length=8)}"
     domain = str(r.inputs.get("domainName", ""))
     token = _fake_id(r.name, "validation", length=32)
     validation = {
@@ -247,7 +249,7 @@ def _db_instance(r: NewResource) -> Fabricated:
     identifier = r.inputs.get("identifier", r.name)
     address = f"{identifier}.cexample123.{r.region}.rds.amazonaws.com"
     master_user_secret = {
-        "secretArn": f"arn:aws:secretsmanager:{r.region}:{MOCK_ACCOUNT}:secret:rds!db-{_fake_id(identifier)}",
+        "secretArn": f"arn:{r.partition}:secretsmanager:{r.region}:{MOCK_ACCOUNT}:secret:rds!db-{_fake_id(identifier)}",
         "kmsKeyId": r.inputs.get("masterUserSecretKmsKeyId", ""),
         "secretStatus": "active",
     }
@@ -255,29 +257,29 @@ def _db_instance(r: NewResource) -> Fabricated:
         "address": address,
         "endpoint": f"{address}:{POSTGRES_PORT}",
         "port": POSTGRES_PORT,
-        "arn": f"arn:aws:rds:{r.region}:{MOCK_ACCOUNT}:db:{identifier}",
+        "arn": f"arn:{r.partition}:rds:{r.region}:{MOCK_ACCOUNT}:db:{identifier}",
         "masterUserSecrets": [master_user_secret],
     }
 
 
 def _secret(r: NewResource) -> Fabricated:
     secret_name = (r.inputs.get("namePrefix") or r.name) + _fake_id(r.name, length=6)
-    arn = f"arn:aws:secretsmanager:{r.region}:{MOCK_ACCOUNT}:secret:{secret_name}"
+    arn = f"arn:{r.partition}:secretsmanager:{r.region}:{MOCK_ACCOUNT}:secret:{secret_name}"
     return arn, {"arn": arn, "name": secret_name}
 
 
 def _role(r: NewResource) -> Fabricated:
-    return r.default_id, {"arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{r.default_id}", "name": r.default_id}
+    return r.default_id, {"arn": f"arn:{r.partition}:iam::{MOCK_ACCOUNT}:role/{r.default_id}", "name": r.default_id}
 
 
 def _instance_profile(r: NewResource) -> Fabricated:
-    arn = f"arn:aws:iam::{MOCK_ACCOUNT}:instance-profile/{r.default_id}"
+    arn = f"arn:{r.partition}:iam::{MOCK_ACCOUNT}:instance-profile/{r.default_id}"
     return r.default_id, {"arn": arn, "name": r.default_id}
 
 
 def _kms_key(r: NewResource) -> Fabricated:
     key_id = _fake_id(r.name, length=8) + "-0000-4000-8000-" + _fake_id(r.name, "k", length=12)
-    return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{r.region}:{MOCK_ACCOUNT}:key/{key_id}"}
+    return key_id, {"keyId": key_id, "arn": f"arn:{r.partition}:kms:{r.region}:{MOCK_ACCOUNT}:key/{key_id}"}
 
 
 def _key_pair(r: NewResource) -> Fabricated:
@@ -311,17 +313,17 @@ def _self_signed_cert(r: NewResource) -> Fabricated:
 def _log_group(r: NewResource) -> Fabricated:
     # The provider's `arn` drops the ":*" that DescribeLogGroups shows.
     name = r.inputs.get("name") or r.default_id
-    return name, {"arn": f"arn:aws:logs:{r.region}:{MOCK_ACCOUNT}:log-group:{name}", "name": name}
+    return name, {"arn": f"arn:{r.partition}:logs:{r.region}:{MOCK_ACCOUNT}:log-group:{name}", "name": name}
 
 
 def _sns_topic(r: NewResource) -> Fabricated:
-    arn = f"arn:aws:sns:{r.region}:{MOCK_ACCOUNT}:{r.inputs.get('name') or r.default_id}"
+    arn = f"arn:{r.partition}:sns:{r.region}:{MOCK_ACCOUNT}:{r.inputs.get('name') or r.default_id}"
     return arn, {"arn": arn}
 
 
 def _metric_alarm(r: NewResource) -> Fabricated:
     name = r.inputs.get("name") or r.default_id
-    return name, {"arn": f"arn:aws:cloudwatch:{r.region}:{MOCK_ACCOUNT}:alarm:{name}"}
+    return name, {"arn": f"arn:{r.partition}:cloudwatch:{r.region}:{MOCK_ACCOUNT}:alarm:{name}"}
 
 
 _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
@@ -370,10 +372,10 @@ class OfflineMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         token, name, inputs = args.typ, args.name, dict(args.inputs)
         default_id = name + "-" + _fake_id(token, name, length=8)
-        resource = NewResource(token, name, self.region, inputs, default_id)
+        resource = NewResource(token, name, self.region, inputs, default_id, self.account.partition)
         state: dict[str, Any] = {**inputs}
         service = token.split(":")[1].split("/")[0] if ":" in token else "misc"
-        state.setdefault("arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT}:{name}")
+        state.setdefault("arn", f"arn:{self.account.partition}:{service}:{self.region}:{MOCK_ACCOUNT}:{name}")
         # Auto-named resources (parameter groups, subnet groups, ...) get their physical name.
         state.setdefault("name", resource.default_id)
         fabricate = _RESOURCES.get(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -23,6 +24,8 @@ class NetworkArgs:
     # An interface endpoint keeps the hosts' secret fetches inside the VPC (billed per AZ-hour);
     # without it they go over TLS through the internet gateway, like every other AWS API call.
     secrets_manager_endpoint: bool = True
+    # What must exist before the flow log: the log bucket's policy letting log delivery write.
+    flow_log_waits_for: Sequence[pulumi.Resource] = ()
 
 
 class Network(pulumi.ComponentResource):
@@ -156,5 +159,7 @@ class Network(pulumi.ComponentResource):
             log_destination_type="s3",
             log_destination=pulumi.Output.concat(self._args.flow_log_bucket_arn, "/", FLOW_LOGS_PREFIX),
             tags=self._tags,
-            opts=self._child,
+            # CreateFlowLogs checks the destination's permissions; without the policy in place it
+            # fails or adds statements of its own to the bucket policy.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self._args.flow_log_waits_for)),
         )
