@@ -78,6 +78,7 @@ def _progress(result: CheckResult) -> None:
 
 def _aws_verifier(args: argparse.Namespace) -> Verifier:
     from orthweb.ops.verify.aws import AwsStack, SsmRunner, connect
+    from orthweb.ops.verify.sso_checks import AwsSignIn
     from orthweb.ops.verify.telemetry_checks import AwsTelemetry
 
     try:
@@ -94,4 +95,5 @@ def _aws_verifier(args: argparse.Namespace) -> Verifier:
         stack=stack,
         region=clients.region,
         telemetry=AwsTelemetry.connect(region=clients.region),
+        sign_in=AwsSignIn(clients.stack_clients, stack),
     )

@@ -3,8 +3,10 @@ REST calls with the admin credential, and the hints for when the site does not a
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 
+from orthweb.host.credentials import Credential
 from orthweb.ops.verify.model import CheckFailed, Deployment, StackBackend
 from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.site import Response, SiteClient
@@ -19,6 +21,8 @@ class Target:
         self.address = ""
         self._deployment: Deployment | None = None
         self._client: SiteClient | None = None
+        # With sign-in: the generated password, once REST calls carry a token instead.
+        self.generated_admin: Credential | None = None
 
     def locate(self, backend: StackBackend) -> Deployment:
         deployment = backend.locate()
@@ -32,6 +36,11 @@ class Target:
             self.options.http_timeout,
         )
         return deployment
+
+    def use_credential(self, credential: Credential) -> None:
+        """REST calls carry `credential` from now on (with sign-in, an admin token)."""
+        self.generated_admin = self.deployment.admin
+        self._deployment = dataclasses.replace(self.deployment, admin=credential)
 
     @property
     def deployment(self) -> Deployment:

@@ -15,6 +15,7 @@ from orthweb.ops.verify.model import CheckFailed, CheckResult, Report, StackBack
 from orthweb.ops.verify.scale_out import check_targets
 from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.site_checks import SiteChecks
+from orthweb.ops.verify.sso_checks import SignInSource, SsoChecks
 from orthweb.ops.verify.storage_checks import StorageChecks
 from orthweb.ops.verify.target import Target
 from orthweb.ops.verify.telemetry_checks import TelemetryBackend, TelemetryChecks
@@ -36,6 +37,7 @@ class Verifier:
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[CheckResult], None] | None = None,
         telemetry: TelemetryBackend | None = None,
+        sign_in: SignInSource | None = None,
     ) -> None:
         self.backend = backend
         self.clock = clock
@@ -47,6 +49,7 @@ class Verifier:
         self.storage = StorageChecks(self.target, backend, self.dicom)
         self.host = HostChecks(self.target, runner)
         self.telemetry = TelemetryChecks(telemetry)
+        self.sso = SsoChecks(self.target, sign_in)
         self._passed: set[str] = set()
 
     def checks(self) -> list[Check]:
@@ -55,6 +58,10 @@ class Verifier:
             ("stack.find", "stack found by its tags", (), self.find),
             ("lb.targets", "every host in service is a healthy target", ("stack.find",), self.targets),
             ("site.tls", "HTTPS with the site certificate", ("stack.find",), site.tls),
+            ("sso.find", "sign-in: machine client and its tokens", ("stack.find",), self.sso.find),
+            ("sso.redirect", "sign-in: a browser is sent to Cognito", ("sso.find", "site.tls"), self.sso.redirect),
+            ("sso.token", "sign-in: a machine token reads /system", ("sso.find", "site.tls"), self.sso.machine_token),
+            ("sso.roles", "sign-in: a token without the role is refused", ("sso.find", "site.tls"), self.sso.roles),
             ("site.login", "login with the generated credential", ("site.tls",), site.login),
             ("site.orthanc", "Orthanc version and plugins", ("site.login",), site.orthanc),
             ("dicom.echo", "C-ECHO over DICOM-TLS", ("stack.find",), dicom.echo),
