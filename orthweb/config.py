@@ -20,6 +20,7 @@ from typing import Any
 
 from orthweb import sso, topology
 from orthweb.constants import (
+    COMPOSE_SHA256,
     DOMAIN_PATTERN,
     FAILOVER,
     MAX_REPLICAS,
@@ -465,6 +466,7 @@ def load_config(
     settings.update(_site_settings(values, now or datetime.datetime.now(datetime.UTC)))
     options = _options(values["deploymentOptions"]) if "deploymentOptions" in values else DeploymentOptions()
     settings["options"] = _with_environment_defaults(options, values, settings.get("environment", "dev"))
+    settings["warnings"] = (*settings.get("warnings", ()), *_option_warnings(settings["options"]))
     settings.update(_public_key_settings(values, home))
     settings.update(_region_settings(raw))
     settings.update(_sign_in_settings(values, stack))
@@ -472,6 +474,16 @@ def load_config(
     _check_topology(config)
     _check_host_memory(config.options)
     return config
+
+
+def _option_warnings(options: DeploymentOptions) -> tuple[str, ...]:
+    if options.compose_version in COMPOSE_SHA256:
+        return ()
+    pinned = ", ".join(COMPOSE_SHA256)
+    return (
+        f"deploymentOptions.composeVersion {options.compose_version} has no SHA-256 pinned in orthweb "
+        f"(pinned: {pinned}); the hosts check the download only against the release's own checksum file",
+    )
 
 
 def _check_stack_name(stack: str) -> None:

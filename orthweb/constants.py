@@ -67,6 +67,15 @@ STONE: Final = "stone"
 VIEWER_PATHS: Final = {OHIF: "/ohif/", STONE: "/stone-webviewer/"}
 VIEWERS: Final = tuple(VIEWER_PATHS)
 
+# SHA-256 of the docker compose plugin binaries per release and machine (as `uname -m` names it);
+# the hosts refuse a download that differs. 2.29.7: the digests docker-library's docker:27 image pins.
+COMPOSE_SHA256: Final[dict[str, dict[str, str]]] = {
+    "2.29.7": {
+        "x86_64": "383ce6698cd5d5bbf958d2c8489ed75094e34a77d340404d9f32c4ae9e12baf0",
+        "aarch64": "6e9fbd5daa20dca5d7d89145081ae8155d68ef2928b497d9f85b54fe0f9dbb2c",
+    },
+}
+
 # The user-data document; the other host files are embedded in it.
 USER_DATA_NAME: Final = "cloud-init.yaml"
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from orthweb.config import StackConfig
+from orthweb.constants import COMPOSE_SHA256
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import render_user_data_gzip_base64
@@ -50,6 +51,8 @@ class HostUserData:
         site_tls_secret_arn: str,
     ) -> HostAppContext:
         options = self._cfg.options
+        # A release without a pinned digest is checked against its own published checksum file.
+        compose_digests = COMPOSE_SHA256.get(options.compose_version, {})
         return HostAppContext(
             host_role=role,
             stack=self._cfg.stack,
@@ -69,5 +72,7 @@ class HostUserData:
             orthanc_credentials_secret_arn=orthanc_credentials_secret_arn,
             site_tls_secret_arn=site_tls_secret_arn,
             compose_version=options.compose_version,
+            compose_sha256_x86_64=compose_digests.get("x86_64", ""),
+            compose_sha256_aarch64=compose_digests.get("aarch64", ""),
             site_name=self._cfg.site_domain or "",
         )
