@@ -139,6 +139,7 @@ def _create_encryption_key(cfg: StackConfig, target: _Target) -> EncryptionKey:
             partition=target.partition,
             region=target.region,
             deletion_window_days=30 if cfg.is_production else 7,
+            retain_on_delete=cfg.is_production,
         ),
     )
 
@@ -156,6 +157,7 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             ).apply(lambda arns: [arns["hosts"], *arns["admins"]]),
             log_retention_days=cfg.options.log_retention_days,
             force_destroy=not cfg.is_production,
+            retain_on_delete=cfg.is_production,
         ),
     )
 
@@ -171,6 +173,7 @@ def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Netw
             flow_log_bucket_arn=storage.log_bucket.arn,
             secrets_manager_endpoint=cfg.options.secrets_manager_endpoint,
             flow_log_waits_for=[storage.log_bucket_policy],
+            keep_database_network=cfg.is_production,
         ),
     )
 

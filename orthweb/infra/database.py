@@ -55,6 +55,8 @@ class Database(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
+        # A kept production database keeps what AWS will not delete while it uses it.
+        self._held = pulumi.ResourceOptions(parent=self, retain_on_delete=args.production)
         self._tags = stack_tags(args.stack)
 
         self.instance = self._create_instance(
@@ -77,6 +79,7 @@ class Database(pulumi.ComponentResource):
                 vpc_id=self._args.vpc_id,
                 description="PostgreSQL from the orthweb hosts only",
                 tags=self._tags,
+                retain_on_delete=self._args.production,
                 ingress=(
                     Rule(
                         "postgres",
@@ -95,7 +98,7 @@ class Database(pulumi.ComponentResource):
             description=describe(self._args.stack, "private subnets"),
             subnet_ids=self._args.subnet_ids,
             tags=self._tags,
-            opts=self._child,
+            opts=self._held,
         )
 
     def _create_parameter_group(self) -> aws.rds.ParameterGroup:
@@ -112,7 +115,7 @@ class Database(pulumi.ComponentResource):
                 aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
             ],
             tags=self._tags,
-            opts=self._child,
+            opts=self._held,
         )
 
     def _create_log_groups(self) -> list[aws.cloudwatch.LogGroup]:

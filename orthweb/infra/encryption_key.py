@@ -19,6 +19,8 @@ class EncryptionKeyArgs:
     partition: pulumi.Input[str]
     region: pulumi.Input[str]
     deletion_window_days: int
+    # Kept data (production buckets and database) stays readable only while its key exists.
+    retain_on_delete: bool = False
 
 
 class EncryptionKey(pulumi.ComponentResource):
@@ -38,7 +40,8 @@ class EncryptionKey(pulumi.ComponentResource):
             deletion_window_in_days=args.deletion_window_days,
             policy=document,
             tags=stack_tags(args.stack),
-            opts=child,
+            # The alias goes (a new stack of the same name can take it); the key stays if asked.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         aws.kms.Alias(f"{name}-alias", name=key_alias(args.stack), target_key_id=self.key.key_id, opts=child)
         self.arn = self.key.arn

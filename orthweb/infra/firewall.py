@@ -31,11 +31,19 @@ class FirewallArgs:
     tags: dict[str, str]
     ingress: tuple[Rule, ...] = ()
     egress: tuple[Rule, ...] = ()
+    # Keep the group (not its rules) on destroy: AWS refuses to delete it while a kept resource uses it.
+    retain_on_delete: bool = False
 
 
 def firewall(name: str, args: FirewallArgs, parent: pulumi.Resource) -> aws.ec2.SecurityGroup:
     child = pulumi.ResourceOptions(parent=parent)
-    group = aws.ec2.SecurityGroup(name, description=args.description, vpc_id=args.vpc_id, tags=args.tags, opts=child)
+    group = aws.ec2.SecurityGroup(
+        name,
+        description=args.description,
+        vpc_id=args.vpc_id,
+        tags=args.tags,
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=args.retain_on_delete),
+    )
     for direction, rules in (("in", args.ingress), ("out", args.egress)):
         resource = aws.vpc.SecurityGroupIngressRule if direction == "in" else aws.vpc.SecurityGroupEgressRule
         for rule in rules:

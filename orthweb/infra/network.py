@@ -26,6 +26,8 @@ class NetworkArgs:
     secrets_manager_endpoint: bool = True
     # What must exist before the flow log: the log bucket's policy letting log delivery write.
     flow_log_waits_for: Sequence[pulumi.Resource] = ()
+    # Keep the VPC and the private subnets on destroy: a kept database's network interfaces live there.
+    keep_database_network: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -38,6 +40,7 @@ class Network(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
+        self._held = pulumi.ResourceOptions(parent=self, retain_on_delete=args.keep_database_network)
         self._tags = stack_tags(args.stack)
 
         subnet_plan = plan_subnets(args.vpc_cidr)
@@ -63,7 +66,7 @@ class Network(pulumi.ComponentResource):
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags=with_name(self._args.stack),
-            opts=self._child,
+            opts=self._held,
         )
         aws.ec2.DefaultSecurityGroup(
             f"{self._name}-default-sg-locked", vpc_id=vpc.id, ingress=[], egress=[], tags=self._tags, opts=self._child
@@ -106,7 +109,8 @@ class Network(pulumi.ComponentResource):
                 # Hosts ask for their public address explicitly; nothing else gets one.
                 map_public_ip_on_launch=False,
                 tags=with_name(self._args.stack, tier, suffix),
-                opts=self._child,
+                # The database lives in the private subnets.
+                opts=self._held if tier == "private" else self._child,
             )
             aws.ec2.RouteTableAssociation(
                 f"{self._name}-{tier}-{suffix}-routes", subnet_id=subnet.id, route_table_id=routes.id, opts=self._child

@@ -31,6 +31,8 @@ class StorageArgs:
     force_destroy: bool
     # The scale-out topology's load balancer writes its access logs to the log bucket too.
     load_balancer_logs: bool = False
+    # Production buckets and every setting of theirs stay when the stack is destroyed.
+    retain_on_delete: bool = False
 
 
 class Storage(pulumi.ComponentResource):
@@ -41,7 +43,7 @@ class Storage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Storage", name, None, opts)
-        self._child = pulumi.ResourceOptions(parent=self)
+        self._child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete)
         self._args = args
 
         self.log_bucket = self._bucket(f"{name}-{LOG_BUCKET_ROLE}", LOG_BUCKET_ROLE)
