@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from orthweb.evaluate import PROJECT_ROOT
 
@@ -32,22 +33,32 @@ class CommandCost:
         }
 
 
+# Run by path in its own small interpreter (see its docstring for why).
+PEAK_RSS_SCRIPT = Path(__file__).with_name("peak_rss.py")
+
+
 def _run_once(argv: Sequence[str], timeout: float) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, exit status) of one run of `argv`."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
+        [sys.executable, "-I", str(PEAK_RSS_SCRIPT), *argv],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+        text=True,
+        start_new_session=True,
     )
-    # Bounded: a hung child is killed (its exit status then says so).
-    watchdog = threading.Timer(timeout, process.kill)
-    watchdog.start()
     try:
-        # wait4 gives this child's own rusage (ru_maxrss in KiB on Linux), not a running maximum.
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        watchdog.cancel()
+        report, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # Bounded: a hung command is killed with its whole process group (the exit status says so).
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return time.perf_counter() - started, 0.0, -signal.SIGKILL
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, process.returncode
+    peak_kib, exit_status = (int(field) for field in report.split())
+    return elapsed, peak_kib / 1024, exit_status
 
 
 def measure(label: str, argv: Sequence[str], runs: int, timeout: float = 1800) -> CommandCost:
