@@ -1,4 +1,4 @@
-"""Which SSH public key the hosts get: the seed's four rules, as a pure function.
+"""Which SSH public key the hosts get: four rules (those of the Terraform orthweb), as a pure function.
 
 1. `pubkeyData` when set; 2. else the file at `pubkeyPath`; 3. else `~/.ssh/id_rsa.pub` when it
 exists; 4. else no key at all (SSM Session Manager is then the only way in, which is fine).

@@ -1,4 +1,4 @@
-"""SPEC §3 security properties, asserted on the real resource graph of the dev and prod stacks."""
+"""The stack's security properties, asserted on the real resource graph of the dev and prod stacks."""
 
 from __future__ import annotations
 

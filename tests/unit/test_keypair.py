@@ -1,4 +1,4 @@
-"""The seed's four key-pair rules, and what counts as an acceptable public key."""
+"""The four key-pair rules (those of the Terraform orthweb), and what counts as an acceptable public key."""
 
 from __future__ import annotations
 
