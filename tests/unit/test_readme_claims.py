@@ -1,0 +1,150 @@
+"""What README.md and the docs claim is what the code does: the configuration tables, the cost
+figures, and no pointers a user cannot follow (specification sections, issue numbers, "the seed")."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orthweb import config
+from orthweb.config import DEFAULT_LOG_RETENTION_DAYS, DeploymentOptions, StackConfig
+from orthweb.evaluate import PROJECT_ROOT, evaluate
+from orthweb.ops.cost import estimate, terraform_anchor
+
+README = PROJECT_ROOT / "README.md"
+# Pointers into material a user of the product does not have.
+UNFOLLOWABLE = re.compile(r"(?-i:\bSPEC\b)|§\s*\d|\bissue\s+#?\d+|\bthe seed\b|\bseed's\b", re.IGNORECASE)
+# Options whose default depends on the environment, written "`dev value` in dev, `prod value` in prod".
+ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {"logRetentionDays": DEFAULT_LOG_RETENTION_DAYS}
+
+
+def _section(heading: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + len(heading) + 2)
+    return text[start : end if end != -1 else len(text)]
+
+
+def _table(text: str, first_header: str) -> dict[str, str]:
+    """First cell's backticked names -> second cell, for the table whose header starts `first_header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows: dict[str, str] = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            rows[name] = cells[1]
+    return rows
+
+
+def _shown(value: Any) -> str:
+    """A default as the README writes it: JSON for lists and booleans, else the plain value."""
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    if isinstance(value, bool):
+        return json.dumps(value)
+    return str(value)
+
+
+def _first_literal(cell: str) -> str | None:
+    found = re.match(r"`([^`]*)`", cell)
+    return found[1] if found else None
+
+
+def test_every_top_level_key_is_in_the_readme_table_with_its_default() -> None:
+    rows = _table(_section("### Configuration"), "key")
+    assert set(rows) == set(config._TOP_LEVEL_KEYS), "README's config table and config.py differ"  # pyright: ignore[reportPrivateUsage]
+    defaults = {f.name: f for f in dataclasses.fields(StackConfig)}
+    for key, (attribute, _check) in config._PLAIN_FIELDS.items():  # pyright: ignore[reportPrivateUsage]
+        field = defaults[attribute]
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if default is None:
+            assert rows[key].startswith("—"), (key, rows[key])
+        else:
+            assert _first_literal(rows[key]) == _shown(default), (key, rows[key])
+
+
+def test_every_deployment_option_is_in_the_readme_table_with_its_default() -> None:
+    rows = _table(_section("### Configuration"), "`deploymentOptions` key")
+    known = config._OPTION_FIELDS  # pyright: ignore[reportPrivateUsage]
+    assert set(rows) == set(known), "README's deploymentOptions table and config.py differ"
+    defaults = DeploymentOptions()
+    for key, (attribute, _check) in known.items():
+        if key in ENVIRONMENT_DEFAULTS:
+            by_environment = ENVIRONMENT_DEFAULTS[key]
+            assert rows[key] == f"`{by_environment['dev']}` in dev, `{by_environment['prod']}` in prod", rows[key]
+        else:
+            assert _first_literal(rows[key]) == _shown(getattr(defaults, attribute)), (key, rows[key])
+
+
+# The rows of the cost table, and the evaluation each one states.
+COST_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dev (`Pulumi.dev.yaml`": ("dev", {}),
+    "dev with the secondary stopped": ("dev", {"secondaryState": "stopped"}),
+    "prod (`Pulumi.prod.yaml`": ("prod", {}),
+    "prod at the Terraform orthweb's sizes": (
+        "prod",
+        {"deploymentOptions": {"instanceType": "t3.medium", "dbInstanceClass": "db.t3.small"}},
+    ),
+}
+
+
+def _cost_figures() -> dict[str, str]:
+    figures = {}
+    for line in _section("## What it costs").splitlines():
+        for label in [*COST_ROWS, "Terraform orthweb 1.0.1"]:
+            if line.startswith(f"| {label}"):
+                figures[label] = line.rsplit("|", 2)[-2].strip().strip("*")
+    return figures
+
+
+@pytest.mark.parametrize("label", list(COST_ROWS))
+def test_each_cost_figure_is_what_plan_prints(label: str, empty_home: Path) -> None:
+    stack, overrides = COST_ROWS[label]
+    evaluation = evaluate(stack, overrides, home=empty_home)
+    result = estimate(evaluation.resources, evaluation.config.region or "us-east-1")
+    assert _cost_figures()[label] == result.total, f"README says {_cost_figures()[label]} for {label!r}"
+
+
+def test_the_terraform_figure_is_what_the_anchor_prices() -> None:
+    assert _cost_figures()["Terraform orthweb 1.0.1"] == terraform_anchor().total
+
+
+def _code_strings(path: Path) -> list[str]:
+    """String literals of a module that are not docstrings (what it may print or raise)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_doc_or_message_points_where_a_user_cannot_follow() -> None:
+    documents = [README, *sorted((PROJECT_ROOT / "docs").glob("*.md")), PROJECT_ROOT / "orthweb/compliance/skips.yaml"]
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
+        for path in documents
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if UNFOLLOWABLE.search(line)
+    ]
+    for module in sorted((PROJECT_ROOT / "orthweb").rglob("*.py")):
+        where = module.relative_to(PROJECT_ROOT)
+        found += [f"{where}: {text!r}" for text in _code_strings(module) if UNFOLLOWABLE.search(text)]
+    assert found == []
