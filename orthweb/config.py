@@ -32,6 +32,7 @@ from orthweb.constants import (
 )
 from orthweb.infra import instance_types
 from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
+from orthweb.modalities import MAX_MODALITIES, DicomModality, modalities_problem, parse_modality
 from orthweb.sizing import RDS_CLASS_MEMORY_GIB, host_memory_problem
 from orthweb.telemetry import LOG_RETENTION_DAYS
 from orthweb.validation import (
@@ -173,6 +174,8 @@ class StackConfig:
     alarm_emails: tuple[str, ...] = ()
     # Who besides the hosts may read and write DICOM objects; empty: whoever runs `pulumi up`.
     admin_principal_arns: tuple[str, ...] = ()
+    # Modalities that may query and retrieve (C-FIND, C-MOVE, C-GET); every replica knows them.
+    dicom_modalities: tuple[DicomModality, ...] = ()
     options: DeploymentOptions = field(default_factory=DeploymentOptions)
     topology: str = FAILOVER
     # A Route53 zone holding `site_domain` (scale-out: publicly trusted TLS at the load balancer).
@@ -217,6 +220,7 @@ _TOP_LEVEL_KEYS = (
     "authentication",
     "ssoAdminEmails",
     "ssoDomainPrefix",
+    "dicomModalities",
 )
 _SECRET_ONLY_KEYS = ("siteCertificateKey",)
 
@@ -435,6 +439,21 @@ def _hosted_zone_id(key: str, value: Any) -> str | None:
     return value or None
 
 
+def _dicom_modalities(key: str, value: Any) -> tuple[DicomModality, ...]:
+    allowed = f'a list of at most {MAX_MODALITIES} "AET@host:port" strings, e.g. ["CT_1@10.20.0.15:104"]'
+    items = _parse_structured(key, value, list, allowed)
+    modalities = []
+    for index, item in enumerate(items):
+        try:
+            modalities.append(parse_modality(item if isinstance(item, str) else ""))
+        except ValueError as error:
+            raise ConfigError(f"{key}[{index}]", item, str(error)) from None
+    problem = modalities_problem(tuple(modalities))
+    if problem:
+        raise ConfigError(key, value, problem)
+    return tuple(modalities)
+
+
 # Top-level keys that each become one StackConfig field, in the order they are checked.
 _PLAIN_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "environment": ("environment", _one_of(ENVIRONMENTS)),
@@ -446,6 +465,7 @@ _PLAIN_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "adminPrincipalArns": ("admin_principal_arns", _principal_arns),
     "topology": ("topology", _one_of(TOPOLOGIES)),
     "hostedZoneId": ("hosted_zone_id", _hosted_zone_id),
+    "dicomModalities": ("dicom_modalities", _dicom_modalities),
 }
 
 

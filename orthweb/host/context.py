@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from orthweb.constants import HOST_ROLES, MAX_REPLICAS, REGION_PATTERN, is_pinned_image
+from orthweb.modalities import DicomModality, modalities_problem
 
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _STACK_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -40,6 +41,8 @@ class HostAppContext:
     # .sha256 file (integrity only, not a pin).
     compose_sha256_x86_64: str = ""
     compose_sha256_aarch64: str = ""
+    # Modalities allowed to query and retrieve, the same in every replica (stack config).
+    dicom_modalities: tuple[DicomModality, ...] = ()
 
     def __post_init__(self) -> None:
         checks: tuple[tuple[str, bool], ...] = (
@@ -59,6 +62,11 @@ class HostAppContext:
             ("site_name", len(self.site_name) <= 253 and bool(_DNS_RE.match(self.site_name))),
             ("compose_sha256_x86_64", bool(_SHA256_RE.match(self.compose_sha256_x86_64))),
             ("compose_sha256_aarch64", bool(_SHA256_RE.match(self.compose_sha256_aarch64))),
+            (
+                "dicom_modalities",
+                all(isinstance(m, DicomModality) for m in self.dicom_modalities)
+                and not modalities_problem(self.dicom_modalities),
+            ),
         )
         for name, ok in checks:
             if not ok:

@@ -18,6 +18,13 @@ HEALTH_AUTH_PLACEHOLDER: Final = "__ORTHWEB_HEALTH_AUTHORIZATION__"
 UPSTREAM_IDLE_TIMEOUT: Final = "0.5s"
 ORTHANC_KEEP_ALIVE_SECONDS: Final = 5
 
+# Envoy's answer to PUT/DELETE /modalities/<name> or /peers/<name>.
+REGISTRATION_REFUSED: Final = (
+    "orthweb: DICOM modalities are stack configuration, identical in every Orthanc replica:"
+    " pulumi config set --path 'dicomModalities[0]' 'AET@10.0.0.5:104', then pulumi up."
+    " Peers are not supported."
+)
+
 # What fetch-secrets.sh installs in SECRETS_DIR (mode 0400), for the tests and the harness.
 SECRET_FILES: Final = frozenset(
     {

@@ -23,6 +23,7 @@ from orthweb.host.layout import (
     HEALTH_AUTH_PLACEHOLDER,
     HOST_FILES,
     ORTHANC_KEEP_ALIVE_SECONDS,
+    REGISTRATION_REFUSED,
     SECRETS_DIR,
     UPSTREAM_IDLE_TIMEOUT,
 )
@@ -58,6 +59,7 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         health_auth_placeholder=HEALTH_AUTH_PLACEHOLDER,
         upstream_idle_timeout=UPSTREAM_IDLE_TIMEOUT,
         orthanc_keep_alive_seconds=ORTHANC_KEEP_ALIVE_SECONDS,
+        registration_refused=REGISTRATION_REFUSED,
         **extra,
     )
 

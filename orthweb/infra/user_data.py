@@ -75,4 +75,5 @@ class HostUserData:
             compose_sha256_x86_64=compose_digests.get("x86_64", ""),
             compose_sha256_aarch64=compose_digests.get("aarch64", ""),
             site_name=self._cfg.site_domain or "",
+            dicom_modalities=self._cfg.dicom_modalities,
         )

@@ -50,6 +50,7 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "alarmEmails": ({}, {"alarmEmails": ["oncall@example.org"]}),
     "adminPrincipalArns": ({}, {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/Admin"]}),
+    "dicomModalities": ({}, {"dicomModalities": ["CT_1@10.20.0.15:104"]}),
     "authentication": ({}, SSO),
     "ssoAdminEmails": (SSO, {**SSO, "ssoAdminEmails": ["other@example.org"]}),
     "ssoDomainPrefix": (SSO, {**SSO, "ssoDomainPrefix": "pacs-sign-in"}),

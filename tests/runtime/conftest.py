@@ -18,16 +18,22 @@ import pytest
 
 from orthweb.harness import Stack, load_rendered
 from orthweb.harness.aws import fetch_secrets_provider
-from orthweb.harness.dicom import DicomEndpoint, tls_context
-from orthweb.harness.processes import LOOPBACK
+from orthweb.harness.dicom import CALLING_AE, DicomEndpoint, tls_context
+from orthweb.harness.processes import LOOPBACK, free_port
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
+from orthweb.modalities import DicomModality
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 
 
-def runtime_context(replicas: int = 3, host_role: str = "primary", stack: str = "dev") -> HostAppContext:
+def runtime_context(
+    replicas: int = 3,
+    host_role: str = "primary",
+    stack: str = "dev",
+    dicom_modalities: tuple[DicomModality, ...] = (),
+) -> HostAppContext:
     arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/{stack}"
     return HostAppContext(
         host_role=host_role,
@@ -43,6 +49,7 @@ def runtime_context(replicas: int = 3, host_role: str = "primary", stack: str = 
         orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
         site_name="orthweb.test",
+        dicom_modalities=dicom_modalities,
     )
 
 
@@ -64,11 +71,18 @@ def runtime_report() -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def rendered() -> dict[str, str]:
+def test_modality() -> DicomModality:
+    """The tests' own DICOM node as the stack config registers it: AE title, and where it
+    listens for what Orthanc sends it (C-MOVE)."""
+    return DicomModality(CALLING_AE, LOOPBACK, free_port())
+
+
+@pytest.fixture(scope="session")
+def rendered(test_modality: DicomModality) -> dict[str, str]:
     out = os.environ.get("ORTHWEB_RENDERED_DIR")
     if out:
         return load_rendered(Path(out) / "primary")
-    return render_host_files(runtime_context())
+    return render_host_files(runtime_context(dicom_modalities=(test_modality,)))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -101,22 +115,10 @@ def render_for():
 
 
 @pytest.fixture(scope="session")
-def find_allowed(stack: Stack) -> str:
-    """The rendered config refuses C-FIND from unknown AEs: register ours, as an admin would.
-
-    On every replica: with DicomModalitiesInDatabase, a replica reads the modalities from the
-    database only when it starts, so a PUT through Envoy reaches one replica until restarts.
-    """
-    from orthweb.harness.dicom import CALLING_AE
-
-    body = json.dumps({"AET": CALLING_AE, "Host": LOOPBACK, "Port": 104, "AllowFind": True})
-    for replica in stack.replicas:
-        status, _, text = stack.request(
-            "/modalities/orthwebtest",
-            method="PUT",
-            body=body.encode(),
-            credential=stack.admin,
-            base=replica.base_url,
-        )
-        assert status == 200, text
-    return CALLING_AE
+def find_allowed(rendered: dict[str, str], test_modality: DicomModality) -> str:
+    """C-FIND is refused to AE titles that are not configured modalities: ours must be one."""
+    modalities = json.loads(rendered["orthanc.json"]).get("DicomModalities", {})
+    entry = modalities.get(test_modality.aet)
+    if entry is None:
+        pytest.fail(f"the rendered orthanc.json has no modality {test_modality.aet}: set dicomModalities")
+    return test_modality.aet

@@ -169,6 +169,17 @@ def orthanc_unknown_keys(config: dict[str, Any]) -> list[str]:
     return unknown
 
 
+def orthanc_unknown_modality_keys(config: dict[str, Any]) -> list[str]:
+    """Keys of DicomModalities entries that Orthanc would ignore."""
+    known = set(orthanc_settings()["modality_keys"])
+    return [
+        f"DicomModalities.{name}.{key}"
+        for name, entry in config.get("DicomModalities", {}).items()
+        for key in entry
+        if key not in known
+    ]
+
+
 def orthancteam_name_unknown(name: str) -> bool:
     """An ORTHANC__* variable or secret name the image would not map onto an allowed key."""
     settings = orthanc_settings()

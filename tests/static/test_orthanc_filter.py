@@ -97,9 +97,15 @@ def orthanc_port(rendered: dict[str, str], tmp_path_factory: pytest.TempPathFact
         ("admin", "GET", "/patients", 200),
         ("admin", "GET", "/changes?last", 200),
         (None, "GET", "/changes?last", 401),
+        # Modalities and peers are stack configuration: nobody registers them over REST.
+        ("admin", "PUT", "/modalities/x", 403),
+        ("admin", "DELETE", "/modalities/x", 403),
+        ("admin", "PUT", "/peers/x", 403),
+        ("admin", "DELETE", "/peers/x/", 403),
+        ("admin", "GET", "/modalities", 200),
     ],
 )
-def test_health_account_may_only_read_changes(
+def test_what_each_account_may_do(
     orthanc_port: int, account: str | None, method: str, path: str, expected: int
 ) -> None:
     assert _status(orthanc_port, account, method, path) == expected

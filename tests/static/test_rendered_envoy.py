@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,21 @@ def test_dead_replicas_leave_rotation_within_seconds(envoy: dict[str, Any], clus
     (header,) = http["request_headers_to_add"]
     assert header["header"]["key"].lower() == "authorization"
     assert header["header"]["value"] == HEALTH_AUTH_PLACEHOLDER  # filled at boot, never rendered
+
+
+def test_registering_a_modality_or_peer_is_refused_with_guidance(envoy: dict[str, Any]) -> None:
+    (chain,) = _listener(envoy, "https")["filter_chains"]
+    (hcm,) = chain["filters"]
+    (vhost,) = hcm["typed_config"]["route_config"]["virtual_hosts"]
+    first = vhost["routes"][0]  # before any route to Orthanc
+    pattern = re.compile(first["match"]["safe_regex"]["regex"])
+    for path in ("/modalities/ct1", "/peers/other/", "/modalities/CT_1"):
+        assert pattern.fullmatch(path), path
+    for path in ("/modalities", "/modalities/ct1/echo", "/modalities/ct1/move", "/instances/x"):
+        assert not pattern.fullmatch(path), path
+    (method,) = first["match"]["headers"]
+    assert method["name"] == ":method"
+    assert set(method["string_match"]["safe_regex"]["regex"].split("|")) == {"PUT", "DELETE"}
+    answer = first["direct_response"]
+    assert answer["status"] == 403
+    assert "dicomModalities" in answer["body"]["inline_string"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 import yaml
 
 from orthweb.host.context import HostAppContext
-from tests.static.static_checks import orthanc_unknown_keys, orthancteam_name_unknown
+from orthweb.host.render import render_host_files
+from orthweb.modalities import DicomModality, parse_modality
+from tests.static.static_checks import orthanc_unknown_keys, orthanc_unknown_modality_keys, orthancteam_name_unknown
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +96,48 @@ def test_health_filter_allows_the_health_user_only_a_read_of_changes(
     lua = rendered["orthweb-filter.lua"]
     assert "function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)" in lua
     assert "return method == 'GET' and uri == '/changes'" in lua
+
+
+MODALITIES = (parse_modality("CT_SCANNER_1@10.20.0.15:104"), parse_modality("WS-2@192.0.2.7:11112"))
+
+
+def test_modalities_come_from_the_stack_config_identical_for_every_replica(app_context: HostAppContext) -> None:
+    """Orthanc keeps REST registrations per server identifier, i.e. per replica: never use them."""
+    files = render_host_files(dataclasses.replace(app_context, dicom_modalities=MODALITIES))
+    orthanc = json.loads(files["orthanc.json"])
+    assert orthanc["DicomModalitiesInDatabase"] is False
+    assert orthanc["OrthancPeersInDatabase"] is False
+    assert orthanc_unknown_modality_keys(orthanc) == []
+    entries = orthanc["DicomModalities"]
+    assert {name: (e["AET"], e["Host"], e["Port"]) for name, e in entries.items()} == {
+        "CT_SCANNER_1": ("CT_SCANNER_1", "10.20.0.15", 104),
+        "WS-2": ("WS-2", "192.0.2.7", 11112),
+    }
+    for entry in entries.values():
+        assert entry["AllowFind"] and entry["AllowMove"] and entry["AllowGet"]
+        assert not entry["AllowFindWorklist"] and not entry["AllowStorageCommitment"]
+    # Nothing per replica: the compose file only names each replica's own server identifier.
+    compose = yaml.safe_load(files["docker-compose.yml"])
+    for name in app_context.replica_names:
+        assert not any("MODALIT" in key for key in compose["services"][name]["environment"])
+
+
+def test_a_misspelled_modality_key_is_caught() -> None:
+    assert orthanc_unknown_modality_keys({"DicomModalities": {"a": {"AET": "A", "AllowFinds": True}}}) == [
+        "DicomModalities.a.AllowFinds"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("modalities", "why"),
+    [
+        ((DicomModality("A", "10.0.0.1", 104), DicomModality("a", "10.0.0.2", 104)), "twice"),
+        (tuple(DicomModality(f"M{i}", "10.0.0.1", 104) for i in range(21)), "at most 20"),
+    ],
+)
+def test_the_context_refuses_a_bad_modality_list(
+    app_context: HostAppContext, modalities: tuple[DicomModality, ...], why: str
+) -> None:
+    with pytest.raises(ValueError, match=r"HostAppContext\.dicom_modalities"):
+        dataclasses.replace(app_context, dicom_modalities=modalities)
+    assert why  # documents which rule each case breaks

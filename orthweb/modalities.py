@@ -1,0 +1,110 @@
+"""DICOM modalities allowed to query and retrieve (C-FIND, C-MOVE, C-GET): stack configuration.
+
+Orthanc keeps modalities registered over REST per `DatabaseServerIdentifier`, and every replica
+has its own: such a registration reached one replica only. So modalities are configuration,
+the same in every replica's orthanc.json on both hosts, written `AET@host:port` (the notation of
+dcm4che's tools); the hosts' firewall lets Orthanc reach exactly these addresses for C-MOVE.
+
+Pure module (standard library only): the config, the host layer and the infrastructure use it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Final
+
+# Characters Orthanc accepts in a modality's name (OrthancConfiguration.cpp CheckAlphanumeric),
+# which is the AE title here; DICOM allows up to 16 characters.
+AET_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+OWN_AET: Final = "ORTHANC"
+# One egress rule per modality; EC2 allows 60 rules per direction in a security group.
+MAX_MODALITIES: Final = 20
+_SPEC: Final = re.compile(r"^(?P<aet>[^@]*)@(?P<host>[^:]*):(?P<port>\d{1,5})$")
+FORMAT: Final = "AET@host:port with AET of 1-16 letters, digits, _ or -, host an IPv4 address, port 1-65534"
+
+
+@dataclass(frozen=True, order=True)
+class DicomModality:
+    aet: str
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        problem = modality_problem(self.aet, self.host, self.port)
+        if problem:
+            raise ValueError(f"DICOM modality {self.spec!r}: {problem}")
+
+    @property
+    def spec(self) -> str:
+        return f"{self.aet}@{self.host}:{self.port}"
+
+    @property
+    def network(self) -> str:
+        """The address as a one-host network (for the firewall)."""
+        return f"{self.host}/32"
+
+    def orthanc_entry(self) -> dict[str, object]:
+        """The modality as Orthanc's `DicomModalities` reads it (RemoteModalityParameters.cpp)."""
+        return {
+            "AET": self.aet,
+            "Host": self.host,
+            "Port": self.port,
+            "AllowEcho": True,
+            "AllowStore": True,
+            "AllowFind": True,
+            "AllowGet": True,
+            "AllowMove": True,
+            "AllowFindWorklist": False,
+            "AllowStorageCommitment": False,
+        }
+
+
+def modality_problem(aet: str, host: str, port: int) -> str:
+    """What is wrong with one modality, or "" (loopback is allowed here: the harness uses it)."""
+    if not AET_PATTERN.fullmatch(aet):
+        return "the AE title must be 1-16 letters, digits, _ or -"
+    if aet.upper() == OWN_AET:
+        return f"{OWN_AET} is the server's own AE title"
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return "the host must be an IPv4 address (the firewall opens exactly that address)"
+    if not 1 <= port <= 65534:
+        return "the port must be from 1 to 65534"
+    return ""
+
+
+def parse_modality(spec: str) -> DicomModality:
+    """`AET@host:port` -> DicomModality; ValueError saying what is wrong (without repeating spec)."""
+    match = _SPEC.fullmatch(spec.strip())
+    if match is None:
+        raise ValueError(f"expected {FORMAT}")
+    aet, host, port = match["aet"], match["host"], int(match["port"])
+    problem = modality_problem(aet, host, port) or unreachable_problem(host)
+    if problem:
+        raise ValueError(problem)
+    return DicomModality(aet, host, port)
+
+
+def unreachable_problem(host: str) -> str:
+    """Addresses no host could send DICOM to (stack config only; the harness uses loopback)."""
+    address = ipaddress.IPv4Address(host)
+    if address.is_loopback or address.is_unspecified or address.is_multicast or address.is_link_local:
+        return f"{host} is not an address a host can send DICOM to"
+    return ""
+
+
+def modalities_problem(modalities: tuple[DicomModality, ...]) -> str:
+    """What is wrong with the list as a whole, or "" (Orthanc tells callers apart by AE title)."""
+    if len(modalities) > MAX_MODALITIES:
+        return f"at most {MAX_MODALITIES} modalities (one firewall rule each)"
+    seen: set[str] = set()
+    for modality in modalities:
+        # StrictAetComparison is false: Orthanc compares AE titles without case.
+        key = modality.aet.upper()
+        if key in seen:
+            return f"each AE title once; {modality.aet} is given twice"
+        seen.add(key)
+    return ""
