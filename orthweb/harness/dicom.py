@@ -46,6 +46,7 @@ def dcmtk_tool(name: str) -> str:
 # pynetdicom builds its sop_class names at import time, which type checkers cannot see.
 VERIFICATION = UID("1.2.840.10008.1.1")
 FIND_MODEL = UID("1.2.840.10008.5.1.4.1.2.2.1")  # Study Root Query/Retrieve - FIND
+MOVE_MODEL = UID("1.2.840.10008.5.1.4.1.2.2.2")  # Study Root Query/Retrieve - MOVE
 
 
 def new_instance(sop_class_uid: str) -> Dataset:
@@ -125,6 +126,7 @@ def association(
     *,
     store: bool = False,
     find: bool = False,
+    move: bool = False,
     echo: bool = True,
     store_classes: Sequence[str] = (SecondaryCaptureImageStorage,),
 ) -> Iterator[Association]:
@@ -142,6 +144,8 @@ def association(
             ae.add_requested_context(sop_class, ExplicitVRLittleEndian)
     if find:
         ae.add_requested_context(FIND_MODEL)
+    if move:
+        ae.add_requested_context(MOVE_MODEL)
     tls_args = (endpoint.tls, endpoint.server_hostname) if endpoint.tls is not None else None
     assoc = ae.associate(
         endpoint.host,
@@ -254,3 +258,37 @@ def find_instances(endpoint: DicomEndpoint, study_uid: str) -> set[str]:
                 if status_of(status) in PENDING and identifier is not None:
                     found.add(str(identifier.SOPInstanceUID))
     return found
+
+
+def move_study(endpoint: DicomEndpoint, study_uid: str, destination: str) -> list[int | None]:
+    """C-MOVE a whole study to the AE title `destination`; every response status, in order."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    with association(endpoint, move=True, echo=False) as assoc:
+        return [status_of(status) for status, _ in assoc.send_c_move(query, destination, MOVE_MODEL)]
+
+
+@dataclass
+class StorageListener:
+    """A plain DICOM storage SCP on 127.0.0.1 (a modality receiving C-MOVE results)."""
+
+    port: int
+    classes: Sequence[str] = (SecondaryCaptureImageStorage,)
+    received: list[str] = field(default_factory=list)
+
+    def _on_store(self, event: evt.Event) -> int:
+        self.received.append(str(event.request.AffectedSOPInstanceUID))
+        return SUCCESS
+
+    @contextmanager
+    def running(self) -> Iterator[StorageListener]:
+        ae = AE(ae_title=CALLING_AE)
+        ae.network_timeout = ae.dimse_timeout = TIMEOUT
+        for sop_class in self.classes:
+            ae.add_supported_context(sop_class, ExplicitVRLittleEndian)
+        server = ae.start_server((LOOPBACK, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+        try:
+            yield self
+        finally:
+            server.shutdown()
