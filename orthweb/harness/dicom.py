@@ -278,7 +278,7 @@ class StorageListener:
     received: list[str] = field(default_factory=list)
 
     def _on_store(self, event: evt.Event) -> int:
-        self.received.append(str(event.request.AffectedSOPInstanceUID))
+        self.received.append(str(event.dataset.SOPInstanceUID))
         return SUCCESS
 
     @contextmanager
@@ -288,6 +288,7 @@ class StorageListener:
         for sop_class in self.classes:
             ae.add_supported_context(sop_class, ExplicitVRLittleEndian)
         server = ae.start_server((LOOPBACK, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+        assert server is not None  # block=False always returns the server
         try:
             yield self
         finally:
