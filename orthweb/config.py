@@ -65,6 +65,7 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9
 # An IAM role or user as aws:PrincipalArn names it: with its path, never a session or a wildcard.
 PRINCIPAL_ARN_PATTERN = re.compile(r"^arn:aws:iam::\d{12}:(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 ASSUMED_ROLE_ARN_PATTERN = re.compile(r"^arn:aws:sts::\d{12}:assumed-role/.+$")
+AMI_ID_PATTERN = re.compile(r"^ami-[0-9a-f]{8,17}$")
 
 
 STACK_NAME = "(stack name)"
@@ -128,6 +129,8 @@ class DeploymentOptions:
     # DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) and the viewers served beside Orthanc Explorer 2.
     dicom_web: bool = True
     viewers: tuple[str, ...] = VIEWERS
+    # An AMI every host is launched from; None: the current Amazon Linux 2023 (see infra/host_image.py).
+    ami_id: str | None = None
 
     @property
     def group(self) -> topology.GroupSize:
@@ -293,6 +296,12 @@ def _flag(key: str, value: Any) -> bool:
     raise ConfigError(key, value, "true or false")
 
 
+def _ami_id(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not AMI_ID_PATTERN.fullmatch(value):
+        raise ConfigError(key, value, "an AMI id such as ami-0123456789abcdef0 (ami- and 8 to 17 hex digits)")
+    return value
+
+
 def _viewers(key: str, value: Any) -> tuple[str, ...]:
     allowed = f"a list of distinct viewers among {', '.join(VIEWERS)} (may be empty), e.g. {json.dumps(list(VIEWERS))}"
     items = _parse_structured(key, value, list, allowed)
@@ -325,6 +334,7 @@ _OPTION_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "secretsManagerEndpoint": ("secrets_manager_endpoint", _flag),
     "dicomWeb": ("dicom_web", _flag),
     "viewers": ("viewers", _viewers),
+    "amiId": ("ami_id", _ami_id),
     "groupSize": ("group_size", _int_in(1, topology.MAX_GROUP_SIZE)),
     "groupMinSize": ("group_min_size", _int_in(1, topology.MAX_GROUP_SIZE)),
     "groupMaxSize": ("group_max_size", _int_in(1, topology.MAX_GROUP_SIZE)),

@@ -200,6 +200,7 @@ def _create_hosts(
             user_data_base64=user_data.for_role,
             public_key=cfg.public_key,
             secondary_state=cfg.secondary_state,
+            pinned_ami_id=cfg.options.ami_id,
         ),
     )
 

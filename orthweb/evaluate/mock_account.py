@@ -18,6 +18,18 @@ _SESSION_ARN = re.compile(r"^arn:[\w-]+:sts::\d{12}:assumed-role/([^/]+)/[^/]+$"
 
 
 @dataclass(frozen=True)
+class LiveHost:
+    """A host of the stack that runs already, as EC2 describes it (with its user data)."""
+
+    ami: str
+    user_data_base64: str
+    subnet_id: str
+    key_name: str
+    root_volume_key_arn: str
+    state: str = "running"
+
+
+@dataclass(frozen=True)
 class MockAccount:
     # Who runs `pulumi up`: what sts:GetCallerIdentity answers.
     caller_arn: str = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/Deployer/session"
@@ -29,6 +41,8 @@ class MockAccount:
     # the zones listed here for an EC2 instance type or an RDS class (e.g. {"t4g.medium": ("us-east-1a",)}).
     zone_suffixes: str = "abc"
     missing_offerings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The stack's hosts that run already, by their role tag; none before the first deploy.
+    live_hosts: Mapping[str, LiveHost] = field(default_factory=dict)
 
     def zones(self, region: str) -> list[str]:
         return [f"{region}{suffix}" for suffix in self.zone_suffixes]

@@ -13,8 +13,8 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-from orthweb.constants import POSTGRES_PORT
-from orthweb.evaluate.mock_account import MOCK_ACCOUNT, MockAccount, assumed_role, session_issuer
+from orthweb.constants import POSTGRES_PORT, ROLE_TAG
+from orthweb.evaluate.mock_account import MOCK_ACCOUNT, LiveHost, MockAccount, assumed_role, session_issuer
 from orthweb.evaluate.mock_cognito import COGNITO_RESOURCES
 
 __all__ = ["MOCK_ACCOUNT", "MockAccount", "OfflineMocks", "assumed_role"]
@@ -128,6 +128,36 @@ def _ssm_parameter(call: DataSourceCall) -> dict[str, Any]:
     return {"name": name, "value": "ami-" + _fake_id(name), "type": "String", "id": name}
 
 
+def _live_instance_id(role: str) -> str:
+    return "i-live" + _fake_id(role, length=11)
+
+
+def _instances(call: DataSourceCall) -> dict[str, Any]:
+    role = (call.arguments.get("instanceTags") or {}).get(ROLE_TAG)
+    states = call.arguments.get("instanceStateNames") or ["running"]
+    hosts = {r: h for r, h in call.account.live_hosts.items() if r == role and h.state in states}
+    return {"ids": [_live_instance_id(r) for r in hosts], "privateIps": [], "publicIps": [], "id": call.region}
+
+
+def _instance(call: DataSourceCall) -> dict[str, Any]:
+    wanted = call.arguments.get("instanceId")
+    found: LiveHost | None = next(
+        (h for r, h in call.account.live_hosts.items() if _live_instance_id(r) == wanted), None
+    )
+    if found is None:
+        raise LookupError(f"no EC2 Instance found matching criteria ({wanted})")
+    return {
+        "id": wanted,
+        "ami": found.ami,
+        # Only with get_user_data, as the provider does.
+        "userDataBase64": found.user_data_base64 if call.arguments.get("getUserData") else "",
+        "subnetId": found.subnet_id,
+        "keyName": found.key_name,
+        "instanceState": found.state,
+        "rootBlockDevices": [{"deviceName": "/dev/xvda", "encrypted": True, "kmsKeyId": found.root_volume_key_arn}],
+    }
+
+
 def _elastic_ips(call: DataSourceCall) -> dict[str, Any]:
     if call.site_holder is None:
         return {"allocationIds": [], "publicIps": [], "id": call.region}
@@ -150,6 +180,8 @@ _DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
     "aws:rds/getOrderableDbInstance:getOrderableDbInstance": _orderable_db_instance,
     "aws:ssm/getParameter:getParameter": _ssm_parameter,
     "aws:ec2/getEips:getEips": _elastic_ips,
+    "aws:ec2/getInstances:getInstances": _instances,
+    "aws:ec2/getInstance:getInstance": _instance,
     "aws:ec2/getElasticIp:getElasticIp": _elastic_ip,
 }
 

@@ -19,6 +19,7 @@ from orthweb.constants import (
     aws_name,
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.host_image import HostLaunch, host_image
 from orthweb.infra.tags import stack_tags, with_role
 
 
@@ -29,7 +30,7 @@ class HostsArgs:
     vpc_cidr: str
     subnet_ids: list[pulumi.Output[str]]  # one public subnet per host, in two AZs
     instance_type: str
-    ami_id: pulumi.Input[str]
+    ami_id: pulumi.Input[str]  # the current Amazon Linux 2023 (see host_image for when it is used)
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     root_volume_gb: int
@@ -39,6 +40,8 @@ class HostsArgs:
     user_data_base64: Callable[[str], pulumi.Input[str]]
     public_key: str | None
     secondary_state: str
+    # An AMI the user pinned (`deploymentOptions.amiId`), used for every host whatever runs now.
+    pinned_ami_id: str | None = None
 
 
 class Hosts(pulumi.ComponentResource):
@@ -100,18 +103,27 @@ class Hosts(pulumi.ComponentResource):
         self, role: str, subnet_id: pulumi.Input[str], key_pair: aws.ec2.KeyPair | None
     ) -> aws.ec2.Instance:
         args = self._args
+        launch = HostLaunch(
+            user_data_base64=args.user_data_base64(role),
+            subnet_id=subnet_id,
+            key_name=key_pair.key_name if key_pair else None,
+            root_volume_key_arn=args.key_arn,
+        )
         return aws.ec2.Instance(
             f"{self._name}-{role}",
-            ami=args.ami_id,
+            # A new AMI release alone never replaces a host; a host replaced anyway gets it.
+            ami=host_image(
+                stack=args.stack, role=role, launch=launch, current_ami=args.ami_id, pinned_ami=args.pinned_ami_id
+            ),
             instance_type=args.instance_type,
-            subnet_id=subnet_id,
+            subnet_id=launch.subnet_id,
             vpc_security_group_ids=[self.security_group.id],
             iam_instance_profile=args.instance_profile,
-            key_name=key_pair.key_name if key_pair else None,
+            key_name=launch.key_name,
             # The secondary needs its own address to pull images; the primary's is replaced
             # by the Elastic IP.
             associate_public_ip_address=True,
-            user_data_base64=args.user_data_base64(role),
+            user_data_base64=launch.user_data_base64,
             # cloud-init applies user data once per instance: a new application layer
             # needs a new host (created before the old one is deleted).
             user_data_replace_on_change=True,
@@ -131,8 +143,7 @@ class Hosts(pulumi.ComponentResource):
                 tags=self._tags,
             ),
             tags=with_role(args.stack, role, name=aws_name(args.stack, role)),
-            # A new AMI release must not replace running hosts; replace them deliberately.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            opts=self._child,
         )
 
     def _create_site_ip(self) -> aws.ec2.Eip:

@@ -25,6 +25,7 @@ from orthweb.constants import (
     aws_name,
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.host_image import HostLaunch, host_image
 from orthweb.infra.tags import stack_tags, with_role
 
 # Amazon Linux 2023's root device.
@@ -56,7 +57,7 @@ class ScalingGroupArgs:
     vpc_cidr: str
     subnet_ids: Sequence[pulumi.Input[str]]  # the public subnets, one per zone
     instance_type: str
-    ami_id: pulumi.Input[str]
+    ami_id: pulumi.Input[str]  # the current Amazon Linux 2023 (see host_image for when it is used)
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     root_volume_gb: int
@@ -69,6 +70,8 @@ class ScalingGroupArgs:
     max_size: int
     # Average CPU the group keeps its members at by adding and removing them; None: a fixed size.
     cpu_target_percent: int | None = None
+    # An AMI the user pinned (`deploymentOptions.amiId`), used whatever the members run now.
+    pinned_ami_id: str | None = None
 
 
 class ScalingGroup(pulumi.ComponentResource):
@@ -126,10 +129,24 @@ class ScalingGroup(pulumi.ComponentResource):
             else None
         )
         member_tags = with_role(args.stack, GROUP_MEMBER, name=aws_name(args.stack, GROUP_MEMBER))
+        # A new template version means an instance refresh: a new AMI release alone must not make
+        # one, while a refresh for new user data brings the current AMI along.
+        image_id = host_image(
+            stack=args.stack,
+            role=GROUP_MEMBER,
+            launch=HostLaunch(
+                user_data_base64=args.user_data_base64,
+                subnet_id=None,
+                key_name=key_pair.key_name if key_pair else None,
+                root_volume_key_arn=args.key_arn,
+            ),
+            current_ami=args.ami_id,
+            pinned_ami=args.pinned_ami_id,
+        )
         return aws.ec2.LaunchTemplate(
             f"{self._name}-launch-template",
             description=f"orthweb {args.stack}: one host of the scale-out group",
-            image_id=args.ami_id,
+            image_id=image_id,
             instance_type=args.instance_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(name=args.instance_profile),
             key_name=key_pair.key_name if key_pair else None,
@@ -175,7 +192,7 @@ class ScalingGroup(pulumi.ComponentResource):
     def _create_group(self) -> aws.autoscaling.Group:
         args = self._args
         return aws.autoscaling.Group(
-            f"{self._name}-group",
+            f"{self._name}-hosts",
             name=aws_name(args.stack, "hosts"),
             vpc_zone_identifiers=list(args.subnet_ids),
             desired_capacity=args.desired_size,

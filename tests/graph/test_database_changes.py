@@ -68,6 +68,7 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deploymentOptions.secretsManagerEndpoint": _option("secretsManagerEndpoint", True),
     "deploymentOptions.dicomWeb": ({}, {"deploymentOptions": {"dicomWeb": False, "viewers": []}}),
     "deploymentOptions.viewers": _option("viewers", ["stone"]),
+    "deploymentOptions.amiId": _option("amiId", "ami-0123456789abcdef0"),
     "deploymentOptions.groupSize": _option("groupSize", 3, SCALE_OUT),
     "deploymentOptions.groupMinSize": _option("groupMinSize", 1, SCALE_OUT),
     "deploymentOptions.groupMaxSize": _option("groupMaxSize", 5, SCALE_OUT),

@@ -81,6 +81,8 @@ def test_every_deployment_option_is_in_the_readme_table_with_its_default() -> No
         if key in ENVIRONMENT_DEFAULTS:
             by_environment = ENVIRONMENT_DEFAULTS[key]
             assert rows[key] == f"`{by_environment['dev']}` in dev, `{by_environment['prod']}` in prod", rows[key]
+        elif getattr(defaults, attribute) is None:
+            assert rows[key].startswith("—"), (key, rows[key])
         else:
             assert _first_literal(rows[key]) == _shown(getattr(defaults, attribute)), (key, rows[key])
 
