@@ -36,6 +36,7 @@ from orthweb.modalities import MAX_MODALITIES, DicomModality, modalities_problem
 from orthweb.sizing import RDS_CLASS_MEMORY_GIB, host_memory_problem
 from orthweb.telemetry import LOG_RETENTION_DAYS
 from orthweb.validation import (
+    KeyProblem,
     check_certificate_pair,
     cidr_problem,
     did_you_mean,
@@ -634,7 +635,8 @@ def _certificate_warnings(certificate: SiteCertificate, domain: str | None, now:
         )
     except ValueError as error:
         # Never the key's text: the value shown is a placeholder.
-        raise ConfigError("siteCertificate", "[not shown]", str(error)) from None
+        key = "siteCertificateKey" if isinstance(error, KeyProblem) else "siteCertificate"
+        raise ConfigError(key, "[not shown]", str(error)) from None
     return report.warnings
 
 

@@ -82,6 +82,10 @@ def _network(text: str) -> ipaddress.IPv4Network | str:
     return f"host bits are set: the network is {loose}"
 
 
+class KeyProblem(ValueError):
+    """The private key itself is unusable (as opposed to the certificate, or the pair)."""
+
+
 @dataclass(frozen=True)
 class CertificateReport:
     names: tuple[str, ...]

@@ -90,6 +90,8 @@ def test_a_pair_that_cannot_serve_is_refused_with_the_reason(case: str, expected
         load_with(cert, key, empty_home, siteDomain="pacs.example.org")
     message = str(caught.value)
     assert expected in message and "\n" not in message
+    named = "siteCertificateKey" if case == "garbage key" else "siteCertificate"
+    assert message.startswith(f"config orthweb:{named} = ")
     assert "BEGIN" not in message and key.splitlines()[1] not in message
 
 
