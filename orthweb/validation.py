@@ -132,11 +132,9 @@ def _private_key(pem: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError):
-        raise ValueError(
-            "not an unencrypted PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) that can be parsed"
-        ) from None
+        raise KeyProblem("not an unencrypted PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise ValueError("an RSA or EC private key (Envoy serves no other kind)")
+        raise KeyProblem("an RSA or EC private key (Envoy serves no other kind)")
     return key
 
 
