@@ -18,6 +18,8 @@ from typing import Any
 from orthweb.evaluate import Evaluation, RecordedResource
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "creation_times.json"
+# A host's boot as start.sh runs it: the image pulls overlap fetch-secrets.sh's wait for the
+# database, so the site waits for whichever ends last (tests/static/test_boot.py checks the host).
 OUR_BOOT_STEPS = ("packages", "compose_plugin", "image_pulls")
 # The Terraform orthweb also generates its certificate with openssl at boot.
 ANCHOR_BOOT_STEPS = ("packages", "compose_plugin", "certificate_generation", "image_pulls")
