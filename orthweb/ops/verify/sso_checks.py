@@ -8,6 +8,7 @@ admin-scope machine token instead of the generated password, which Envoy never l
 
 from __future__ import annotations
 
+import http.client
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -18,6 +19,7 @@ from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.tagged import TaggedStack
 from orthweb.ops.token import MachineClient, machine_client_from, request_token
 from orthweb.ops.verify.model import CheckFailed
+from orthweb.ops.verify.site import SiteConnection
 from orthweb.ops.verify.target import Target
 
 # An instance id no Orthanc has: a refused DELETE must never depend on Orthanc refusing it.
@@ -101,14 +103,13 @@ class SsoChecks:
         """`sso.redirect`: a browser without a session is sent to sign in at the stack's domain."""
         if self.client is None:
             return BASIC_HINT
-        response = self.target.client.request("GET", "/", headers={"Accept": "text/html"})
-        location = response.headers.get("location") or response.headers.get("Location") or ""
+        status, location = self._browser_get("/")
         target = urllib.parse.urlsplit(location)
         query = dict(urllib.parse.parse_qsl(target.query))
         callback = urllib.parse.urlsplit(query.get("redirect_uri", ""))
-        if response.status != 302 or target.netloc != self.domain or target.path != "/oauth2/authorize":
+        if status != 302 or target.netloc != self.domain or target.path != "/oauth2/authorize":
             raise CheckFailed(
-                f"GET / without a session answered HTTP {response.status} {location[:120]!r}, "
+                f"GET / without a session answered HTTP {status} {location[:120]!r}, "
                 f"not a redirect to https://{self.domain}/oauth2/authorize",
                 "Envoy's sign-in is not in place: `journalctl CONTAINER_NAME=orthweb-envoy-1` on the host",
             )
@@ -119,6 +120,20 @@ class SsoChecks:
                 "the site client's secret on the host may be stale: `systemctl restart orthweb.service`",
             )
         return f"302 to {self.domain} (client {query.get('client_id', '?')}, back to {callback.netloc}, PKCE)"
+
+    def _browser_get(self, path: str) -> tuple[int, str]:
+        """GET as a browser asks for a page (Accept: text/html): the status and any Location."""
+        client = self.target.client
+        connection = SiteConnection(client.address, client.dial_host, client.port, client.context, client.timeout)
+        try:
+            connection.request("GET", path, headers={"User-Agent": "orthweb-verify", "Accept": "text/html"})
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.getheader("Location") or ""
+        except (OSError, http.client.HTTPException) as error:
+            raise CheckFailed(f"GET {path} failed: {error}", self.target.web_hint()) from None
+        finally:
+            connection.close()
 
     def machine_token(self) -> str:
         """`sso.token`: a viewer token of the machine client reads /system."""
