@@ -40,11 +40,14 @@ class OpsError(Exception):
 
 @dataclass(frozen=True)
 class AwsClients:
-    """What the stack lookups and the failover need: EC2 and Secrets Manager in one region."""
+    """What the stack lookups and the failover need: EC2 and Secrets Manager in one region, and
+    STS and IAM for failover's check of the caller's own permissions."""
 
     ec2: Any
     secretsmanager: Any
     region: str
+    iam: Any = None
+    sts: Any = None
 
 
 def open_clients(
@@ -78,7 +81,9 @@ def connect(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> AwsClients:
-    region, clients = open_clients(("ec2", "secretsmanager"), session=session, region=region, endpoint_url=endpoint_url)
+    region, clients = open_clients(
+        ("ec2", "secretsmanager", "iam", "sts"), session=session, region=region, endpoint_url=endpoint_url
+    )
     return AwsClients(region=region, **clients)
 
 

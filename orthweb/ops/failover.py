@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from orthweb.constants import HOST_ROLES, HTTPS_PORT, PRIMARY
 from orthweb.ops.aws import AwsClients, OpsError, call_aws
+from orthweb.ops.key_access import CHECK_PERMISSIONS, KeyAccess, check_key_access, refusal, volume_keys
 from orthweb.ops.probe import HealthProbe, ProbeFactory, ProbeResult, https_probe
 from orthweb.ops.progress import Reporter, StepTiming
 from orthweb.ops.tagged import Host, SiteAddress, TaggedStack
@@ -119,7 +120,29 @@ class Failover:
             )
         if target.state not in SERVABLE_STATES:
             raise OpsError(f"the {to} host {target.instance_id} is {target.state}; it cannot serve")
+        if target.state in ("stopped", "stopping"):
+            self._check_key_access(target)
         return FailoverPlan(self.stack, site, hosts, source, target, certificate)
+
+    def _check_key_access(self, target: Host) -> None:
+        """Before anything starts: a host whose disk key the caller may not use falls back to stopped."""
+        try:
+            keys = volume_keys(self.clients.ec2, target.instance_id)
+        except OpsError as error:
+            keys, problem = (), str(error)
+        else:
+            if not keys:
+                return  # no customer-managed key: EC2 needs nothing of the caller
+            problem = ""
+        with self.reporter.step(f"Check you may use the key of the {target.role} host's disk") as step:
+            access = check_key_access(self.clients, keys) if keys else KeyAccess((), unchecked=problem)
+            if access.unchecked:
+                needs = ", ".join(CHECK_PERMISSIONS)
+                step["text"] = f"not checked ({access.unchecked}; checking needs {needs}); starting anyway"
+                return
+            if not access.allowed:
+                raise refusal(access, target.role, target.instance_id, self.clients.region)
+            step["text"] = f"{access.principal_arn} may use {', '.join(access.key_arns)}"
 
     # changing ---------------------------------------------------------------------------------
 
