@@ -15,9 +15,8 @@ import pulumi_random as random
 
 from orthweb import telemetry
 from orthweb.config import StackConfig
-from orthweb.constants import PRIMARY, PROJECT, ZONE_SUFFIXES, aws_name
+from orthweb.constants import GROUP_MEMBER, PROJECT, SCALE_OUT, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies, principals
-from orthweb.infra.alarm_plan import HostToWatch
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
@@ -30,6 +29,7 @@ from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostUserData, HostUserDataInputs
 from orthweb.infra.zones import usable_zones
+from orthweb.serving import GroupHost, Serving, create_scale_out, failover_serving
 
 # Component names start with the project's: `orthweb-network`, `orthweb-hosts-primary`, ...
 NAME = PROJECT
@@ -42,13 +42,16 @@ class Exports:
     host_info: pulumi.Output[dict[str, str]]
     s3_bucket: pulumi.Output[str]
     db_endpoint: pulumi.Output[str]
-    site_ip: pulumi.Output[str]
+    # The fixed public addresses: the Elastic IP, or the load balancer's one per zone.
+    site_ips: pulumi.Output[list[str]]
     region: pulumi.Output[str]
     site_tls_secret_arn: pulumi.Output[str]
     orthanc_credentials_secret_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
     # With `authentication: sso`: the host of Cognito's sign-in pages.
     sign_in_domain: pulumi.Output[str] | None = None
+    # The failover topology's Elastic IP (scale-out has one address per zone: site_ips).
+    site_ip: pulumi.Output[str] | None = None
 
     def as_dict(self) -> dict[str, pulumi.Output]:
         return {name: value for name, value in self.__dict__.items() if value is not None}
@@ -88,21 +91,25 @@ def build_stack(cfg: StackConfig) -> Exports:
             site_tls_secret_arn=secrets.site_tls_arn,
         ),
     )
-    hosts = _create_hosts(cfg, network, host_role, key, user_data)
-    site_address = _create_site_certificate(cfg, secrets, hosts)
+    if cfg.topology == SCALE_OUT:
+        serving = _create_scale_out(cfg, network, host_role, key, user_data, storage)
+    else:
+        serving = failover_serving(cfg, _create_hosts(cfg, network, host_role, key, user_data))
+    site_address = _create_site_certificate(cfg, secrets, serving)
     if sign_in is not None:
         sign_in.connect_site(site_address)
-    database = _create_database(cfg, db_identifier, network, hosts, key)
-    monitoring = _create_monitoring(cfg, target, key, hosts, db_identifier)
+    database = _create_database(cfg, db_identifier, network, serving, key)
+    monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
     _grant_host_permissions(
         host_role, secrets, database, storage, key, monitoring, cfg.stack, target.region, sign_in=sign_in
     )
     return Exports(
         site_address=site_address,
-        host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
+        host_info=serving.host_info,
         s3_bucket=storage.dicom_bucket.bucket_domain_name,
         db_endpoint=database.endpoint,
-        site_ip=hosts.site_ip.public_ip,
+        site_ips=serving.site_ips,
+        site_ip=serving.site_ip,
         region=target.region,
         site_tls_secret_arn=secrets.site_tls_arn,
         orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
@@ -158,6 +165,7 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             log_retention_days=cfg.options.log_retention_days,
             force_destroy=not cfg.is_production,
             retain_on_delete=cfg.is_production,
+            load_balancer_logs=cfg.topology == SCALE_OUT,
         ),
     )
 
@@ -178,11 +186,14 @@ def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Netw
     )
 
 
+def _current_ami(cfg: StackConfig) -> pulumi.Output[str]:
+    architecture = instance_types.architecture(cfg.options.instance_type)
+    return aws.ssm.get_parameter_output(name=AL2023_AMI_PARAMETER.format(arch=architecture)).value
+
+
 def _create_hosts(
     cfg: StackConfig, network: Network, host_role: HostRole, key: EncryptionKey, user_data: HostUserData
 ) -> Hosts:
-    architecture = instance_types.architecture(cfg.options.instance_type)
-    ami = aws.ssm.get_parameter_output(name=AL2023_AMI_PARAMETER.format(arch=architecture))
     return Hosts(
         f"{NAME}-hosts",
         HostsArgs(
@@ -191,7 +202,7 @@ def _create_hosts(
             vpc_cidr=cfg.vpc_cidr,
             subnet_ids=network.public_subnet_ids,
             instance_type=cfg.options.instance_type,
-            ami_id=ami.value,
+            ami_id=_current_ami(cfg),
             instance_profile=host_role.instance_profile.name,
             key_arn=key.arn,
             root_volume_gb=cfg.options.root_volume_gb,
@@ -202,6 +213,28 @@ def _create_hosts(
             secondary_state=cfg.secondary_state,
             pinned_ami_id=cfg.options.ami_id,
         ),
+    )
+
+
+def _create_scale_out(
+    cfg: StackConfig,
+    network: Network,
+    host_role: HostRole,
+    key: EncryptionKey,
+    user_data: HostUserData,
+    storage: Storage,
+) -> Serving:
+    return create_scale_out(
+        cfg,
+        GroupHost(
+            vpc_id=network.vpc.id,
+            public_subnet_ids=network.public_subnet_ids,
+            ami_id=_current_ami(cfg),
+            instance_profile=host_role.instance_profile.name,
+            key_arn=key.arn,
+            user_data_base64=user_data.for_role(GROUP_MEMBER),
+        ),
+        storage,
     )
 
 
@@ -221,27 +254,25 @@ def _create_sign_in(cfg: StackConfig, target: _Target, key: EncryptionKey) -> Si
     )
 
 
-def _create_site_certificate(cfg: StackConfig, secrets: AppSecrets, hosts: Hosts) -> pulumi.Output[str]:
-    """Fills the site TLS secret; returns the site's address (its domain, else the EIP's DNS name)."""
-    site_dns = hosts.site_ip.public_dns
-    site_address = pulumi.Output.from_input(cfg.site_domain) if cfg.site_domain else site_dns
+def _create_site_certificate(cfg: StackConfig, secrets: AppSecrets, serving: Serving) -> pulumi.Output[str]:
+    """Fills the site TLS secret; returns the site's address (its domain, else the public DNS name)."""
     SiteCertificate(
         f"{NAME}-site-certificate",
         SiteCertificateArgs(
             secret_id=secrets.site_tls_secret.id,
-            # The site's address first (it becomes the common name), then the EIP's DNS name if different.
-            dns_names=pulumi.Output.all(site=site_address, eip=site_dns).apply(
-                lambda names: list(dict.fromkeys([names["site"], names["eip"]]))
+            # The site's address first (it becomes the common name), then the public DNS name if different.
+            dns_names=pulumi.Output.all(site=serving.site_address, public=serving.public_dns_name).apply(
+                lambda names: list(dict.fromkeys([names["site"], names["public"]]))
             ),
-            ip_addresses=hosts.site_ip.public_ip.apply(lambda ip: [ip]),
+            ip_addresses=serving.site_ips,
             user_certificate=cfg.site_certificate,
         ),
     )
-    return site_address
+    return serving.site_address
 
 
 def _create_database(
-    cfg: StackConfig, db_identifier: pulumi.Output[str], network: Network, hosts: Hosts, key: EncryptionKey
+    cfg: StackConfig, db_identifier: pulumi.Output[str], network: Network, serving: Serving, key: EncryptionKey
 ) -> Database:
     return Database(
         f"{NAME}-database",
@@ -250,7 +281,7 @@ def _create_database(
             identifier=db_identifier,
             vpc_id=network.vpc.id,
             subnet_ids=network.private_subnet_ids,
-            client_security_group_id=hosts.security_group.id,
+            client_security_group_id=serving.client_security_group_id,
             key_arn=key.arn,
             instance_class=cfg.options.db_instance_class,
             engine_major=cfg.options.db_engine_version,
@@ -263,7 +294,7 @@ def _create_database(
 
 
 def _create_monitoring(
-    cfg: StackConfig, target: _Target, key: EncryptionKey, hosts: Hosts, db_identifier: pulumi.Output[str]
+    cfg: StackConfig, target: _Target, key: EncryptionKey, serving: Serving, db_identifier: pulumi.Output[str]
 ) -> Monitoring:
     return Monitoring(
         f"{NAME}-monitoring",
@@ -275,11 +306,10 @@ def _create_monitoring(
             key_arn=key.arn,
             log_retention_days=cfg.options.log_retention_days,
             alarm_emails=cfg.alarm_emails,
-            hosts=[
-                HostToWatch(role, instance.id, expected_running=role == PRIMARY or cfg.secondary_state == "running")
-                for role, instance in hosts.instances.items()
-            ],
-            recover_hosts=True,
+            hosts=serving.hosts_to_watch,
+            # Failover hosts are recovered in place; the scaling group replaces its hosts itself.
+            recover_hosts=cfg.topology != SCALE_OUT,
+            load_balancer=serving.load_balancer_to_watch,
             orthanc_replicas=cfg.options.orthanc_replicas,
             db_identifier=db_identifier,
             db_instance_class=cfg.options.db_instance_class,

@@ -1,0 +1,132 @@
+"""The hosts that serve the site, in the configured topology, and what the rest of the stack needs
+from them: who may reach the database, the site's address and fixed IPs, what to watch, the outputs.
+
+`failover` is the primary and secondary with the Elastic IP (orthweb.infra.hosts); `scale-out` is a
+Network Load Balancer with one Elastic IP per zone in front of an Auto Scaling group
+(orthweb.infra.load_balancer, orthweb.infra.scaling_group). Both run the same host application.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from orthweb.config import StackConfig
+from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT, PRIMARY, PROJECT
+from orthweb.infra.alarm_plan import HostToWatch
+from orthweb.infra.hosts import Hosts
+from orthweb.infra.load_balancer import LoadBalancer, LoadBalancerArgs
+from orthweb.infra.monitoring import LoadBalancerToWatch
+from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
+from orthweb.infra.storage import Storage
+
+# The load balancer's listeners by the names the alarms use.
+LISTENER_NAMES = {HTTPS_PORT: "https", DICOM_TLS_PORT: "dicom"}
+
+
+@dataclass(frozen=True)
+class Serving:
+    # May reach the database.
+    client_security_group_id: pulumi.Output[str]
+    # The domain, else the public DNS name clients use.
+    site_address: pulumi.Output[str]
+    # The public DNS name of the address(es), named in the site certificate beside site_address.
+    public_dns_name: pulumi.Output[str]
+    # The fixed public addresses (modalities are configured by IP).
+    site_ips: pulumi.Output[list[str]]
+    host_info: pulumi.Output[dict[str, str]]
+    hosts_to_watch: list[HostToWatch[pulumi.Input[str]]]
+    load_balancer_to_watch: LoadBalancerToWatch | None = None
+    # The failover topology's one Elastic IP (its output since the first release).
+    site_ip: pulumi.Output[str] | None = None
+
+
+def failover_serving(cfg: StackConfig, hosts: Hosts) -> Serving:
+    """The primary and secondary hosts behind the Elastic IP that `orthweb failover` moves."""
+    public_dns = hosts.site_ip.public_dns
+    return Serving(
+        client_security_group_id=hosts.security_group.id,
+        site_address=pulumi.Output.from_input(cfg.site_domain) if cfg.site_domain else public_dns,
+        public_dns_name=public_dns,
+        site_ips=hosts.site_ip.public_ip.apply(lambda ip: [ip]),
+        host_info=pulumi.Output.all(**{role: instance.id for role, instance in hosts.instances.items()}),
+        hosts_to_watch=[
+            HostToWatch(role, instance.id, expected_running=role == PRIMARY or cfg.secondary_state == "running")
+            for role, instance in hosts.instances.items()
+        ],
+        site_ip=hosts.site_ip.public_ip,
+    )
+
+
+@dataclass(frozen=True)
+class GroupHost:
+    """How each host of the group is launched (the same as a failover host, minus its role)."""
+
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: list[pulumi.Output[str]]
+    ami_id: pulumi.Input[str]
+    instance_profile: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    user_data_base64: pulumi.Input[str]
+
+
+def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Serving:
+    """The load balancer with its fixed addresses, then the group of hosts behind it."""
+    options = cfg.options
+    load_balancer = LoadBalancer(
+        f"{PROJECT}-load-balancer",
+        LoadBalancerArgs(
+            stack=cfg.stack,
+            vpc_id=host.vpc_id,
+            subnet_ids=host.public_subnet_ids,
+            web_allowed_cidrs=cfg.web_allowed_cidrs,
+            dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
+            log_bucket=storage.log_bucket.bucket,
+            production=cfg.is_production,
+            site_domain=cfg.site_domain,
+            hosted_zone_id=cfg.hosted_zone_id,
+        ),
+        # ELB checks that it may write its access logs when they are turned on.
+        opts=pulumi.ResourceOptions(depends_on=[storage.log_bucket_policy]),
+    )
+    group = options.group
+    scaling_group = ScalingGroup(
+        f"{PROJECT}-group",
+        ScalingGroupArgs(
+            stack=cfg.stack,
+            vpc_id=host.vpc_id,
+            vpc_cidr=cfg.vpc_cidr,
+            subnet_ids=host.public_subnet_ids,
+            instance_type=options.instance_type,
+            ami_id=host.ami_id,
+            instance_profile=host.instance_profile,
+            key_arn=host.key_arn,
+            root_volume_gb=options.root_volume_gb,
+            user_data_base64=host.user_data_base64,
+            public_key=cfg.public_key,
+            load_balancer_security_group_id=load_balancer.security_group.id,
+            target_group_arns=[tg.arn for tg in load_balancer.target_groups.values()],
+            desired_size=group.desired,
+            min_size=group.minimum,
+            max_size=group.maximum,
+            cpu_target_percent=group.cpu_target_percent or None,
+            pinned_ami_id=options.ami_id,
+        ),
+    )
+    load_balancer.open_to(scaling_group.security_group.id)
+    dns_name = load_balancer.load_balancer.dns_name
+    return Serving(
+        client_security_group_id=scaling_group.security_group.id,
+        site_address=load_balancer.site_address,
+        public_dns_name=dns_name,
+        site_ips=load_balancer.site_ips,
+        host_info=pulumi.Output.all(group=scaling_group.group.name),
+        hosts_to_watch=[],
+        load_balancer_to_watch=LoadBalancerToWatch(
+            arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffixes={
+                LISTENER_NAMES[port]: tg.arn_suffix for port, tg in load_balancer.target_groups.items()
+            },
+        ),
+    )
