@@ -3,13 +3,15 @@
 Each resource takes its typical creation time (orthweb/data/creation_times.json) once everything it
 depends on exists; Pulumi creates independent resources in parallel. The site serves once the
 primary host has booted (packages, compose, images) and everything it looks up at boot exists (the
-database above all), plus Orthanc's start. The same numbers applied to the Terraform orthweb's
-serial chain give the anchor to compare with.
+database above all), plus Orthanc's start. In the scale-out topology the hosts come from the Auto
+Scaling group, and the site serves once the load balancer has seen a host pass its health checks.
+The same numbers applied to the Terraform orthweb's serial chain give the anchor to compare with.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +25,8 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "creation_times.json"
 OUR_BOOT_STEPS = ("packages", "compose_plugin", "image_pulls")
 # The Terraform orthweb also generates its certificate with openssl at boot.
 ANCHOR_BOOT_STEPS = ("packages", "compose_plugin", "certificate_generation", "image_pulls")
+SCALING_GROUP = "aws:autoscaling/group:Group"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 ANCHOR_CHAIN = (
     ("VPC", "aws:ec2/vpc:Vpc"),
     ("Secrets Manager interface endpoint", "aws:ec2/vpcEndpoint:VpcEndpoint#Interface"),
@@ -78,6 +82,46 @@ class ReadyModel:
         }
 
 
+@dataclass(frozen=True)
+class LoadBalancerHealth:
+    """The target groups' health checks and draining, as the program configures them."""
+
+    interval: float
+    timeout: float
+    healthy_threshold: int
+    unhealthy_threshold: int
+    deregistration_delay: float
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> LoadBalancerHealth | None:
+        """From the stack's target groups (all configured alike); None without a load balancer."""
+        groups = evaluation.of_type(TARGET_GROUP)
+        if not groups:
+            return None
+        found = {
+            cls(
+                interval=float(tg.inputs["healthCheck"]["interval"]),
+                timeout=float(tg.inputs["healthCheck"]["timeout"]),
+                healthy_threshold=int(tg.inputs["healthCheck"]["healthyThreshold"]),
+                unhealthy_threshold=int(tg.inputs["healthCheck"]["unhealthyThreshold"]),
+                deregistration_delay=float(tg.inputs["deregistrationDelay"]),
+            )
+            for tg in groups
+        }
+        if len(found) != 1:
+            raise ValueError(f"the target groups' health checks differ: {found}")
+        return found.pop()
+
+    @property
+    def to_healthy(self) -> float:
+        return self.interval * self.healthy_threshold
+
+    @property
+    def to_unhealthy(self) -> float:
+        """A host that stops answering: `threshold` failed checks, the last one waiting its timeout."""
+        return self.interval * self.unhealthy_threshold + self.timeout
+
+
 def _boot_seconds(steps: tuple[str, ...]) -> float:
     boot = creation_times()["boot"]
     return sum(float(boot[step]["seconds"]) for step in steps)
@@ -113,14 +157,14 @@ def model_stack(evaluation: Evaluation) -> ReadyModel:
 
     for urn in custom:
         finish_of(urn)
-    primary = next(r for r in custom.values() if r.type == "aws:ec2/instance:Instance" and r.name.endswith("-primary"))
-    host_ready = finish[primary.urn] + _boot_seconds(OUR_BOOT_STEPS)
+    host = _first_host(custom.values())
+    host_ready = finish[host.urn] + _boot_seconds(OUR_BOOT_STEPS)
     last = max(finish, key=lambda u: finish[u])
     start_seconds = float(creation_times()["boot"]["orthanc_start"]["seconds"])
     gate = max(host_ready, finish[last])
 
     chain: list[Step] = []
-    cursor: str | None = primary.urn if host_ready >= finish[last] else last
+    cursor: str | None = host.urn if host_ready >= finish[last] else last
     while cursor is not None:
         resource = custom[cursor]
         chain.append(Step(f"{duration_key(resource)} {resource.name}", duration(resource), finish[cursor]))
@@ -129,7 +173,21 @@ def model_stack(evaluation: Evaluation) -> ReadyModel:
     if host_ready >= finish[last]:
         chain.append(Step("host boot: " + " + ".join(OUR_BOOT_STEPS), _boot_seconds(OUR_BOOT_STEPS), host_ready))
     chain.append(Step("orthanc_start", start_seconds, gate + start_seconds))
-    return ReadyModel(f"orthweb {evaluation.stack}", gate + start_seconds, tuple(chain), host_ready)
+    health = LoadBalancerHealth.of(evaluation)
+    if health is not None:
+        label = f"load balancer health checks pass ({health.healthy_threshold} x {health.interval:g} s)"
+        chain.append(Step(label, health.to_healthy, chain[-1].finish + health.to_healthy))
+    name = f"orthweb {evaluation.stack}" + (f" ({evaluation.config.topology})" if health is not None else "")
+    return ReadyModel(name, chain[-1].finish, tuple(chain), host_ready)
+
+
+def _first_host(resources: Iterable[RecordedResource]) -> RecordedResource:
+    """What the site waits for to boot: the primary host, or the scaling group launching the hosts."""
+    found = [r for r in resources if r.type == "aws:ec2/instance:Instance" and r.name.endswith("-primary")]
+    found += [r for r in resources if r.type == SCALING_GROUP]
+    if not found:
+        raise ValueError("the stack has neither a primary host nor a scaling group")
+    return found[0]
 
 
 def model_terraform_anchor() -> ReadyModel:

@@ -63,7 +63,19 @@ def deploy_lines(deploy: dict[str, Any]) -> list[str]:
     for key in ("dev", "prod"):
         path = " -> ".join(step["step"].split(" ")[0].split(":")[-1] for step in deploy[key]["critical_path"])
         lines.append(f"  {key} critical path: {path}")
-    return lines
+    return lines + availability_lines(deploy)
+
+
+def availability_lines(deploy: dict[str, Any]) -> list[str]:
+    """The scale-out topology's time to ready and rolling replacement, and both topologies' failover."""
+    if "scale_out" not in deploy:
+        return []
+    rows = [[deploy["scale_out"]["name"] + ": time to a serving site", number(deploy["scale_out"]["seconds"] / 60)]]
+    if deploy.get("rolling_replacement"):
+        rows.append([deploy["rolling_replacement"]["name"], number(deploy["rolling_replacement"]["seconds"] / 60)])
+    lines = ["", "Scale-out (modeled)", *table(["what", "minutes"], rows), "", "Failover (modeled)"]
+    failover_rows = [[f"{path['name']}: {path['note']}", number(path["seconds"])] for path in deploy["failover"]]
+    return lines + table(["case", "seconds"], failover_rows)
 
 
 def dicom_lines(dicom: dict[str, Any], runs: int) -> list[str]:
