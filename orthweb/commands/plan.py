@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
-from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
+from orthweb.config import StackConfig
+from orthweb.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
 from orthweb.evaluate import Evaluation, redact
 from orthweb.evaluate.host_files import write_host_files
 from orthweb.ops.cost import CostEstimate, estimate
@@ -77,7 +78,8 @@ def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
         ("VPC", f"{cfg.vpc_cidr} over 2 AZs"),
         (f"HTTPS {HTTPS_PORT} from", ", ".join(cfg.web_allowed_cidrs)),
         (f"DICOM-TLS {DICOM_TLS_PORT} from", ", ".join(cfg.dicom_allowed_cidrs)),
-        ("hosts", f"2 x {options.instance_type}, secondary {cfg.secondary_state} at creation"),
+        ("topology", _topology(cfg)),
+        ("hosts", _hosts(cfg)),
         ("Orthanc", f"{options.orthanc_replicas} replicas of {options.orthanc_image}"),
         ("Envoy", options.envoy_image),
         (
@@ -89,6 +91,26 @@ def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
         ("SSH key", cfg.public_key_source if cfg.public_key else "none (Session Manager only)"),
         ("site certificate", "user-supplied" if cfg.site_certificate else "self-signed, generated"),
     ]
+
+
+def _topology(cfg: StackConfig) -> str:
+    if cfg.topology != SCALE_OUT:
+        return f"{FAILOVER}: a primary serves, `orthweb failover` moves the Elastic IP to the secondary"
+    tls = (
+        f"TLS at the load balancer (ACM certificate for {cfg.site_domain}, Route53 zone {cfg.hosted_zone_id})"
+        if cfg.hosted_zone_id
+        else "TCP through to Envoy"
+    )
+    return f"{SCALE_OUT}: an Auto Scaling group behind a Network Load Balancer (2 fixed IPs), {tls}"
+
+
+def _hosts(cfg: StackConfig) -> str:
+    options = cfg.options
+    if cfg.topology != SCALE_OUT:
+        return f"2 x {options.instance_type}, secondary {cfg.secondary_state} at creation"
+    group = options.group
+    tracking = f", CPU target {group.cpu_target_percent}%" if group.cpu_target_percent else ""
+    return f"{group.desired} x {options.instance_type} ({group.minimum} to {group.maximum}{tracking})"
 
 
 def format_inventory(evaluation: Evaluation) -> str:

@@ -88,3 +88,20 @@ def test_a_public_certificate_needs_a_zone_and_a_domain(empty_home: Path) -> Non
     config = load(empty_home, topology="scale-out", siteDomain="pacs.example.org", hostedZoneId="Z0123456789ABC")
     assert config.hosted_zone_id == "Z0123456789ABC"
     assert load(empty_home, topology="scale-out", hostedZoneId="").hosted_zone_id is None
+
+
+def test_plan_shows_the_topology_and_the_group(empty_home: Path) -> None:
+    from orthweb.commands.plan import _hosts, _topology
+
+    failover = load(empty_home)
+    assert _topology(failover).startswith("failover:") and _hosts(failover).startswith("2 x ")
+    scaled = load(
+        empty_home,
+        topology="scale-out",
+        siteDomain="pacs.example.org",
+        hostedZoneId="Z0123456789ABC",
+        deploymentOptions={"groupSize": 3, "groupMaxSize": 6, "cpuTargetPercent": 60},
+    )
+    assert _topology(scaled).startswith("scale-out: an Auto Scaling group behind a Network Load Balancer")
+    assert "ACM certificate for pacs.example.org" in _topology(scaled)
+    assert _hosts(scaled).endswith("(2 to 6, CPU target 60%)") and _hosts(scaled).startswith("3 x ")
