@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb.constants import HOST_ROLES, MAX_REPLICAS, REGION_PATTERN, is_pinned_image
+from orthweb.constants import HOST_ROLES, MAX_REPLICAS, OHIF, REGION_PATTERN, STONE, VIEWERS, is_pinned_image
 from orthweb.modalities import DicomModality, modalities_problem
 
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
@@ -17,6 +17,11 @@ _DB_ID_RE: Final = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
 _VERSION_RE: Final = re.compile(r"^\d+\.\d+\.\d+$")
 _SHA256_RE: Final = re.compile(r"^([0-9a-f]{64})?$")
 _DNS_RE: Final = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)*$")
+
+# The orthancteam/orthanc image loads these plugins only when their variable is set
+# (orthanc-builder plugins-def.json); Stone even ignores its configuration section without it.
+DICOMWEB_SWITCH: Final = "DICOM_WEB_PLUGIN_ENABLED"
+VIEWER_SWITCHES: Final = {OHIF: "OHIF_PLUGIN_ENABLED", STONE: "STONE_WEB_VIEWER_PLUGIN_ENABLED"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +48,9 @@ class HostAppContext:
     compose_sha256_aarch64: str = ""
     # Modalities allowed to query and retrieve, the same in every replica (stack config).
     dicom_modalities: tuple[DicomModality, ...] = ()
+    # DICOMweb and the viewers served beside Orthanc Explorer 2 (deploymentOptions).
+    dicom_web: bool = True
+    viewers: tuple[str, ...] = VIEWERS
 
     def __post_init__(self) -> None:
         checks: tuple[tuple[str, bool], ...] = (
@@ -67,6 +75,9 @@ class HostAppContext:
                 all(isinstance(m, DicomModality) for m in self.dicom_modalities)
                 and not modalities_problem(self.dicom_modalities),
             ),
+            ("viewers", set(self.viewers) <= set(VIEWERS) and len(set(self.viewers)) == len(self.viewers)),
+            # Each viewer reads its studies over DICOMweb.
+            ("dicom_web", self.dicom_web or not self.viewers),
         )
         for name, ok in checks:
             if not ok:
@@ -76,3 +87,9 @@ class HostAppContext:
     def replica_names(self) -> tuple[str, ...]:
         """Compose service names of the Orthanc replicas (the runtime harness relies on them)."""
         return tuple(f"orthanc-{i}" for i in range(1, self.orthanc_replicas + 1))
+
+    @property
+    def plugin_switches(self) -> tuple[str, ...]:
+        """The image's variables that load the optional plugins this host serves."""
+        dicom_web = (DICOMWEB_SWITCH,) if self.dicom_web else ()
+        return dicom_web + tuple(VIEWER_SWITCHES[viewer] for viewer in self.viewers)

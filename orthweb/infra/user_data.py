@@ -76,4 +76,6 @@ class HostUserData:
             compose_sha256_aarch64=compose_digests.get("aarch64", ""),
             site_name=self._cfg.site_domain or "",
             dicom_modalities=self._cfg.dicom_modalities,
+            dicom_web=options.dicom_web,
+            viewers=options.viewers,
         )
