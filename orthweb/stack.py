@@ -89,6 +89,7 @@ def build_stack(cfg: StackConfig) -> Exports:
             dicom_bucket=storage.dicom_bucket.bucket,
             orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
             site_tls_secret_arn=secrets.site_tls_arn,
+            sign_in=sign_in.host_inputs() if sign_in else None,
         ),
     )
     if cfg.topology == SCALE_OUT:

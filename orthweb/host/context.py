@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from orthweb.constants import HOST_ROLES, MAX_REPLICAS, OHIF, REGION_PATTERN, STONE, VIEWERS, is_pinned_image
+from orthweb.host.sso_context import SsoHostContext
 from orthweb.modalities import DicomModality, modalities_problem
 
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
@@ -51,6 +52,8 @@ class HostAppContext:
     # DICOMweb and the viewers served beside Orthanc Explorer 2 (deploymentOptions).
     dicom_web: bool = True
     viewers: tuple[str, ...] = VIEWERS
+    # Sign-in (authentication: sso): where Cognito is; None for Orthanc's own credential alone.
+    sso: SsoHostContext | None = None
 
     def __post_init__(self) -> None:
         checks: tuple[tuple[str, bool], ...] = (

@@ -23,6 +23,7 @@ import pulumi_random as random
 from orthweb import sso
 from orthweb.constants import PROJECT, aws_name
 from orthweb.infra.tags import describe, stack_tags, with_role
+from orthweb.infra.user_data import SignInHostInputs
 
 # Password rules for people with access to patient data (Cognito's maximum strength classes).
 PASSWORD_MIN_LENGTH = 14
@@ -79,6 +80,15 @@ class SignIn(pulumi.ComponentResource):
                 "site_client_secret_arn": self.site_client_secret_arn,
                 "machine_client_secret_arn": self.machine_client_secret_arn,
             }
+        )
+
+    def host_inputs(self) -> SignInHostInputs:
+        """What each host's user data names: the pool, its domain, the clients (no secret value)."""
+        return SignInHostInputs(
+            user_pool_id=self.user_pool.id,
+            domain=self.domain,
+            machine_client_id=self.machine_client_id,
+            site_client_secret_arn=self.site_client_secret_arn,
         )
 
     # --- the pool and who is in it --------------------------------------------------------------

@@ -11,6 +11,7 @@ from orthweb.constants import COMPOSE_SHA256
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import render_user_data_gzip_base64
+from orthweb.host.sso_context import SsoHostContext
 from orthweb.sizing import index_connections_for
 
 
@@ -21,6 +22,16 @@ class HostUserDataInputs:
     dicom_bucket: pulumi.Input[str]
     orthanc_credentials_secret_arn: pulumi.Input[str]
     site_tls_secret_arn: pulumi.Input[str]
+    # Sign-in (authentication: sso): where the pool is, never a secret value.
+    sign_in: SignInHostInputs | None = None
+
+
+@dataclass(frozen=True)
+class SignInHostInputs:
+    user_pool_id: pulumi.Input[str]
+    domain: pulumi.Input[str]
+    machine_client_id: pulumi.Input[str]
+    site_client_secret_arn: pulumi.Input[str]
 
 
 class HostUserData:
@@ -38,6 +49,7 @@ class HostUserData:
             dicom_bucket=i.dicom_bucket,
             orthanc_credentials_secret_arn=i.orthanc_credentials_secret_arn,
             site_tls_secret_arn=i.site_tls_secret_arn,
+            sign_in=pulumi.Output.all(**vars(i.sign_in)) if i.sign_in else None,
         ).apply(lambda known: render_user_data_gzip_base64(self.context(role, **known)))
 
     def context(
@@ -49,6 +61,7 @@ class HostUserData:
         dicom_bucket: str,
         orthanc_credentials_secret_arn: str,
         site_tls_secret_arn: str,
+        sign_in: dict[str, str] | None = None,
     ) -> HostAppContext:
         options = self._cfg.options
         # A release without a pinned digest is checked against its own published checksum file.
@@ -78,4 +91,5 @@ class HostUserData:
             dicom_modalities=self._cfg.dicom_modalities,
             dicom_web=options.dicom_web,
             viewers=options.viewers,
+            sso=SsoHostContext.for_cognito(region=region, **sign_in) if sign_in else None,
         )

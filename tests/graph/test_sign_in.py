@@ -160,3 +160,17 @@ def test_no_client_secret_reaches_user_data_or_outputs(dev_sso: Evaluation) -> N
         user_data_text(host) for host in dev_sso.of_type("aws:ec2/instance:Instance")
     )
     assert not any(secret in shown for secret in secrets)
+
+
+def test_each_host_is_told_where_the_pool_is_and_which_secret_to_read(dev_sso: Evaluation) -> None:
+    from orthweb.evaluate.host_files import host_files
+
+    pool = dev_sso.one(POOL)
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool.id}"
+    site_secret = dev_sso.named(f"orthweb-sign-in-{sso.SITE_CLIENT_ROLE}").state["arn"]
+    machine_id = dev_sso.named("orthweb-sign-in-machine-client").id
+    for role, files in host_files(dev_sso).items():
+        envoy = files["envoy.yaml"].content
+        assert f"issuer: {issuer}" in envoy and f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in envoy
+        assert machine_id in envoy, role
+        assert f"SSO_SECRET={site_secret}" in files["fetch-secrets.sh"].content, role
