@@ -20,7 +20,7 @@ from orthweb.harness.secrets import SecretInputs, SecretsProvider
 SCRIPT_NAME = "fetch-secrets.sh"
 SCRIPT_TIMEOUT = 120
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-_ASSIGNMENT = re.compile(r"^(REGION|DB_IDENTIFIER|CREDENTIALS_SECRET|SITE_TLS_SECRET)=(\S+)$", re.M)
+_ASSIGNMENT = re.compile(r"^(REGION|DB_IDENTIFIER|CREDENTIALS_SECRET|SITE_TLS_SECRET|SSO_SECRET)=(\S+)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class ScriptTargets:
     db_identifier: str
     credentials_secret: str
     site_tls_secret: str
+    # The site client's secret (authentication: sso only).
+    sso_secret: str | None = None
 
     @classmethod
     def parse(cls, script: str) -> ScriptTargets:
@@ -39,7 +41,7 @@ class ScriptTargets:
         missing = [k for k in keys if k not in found]
         if missing:
             raise HarnessError(f"{SCRIPT_NAME}: assignments not found: {missing}")
-        return cls(*(found[k] for k in keys))
+        return cls(*(found[k] for k in keys), sso_secret=found.get("SSO_SECRET"))
 
 
 def secret_name(arn: str) -> str:
@@ -105,6 +107,10 @@ class LocalAws:
                 }
             ),
         )
+        if targets.sso_secret is not None:
+            if inputs.sso_site_secret is None:
+                raise HarnessError(f"{SCRIPT_NAME} reads a sign-in secret; SecretInputs.sso_site_secret is not set")
+            secrets.create_secret(Name=secret_name(targets.sso_secret), SecretString=json.dumps(inputs.sso_site_secret))
         instance = self.client("rds", targets.region).create_db_instance(
             DBInstanceIdentifier=targets.db_identifier,
             Engine="postgres",

@@ -97,6 +97,12 @@ def rewire(
             if filename not in files:
                 raise HarnessError(f"envoy.yaml reads {filename}, which compose does not mount")
             node["filename"] = str(files[filename])
+        # Secrets Envoy reads from files (SDS, sign-in): mounted like the certificate files.
+        source = node.get("path_config_source")
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            if source["path"] not in files:
+                raise HarnessError(f"envoy.yaml reads secret file {source['path']}, which compose does not mount")
+            source["path"] = str(files[source["path"]])
     doc["admin"]["address"]["socket_address"]["port_value"] = admin_port
     for listener in doc["static_resources"]["listeners"]:
         socket_address = listener["address"]["socket_address"]

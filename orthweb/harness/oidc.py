@@ -62,8 +62,9 @@ class CognitoLike:
     """The provider; use as a context manager. `ca_file` is what a client must trust."""
 
     work_dir: Path
-    site_client_id: str = "site-client"
-    site_client_secret: str = "site-secret"
+    # Shaped like Cognito's (fetch-secrets.sh checks the id; Envoy wants a secret of some length).
+    site_client_id: str = "1example0site0client0id000"
+    site_client_secret: str = "site-client-secret-0123456789"
     # client id -> secret, for the client-credentials grant.
     machine_clients: dict[str, str] = field(default_factory=dict)
     access_token_seconds: int = 3600

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from orthweb.host import sso_context
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
 
 SETTING_FILE = re.compile(r"^ORTHANC__[A-Z0-9_]+$")
+SDS_SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 # The orthancteam/orthanc image spells these words its own way when it maps ORTHANC__A_B names.
 _SPECIAL_WORDS = {"POSTGRESQL": "PostgreSQL", "DICOM": "Dicom", "AWS": "Aws"}
 
@@ -38,6 +40,9 @@ class SecretInputs:
     db_password: str
     site_certificate_pem: str
     site_private_key_pem: str
+    # What the site client's secret holds (authentication: sso): client_id, client_secret,
+    # hmac_secret, site_address.
+    sso_site_secret: Mapping[str, str] | None = None
 
 
 # (inputs, rendered files, output directory) -> None; must leave the files fetch-secrets.sh leaves.
@@ -67,12 +72,35 @@ def write_like_fetch_secrets(inputs: SecretInputs, rendered: Mapping[str, str], 
     for name, value in values.items():
         _write(out / name, json.dumps(value) + "\n")
     _write(out / "orthweb-health-user.lua", f'ORTHWEB_HEALTH_USER = "{inputs.health.username}"\n')
-    _write(
-        out / "envoy.yaml",
-        rendered["envoy.yaml"].replace(HEALTH_AUTH_PLACEHOLDER, inputs.health.header),
-    )
+    envoy_live = rendered["envoy.yaml"].replace(HEALTH_AUTH_PLACEHOLDER, inputs.health.header)
+    if inputs.sso_site_secret is not None:
+        envoy_live = write_sso_secrets(inputs.sso_site_secret, inputs.admin, envoy_live, out)
+    _write(out / "envoy.yaml", envoy_live)
     _write(out / "site.crt", inputs.site_certificate_pem)
     _write(out / "site.key", inputs.site_private_key_pem)
+
+
+def write_sso_secrets(sso_site_secret: Mapping[str, str], admin: Credential, envoy_template: str, out: Path) -> str:
+    """Sign-in, as fetch-secrets.sh does it: Envoy's two secret files; returns envoy.yaml filled in."""
+    for file_name, name, field in (
+        (sso_context.CLIENT_SECRET_FILE, "sso-client-secret", "client_secret"),
+        (sso_context.COOKIE_KEY_FILE, "sso-cookie-key", "hmac_secret"),
+    ):
+        secret = {
+            "@type": SDS_SECRET_TYPE,
+            "name": name,
+            "generic_secret": {"secret": {"inline_string": sso_site_secret[field]}},
+        }
+        _write(out / file_name, json.dumps({"resources": [secret]}))
+    site = sso_site_secret["site_address"]
+    for placeholder, value in (
+        (sso_context.CLIENT_ID_PLACEHOLDER, sso_site_secret["client_id"]),
+        (sso_context.SITE_ADDRESS_PLACEHOLDER, site),
+        (sso_context.LOGOUT_URI_PLACEHOLDER, quote(f"https://{site}/", safe="")),
+        (sso_context.ORTHANC_AUTHORIZATION_PLACEHOLDER, admin.header),
+    ):
+        envoy_template = envoy_template.replace(placeholder, value)
+    return envoy_template
 
 
 def connection_uri(inputs: SecretInputs) -> str:

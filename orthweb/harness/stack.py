@@ -123,8 +123,14 @@ class Stack:
         site_name: str = DEFAULT_SITE_NAME,
         keep_work_dir: bool = False,
         envoy_concurrency: int = 2,
+        sso_site_secret: Mapping[str, str] | None = None,
+        envoy_files: Mapping[str, Path] | None = None,
     ) -> None:
         self.rendered = dict(rendered)
+        # Sign-in: the site client's secret (its site_address becomes this Envoy's), and files
+        # Envoy reads that compose does not mount (the identity provider's CA for the image's).
+        self.sso_site_secret = sso_site_secret
+        self.envoy_files = dict(envoy_files or {})
         self.envoy_concurrency = envoy_concurrency
         self.replica_total = replica_count(self.rendered)
         self.site_name = site_name
@@ -161,6 +167,9 @@ class Stack:
         for name, text in self.rendered.items():
             (self.rendered_dir / name).write_text(text)
         site = make_site_certificate(self.work_dir / "site", self.site_name)
+        if self.sso_site_secret is not None:
+            # With sign-in, Envoy's address is in the site client's secret: choose it first.
+            self.https_port = free_port()
         self.postgres = PostgresServer(
             self.work_dir / "postgres", free_port(), DB_NAME, DB_USER, database_password()
         ).start()
@@ -175,6 +184,11 @@ class Stack:
                 db_password=self.postgres.password,
                 site_certificate_pem=site.cert.read_text(),
                 site_private_key_pem=site.key.read_text(),
+                sso_site_secret=(
+                    {**self.sso_site_secret, "site_address": f"{LOOPBACK}:{self.https_port}"}
+                    if self.sso_site_secret is not None
+                    else None
+                ),
             ),
             self.rendered,
             self.secrets_dir,
@@ -258,7 +272,7 @@ class Stack:
         from orthweb.host.layout import APP_DIR
 
         service = compose_services(self.rendered)["envoy"]
-        self.https_port, self.dicom_port = free_port(), free_port()
+        self.https_port, self.dicom_port = self.https_port or free_port(), free_port()
         admin_port = free_port()
         # The live config is the one the secret step wrote (health credential filled in).
         live = (self.secrets_dir / "envoy.yaml").read_text()
@@ -267,7 +281,7 @@ class Stack:
             replicas={r.index: ReplicaPorts(r.http_port, r.dicom_port) for r in self.replicas},
             listener_ports={envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port},
             admin_port=admin_port,
-            files=service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR),
+            files={**service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR), **self.envoy_files},
         )
         directory = self.work_dir / "envoy"
         directory.mkdir(exist_ok=True)
