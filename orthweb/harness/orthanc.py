@@ -21,16 +21,17 @@ OVERLAY_KEYS: Mapping[str, str] = {
     "Name": "per replica (orthanc-i), so /system tells which replica answered",
     "HttpPort": "a free local port instead of 8042 on the compose network",
     "DicomPort": "a free local port instead of 4242 on the compose network",
-    "Plugins": "Debian's PostgreSQL index plugin instead of the image's plugin folder",
+    "Plugins": "Debian's PostgreSQL index plugin, and its DICOMweb plugin when the image would load that",
     "StorageDirectory": "one directory shared by all replicas: Debian has no S3 plugin",
     "LuaScripts": "container paths -> the replica's own copies of the mounted files",
 }
 
 
-def _plugin(name: str) -> str:
-    found = sorted(Path("/usr/lib/orthanc").glob(f"{name}.so*"))
+def debian_plugin(library: str, package: str) -> str:
+    """The installed file of a Debian Orthanc plugin (`library` without `.so`, from `package`)."""
+    found = sorted(Path("/usr/lib/orthanc").glob(f"{library}.so*"))
     if not found:
-        raise HarnessError(f"{name} not found (apt-get install orthanc-postgresql)")
+        raise HarnessError(f"{library} not found (apt-get install {package})")
     return str(found[0])
 
 
@@ -140,4 +141,4 @@ class OrthancReplica:
 
 
 def postgres_plugin() -> str:
-    return _plugin("libOrthancPostgreSQLIndex")
+    return debian_plugin("libOrthancPostgreSQLIndex", "orthanc-postgresql")

@@ -25,11 +25,11 @@ import yaml
 
 from orthweb.harness import envoy as envoy_mod
 from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
+from orthweb.harness.image_plugins import harness_plugins
 from orthweb.harness.orthanc import (
     ORTHANC_USER,
     OVERLAY_KEYS,
     OrthancReplica,
-    postgres_plugin,
     replica_config,
 )
 from orthweb.harness.pki import make_site_certificate
@@ -54,9 +54,16 @@ DB_USER = "orthanc"
 ADMIN_USER = "admin"
 HEALTH_USER = "healthcheck"
 
-# Keys of the rendered orthanc.json that Debian's Orthanc 1.10.1 / PostgreSQL plugin 4.0 do
-# not know (Orthanc ignores unknown keys silently; dropped so the harness config is honest).
-UNSUPPORTED_BY_DEBIAN: tuple[str, ...] = ("PostgreSQL.EnableVerboseLogs", "KeepAliveTimeout")
+# Keys of the rendered orthanc.json that Debian's Orthanc 1.10.1 and its plugins (PostgreSQL 4.0,
+# DICOMweb 1.7; no OHIF, no Stone) do not know (Orthanc ignores unknown keys silently; dropped so
+# the harness config is honest).
+UNSUPPORTED_BY_DEBIAN: tuple[str, ...] = (
+    "PostgreSQL.EnableVerboseLogs",
+    "KeepAliveTimeout",
+    "DicomWeb.EnableMetadataCache",
+    "OHIF",
+    "StoneWebViewer",
+)
 
 
 def load_rendered(directory: Path) -> dict[str, str]:
@@ -224,7 +231,6 @@ class Stack:
         storage = self.work_dir / "storage"
         storage.mkdir(exist_ok=True)
         shutil.chown(storage, ORTHANC_USER, ORTHANC_USER)
-        plugin = postgres_plugin()
         for index in range(1, self.replica_total + 1):
             service = services[f"orthanc-{index}"]
             environment = service_environment(service)
@@ -237,7 +243,7 @@ class Stack:
                 "Name": f"orthanc-{index}",
                 "HttpPort": http_port,
                 "DicomPort": dicom_port,
-                "Plugins": [plugin],
+                "Plugins": harness_plugins(environment, config),
                 "StorageDirectory": str(storage),
                 "LuaScripts": [
                     str(self._copy_for_orthanc(files, path, directory)) for path in config.get("LuaScripts", [])

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import posixpath
 from importlib import resources
 from pathlib import Path
 from typing import Final
 
 import jinja2
 
-from orthweb.constants import USER_DATA_NAME
+from orthweb.constants import DICOMWEB_ROOT, STONE, USER_DATA_NAME, VIEWER_PATHS, WADO_URI_ROOT
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
     APP_DIR,
@@ -54,6 +55,10 @@ def _environment() -> jinja2.Environment:
 def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra: object) -> str:
     return env.get_template(template).render(
         ctx=ctx,
+        dicomweb_root=DICOMWEB_ROOT,
+        wado_uri_root=WADO_URI_ROOT,
+        # Stone resolves its DICOMweb root against the page it is served from.
+        stone_dicomweb_root=posixpath.relpath(DICOMWEB_ROOT, VIEWER_PATHS[STONE]),
         app_dir=APP_DIR,
         secrets_dir=SECRETS_DIR,
         health_auth_placeholder=HEALTH_AUTH_PLACEHOLDER,

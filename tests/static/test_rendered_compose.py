@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.host.context import HostAppContext
+from orthweb.host.context import DICOMWEB_SWITCH, VIEWER_SWITCHES, HostAppContext
 from orthweb.host.layout import SECRETS_DIR
 from tests.static.static_checks import CheckFailed, compose_validate
 
 # The only environment variables allowed in containers: none of them carries a secret.
 ALLOWED_ENVIRONMENT = {"ENVOY_UID", "TCP_NODELAY", "ORTHANC__DATABASE_SERVER_IDENTIFIER"}
+
+# ... and the image's switches of the DICOMweb and viewer plugins (test_rendered_dicomweb.py).
+PLUGIN_SWITCHES = {DICOMWEB_SWITCH, *VIEWER_SWITCHES.values()}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def test_services_are_envoy_and_named_replicas(compose: dict[str, Any], app_cont
 def test_secrets_are_files_never_environment(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         assert "env_file" not in service, name
-        assert set(service.get("environment", {})) <= ALLOWED_ENVIRONMENT, name
+        assert set(service.get("environment", {})) <= ALLOWED_ENVIRONMENT | PLUGIN_SWITCHES, name
         assert service.get("cap_drop") == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
     for name, secret in compose["secrets"].items():
