@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import socket
 import ssl
 import time
@@ -86,6 +87,30 @@ def make_instance(study_uid: str, series_uid: str, number: int, patient_id: str 
 def make_study(count: int, patient_id: str = "ORTHWEB-TEST") -> list[Dataset]:
     study_uid, series_uid = generate_uid(), generate_uid()
     return [make_instance(study_uid, series_uid, n, patient_id) for n in range(1, count + 1)]
+
+
+# Multi-frame Grayscale Word Secondary Capture Image Storage.
+MULTIFRAME_WORD_SC = UID("1.2.840.10008.5.1.4.1.1.7.3")
+
+
+def make_multiframe_instance(megabytes: int, patient_id: str = "ORTHWEB-LARGE") -> Dataset:
+    """A 16-bit multi-frame image with at least `megabytes` MB of pixel data, in its own study.
+
+    The pixels are pseudo-random (seeded, so repeatable): nothing on the way can shrink them.
+    """
+    ds = new_instance(MULTIFRAME_WORD_SC)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID, ds.PatientName = patient_id, "Large^Multiframe"
+    ds.StudyID, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "1", "OT", 1, 1
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows = ds.Columns = 512
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit, ds.PixelRepresentation = 15, 0
+    frame_bytes = ds.Rows * ds.Columns * 2
+    frames = -(-megabytes * 1_000_000 // frame_bytes)
+    ds.NumberOfFrames = frames
+    ds.PixelData = random.Random(frames).randbytes(frames * frame_bytes)
+    return ds
 
 
 def to_bytes(ds: Dataset) -> bytes:
