@@ -102,14 +102,19 @@ def test_every_check_passes(make_verifier, harness: Stack, harness_stack: Seeded
     assert statuses.pop("sso.find") == "pass", table
     assert {statuses.pop(check) for check in ("sso.redirect", "sso.token", "sso.roles")} == {"skip"}, table
     assert set(statuses.values()) == {"pass"}, table
-    assert len(report.results) == 22
-    # The host checks ran on the host holding the Elastic IP, and the test instance is gone.
+    assert len(report.results) == 24
+    # The host checks ran on the host holding the Elastic IP, and the test instances are gone.
     assert host_runner.calls[-1] == harness_stack.primary
-    query = {"Level": "Patient", "Query": {"PatientID": "ORTHWEB-VERIFY"}}
-    status, _, body = harness.request(
-        "/tools/find", method="POST", body=json.dumps(query).encode(), credential=harness.admin
+    for patient in ("ORTHWEB-VERIFY", "ORTHWEB-VERIFY-DICOMWEB"):
+        query = {"Level": "Patient", "Query": {"PatientID": patient}}
+        status, _, body = harness.request(
+            "/tools/find", method="POST", body=json.dumps(query).encode(), credential=harness.admin
+        )
+        assert status == 200 and json.loads(body) == [], patient
+    # DICOMweb answers name the site by the address verify asked for, with Envoy's port.
+    assert (
+        f"start with https://{SITE_NAME}:{harness.https_port}/dicom-web/" in result(report, "dicomweb.roundtrip").detail
     )
-    assert status == 200 and json.loads(body) == []
     # What the checks saw, in their own words.
     assert "all TLS" in result(report, "database.tls").detail
     assert result(report, "host.envoy").detail == "orthanc_http 3/3 healthy, orthanc_dicom 3/3 healthy"
@@ -137,6 +142,13 @@ def test_keep_leaves_the_test_instance(make_verifier, harness: Stack):
     status, _, _ = harness.request(f"/instances/{instance}", credential=harness.admin)
     assert status == 200
     assert harness.request(f"/instances/{instance}", method="DELETE", credential=harness.admin)[0] == 200
+    kept = result(report, "dicomweb.cleanup")
+    assert kept.status == "skip" and "--keep" in kept.detail
+    study_uid = kept.detail.split()[3]
+    (study,) = json.loads(
+        harness.request("/tools/lookup", method="POST", body=study_uid.encode(), credential=harness.admin)[2]
+    )
+    assert harness.request(f"/studies/{study['ID']}", method="DELETE", credential=harness.admin)[0] == 200
 
 
 def test_certificate_not_naming_the_site_address(make_verifier, harness_stack: SeededStack):
@@ -229,8 +241,8 @@ def test_command_json_and_exit_status(make_verifier):
     out = io.StringIO()
     assert verify_command.run(args, verifier=make_verifier(), out=out) == 0
     document = json.loads(out.getvalue())
-    # lb.targets is skipped: the failover topology has no load balancer.
-    assert document["ok"] is True and document["counts"] == {"pass": 17, "fail": 0, "skip": 1}
+    # Skipped: lb.targets (the failover topology has no load balancer) and the three sign-in checks.
+    assert document["ok"] is True and document["counts"] == {"pass": 20, "fail": 0, "skip": 4}
     assert {c["id"] for c in document["checks"]} >= {"site.tls", "dicom.store", "database.tls", "storage.object"}
 
     out = io.StringIO()

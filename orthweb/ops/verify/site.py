@@ -8,7 +8,8 @@ import http.client
 import ipaddress
 import socket
 import ssl
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
@@ -78,6 +79,7 @@ class SiteConnection(http.client.HTTPSConnection):
 class Response:
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class SiteClient:
@@ -104,15 +106,21 @@ class SiteClient:
             connection.close()
 
     def request(
-        self, method: str, path: str, *, credential: Credential | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        credential: Credential | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         connection = self._connection()
-        headers = {"User-Agent": "orthweb-verify", "Accept": "application/json, */*"}
+        sent = {"User-Agent": "orthweb-verify", "Accept": "application/json, */*", **(headers or {})}
         if credential is not None:
-            headers["Authorization"] = credential.header
+            sent["Authorization"] = credential.header
         try:
-            connection.request(method, path, body=body, headers=headers)
+            connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
-            return Response(response.status, response.read())
+            return Response(response.status, response.read(), dict(response.getheaders()))
         finally:
             connection.close()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from orthweb.ops.verify.dicom_checks import DicomChecks
+from orthweb.ops.verify.dicomweb_checks import DicomWebChecks
 from orthweb.ops.verify.host import HostRunner
 from orthweb.ops.verify.host_checks import HostChecks
 from orthweb.ops.verify.model import CheckFailed, CheckResult, Report, StackBackend
@@ -46,6 +47,7 @@ class Verifier:
         self.target = Target(endpoint or Endpoint(), options or Options())
         self.site = SiteChecks(self.target)
         self.dicom = DicomChecks(self.target)
+        self.dicomweb = DicomWebChecks(self.target)
         self.storage = StorageChecks(self.target, backend, self.dicom)
         self.host = HostChecks(self.target, runner)
         self.telemetry = TelemetryChecks(telemetry)
@@ -68,6 +70,7 @@ class Verifier:
             ("dicom.store", "C-STORE of a test instance", ("dicom.echo",), dicom.store),
             ("dicom.rest", "test instance back over REST", ("dicom.store", "site.login"), dicom.rest),
             ("storage.object", "object in the DICOM bucket, stack key", ("dicom.rest",), storage.object),
+            ("dicomweb.roundtrip", "DICOMweb: STOW-RS, QIDO-RS, WADO-RS", ("site.login",), self.dicomweb.roundtrip),
             ("host.cloud-init", "cloud-init finished", ("stack.find",), host.cloud_init),
             ("host.containers", "containers running and healthy", ("stack.find",), host.containers),
             ("host.envoy", "Envoy sees every replica healthy", ("stack.find",), host.envoy),
@@ -77,6 +80,7 @@ class Verifier:
             ("telemetry.logs", "recent events in every log group", ("stack.find",), self.telemetry_logs),
             ("telemetry.metrics", "every alarm's metric has data", ("stack.find",), self.telemetry_metrics),
             ("dicom.cleanup", "test instance deleted", ("dicom.store", "site.login"), dicom.cleanup),
+            ("dicomweb.cleanup", "DICOMweb test study deleted", ("site.login",), self.dicomweb.cleanup),
         ]
 
     def run(self) -> Report:
