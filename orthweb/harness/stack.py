@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from orthweb.constants import LB_HEALTH_PORT
 from orthweb.harness import envoy as envoy_mod
 from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
 from orthweb.harness.image_plugins import harness_plugins
@@ -44,6 +45,8 @@ from orthweb.harness.secrets import (
     settings_from_secret_files,
     write_like_fetch_secrets,
 )
+from orthweb.harness.variables import substitute
+from orthweb.host.context import HOST_ID_VARIABLE
 
 REPLICA_SERVICE = re.compile(r"^orthanc-(\d+)$")
 DEFAULT_SITE_NAME = "orthweb.test"
@@ -86,11 +89,12 @@ def replica_count(rendered: Mapping[str, str]) -> int:
     return len(indices)
 
 
-def service_environment(service: Mapping[str, Any]) -> dict[str, str]:
+def service_environment(service: Mapping[str, Any], variables: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A service's environment, with compose's variables substituted (a group host's .env)."""
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {str(k): str(v) for k, v in env.items()}
+    return {str(k): substitute(str(v), variables or {}) for k, v in env.items()}
 
 
 def service_files(service: Mapping[str, Any], rendered_dir: Path, secrets_dir: Path, app_dir: str) -> dict[str, Path]:
@@ -130,6 +134,9 @@ class Stack:
         site_name: str = DEFAULT_SITE_NAME,
         keep_work_dir: bool = False,
         envoy_concurrency: int = 2,
+        postgres: PostgresServer | None = None,
+        storage_dir: Path | None = None,
+        host_id: str = "harness-host",
         sso_site_secret: Mapping[str, str] | None = None,
         envoy_files: Mapping[str, Path] | None = None,
     ) -> None:
@@ -139,6 +146,12 @@ class Stack:
         self.sso_site_secret = sso_site_secret
         self.envoy_files = dict(envoy_files or {})
         self.envoy_concurrency = envoy_concurrency
+        # Another host's database and storage (two hosts of the scale-out group share both).
+        self._shared_postgres = postgres
+        self._storage_dir = storage_dir
+        # What start.sh writes to .env on a group host (its instance id).
+        self.host_id = host_id
+        self.lb_health_port = 0
         self.replica_total = replica_count(self.rendered)
         self.site_name = site_name
         self._secrets_provider = secrets
@@ -177,9 +190,10 @@ class Stack:
         if self.sso_site_secret is not None:
             # With sign-in, Envoy's address is in the site client's secret: choose it first.
             self.https_port = free_port()
-        self.postgres = PostgresServer(
-            self.work_dir / "postgres", free_port(), DB_NAME, DB_USER, database_password()
-        ).start()
+        self.postgres = (
+            self._shared_postgres
+            or PostgresServer(self.work_dir / "postgres", free_port(), DB_NAME, DB_USER, database_password()).start()
+        )
         self._secrets_provider(
             SecretInputs(
                 admin=self.admin,
@@ -217,7 +231,7 @@ class Stack:
                 replica.process.terminate()
         for replica in self.replicas:
             replica.stop()
-        if self.postgres is not None:
+        if self.postgres is not None and self.postgres is not self._shared_postgres:
             self.postgres.stop()
         if self._own_work_dir and not self._keep:
             shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -228,12 +242,12 @@ class Stack:
 
         services = compose_services(self.rendered)
         rendered_config: dict[str, Any] = json.loads(self.rendered["orthanc.json"])
-        storage = self.work_dir / "storage"
+        storage = self._storage_dir or self.work_dir / "storage"
         storage.mkdir(exist_ok=True)
         shutil.chown(storage, ORTHANC_USER, ORTHANC_USER)
         for index in range(1, self.replica_total + 1):
             service = services[f"orthanc-{index}"]
-            environment = service_environment(service)
+            environment = service_environment(service, {HOST_ID_VARIABLE: self.host_id})
             files = service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR)
             config = deep_merge(rendered_config, settings_from_env(environment))
             config = deep_merge(config, settings_from_secret_files(self.secrets_dir, list(service.get("secrets", []))))
@@ -285,7 +299,7 @@ class Stack:
         config = envoy_mod.rewire(
             yaml.safe_load(live),
             replicas={r.index: ReplicaPorts(r.http_port, r.dicom_port) for r in self.replicas},
-            listener_ports={envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port},
+            listener_ports=self._listener_ports(),
             admin_port=admin_port,
             files={**service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR), **self.envoy_files},
         )
@@ -296,11 +310,19 @@ class Stack:
         self.envoy = EnvoyProxy(
             path,
             admin_port,
-            {envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port},
+            self._listener_ports(),
             directory / "envoy.log",
             concurrency=self.envoy_concurrency,
         ).start()
         self.wait_replicas_healthy()
+
+    def _listener_ports(self) -> dict[int, int]:
+        """Rendered listener port -> local port, with the load balancer's health port on a group host."""
+        ports = {envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port}
+        if "load_balancer_health" in self.rendered["envoy.yaml"]:
+            self.lb_health_port = self.lb_health_port or free_port()
+            ports[LB_HEALTH_PORT] = self.lb_health_port
+        return ports
 
     def wait_replicas_healthy(self, timeout: float = 30.0) -> float:
         """Until Envoy's active health checks mark every running replica healthy in all clusters."""

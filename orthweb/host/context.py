@@ -6,7 +6,18 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb.constants import HOST_ROLES, MAX_REPLICAS, OHIF, REGION_PATTERN, STONE, VIEWERS, is_pinned_image
+from orthweb.constants import (
+    GROUP_MEMBER,
+    HOST_ROLES,
+    LB_HEALTH_PATH,
+    LB_HEALTH_PORT,
+    MAX_REPLICAS,
+    OHIF,
+    REGION_PATTERN,
+    STONE,
+    VIEWERS,
+    is_pinned_image,
+)
 from orthweb.host.sso_context import SsoHostContext
 from orthweb.modalities import DicomModality, modalities_problem
 
@@ -17,6 +28,8 @@ _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DB_ID_RE: Final = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
 _VERSION_RE: Final = re.compile(r"^\d+\.\d+\.\d+$")
 _SHA256_RE: Final = re.compile(r"^([0-9a-f]{64})?$")
+# The compose variable holding a group host's instance id (start.sh writes it to .env).
+HOST_ID_VARIABLE: Final = "ORTHWEB_HOST_ID"
 _DNS_RE: Final = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)*$")
 
 # The orthancteam/orthanc image loads these plugins only when their variable is set
@@ -57,7 +70,7 @@ class HostAppContext:
 
     def __post_init__(self) -> None:
         checks: tuple[tuple[str, bool], ...] = (
-            ("host_role", self.host_role in HOST_ROLES),
+            ("host_role", self.host_role in (*HOST_ROLES, GROUP_MEMBER)),
             ("stack", bool(_STACK_RE.match(self.stack))),
             ("region", bool(REGION_PATTERN.match(self.region))),
             ("templates_digest", bool(_DIGEST_RE.match(self.templates_digest))),
@@ -85,6 +98,32 @@ class HostAppContext:
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"HostAppContext.{name}: invalid value {getattr(self, name)!r}")
+
+    @property
+    def behind_load_balancer(self) -> bool:
+        """A host of the scale-out group: Envoy answers the load balancer's health checks."""
+        return self.host_role == GROUP_MEMBER
+
+    @property
+    def host_id_variable(self) -> str:
+        return HOST_ID_VARIABLE
+
+    @property
+    def lb_health_port(self) -> int:
+        return LB_HEALTH_PORT
+
+    @property
+    def lb_health_path(self) -> str:
+        return LB_HEALTH_PATH
+
+    @property
+    def server_identity(self) -> str:
+        """What each replica's DatabaseServerIdentifier starts with: unique per host. The group's
+        hosts share one user data, so theirs is the instance id, which start.sh puts in .env for
+        compose to substitute."""
+        if self.behind_load_balancer:
+            return f"{self.stack}-${{{HOST_ID_VARIABLE}:?written to .env by start.sh}}"
+        return f"{self.stack}-{self.host_role}"
 
     @property
     def replica_names(self) -> tuple[str, ...]:
