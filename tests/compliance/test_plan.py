@@ -57,7 +57,7 @@ def test_names_follow_terraform() -> None:
     assert address_name("1st") == "_1st"
 
 
-def test_pluralised_blocks_become_singular_lists(plan: dict[str, Any]) -> None:
+def test_pluralised_blocks_become_singular_lists(plan: dict[str, Any], dev: Evaluation) -> None:
     parameters = planned(plan, "aws_db_parameter_group.orthweb_database_parameters")["parameter"]
     assert {"name": "rds.force_ssl", "value": "1", "apply_method": "immediate"} in parameters
     route = planned(plan, "aws_route_table.orthweb_network_public_routes")["route"]
@@ -67,7 +67,7 @@ def test_pluralised_blocks_become_singular_lists(plan: dict[str, Any]) -> None:
         {"bucket_key_enabled": True, "apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}]}
     ]
     lifecycle = planned(plan, "aws_s3_bucket_lifecycle_configuration.orthweb_storage_logs_lifecycle")["rule"]
-    assert lifecycle[0]["expiration"] == [{"days": 90}]
+    assert lifecycle[0]["expiration"] == [{"days": dev.config.options.log_retention_days}]
     assert lifecycle[0]["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
 
 
