@@ -86,9 +86,8 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
             production=cfg.is_production,
             site_domain=cfg.site_domain,
             hosted_zone_id=cfg.hosted_zone_id,
+            wait_for=[storage.log_bucket_policy],
         ),
-        # ELB checks that it may write its access logs when they are turned on.
-        opts=pulumi.ResourceOptions(depends_on=[storage.log_bucket_policy]),
     )
     group = options.group
     scaling_group = ScalingGroup(

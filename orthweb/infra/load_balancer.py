@@ -60,11 +60,14 @@ class LoadBalancerArgs:
     subnet_ids: Sequence[pulumi.Input[str]]  # the public subnets, one per zone
     web_allowed_cidrs: tuple[str, ...]
     dicom_allowed_cidrs: tuple[str, ...]
-    log_bucket: pulumi.Input[str]  # the log bucket's name; its policy must admit the log delivery first
+    log_bucket: pulumi.Input[str]  # the log bucket's name
     production: bool
     site_domain: str | None = None
     # With `site_domain`: a Route53 zone that may hold the site's records (publicly trusted TLS).
     hosted_zone_id: str | None = None
+    # What the load balancer waits for: the log bucket's policy (ELB checks its write access when
+    # access logs are turned on).
+    wait_for: Sequence[pulumi.Resource] = ()
 
     @property
     def terminates_tls(self) -> bool:
@@ -167,7 +170,7 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             tags=with_role(args.stack, LOAD_BALANCER_ROLE, name=aws_name(args.stack, LOAD_BALANCER_ROLE)),
             # An Elastic IP serves one load balancer at a time: a replacement must release them first.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.wait_for)),
         )
 
     def _create_target_group(self, port: int) -> aws.lb.TargetGroup:
