@@ -26,10 +26,12 @@ from typing import Any
 from orthweb.bench import program
 from orthweb.bench.deploy_model import ReadyModel, model_stack, model_terraform_anchor
 from orthweb.bench.dicom import Workload, ingest, large_workload, small_workload
+from orthweb.bench.failover_model import model_failover, model_rolling_replacement
 from orthweb.bench.stats import median, paired_ratio, ratio
 from orthweb.bench.targets import DEFAULTS, DIRECT, ENVOY, DefaultOrthanc, Target, direct_target, envoy_target
 from orthweb.bench.variants import VARIANTS, Variant, envoy_concurrency
 from orthweb.bench.web import fetch_files, instance_ids
+from orthweb.constants import SCALE_OUT
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.harness import Stack
 
@@ -116,15 +118,24 @@ class BenchSettings:
 
 
 # -- deploy ---------------------------------------------------------------------------------------
-def deploy_section(evaluations: dict[str, Evaluation]) -> dict[str, Any]:
+def deploy_section(evaluations: dict[str, Evaluation], scaled: Evaluation | None = None) -> dict[str, Any]:
+    """Time to a serving site (dev, prod, the Terraform anchor); with a scale-out evaluation also its
+    time to ready, a rolling replacement and the failover times of both topologies."""
     anchor = model_terraform_anchor()
     models: dict[str, ReadyModel] = {name: model_stack(evaluations[name]) for name in ("dev", "prod")}
-    return {
+    section: dict[str, Any] = {
         "dev": models["dev"].to_json(),
         "prod": models["prod"].to_json(),
         "anchor": anchor.to_json(),
         "ratios": {f"anchor/{name}": _round(ratio(anchor.seconds, m.seconds), 2) for name, m in models.items()},
     }
+    if scaled is not None:
+        rolling = model_rolling_replacement(scaled)
+        section["scale_out"] = model_stack(scaled).to_json()
+        section["rolling_replacement"] = rolling.to_json() if rolling else None
+        failovers = (*model_failover(evaluations["dev"]), *model_failover(scaled))
+        section["failover"] = [path.to_json() for path in failovers]
+    return section
 
 
 # -- servers -------------------------------------------------------------------------------------
@@ -395,9 +406,9 @@ def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict
         "settings": settings.to_json(),
         "machine": _machine(),
     }
-    say("deploy model: evaluating dev and prod offline")
+    say("deploy model: evaluating dev, prod and a scale-out dev offline")
     evaluations = {name: evaluate(name) for name in {"dev", "prod", settings.stack}}
-    result["deploy"] = deploy_section(evaluations)
+    result["deploy"] = deploy_section(evaluations, evaluate("dev", {"topology": SCALE_OUT}))
 
     rendered = primary_files(evaluations[settings.stack])
     workloads = settings.workloads()
