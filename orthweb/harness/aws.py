@@ -9,16 +9,22 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 from orthweb.harness.processes import LOOPBACK, HarnessError
-from orthweb.harness.secrets import SecretInputs, SecretsProvider
+from orthweb.harness.secrets import SecretInputs
+
+if TYPE_CHECKING:
+    from orthweb.harness.stack import Stack
 
 SCRIPT_NAME = "fetch-secrets.sh"
 SCRIPT_TIMEOUT = 120
+# A refresh replaces every replica, each drained first; a busy machine makes it slower.
+REFRESH_TIMEOUT = 600
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _ASSIGNMENT = re.compile(r"^(REGION|DB_IDENTIFIER|CREDENTIALS_SECRET|SITE_TLS_SECRET|SSO_SECRET)=(\S+)$", re.M)
 
@@ -158,13 +164,17 @@ def run_fetch_secrets(
     work_dir: Path,
     *,
     extra_env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    timeout: float = SCRIPT_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     """Run the rendered fetch-secrets.sh (bash, as on the host) with app and secrets dirs local."""
     aws_cli()  # a missing AWS CLI is a set-up problem: say so, not a failure of the script
     app_dir = work_dir / "app"
     app_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("envoy.yaml", SCRIPT_NAME):
+    # What the script reads and, for a refresh, the start.sh it runs (mode 0700 as on a host).
+    for name in ("envoy.yaml", SCRIPT_NAME, "start.sh", "docker-compose.yml"):
         (app_dir / name).write_text(rendered[name])
+        (app_dir / name).chmod(0o700 if name.endswith(".sh") else 0o644)
     env = aws.script_env(
         {
             "ORTHWEB_APP_DIR": str(app_dir),
@@ -176,27 +186,65 @@ def run_fetch_secrets(
     )
     try:
         return subprocess.run(
-            ["bash", str(app_dir / SCRIPT_NAME)],
+            ["bash", str(app_dir / SCRIPT_NAME), *args],
             env=env,
             capture_output=True,
             text=True,
-            timeout=SCRIPT_TIMEOUT,
+            timeout=timeout,
             check=False,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        raise HarnessError(f"{SCRIPT_NAME} did not finish in {SCRIPT_TIMEOUT}s") from exc
+        raise HarnessError(f"{SCRIPT_NAME} did not finish in {timeout:g}s") from exc
+
+
+class FetchSecrets:
+    """The real fetch-secrets.sh against moto: the boot-time secret step of a Stack
+    (`Stack(secrets=...)`), and later the refresh of that same Stack."""
+
+    def __init__(self, aws: LocalAws) -> None:
+        self.aws = aws
+        self.targets: ScriptTargets | None = None
+
+    def __call__(self, inputs: SecretInputs, rendered: Mapping[str, str], out: Path) -> None:
+        self.targets = ScriptTargets.parse(rendered[SCRIPT_NAME])
+        self.aws.seed(self.targets, inputs)
+        done = run_fetch_secrets(rendered, self.aws, out, out.parent / "fetch-secrets")
+        if done.returncode != 0:
+            raise HarnessError(f"{SCRIPT_NAME} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+    def set_database_password(self, password: str) -> None:
+        """What RDS does to its managed master secret when it rotates the password."""
+        if self.targets is None:
+            raise HarnessError("no stack was started with these secrets")
+        region = self.targets.region
+        instance = self.aws.client("rds", region).describe_db_instances(
+            DBInstanceIdentifier=self.targets.db_identifier
+        )["DBInstances"][0]
+        secrets = self.aws.client("secretsmanager", region)
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        current = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({**current, "password": password}))
+
+    def refresh(self, stack: Stack, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`fetch-secrets.sh --rolling-restart-if-changed`, as orthweb-refresh.service runs it,
+        replacing the Stack's containers through the compose shim."""
+        from orthweb.harness.compose import compose_shim
+
+        with compose_shim(stack, stack.work_dir / "compose") as shim_env:
+            return run_fetch_secrets(
+                stack.rendered,
+                self.aws,
+                stack.secrets_dir,
+                stack.work_dir / "refresh",
+                extra_env={**shim_env, **(env or {})},
+                args=("--rolling-restart-if-changed",),
+                timeout=REFRESH_TIMEOUT,
+            )
 
 
 @contextlib.contextmanager
-def fetch_secrets_provider() -> Iterator[SecretsProvider]:
+def fetch_secrets_provider() -> Iterator[FetchSecrets]:
     """A SecretsProvider that runs the real script against moto (for `Stack(secrets=...)`)."""
     with LocalAws() as aws:
-
-        def provide(inputs: SecretInputs, rendered: Mapping[str, str], out: Path) -> None:
-            aws.seed(ScriptTargets.parse(rendered[SCRIPT_NAME]), inputs)
-            done = run_fetch_secrets(rendered, aws, out, out.parent / "fetch-secrets")
-            if done.returncode != 0:
-                raise HarnessError(f"{SCRIPT_NAME} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-
-        yield provide
+        yield FetchSecrets(aws)

@@ -70,6 +70,14 @@ class PostgresServer:
             interval=0.1,
         )
 
+    def set_password(self, password: str) -> None:
+        """Change the application login's password, as an RDS rotation does: sessions already
+        open keep working, new ones need the new password."""
+        user = self.username.replace('"', '""')
+        quoted = password.replace("'", "''")
+        self.psql(f"ALTER ROLE \"{user}\" PASSWORD '{quoted}'")
+        self.password = password
+
     # -- queries (superuser over the private Unix socket) ----------------------------------
     def psql(self, sql: str, database: str = "postgres") -> str:
         done = run_checked(

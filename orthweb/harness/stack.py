@@ -35,7 +35,7 @@ from orthweb.harness.orthanc import (
 )
 from orthweb.harness.pki import make_site_certificate
 from orthweb.harness.postgres import PostgresServer
-from orthweb.harness.processes import LOOPBACK, HarnessError, free_port
+from orthweb.harness.processes import LOOPBACK, HarnessError, free_port, wait_until
 from orthweb.harness.secrets import (
     SETTING_FILE,
     Credential,
@@ -107,6 +107,14 @@ def service_files(service: Mapping[str, Any], rendered_dir: Path, secrets_dir: P
     return files
 
 
+def local_path(value: str, mounts: Mapping[str, Path]) -> str:
+    """A container path inside a mounted directory -> the same file in the local directory."""
+    for target, local in mounts.items():
+        if value == target or value.startswith(target + "/"):
+            return str(local) + value.removeprefix(target)
+    return value
+
+
 def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """How the Orthanc image folds environment/secret settings into the JSON configuration."""
     merged = copy.deepcopy(base)
@@ -169,6 +177,9 @@ class Stack:
         self.dicom_port = 0
         self.secrets_dir = self.work_dir / "secrets"
         self.rendered_dir = self.work_dir / "rendered"
+        # Stands for DRAIN_DIR on the host (start.sh --rolling marks replicas there).
+        self.drain_dir = self.work_dir / "drain"
+        self.envoy_admin_port = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -238,41 +249,81 @@ class Stack:
 
     # -- orthanc -------------------------------------------------------------------------------
     def _prepare_replicas(self) -> None:
-        from orthweb.host.layout import APP_DIR
-
-        services = compose_services(self.rendered)
-        rendered_config: dict[str, Any] = json.loads(self.rendered["orthanc.json"])
         storage = self._storage_dir or self.work_dir / "storage"
         storage.mkdir(exist_ok=True)
         shutil.chown(storage, ORTHANC_USER, ORTHANC_USER)
         for index in range(1, self.replica_total + 1):
-            service = services[f"orthanc-{index}"]
-            environment = service_environment(service, {HOST_ID_VARIABLE: self.host_id})
-            files = service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR)
-            config = deep_merge(rendered_config, settings_from_env(environment))
-            config = deep_merge(config, settings_from_secret_files(self.secrets_dir, list(service.get("secrets", []))))
-            directory = self.work_dir / f"orthanc-{index}"
-            http_port, dicom_port = free_port(), free_port()
-            overlay = {
-                "Name": f"orthanc-{index}",
-                "HttpPort": http_port,
-                "DicomPort": dicom_port,
-                "Plugins": harness_plugins(environment, config),
-                "StorageDirectory": str(storage),
-                "LuaScripts": [
-                    str(self._copy_for_orthanc(files, path, directory)) for path in config.get("LuaScripts", [])
-                ],
-            }
-            replica = OrthancReplica(
-                index=index,
-                directory=directory,
-                config=replica_config(config, overlay=overlay, unsupported=UNSUPPORTED_BY_DEBIAN),
-                env={k: v for k, v in environment.items() if not SETTING_FILE.match(k)},
-                http_port=http_port,
-                dicom_port=dicom_port,
-            )
+            replica = self._replica(index, free_port(), free_port())
             replica.prepare()
             self.replicas.append(replica)
+
+    def _replica(self, index: int, http_port: int, dicom_port: int) -> OrthancReplica:
+        """Replica `index` as compose creates it now: the secret files and mounts of this moment."""
+        from orthweb.host.layout import APP_DIR
+
+        service = compose_services(self.rendered)[f"orthanc-{index}"]
+        environment = service_environment(service, {HOST_ID_VARIABLE: self.host_id})
+        files = service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR)
+        mounts = self._directory_mounts(service)
+        config = deep_merge(json.loads(self.rendered["orthanc.json"]), settings_from_env(environment))
+        config = deep_merge(config, settings_from_secret_files(self.secrets_dir, list(service.get("secrets", []))))
+        directory = self.work_dir / f"orthanc-{index}"
+        overlay = {
+            "Name": f"orthanc-{index}",
+            "HttpPort": http_port,
+            "DicomPort": dicom_port,
+            "Plugins": harness_plugins(environment, config),
+            "StorageDirectory": str(self._storage_dir or self.work_dir / "storage"),
+            "LuaScripts": [
+                str(self._copy_for_orthanc(files, path, directory)) for path in config.get("LuaScripts", [])
+            ],
+        }
+        return OrthancReplica(
+            index=index,
+            directory=directory,
+            config=replica_config(config, overlay=overlay, unsupported=UNSUPPORTED_BY_DEBIAN),
+            env={k: local_path(v, mounts) for k, v in environment.items() if not SETTING_FILE.match(k)},
+            http_port=http_port,
+            dicom_port=dicom_port,
+        )
+
+    def _directory_mounts(self, service: Mapping[str, Any]) -> dict[str, Path]:
+        """Container directory -> local directory, for the service's mounts of host directories."""
+        from orthweb.host.layout import DRAIN_DIR
+
+        mounts: dict[str, Path] = {}
+        for volume in service.get("volumes", []):
+            source, target = str(volume).split(":")[:2]
+            if source.startswith(DRAIN_DIR + "/"):
+                local = self.drain_dir / source.removeprefix(DRAIN_DIR + "/")
+                local.mkdir(parents=True, exist_ok=True)
+                mounts[target] = local
+        return mounts
+
+    def probe(self, replica: OrthancReplica) -> bool:
+        """What the image's /probes/test-aliveness.py asks: GET /changes (reads the database)."""
+        try:
+            return self.request("/changes?last", credential=self.admin, base=replica.base_url, timeout=5)[0] == 200
+        except OSError:
+            return False
+
+    def recreate_replica(self, index: int, wait_seconds: float | None) -> bool:
+        """`compose up --force-recreate [--wait] orthanc-<index>`: stop it, start it with the secret
+        files installed now, on the same ports; True once its probe answers within `wait_seconds`
+        (None: once it runs, without waiting)."""
+        old = self.replica(index)
+        old.stop()
+        new = self._replica(index, old.http_port, old.dicom_port)
+        new.prepare()
+        new.launch()
+        self.replicas[index - 1] = new
+        if wait_seconds is None:
+            return True
+        try:
+            wait_until(lambda: self.probe(new), timeout=wait_seconds, what=new.name, interval=0.2)
+        except HarnessError:
+            return False
+        return True
 
     @staticmethod
     def _copy_for_orthanc(files: Mapping[str, Path], container_path: str, directory: Path) -> Path:
@@ -292,15 +343,16 @@ class Stack:
         from orthweb.host.layout import APP_DIR
 
         service = compose_services(self.rendered)["envoy"]
-        self.https_port, self.dicom_port = self.https_port or free_port(), free_port()
-        admin_port = free_port()
+        if not self.envoy_admin_port:
+            self.https_port = self.https_port or free_port()
+            self.dicom_port, self.envoy_admin_port = free_port(), free_port()
         # The live config is the one the secret step wrote (health credential filled in).
         live = (self.secrets_dir / "envoy.yaml").read_text()
         config = envoy_mod.rewire(
             yaml.safe_load(live),
             replicas={r.index: ReplicaPorts(r.http_port, r.dicom_port) for r in self.replicas},
             listener_ports=self._listener_ports(),
-            admin_port=admin_port,
+            admin_port=self.envoy_admin_port,
             files={**service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR), **self.envoy_files},
         )
         directory = self.work_dir / "envoy"
@@ -309,12 +361,18 @@ class Stack:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.envoy = EnvoyProxy(
             path,
-            admin_port,
+            self.envoy_admin_port,
             self._listener_ports(),
             directory / "envoy.log",
             concurrency=self.envoy_concurrency,
         ).start()
         self.wait_replicas_healthy()
+
+    def recreate_envoy(self) -> None:
+        """`compose up --force-recreate envoy`: the same ports, the live config of this moment."""
+        if self.envoy is not None:
+            self.envoy.stop()
+        self._start_envoy()
 
     def _listener_ports(self) -> dict[int, int]:
         """Rendered listener port -> local port, with the load balancer's health port on a group host."""

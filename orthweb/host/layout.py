@@ -25,22 +25,30 @@ REGISTRATION_REFUSED: Final = (
     " Peers are not supported."
 )
 
-# What fetch-secrets.sh installs in SECRETS_DIR (mode 0400), for the tests and the harness.
-SECRET_FILES: Final = frozenset(
-    {
-        "ORTHANC__POSTGRESQL__HOST",
-        "ORTHANC__POSTGRESQL__PORT",
-        "ORTHANC__POSTGRESQL__DATABASE",
-        "ORTHANC__POSTGRESQL__USERNAME",
-        "ORTHANC__POSTGRESQL__PASSWORD",
-        "ORTHANC__POSTGRESQL__CONNECTION_URI",
-        "ORTHANC__REGISTERED_USERS",
-        "orthweb-health-user.lua",
-        "envoy.yaml",
-        "site.crt",
-        "site.key",
-    }
+# What fetch-secrets.sh installs in SECRETS_DIR (mode 0400), by who reads it: a change to a
+# replica's file makes the refresh replace the replicas one by one, to Envoy's recreates Envoy.
+ORTHANC_SECRET_FILES: Final = (
+    "ORTHANC__POSTGRESQL__CONNECTION_URI",
+    "ORTHANC__REGISTERED_USERS",
+    "orthweb-health-user.lua",
 )
+ENVOY_SECRET_FILES: Final = ("envoy.yaml", "site.crt", "site.key")
+# The database credential one value per file, for operators (psql) and `orthweb verify`.
+OPERATOR_SECRET_FILES: Final = (
+    "ORTHANC__POSTGRESQL__HOST",
+    "ORTHANC__POSTGRESQL__PORT",
+    "ORTHANC__POSTGRESQL__DATABASE",
+    "ORTHANC__POSTGRESQL__USERNAME",
+    "ORTHANC__POSTGRESQL__PASSWORD",
+)
+SECRET_FILES: Final = frozenset(ORTHANC_SECRET_FILES + ENVOY_SECRET_FILES + OPERATOR_SECRET_FILES)
+
+# A replica being replaced is drained first: while DRAIN_DIR/<replica>/draining exists, its
+# health check fails (orthweb-filter.lua), so Envoy stops sending it work. Under /run: a
+# reboot clears it.
+DRAIN_DIR: Final = "/run/orthweb/drain"
+DRAIN_MOUNT: Final = "/run/orthweb-drain"
+ENVOY_ADMIN_PORT: Final = 9901
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,15 @@ from orthweb.constants import DICOMWEB_ROOT, STONE, USER_DATA_NAME, VIEWER_PATHS
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
     APP_DIR,
+    DRAIN_DIR,
+    DRAIN_MOUNT,
+    ENVOY_ADMIN_PORT,
+    ENVOY_SECRET_FILES,
     HEALTH_AUTH_PLACEHOLDER,
     HOST_FILES,
+    OPERATOR_SECRET_FILES,
     ORTHANC_KEEP_ALIVE_SECONDS,
+    ORTHANC_SECRET_FILES,
     REGISTRATION_REFUSED,
     SECRETS_DIR,
     UPSTREAM_IDLE_TIMEOUT,
@@ -65,6 +71,12 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         upstream_idle_timeout=UPSTREAM_IDLE_TIMEOUT,
         orthanc_keep_alive_seconds=ORTHANC_KEEP_ALIVE_SECONDS,
         registration_refused=REGISTRATION_REFUSED,
+        orthanc_secrets=ORTHANC_SECRET_FILES,
+        envoy_secrets=ENVOY_SECRET_FILES,
+        operator_secrets=OPERATOR_SECRET_FILES,
+        drain_dir=DRAIN_DIR,
+        drain_mount=DRAIN_MOUNT,
+        envoy_admin_port=ENVOY_ADMIN_PORT,
         **extra,
     )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orthweb.harness import Stack, load_rendered
-from orthweb.harness.aws import fetch_secrets_provider
+from orthweb.harness.aws import FetchSecrets, fetch_secrets_provider
 from orthweb.harness.dicom import CALLING_AE, DicomEndpoint, tls_context
 from orthweb.harness.processes import LOOPBACK, free_port
 from orthweb.host.context import HostAppContext
@@ -90,12 +90,19 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(rendered: dict[str, str], runtime_report: dict[str, object]) -> Iterator[Stack]:
+def secrets_source() -> Iterator[FetchSecrets]:
+    """moto's Secrets Manager and RDS, read by the rendered fetch-secrets.sh (boot and refresh)."""
+    with fetch_secrets_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def stack(rendered: dict[str, str], secrets_source: FetchSecrets, runtime_report: dict[str, object]) -> Iterator[Stack]:
     keep = os.environ.get("ORTHWEB_KEEP_HARNESS") == "1"
     # A terminated run (CI timeout, `timeout`) still unwinds the fixtures and stops every server.
     signal.signal(signal.SIGTERM, _interrupt)
     start = time.monotonic()
-    with fetch_secrets_provider() as provider, Stack(rendered, secrets=provider, keep_work_dir=keep) as running:
+    with Stack(rendered, secrets=secrets_source, keep_work_dir=keep) as running:
         runtime_report["stack start (incl. fetch-secrets.sh via moto), s"] = round(time.monotonic() - start, 1)
         runtime_report["replicas"] = running.replica_total
         yield running

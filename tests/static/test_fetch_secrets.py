@@ -240,12 +240,30 @@ def test_a_certificate_that_does_not_match_its_key_is_refused(boot, tmp_path: Pa
     assert not (result.secrets_dir / "site.key").exists()  # nothing half-installed
 
 
-def test_a_refresh_with_changes_restarts_and_leaves_no_staging_copy(boot) -> None:
-    """The rolling restart runs after the secrets are installed; no copy of them stays behind."""
-    result = boot(None, "refreshed", "--rolling-restart-if-changed")
-    assert result.returncode == 0, result.log
-    assert (result.stub_dir / "start-calls.log").read_text().split() == ["--rolling"]
-    leftovers = [p.name for p in result.secrets_dir.iterdir() if p.name.startswith(".")]
+def _start_calls(result: BootRun) -> list[list[str]]:
+    log = result.stub_dir / "start-calls.log"
+    calls = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+    log.unlink(missing_ok=True)
+    return calls
+
+
+def test_a_refresh_replaces_only_the_containers_whose_files_changed(boot, fake_secrets: FakeSecrets, tmp_path) -> None:
+    """Envoy is recreated only when its own files change: a rotated database password (the
+    weekly case) replaces the replicas one by one and leaves Envoy and its connections alone."""
+    first = boot(None, "refreshed", "--rolling-restart-if-changed")
+    assert first.returncode == 0, first.log
+    assert _start_calls(first) == [["--rolling", "--envoy", "--orthanc"]]  # nothing was there yet
+    same = boot(None, "refreshed", "--rolling-restart-if-changed")
+    assert same.returncode == 0 and _start_calls(same) == [], same.log
+    rotated = boot(None, "refreshed", "--rolling-restart-if-changed", db_password="Rotated-7c1e")
+    assert rotated.returncode == 0, rotated.log
+    assert _start_calls(rotated) == [["--rolling", "--orthanc"]]
+    other = make_site_certificate(tmp_path / "renewed")
+    renewed = boot(other, "refreshed", "--rolling-restart-if-changed", db_password="Rotated-7c1e")
+    assert renewed.returncode == 0, renewed.log
+    assert _start_calls(renewed) == [["--rolling", "--envoy"]]
+    # Neither the staging copies nor the previous values stay behind.
+    leftovers = [p.name for p in renewed.secrets_dir.iterdir() if p.name.startswith(".")]
     assert leftovers == [], leftovers
 
 

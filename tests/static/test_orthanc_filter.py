@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import time
@@ -51,7 +52,15 @@ def _answers(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def orthanc_port(rendered: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def drain_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where ORTHWEB_DRAIN_MARKER points (the replica's drain directory on a host)."""
+    return tmp_path_factory.mktemp("drain") / "draining"
+
+
+@pytest.fixture(scope="module")
+def orthanc_port(
+    rendered: dict[str, str], tmp_path_factory: pytest.TempPathFactory, drain_marker: Path
+) -> Iterator[int]:
     binary = require_tool("Orthanc", "apt-get install -y orthanc")
     workdir = tmp_path_factory.mktemp("orthanc-filter")
     (workdir / "orthweb-filter.lua").write_text(rendered["orthweb-filter.lua"])
@@ -72,7 +81,8 @@ def orthanc_port(rendered: dict[str, str], tmp_path_factory: pytest.TempPathFact
     }
     (workdir / "orthanc.json").write_text(json.dumps(config))
     log = (workdir / "orthanc.log").open("w")
-    process = subprocess.Popen([binary, str(workdir / "orthanc.json")], stdout=log, stderr=log)
+    env = {**os.environ, "ORTHWEB_DRAIN_MARKER": str(drain_marker)}
+    process = subprocess.Popen([binary, str(workdir / "orthanc.json")], stdout=log, stderr=log, env=env)
     try:
         deadline = time.monotonic() + 20
         while not _answers(http_port):
@@ -109,3 +119,14 @@ def test_what_each_account_may_do(
     orthanc_port: int, account: str | None, method: str, path: str, expected: int
 ) -> None:
     assert _status(orthanc_port, account, method, path) == expected
+
+
+def test_a_draining_replica_fails_the_health_check_only(orthanc_port: int, drain_marker: Path) -> None:
+    """While start.sh --rolling drains it, Envoy's check fails (no new work) but it still serves."""
+    drain_marker.touch()
+    try:
+        assert _status(orthanc_port, "health", "GET", "/changes?last") == 403
+        assert _status(orthanc_port, "admin", "GET", "/changes?last") == 200  # docker's probe
+    finally:
+        drain_marker.unlink()
+    assert _status(orthanc_port, "health", "GET", "/changes?last") == 200

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 
 from orthweb.host.context import DICOMWEB_SWITCH, VIEWER_SWITCHES, HostAppContext
-from orthweb.host.layout import SECRETS_DIR
+from orthweb.host.layout import DRAIN_DIR, SECRETS_DIR
 from tests.static.static_checks import CheckFailed, compose_validate
 
 # The only environment variables allowed in containers: none of them carries a secret.
-ALLOWED_ENVIRONMENT = {"ENVOY_UID", "TCP_NODELAY", "ORTHANC__DATABASE_SERVER_IDENTIFIER"}
+ALLOWED_ENVIRONMENT = {"ENVOY_UID", "TCP_NODELAY", "ORTHANC__DATABASE_SERVER_IDENTIFIER", "ORTHWEB_DRAIN_MARKER"}
 
 # ... and the image's switches of the DICOMweb and viewer plugins (test_rendered_dicomweb.py).
 PLUGIN_SWITCHES = {DICOMWEB_SWITCH, *VIEWER_SWITCHES.values()}
@@ -57,3 +57,15 @@ def test_secrets_are_files_never_environment(compose: dict[str, Any]) -> None:
     envoy = compose["services"]["envoy"]
     assert {"envoy.yaml", "site.crt", "site.key"} <= set(envoy["secrets"])
     assert envoy["command"][-1] == "/run/secrets/envoy.yaml"
+
+
+def test_replicas_have_a_health_probe_and_a_drain_marker(compose: dict[str, Any], app_context: HostAppContext) -> None:
+    """What start.sh --rolling relies on: `up --wait` waits for the image's probe, and the drain
+    marker directory is the replica's own, read-only."""
+    for name in app_context.replica_names:
+        replica = compose["services"][name]
+        assert replica["healthcheck"]["test"] == ["CMD", "python3", "/probes/test-aliveness.py"]
+        marker = replica["environment"]["ORTHWEB_DRAIN_MARKER"]
+        mounts = {volume.split(":")[1]: volume for volume in replica["volumes"]}
+        mount = str(PurePosixPath(marker).parent)
+        assert mounts[mount] == f"{DRAIN_DIR}/{name}:{mount}:ro"

@@ -165,3 +165,14 @@ def test_registering_a_modality_or_peer_is_refused_with_guidance(envoy: dict[str
     answer = first["direct_response"]
     assert answer["status"] == 403
     assert "dicomModalities" in answer["body"]["inline_string"]
+
+
+def test_endpoints_carry_the_replica_name_for_the_admin_page(envoy: dict[str, Any]) -> None:
+    """start.sh --rolling finds a replica on Envoy's /clusters page by this hostname."""
+    replica_clusters = [c for c in envoy["static_resources"]["clusters"] if c["name"].startswith("orthanc_")]
+    assert len(replica_clusters) == 2
+    for cluster in replica_clusters:
+        for group in cluster["load_assignment"]["endpoints"]:
+            for endpoint in group["lb_endpoints"]:
+                address = endpoint["endpoint"]["address"]["socket_address"]["address"]
+                assert endpoint["endpoint"]["hostname"] == address, cluster["name"]
