@@ -21,6 +21,9 @@ PRIMARY: Final = "primary"
 SECONDARY: Final = "secondary"
 HOST_ROLES: Final = (PRIMARY, SECONDARY)
 SITE_ROLE: Final = "site"  # the Elastic IP
+# On a secondary kept stopped (`secondaryState: stopped`): "stopped", the state it puts itself in
+# once its first boot has brought the stack up.
+AFTER_FIRST_BOOT_TAG: Final = "orthweb:after-first-boot"
 SITE_TLS_ROLE: Final = "site-tls"  # the secret holding the site certificate and key
 CREDENTIALS_ROLE: Final = "orthanc-credentials"  # the secret holding the web credentials
 DICOM_BUCKET_ROLE: Final = "dicom"

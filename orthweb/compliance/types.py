@@ -56,8 +56,6 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:ec2/subnet:Subnet": TerraformType("aws_subnet"),
     "aws:ec2/vpc:Vpc": TerraformType("aws_vpc"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": TerraformType("aws_vpc_endpoint"),
-    # Pulumi files the EC2 instance-state resource under the transit gateway module.
-    "aws:ec2transitgateway/instanceState:InstanceState": TerraformType("aws_ec2_instance_state"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": TerraformType("aws_vpc_security_group_ingress_rule"),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": TerraformType("aws_vpc_security_group_egress_rule"),
     "aws:iam/instanceProfile:InstanceProfile": TerraformType("aws_iam_instance_profile"),

@@ -14,6 +14,7 @@ from orthweb.constants import (
     MAX_REPLICAS,
     OHIF,
     REGION_PATTERN,
+    SECONDARY,
     STONE,
     VIEWERS,
     is_pinned_image,
@@ -56,6 +57,8 @@ class HostAppContext:
     site_tls_secret_arn: str
     compose_version: str = "2.29.7"
     site_name: str = ""
+    # A secondary kept stopped: its first boot brings the stack up once, then powers the host off.
+    power_off_after_first_boot: bool = False
     # Pinned digests of the compose plugin binaries; empty -> verify against the release's own
     # .sha256 file (integrity only, not a pin).
     compose_sha256_x86_64: str = ""
@@ -71,6 +74,8 @@ class HostAppContext:
     def __post_init__(self) -> None:
         checks: tuple[tuple[str, bool], ...] = (
             ("host_role", self.host_role in (*HOST_ROLES, GROUP_MEMBER)),
+            # Only the secondary may be kept stopped after its first boot.
+            ("power_off_after_first_boot", not self.power_off_after_first_boot or self.host_role == SECONDARY),
             ("stack", bool(_STACK_RE.match(self.stack))),
             ("region", bool(REGION_PATTERN.match(self.region))),
             ("templates_digest", bool(_DIGEST_RE.match(self.templates_digest))),

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orthweb.constants import (
+    AFTER_FIRST_BOOT_TAG,
     DICOM_TLS_PORT,
     HOST_ROLES,
     HTTPS_PORT,
@@ -63,7 +64,6 @@ class Hosts(pulumi.ComponentResource):
             for role, subnet_id in zip(HOST_ROLES, args.subnet_ids, strict=True)
         }
         self.site_ip = self._create_site_ip()
-        self._create_secondary_state()
         self.register_outputs(
             {
                 "primary_id": self.instances[PRIMARY].id,
@@ -142,9 +142,17 @@ class Hosts(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=self._tags,
             ),
-            tags=with_role(args.stack, role, name=aws_name(args.stack, role)),
+            tags=self._host_tags(role),
             opts=self._child,
         )
+
+    def _host_tags(self, role: str) -> dict[str, str]:
+        """A standby secondary powers itself off after its first boot (see its cloud-init); nothing
+        stops it from outside, and no later `up` stops a host that a failover started."""
+        tags = with_role(self._args.stack, role, name=aws_name(self._args.stack, role))
+        if role == SECONDARY and self._args.secondary_state == "stopped":
+            tags[AFTER_FIRST_BOOT_TAG] = "stopped"
+        return tags
 
     def _create_site_ip(self) -> aws.ec2.Eip:
         """Whoever holds the address is respected: after `orthweb failover` the secondary keeps
@@ -161,16 +169,6 @@ class Hosts(pulumi.ComponentResource):
             ),
             tags=with_role(self._args.stack, SITE_ROLE, name=aws_name(self._args.stack, SITE_ROLE)),
             opts=self._child,
-        )
-
-    def _create_secondary_state(self) -> None:
-        """Only the initial state is applied: failover may start the secondary, and no later
-        `pulumi up` should stop a host that is serving."""
-        aws.ec2transitgateway.InstanceState(
-            f"{self._name}-secondary-state",
-            instance_id=self.instances[SECONDARY].id,
-            state=self._args.secondary_state,
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["state"]),
         )
 
 

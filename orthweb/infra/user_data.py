@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from orthweb.config import StackConfig
-from orthweb.constants import COMPOSE_SHA256
+from orthweb.constants import COMPOSE_SHA256, SECONDARY
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import render_user_data_gzip_base64
@@ -91,5 +91,6 @@ class HostUserData:
             dicom_modalities=self._cfg.dicom_modalities,
             dicom_web=options.dicom_web,
             viewers=options.viewers,
+            power_off_after_first_boot=role == SECONDARY and self._cfg.secondary_state == "stopped",
             sso=SsoHostContext.for_cognito(region=region, **sign_in) if sign_in else None,
         )

@@ -16,8 +16,6 @@ from typing import Final
 
 EC2_INSTANCE: Final = "aws:ec2/instance:Instance"
 EIP: Final = "aws:ec2/eip:Eip"
-# pulumi-aws 7 files the EC2 start/stop resource under ec2transitgateway.
-INSTANCE_STATE: Final = "aws:ec2transitgateway/instanceState:InstanceState"
 RDS_INSTANCE: Final = "aws:rds/instance:Instance"
 VPC_ENDPOINT: Final = "aws:ec2/vpcEndpoint:VpcEndpoint"
 KMS_KEY: Final = "aws:kms/key:Key"
@@ -38,10 +36,9 @@ SCALING_GROUP: Final = "aws:autoscaling/group:Group"
 SCALING_POLICY: Final = "aws:autoscaling/policy:Policy"
 LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 
-# Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer;
-# an InstanceState only says whether its host runs).
+# Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer).
 PRICED: Final = frozenset(
-    {EC2_INSTANCE, EIP, INSTANCE_STATE, RDS_INSTANCE, VPC_ENDPOINT, KMS_KEY, SECRET, METRIC_ALARM, DASHBOARD}
+    {EC2_INSTANCE, EIP, RDS_INSTANCE, VPC_ENDPOINT, KMS_KEY, SECRET, METRIC_ALARM, DASHBOARD}
     # A user pool by its tier's monthly active users; an app client only if it grants client credentials.
     | {USER_POOL, USER_POOL_CLIENT}
     # The load balancer by the hour; the group's hosts at its desired size; tracking by its alarms.

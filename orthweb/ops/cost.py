@@ -19,13 +19,12 @@ from importlib import resources as package_files
 from typing import Any, Protocol
 
 from orthweb import telemetry
-from orthweb.constants import PRIMARY, ROLE_TAG, SECONDARY
+from orthweb.constants import AFTER_FIRST_BOOT_TAG, PRIMARY, ROLE_TAG, SECONDARY
 from orthweb.ops import billable
 from orthweb.ops.billable import (
     DASHBOARD,
     EC2_INSTANCE,
     EIP,
-    INSTANCE_STATE,
     KMS_KEY,
     LAUNCH_TEMPLATE,
     LOAD_BALANCER,
@@ -282,15 +281,10 @@ class _Host:
 def _hosts(resources: list[ResourceLike], secondary_state: str | None) -> list[_Host]:
     hosts = [_Host(r, _role(r) or r.name) for r in resources if r.type == EC2_INSTANCE]
     by_id = {_resource_id(h.resource): h for h in hosts if _resource_id(h.resource) is not None}
-    states = [r for r in resources if r.type == INSTANCE_STATE]
-    for state in states:
-        target_id = _input(state, "instanceId", _input(state, "instance"))
-        host = by_id.get(target_id)
-        if host is None:
-            # Mock ids may not line up; the program only manages the secondary's state.
-            host = next((h for h in hosts if h.role == SECONDARY), None)
-        if host is not None:
-            host.running = _input(state, "state", "running") == "running"
+    for host in hosts:
+        # A standby secondary powers itself off once its first boot is done.
+        tags = _input(host.resource, "tags") or {}
+        host.running = not (isinstance(tags, Mapping) and _plain(tags.get(AFTER_FIRST_BOOT_TAG)) == "stopped")
     if secondary_state is not None:
         for host in hosts:
             if host.role == SECONDARY:
@@ -358,7 +352,7 @@ def estimate(
 ) -> CostEstimate:
     """Price the stack's resources in `region`.
 
-    `secondary_state` ("running"/"stopped") overrides what the graph's InstanceState says.
+    `secondary_state` ("running"/"stopped") overrides what the secondary's tags say.
     A region the table does not have leaves its regional items unpriced (the estimate says why).
     """
     if secondary_state not in (None, "running", "stopped"):

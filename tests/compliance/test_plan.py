@@ -123,11 +123,21 @@ def test_documents_built_from_outputs_keep_their_content(plan: dict[str, Any], d
     assert f"{DICOM_BUCKET}.arn" in named and "aws_iam_role.orthweb_host_identity_role.arn" in named
 
 
-def test_a_value_equal_to_an_output_it_does_not_depend_on_stays_a_value(plan: dict[str, Any]) -> None:
-    # The secondary's computed instance state is "running", like this input, which depends on nothing.
-    state = "aws_ec2_instance_state.orthweb_hosts_secondary_state"
-    assert planned(plan, state)["state"] == "running"
-    assert expressions(plan, state)["state"] == {"constant_value": "running"}
+def test_a_value_equal_to_an_output_it_does_not_depend_on_stays_a_value(dev: Evaluation) -> None:
+    # The Elastic IP names the hosts (its `instance`), whose computed state is "running"; another
+    # input of the address that reads "running" depends on nothing and stays a value.
+    eip = dev.one("aws:ec2/eip:Eip")
+    assert dev.named("orthweb-hosts-primary").state["instanceState"] == "running"
+    changed = dataclasses.replace(
+        eip,
+        inputs={**eip.inputs, "networkBorderGroup": "running"},
+        # The engine records every input, an empty list for one that names no resource.
+        property_dependencies={**eip.property_dependencies, "networkBorderGroup": ()},
+    )
+    plan = terraform_plan(dataclasses.replace(dev, resources=[changed if r is eip else r for r in dev.resources]))
+    address = "aws_eip.orthweb_hosts_site_ip"
+    assert planned(plan, address)["network_border_group"] == "running"
+    assert expressions(plan, address)["network_border_group"] == {"constant_value": "running"}
 
 
 def test_no_secret_reaches_the_plan(plan: dict[str, Any], dev: Evaluation) -> None:

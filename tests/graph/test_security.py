@@ -263,12 +263,6 @@ def test_ec2_is_created_in_parallel_with_rds(stack: Evaluation) -> None:
     assert stack.one(RDS).urn not in stack.ancestors(stack.one("aws:ec2/eip:Eip").urn)
 
 
-def test_secondary_state_is_applied_only_at_creation(stack: Evaluation) -> None:
-    state = stack.one("aws:ec2transitgateway/instanceState:InstanceState").inputs
-    assert state["instanceId"] == stack.named("orthweb-hosts-secondary").id
-    assert state["state"] == stack.config.secondary_state
-
-
 # --- secrets never leak -------------------------------------------------------------------------
 
 
