@@ -452,6 +452,11 @@ def _price_scale_out(build: _Builder, records: list[ResourceLike]) -> int:
             "usage-based, not included ($0.006 per NLCU-hour in us-east-1; one NLCU is 800 new TCP or 80 "
             "new TLS connections a second, 100,000 or 10,000 active ones, or 1 GB an hour)",
         )
+        build.usage(
+            "Traffic between zones (cross-zone load balancing)",
+            "GB",
+            "usage-based, not included: the load balancer sends clients to hosts in either zone",
+        )
     templates = [r for r in records if r.type == LAUNCH_TEMPLATE]
     running = 0
     for group in (r for r in records if r.type == SCALING_GROUP):
@@ -668,7 +673,7 @@ def _usage_based(build: _Builder, records: list[ResourceLike]) -> None:
             listed.add(item)
             build.usage(item, unit, f"usage-based, not included: {what}")
     burstable = sorted(
-        {str(_input(r, "instanceType")) for r in records if r.type == EC2_INSTANCE}
+        {str(_input(r, "instanceType")) for r in records if r.type in (EC2_INSTANCE, LAUNCH_TEMPLATE)}
         | {str(_input(r, "instanceClass")) for r in records if r.type == RDS_INSTANCE}
     )
     burstable = [name for name in burstable if name.removeprefix("db.").startswith("t")]

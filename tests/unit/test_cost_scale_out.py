@@ -66,3 +66,9 @@ def test_a_region_without_a_load_balancer_price_says_the_estimate_is_incomplete(
     result = estimate(scale_out(), "eu-west-1")
     assert not result.complete
     assert "Network Load Balancer" in [item.item for item in result.unpriced]
+
+
+def test_cross_zone_traffic_and_burstable_group_hosts_are_listed_as_usage() -> None:
+    items = _items(scale_out())
+    assert items["Traffic between zones (cross-zone load balancing)"].usage_based
+    assert any(name.startswith("CPU credits beyond the baseline") and "t4g.medium" in name for name in items)
