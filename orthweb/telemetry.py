@@ -29,6 +29,16 @@ LOG_RETENTION_DAYS: Final = (
 )  # fmt: skip
 
 
+# The fields of Envoy's access log lines (templates/envoy.yaml.j2 renders exactly these): an HTTPS
+# request's path never carries its query string (QIDO-RS queries name patients), and no header but
+# the request id is logged.
+HTTP_ACCESS_LOG_FIELDS: Final = (
+    "time", "method", "path", "status", "bytes_sent", "bytes_received", "duration_ms", "upstream", "request_id",
+)  # fmt: skip
+# One line per DICOM association (a TCP connection through Envoy): who, how long, how much.
+DICOM_CONNECTION_LOG_FIELDS: Final = ("time", "peer", "duration_ms", "bytes_sent", "bytes_received", "upstream")
+
+
 def log_group_name(stack: str, component: str) -> str:
     """`/orthweb/<stack>/<component>`: the log group a host writes a component's lines to."""
     if component not in LOG_COMPONENTS:

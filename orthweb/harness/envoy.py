@@ -69,6 +69,8 @@ def rewire(
     """
     doc: dict[str, Any] = yaml.safe_load(yaml.safe_dump(dict(config)))
     seen_replicas: set[int] = set()
+    # The metrics listener reaches the admin interface through a cluster on its loopback port.
+    rendered_admin_port = doc["admin"]["address"]["socket_address"]["port_value"]
     for node in _walk(doc):
         if not isinstance(node, dict):
             continue
@@ -91,6 +93,8 @@ def rewire(
                     raise HarnessError(f"orthanc-{index}: unexpected port {address.get('port_value')}")
                 address["port_value"] = port[address["port_value"]]
                 seen_replicas.add(index)
+            elif address.get("address") == LOOPBACK and address.get("port_value") == rendered_admin_port:
+                address["port_value"] = admin_port
             address["address"] = LOOPBACK
         filename = node.get("filename")
         if isinstance(filename, str):

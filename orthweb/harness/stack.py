@@ -47,6 +47,7 @@ from orthweb.harness.secrets import (
 )
 from orthweb.harness.variables import substitute
 from orthweb.host.context import HOST_ID_VARIABLE
+from orthweb.telemetry import METRICS_PORT
 
 REPLICA_SERVICE = re.compile(r"^orthanc-(\d+)$")
 DEFAULT_SITE_NAME = "orthweb.test"
@@ -180,6 +181,8 @@ class Stack:
         # Stands for DRAIN_DIR on the host (start.sh --rolling marks replicas there).
         self.drain_dir = self.work_dir / "drain"
         self.envoy_admin_port = 0
+        # Envoy's metrics-only listener, where the host's CloudWatch agent scrapes.
+        self.metrics_port = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -380,6 +383,8 @@ class Stack:
         if "load_balancer_health" in self.rendered["envoy.yaml"]:
             self.lb_health_port = self.lb_health_port or free_port()
             ports[LB_HEALTH_PORT] = self.lb_health_port
+        self.metrics_port = self.metrics_port or free_port()
+        ports[METRICS_PORT] = self.metrics_port
         return ports
 
     def wait_replicas_healthy(self, timeout: float = 30.0) -> float:
@@ -390,6 +395,11 @@ class Stack:
         return self.envoy.wait_all_healthy(expected, timeout)
 
     # -- conveniences for tests, benchmarks and `verify` ----------------------------------------
+    @property
+    def envoy_log(self) -> Path:
+        """Envoy's output: its own messages and the access log lines (what the awslogs driver ships)."""
+        return self.work_dir / "envoy" / "envoy.log"
+
     @property
     def site_ca(self) -> Path:
         """The file a client trusts: the site certificate the secret step installed."""

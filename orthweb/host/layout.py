@@ -84,4 +84,7 @@ HOST_FILES: Final = (
         "/etc/systemd/system/orthweb-refresh.timer",
         "0644",
     ),
+    # The CloudWatch agent's configuration and the Prometheus scrape it reads.
+    HostFile("cloudwatch-agent.json", "cloudwatch-agent.json.j2", f"{APP_DIR}/cloudwatch-agent.json", "0644"),
+    HostFile("prometheus.yaml", "prometheus.yaml.j2", f"{APP_DIR}/prometheus.yaml", "0644"),
 )

@@ -17,6 +17,7 @@ from typing import Final
 
 import jinja2
 
+from orthweb import telemetry
 from orthweb.constants import DICOMWEB_ROOT, STONE, USER_DATA_NAME, VIEWER_PATHS, WADO_URI_ROOT
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
@@ -77,6 +78,8 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         drain_dir=DRAIN_DIR,
         drain_mount=DRAIN_MOUNT,
         envoy_admin_port=ENVOY_ADMIN_PORT,
+        # What the host reports under: log groups, metric names, the metrics port (orthweb.telemetry).
+        telemetry=telemetry,
         **extra,
     )
 

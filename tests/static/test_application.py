@@ -38,6 +38,8 @@ EXPECTED_FILES = {
     "orthweb.service",
     "orthweb-refresh.service",
     "orthweb-refresh.timer",
+    "cloudwatch-agent.json",
+    "prometheus.yaml",
 }
 
 

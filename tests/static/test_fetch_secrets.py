@@ -191,7 +191,8 @@ def test_live_envoy_config_carries_the_health_credential_and_validates(
     credential = f"{fake_secrets.health_username}:{fake_secrets.health_password}"
     expected = "Basic " + base64.b64encode(credential.encode()).decode()
     assert HEALTH_AUTH_PLACEHOLDER not in live
-    assert live.count(f'value: "{expected}"') == 2  # both clusters
+    # Both clusters' health checks, and the metrics listener's route to Orthanc's metrics.
+    assert live.count(f'value: "{expected}"') == 3
     assert fake_secrets.admin_password not in live
     local = with_local_certificates(live, site_certificate.cert_path, site_certificate.key_path)
     envoy_validate(local, tmp_path)

@@ -100,6 +100,10 @@ def orthanc_port(
     ("account", "method", "path", "expected"),
     [
         ("health", "GET", "/changes?last", 200),
+        # The CloudWatch agent's scrape through Envoy's metrics listener (counts only).
+        ("health", "GET", "/tools/metrics-prometheus", 200),
+        ("health", "POST", "/tools/metrics-prometheus", 403),
+        ("health", "GET", "/tools/metrics", 403),
         ("health", "GET", "/patients", 403),
         ("health", "POST", "/tools/find", 403),
         ("health", "DELETE", "/patients/0000", 403),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orthweb import telemetry
 from orthweb.host.context import DICOMWEB_SWITCH, VIEWER_SWITCHES, HostAppContext
 from orthweb.host.layout import DRAIN_DIR, SECRETS_DIR
 from tests.static.static_checks import CheckFailed, compose_validate
@@ -38,7 +39,8 @@ def test_services_are_envoy_and_named_replicas(compose: dict[str, Any], app_cont
     services = compose["services"]
     assert set(services) == {"envoy", *app_context.replica_names}
     assert services["envoy"]["image"] == app_context.envoy_image
-    assert services["envoy"]["ports"] == ["443:443", "11112:11112"]
+    metrics = f"127.0.0.1:{telemetry.METRICS_PORT}:{telemetry.METRICS_PORT}"  # the agent's scrape, loopback only
+    assert services["envoy"]["ports"] == ["443:443", "11112:11112", metrics]
     for name in app_context.replica_names:
         replica = services[name]
         assert replica["image"] == app_context.orthanc_image

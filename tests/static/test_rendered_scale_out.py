@@ -16,6 +16,7 @@ import yaml
 from orthweb.constants import LB_HEALTH_PATH, LB_HEALTH_PORT
 from orthweb.host.context import HOST_ID_VARIABLE, HostAppContext
 from orthweb.host.render import render_host_files
+from orthweb.telemetry import METRICS_PORT
 from tests.static.static_checks import (
     CheckFailed,
     SiteCertificate,
@@ -70,8 +71,9 @@ def test_only_group_hosts_have_the_health_listener_and_publish_its_port(
     assert "load_balancer_health" not in _listeners(rendered["envoy.yaml"])
     ports = {name: yaml.safe_load(files["docker-compose.yml"])["services"]["envoy"]["ports"] for name, files in
              (("failover", rendered), ("member", member))}  # fmt: skip
-    assert ports["failover"] == ["443:443", "11112:11112"]
-    assert ports["member"] == ["443:443", "11112:11112", f"{LB_HEALTH_PORT}:{LB_HEALTH_PORT}"]
+    metrics = f"127.0.0.1:{METRICS_PORT}:{METRICS_PORT}"  # the CloudWatch agent's scrape, loopback only
+    assert ports["failover"] == ["443:443", "11112:11112", metrics]
+    assert ports["member"] == ["443:443", "11112:11112", metrics, f"{LB_HEALTH_PORT}:{LB_HEALTH_PORT}"]
 
 
 def test_compose_names_each_replica_after_the_instance(member: dict[str, str], tmp_path: Path) -> None:

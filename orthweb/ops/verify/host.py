@@ -223,7 +223,7 @@ def parse_compose_ps(text: str) -> list[dict[str, Any]]:
 
 
 def check_containers(section: Section, deployment: DeploymentInfo) -> str:
-    hint_logs = "`journalctl CONTAINER_NAME=<name>` and `journalctl -u orthweb.service` on the host"
+    hint_logs = "`docker logs <name>` and `journalctl -u orthweb.service` on the host"
     try:
         containers = parse_compose_ps(section.text)
     except ValueError:
@@ -279,7 +279,7 @@ def check_envoy(section: Section, replicas: int) -> str:
     clusters = parse_envoy_clusters(section.text)
     hint = (
         "a replica fails Envoy's health check (GET /changes?last, which reads the database): "
-        "`docker compose -p orthweb ps` and `journalctl CONTAINER_NAME=orthweb-orthanc-<i>-1` on the host"
+        "`docker compose -p orthweb ps` and `docker logs orthweb-orthanc-<i>-1` on the host"
     )
     if not clusters:
         raise CheckFailed(
@@ -338,7 +338,7 @@ def check_database_tls(facts: DatabaseFacts) -> str:
     if facts.connections == 0:
         raise CheckFailed(
             "no Orthanc connection to the database",
-            "Orthanc is not connected: `journalctl CONTAINER_NAME=orthweb-orthanc-1-1` on the host",
+            "Orthanc is not connected: `docker logs orthweb-orthanc-1-1` on the host",
         )
     if facts.ssl_connections != facts.connections:
         raise CheckFailed(
@@ -356,7 +356,7 @@ def check_database_tables(facts: DatabaseFacts, expected: Iterable[str] = ORTHAN
     if missing:
         raise CheckFailed(
             f"Orthanc tables missing: {', '.join(missing)} ({len(facts.tables)} tables found)",
-            "Orthanc creates them on first start: `journalctl CONTAINER_NAME=orthweb-orthanc-1-1` on the host",
+            "Orthanc creates them on first start: `docker logs orthweb-orthanc-1-1` on the host",
         )
     return f"{len(facts.tables)} tables, including {', '.join(sorted(expected))}"
 

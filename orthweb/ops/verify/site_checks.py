@@ -107,7 +107,7 @@ class SiteChecks:
             raise CheckFailed(
                 f"{'; '.join(problems)} (loaded: {', '.join(plugins)})",
                 "check orthancImage in deploymentOptions and the Plugins / PostgreSQL / AwsS3Storage sections of "
-                "/opt/orthweb/orthanc.json; `journalctl CONTAINER_NAME=orthweb-orthanc-1-1` shows plugin errors",
+                "/opt/orthweb/orthanc.json; `docker logs orthweb-orthanc-1-1` shows plugin errors",
             )
         return f"Orthanc {version}; plugins {', '.join(plugins)}"
 

@@ -111,7 +111,7 @@ class SsoChecks:
             raise CheckFailed(
                 f"GET / without a session answered HTTP {status} {location[:120]!r}, "
                 f"not a redirect to https://{self.domain}/oauth2/authorize",
-                "Envoy's sign-in is not in place: `journalctl CONTAINER_NAME=orthweb-envoy-1` on the host",
+                "Envoy's sign-in is not in place: `docker logs orthweb-envoy-1` on the host",
             )
         if callback.scheme != "https" or callback.path != sso.CALLBACK_PATH or "code_challenge" not in query:
             raise CheckFailed(
@@ -144,7 +144,7 @@ class SsoChecks:
             raise CheckFailed(
                 f"GET /system with a viewer token answered HTTP {response.status} {response.body[:120]!r}",
                 "Envoy checks the token against the pool's keys: can the host reach cognito-idp "
-                "(HTTPS out)? `journalctl CONTAINER_NAME=orthweb-envoy-1` on the host",
+                "(HTTPS out)? `docker logs orthweb-envoy-1` on the host",
             )
         return "viewer token: GET /system 200"
 

@@ -26,7 +26,7 @@ class StorageChecks:
             raise CheckFailed(
                 f"no object {uuid}.dcm in s3://{bucket}",
                 "Orthanc does not store in S3: AwsS3Storage in /opt/orthweb/orthanc.json, the instance role's "
-                "s3:PutObject and kms:GenerateDataKey; `journalctl CONTAINER_NAME=orthweb-orthanc-1-1` on the host",
+                "s3:PutObject and kms:GenerateDataKey; `docker logs orthweb-orthanc-1-1` on the host",
             )
         key_arn = deployment.key_arn
         key_id = key_arn.rsplit("/", 1)[-1]

@@ -74,17 +74,17 @@ class Target:
         if status == 503:
             return CheckFailed(
                 f"{what}: HTTP 503 from Envoy (no healthy Orthanc replica)",
-                "see host.envoy and database.*; `journalctl CONTAINER_NAME=orthweb-orthanc-1-1` on the host",
+                "see host.envoy and database.*; `docker logs orthweb-orthanc-1-1` on the host",
             )
         return CheckFailed(
-            f"{what}: HTTP {status} {body[:120]!r}", "`journalctl CONTAINER_NAME=orthweb-envoy-1` on the host"
+            f"{what}: HTTP {status} {body[:120]!r}", "`docker logs orthweb-envoy-1` on the host"
         )
 
     def reach_hint(self, port: int, cidrs: str) -> str:
         """Where to look when nothing answers on `port` (`cidrs`: the stack config key admitting us)."""
         return (
             f"is this machine's address in {cidrs} (the {self._front} security group, port {port})? is the "
-            f"{self.deployment.serving_role} host serving? (`journalctl CONTAINER_NAME=orthweb-envoy-1` on it)"
+            f"{self.deployment.serving_role} host serving? (`docker logs orthweb-envoy-1` on it)"
         )
 
     @property
