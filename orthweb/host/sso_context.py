@@ -126,6 +126,7 @@ class SsoHostContext:
     uploader = sso.UPLOADER
     admin = sso.ADMIN
     roles_with_rights_of = sso.ROLES_WITH_RIGHTS_OF
+    resource_server = sso.RESOURCE_SERVER
     read_only_post_paths = sso.READ_ONLY_POST_PATHS
     upload_post_paths = sso.UPLOAD_POST_PATHS
     stow_prefix = sso.STOW_PREFIX

@@ -171,6 +171,6 @@ def test_each_host_is_told_where_the_pool_is_and_which_secret_to_read(dev_sso: E
     machine_id = dev_sso.named("orthweb-sign-in-machine-client").id
     for role, files in host_files(dev_sso).items():
         envoy = files["envoy.yaml"].content
-        assert f"issuer: {issuer}" in envoy and f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in envoy
+        assert f'issuer: "{issuer}"' in envoy and f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in envoy
         assert machine_id in envoy, role
         assert f"SSO_SECRET={site_secret}" in files["fetch-secrets.sh"].content, role

@@ -116,6 +116,7 @@ def test_the_filters_run_in_the_order_that_makes_them_safe(envoy: dict[str, Any]
         "orthweb.sso.entry",
         "envoy.filters.http.oauth2",
         "envoy.filters.http.jwt_authn",
+        "orthweb.sso.clients",
         "envoy.filters.http.rbac",
         "orthweb.sso.upstream",
         "envoy.filters.http.router",
@@ -152,18 +153,40 @@ def _principal_leaves(node: Any) -> list[dict[str, Any]]:
     return []
 
 
-def test_every_role_needs_an_access_token_of_our_clients(envoy: dict[str, Any]) -> None:
-    policies = _typed(envoy, "envoy.filters.http.rbac")["rules"]["policies"]
-    assert set(policies) == {"read", "upload", "admin"}
-    for name, policy in policies.items():
-        leaves = _principal_leaves(policy["principals"])
-        # The deprecated `metadata` principal is never used.
-        assert all("metadata" not in leaf for leaf in leaves), name
-        matchers = [leaf["sourced_metadata"]["metadata_matcher"] for leaf in leaves]
-        claims = {tuple(segment["key"] for segment in m["path"])[-1]: m["value"] for m in matchers}
-        assert claims["token_use"] == {"string_match": {"exact": "access"}}, name
-        client_ids = {m["value"]["string_match"]["exact"] for m in matchers if m["path"][-1]["key"] == "client_id"}
-        assert client_ids == {CLIENT_ID_PLACEHOLDER, MACHINE_ID}, name
+def _matchers(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    leaves = _principal_leaves(policy["principals"])
+    # The deprecated `metadata` principal is never used.
+    assert all("metadata" not in leaf for leaf in leaves)
+    found: dict[str, dict[str, Any]] = {}
+    for leaf in leaves:
+        matcher = leaf["sourced_metadata"]["metadata_matcher"]
+        assert matcher["filter"] == "envoy.filters.http.jwt_authn"
+        found.setdefault(matcher["path"][-1]["key"], {})[json.dumps(matcher["value"])] = matcher["value"]
+    return found
+
+
+def test_only_access_tokens_of_our_two_clients_pass(envoy: dict[str, Any]) -> None:
+    (policy,) = _typed(envoy, "orthweb.sso.clients")["rules"]["policies"].values()
+    assert policy["permissions"] == [{"any": True}]
+    claims = _matchers(policy)
+    assert list(claims["token_use"].values()) == [{"string_match": {"exact": "access"}}]
+    client_ids = {value["string_match"]["exact"] for value in claims["client_id"].values()}
+    assert client_ids == {CLIENT_ID_PLACEHOLDER, MACHINE_ID}
+
+
+@pytest.mark.parametrize(
+    ("policy", "holders"),
+    [("read", "viewer|uploader|admin"), ("upload", "uploader|admin"), ("admin", "admin")],
+)
+def test_each_role_is_a_group_for_people_and_a_scope_for_scripts(
+    envoy: dict[str, Any], policy: str, holders: str
+) -> None:
+    claims = _matchers(_typed(envoy, "envoy.filters.http.rbac")["rules"]["policies"][policy])
+    assert set(claims) == {"cognito:groups", "scope"}
+    (groups,) = claims["cognito:groups"].values()
+    (scopes,) = claims["scope"].values()
+    assert groups["list_match"]["one_of"]["string_match"]["safe_regex"]["regex"] == f"^(?:{holders})$"
+    assert scopes["list_match"]["one_of"]["string_match"]["safe_regex"]["regex"] == f"^orthweb/(?:{holders})$"
 
 
 def test_the_identity_provider_is_reached_over_verified_tls(envoy: dict[str, Any]) -> None:
