@@ -77,3 +77,23 @@ def test_the_bench_report_shows_both_topologies(dev: Evaluation, prod: Evaluatio
     lines = "\n".join(deploy_lines(section))
     assert "Scale-out (modeled)" in lines and "rolling replacement of 2 hosts" in lines
     assert "Failover (modeled)" not in "\n".join(deploy_lines(deploy_section({"dev": dev, "prod": prod})))
+
+
+def test_the_readme_states_the_modeled_times(dev: Evaluation, prod: Evaluation, scaled: Evaluation) -> None:
+    from orthweb.evaluate import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Scale-out\n") : text.index("\n## ", text.index("\n## Scale-out\n") + 5)]
+    running, stopped = model_failover(dev)
+    clients, restored = model_failover(scaled)
+    rolling = model_rolling_replacement(scaled)
+    assert rolling is not None
+    for claim in (
+        f"**{running.seconds:.0f} s**",
+        f"**{stopped.seconds:.0f} s**",
+        f"**{clients.seconds:.0f} s**",
+        f"**~{restored.seconds / 60:.1f} min**",
+        f"**~{rolling.seconds / 60:.0f} min**",
+        f"dev {model_stack(dev).seconds / 60:.1f} min, prod {model_stack(prod).seconds / 60:.1f} min",
+    ):
+        assert claim in section, claim

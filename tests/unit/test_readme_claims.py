@@ -92,6 +92,8 @@ COST_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "dev (`Pulumi.dev.yaml`": ("dev", {}),
     "dev with the secondary stopped": ("dev", {"secondaryState": "stopped"}),
     "prod (`Pulumi.prod.yaml`": ("prod", {}),
+    "dev, scale-out": ("dev", {"topology": "scale-out"}),
+    "prod, scale-out": ("prod", {"topology": "scale-out"}),
     "prod at the Terraform orthweb's sizes": (
         "prod",
         {"deploymentOptions": {"instanceType": "t3.medium", "dbInstanceClass": "db.t3.small"}},
