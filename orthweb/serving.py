@@ -111,6 +111,7 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
             max_size=group.maximum,
             cpu_target_percent=group.cpu_target_percent or None,
             pinned_ami_id=options.ami_id,
+            dicom_modalities=cfg.dicom_modalities,
         ),
     )
     load_balancer.open_to(scaling_group.security_group.id)

@@ -213,6 +213,7 @@ def _create_hosts(
             public_key=cfg.public_key,
             secondary_state=cfg.secondary_state,
             pinned_ami_id=cfg.options.ami_id,
+            dicom_modalities=cfg.dicom_modalities,
         ),
     )
 

@@ -31,6 +31,7 @@ from orthweb.harness.secrets import SecretInputs
 from orthweb.harness.stack import compose_services, service_files
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import APP_DIR
+from orthweb.host.render import render_sign_in_envoy
 
 
 @dataclass
@@ -185,6 +186,7 @@ class SsoSite:
                 "client_secret": self.provider.site_client_secret,
                 "hmac_secret": self.cookie_key,
                 "site_address": self.site_address,
+                **render_sign_in_envoy(self.sso_ctx),
             },
         )
         with LocalAws() as aws:

@@ -11,8 +11,10 @@ import base64
 import gzip
 import json
 import posixpath
+import textwrap
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Final
 
 import jinja2
@@ -35,6 +37,7 @@ from orthweb.host.layout import (
     SECRETS_DIR,
     UPSTREAM_IDLE_TIMEOUT,
 )
+from orthweb.host.sso_context import SsoHostContext
 
 
 def _templates_dir() -> Path:
@@ -112,6 +115,16 @@ def _deployment_info(ctx: HostAppContext) -> str:
         "compose_version": ctx.compose_version,
     }
     return json.dumps(info, indent=2) + "\n"
+
+
+def render_sign_in_envoy(sso: SsoHostContext) -> dict[str, str]:
+    """The sign-in parts of envoy.yaml (HTTP filters, clusters), each indented for the place its
+    placeholder holds. They reach the hosts in the site client's secret, not in user data: EC2
+    caps user data at 16 KiB gzipped, and these parts are most of what sign-in adds."""
+    macros = _environment().get_template("envoy-sso.yaml.j2").make_module({"ctx": SimpleNamespace(sso=sso)})
+    parts = {"envoy_filters": (macros.http_filters(), 10), "envoy_clusters": (macros.clusters(), 2)}  # type: ignore[attr-defined]
+    # The placeholder stands where the first line goes: only the following lines need indenting.
+    return {field: textwrap.indent(text, " " * width).lstrip(" ") for field, (text, width) in parts.items()}
 
 
 def render_user_data(ctx: HostAppContext) -> str:

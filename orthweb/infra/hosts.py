@@ -21,7 +21,9 @@ from orthweb.constants import (
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.host_image import HostLaunch, host_image
+from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
+from orthweb.modalities import DicomModality
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class HostsArgs:
     secondary_state: str
     # An AMI the user pinned (`deploymentOptions.amiId`), used for every host whatever runs now.
     pinned_ami_id: str | None = None
+    # C-MOVE destinations: the firewall lets Orthanc reach exactly these addresses and ports.
+    dicom_modalities: tuple[DicomModality, ...] = ()
 
 
 class Hosts(pulumi.ComponentResource):
@@ -87,6 +91,7 @@ class Hosts(pulumi.ComponentResource):
                 egress=(
                     Rule("https", "HTTPS out: packages, container images, AWS APIs", HTTPS_PORT, ("0.0.0.0/0",)),
                     Rule("postgres", "PostgreSQL to the database inside the VPC", POSTGRES_PORT, (args.vpc_cidr,)),
+                    *modality_egress_rules(args.dicom_modalities),
                 ),
             ),
             parent=self,

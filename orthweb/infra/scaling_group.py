@@ -26,7 +26,9 @@ from orthweb.constants import (
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.host_image import HostLaunch, host_image
+from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
+from orthweb.modalities import DicomModality
 
 # Amazon Linux 2023's root device.
 ROOT_DEVICE: Final = "/dev/xvda"
@@ -72,6 +74,8 @@ class ScalingGroupArgs:
     cpu_target_percent: int | None = None
     # An AMI the user pinned (`deploymentOptions.amiId`), used whatever the members run now.
     pinned_ami_id: str | None = None
+    # C-MOVE destinations: the firewall lets Orthanc reach exactly these addresses and ports.
+    dicom_modalities: tuple[DicomModality, ...] = ()
 
 
 class ScalingGroup(pulumi.ComponentResource):
@@ -116,6 +120,7 @@ class ScalingGroup(pulumi.ComponentResource):
                     Rule(
                         "postgres", "PostgreSQL to the database inside the VPC", POSTGRES_PORT, (self._args.vpc_cidr,)
                     ),
+                    *modality_egress_rules(self._args.dicom_modalities),
                 ),
             ),
             parent=self,

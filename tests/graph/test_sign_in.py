@@ -77,8 +77,11 @@ def test_roles_are_groups_and_each_admin_is_invited_into_admin(dev_sso: Evaluati
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"siteDomain": "pacs.example.org"}, {"topology": "scale-out", "siteDomain": "pacs.example.org"}],
-    ids=["elastic-ip-name", "site-domain", "scale-out"],
+    [
+        pytest.param({}, id="elastic-ip-name"),
+        pytest.param({"siteDomain": "pacs.example.org"}, id="site-domain"),
+        pytest.param({"topology": "scale-out", "siteDomain": "pacs.example.org"}, id="scale-out"),
+    ],
 )
 def test_the_site_client_knows_the_site_address_exactly(empty_home: Path, extra: dict[str, Any]) -> None:
     stack = sso_stack(empty_home, **extra)
@@ -162,8 +165,9 @@ def test_no_client_secret_reaches_user_data_or_outputs(dev_sso: Evaluation) -> N
     assert not any(secret in shown for secret in secrets)
 
 
-def test_each_host_is_told_where_the_pool_is_and_which_secret_to_read(dev_sso: Evaluation) -> None:
+def test_each_host_is_told_which_secret_to_read_and_the_secret_where_the_pool_is(dev_sso: Evaluation) -> None:
     from orthweb.evaluate.host_files import host_files
+    from orthweb.host.sso_context import CLUSTERS_PLACEHOLDER, FILTERS_PLACEHOLDER
 
     pool = dev_sso.one(POOL)
     issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool.id}"
@@ -171,6 +175,10 @@ def test_each_host_is_told_where_the_pool_is_and_which_secret_to_read(dev_sso: E
     machine_id = dev_sso.named("orthweb-sign-in-machine-client").id
     for role, files in host_files(dev_sso).items():
         envoy = files["envoy.yaml"].content
-        assert f'issuer: "{issuer}"' in envoy and f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in envoy
-        assert machine_id in envoy, role
+        assert FILTERS_PLACEHOLDER in envoy and CLUSTERS_PLACEHOLDER in envoy, role
         assert f"SSO_SECRET={site_secret}" in files["fetch-secrets.sh"].content, role
+    # Envoy's sign-in filters and clusters travel in the secret (user data is capped at 16 KiB).
+    parts = _secret_value(dev_sso, sso.SITE_CLIENT_ROLE)
+    assert f'issuer: "{issuer}"' in parts["envoy_filters"] and machine_id in parts["envoy_filters"]
+    assert f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in parts["envoy_filters"]
+    assert f"address: {dev_sso.outputs['sign_in_domain']}" in parts["envoy_clusters"]

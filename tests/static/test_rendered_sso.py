@@ -15,11 +15,13 @@ import yaml
 from orthweb import sso
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
-from orthweb.host.render import render_host_files
+from orthweb.host.render import render_host_files, render_sign_in_envoy
 from orthweb.host.sso_context import (
     CLIENT_ID_PLACEHOLDER,
     CLIENT_SECRET_FILE,
+    CLUSTERS_PLACEHOLDER,
     COOKIE_KEY_FILE,
+    FILTERS_PLACEHOLDER,
     LOGOUT_URI_PLACEHOLDER,
     ORTHANC_AUTHORIZATION_PLACEHOLDER,
     SITE_ADDRESS_PLACEHOLDER,
@@ -52,8 +54,20 @@ def sso_rendered(app_context: HostAppContext, sso_ctx: SsoHostContext) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def envoy(sso_rendered: dict[str, str]) -> dict[str, Any]:
-    return yaml.safe_load(sso_rendered["envoy.yaml"])
+def sso_envoy_text(sso_rendered: dict[str, str], sso_ctx: SsoHostContext) -> str:
+    """The template copy with the filters and clusters the site client's secret carries, spliced
+    in as fetch-secrets.sh does (the other placeholders left)."""
+    parts = render_sign_in_envoy(sso_ctx)
+    text = sso_rendered["envoy.yaml"]
+    for placeholder, field in ((FILTERS_PLACEHOLDER, "envoy_filters"), (CLUSTERS_PLACEHOLDER, "envoy_clusters")):
+        assert text.count(placeholder) == 1
+        text = text.replace(placeholder, parts[field])
+    return text
+
+
+@pytest.fixture(scope="module")
+def envoy(sso_envoy_text: str) -> dict[str, Any]:
+    return yaml.safe_load(sso_envoy_text)
 
 
 def _filters(envoy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,10 +103,10 @@ def live_config(text: str, site_certificate: SiteCertificate, secrets: Path) -> 
 
 
 def test_envoy_accepts_it_without_a_deprecation_warning(
-    sso_rendered: dict[str, str], site_certificate: SiteCertificate, tmp_path: Path
+    sso_envoy_text: str, site_certificate: SiteCertificate, tmp_path: Path
 ) -> None:
     config = tmp_path / "envoy.yaml"
-    config.write_text(live_config(sso_rendered["envoy.yaml"], site_certificate, tmp_path / "secrets"))
+    config.write_text(live_config(sso_envoy_text, site_certificate, tmp_path / "secrets"))
     result = run([str(static_envoy_binary()), "--mode", "validate", "-c", str(config)])
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "OK" in output, output[-3000:]
@@ -207,8 +221,11 @@ def test_only_envoy_mounts_the_sign_in_secrets(sso_rendered: dict[str, str]) -> 
         assert expected == (service == "envoy"), service
 
 
-def test_user_data_names_the_secret_but_holds_no_value(sso_rendered: dict[str, str], sso_ctx: SsoHostContext) -> None:
+def test_user_data_names_the_secret_and_leaves_the_rest_to_it(
+    sso_rendered: dict[str, str], sso_ctx: SsoHostContext
+) -> None:
     user_data = sso_rendered["cloud-init.yaml"]
     assert sso_ctx.site_client_secret_arn in user_data
-    for placeholder in (CLIENT_ID_PLACEHOLDER, SITE_ADDRESS_PLACEHOLDER, ORTHANC_AUTHORIZATION_PLACEHOLDER):
-        assert placeholder in user_data  # filled on the host, at boot
+    # The filters and clusters come with the secret (EC2 caps user data at 16 KiB gzipped).
+    assert FILTERS_PLACEHOLDER in user_data and CLUSTERS_PLACEHOLDER in user_data
+    assert "envoy.filters.http.oauth2" not in user_data and "sso_jwks" not in sso_rendered["envoy.yaml"]
