@@ -322,7 +322,7 @@ class Browser:
     def sign_in(self, url: str, username: str) -> httpx.Response:
         """Open `url`, sign in at the provider's form as `username`, and follow back to the site."""
         form = self.follow(self.request("GET", url))
-        if "name=\"sub\"" not in form.text:
+        if 'name="sub"' not in form.text:
             raise AssertionError(f"no sign-in form after {self.hops}")
         answer = self.request("POST", str(form.url), data={"sub": username})
         return self.follow(answer)
