@@ -554,6 +554,7 @@ def _check_topology(config: StackConfig) -> None:
         site_domain=config.site_domain,
         db_instance_class=config.options.db_instance_class,
         replicas_per_host=config.options.orthanc_replicas,
+        secondary_state=config.secondary_state,
     )
     if problem is not None:
         raise ConfigError(problem.key, problem.value, problem.allowed)

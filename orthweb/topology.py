@@ -55,6 +55,7 @@ def check_topology(
     site_domain: str | None,
     db_instance_class: str,
     replicas_per_host: int,
+    secondary_state: str = "running",
 ) -> Problem | None:
     """The first thing wrong with how the topology, group, zone and database fit together."""
     if topology != SCALE_OUT:
@@ -64,6 +65,9 @@ def check_topology(
             return Problem(key, value, ONLY_SCALE_OUT)
         if hosted_zone_id:
             return Problem("hostedZoneId", hosted_zone_id, ONLY_SCALE_OUT)
+    elif secondary_state != "running":
+        # A scaled-out stack has no secondary; a stopped one would be silently ignored.
+        return Problem("secondaryState", secondary_state, "only used with topology failover (remove it)")
     elif not group.minimum <= group.desired <= group.maximum:
         return Problem(
             "deploymentOptions.groupSize",

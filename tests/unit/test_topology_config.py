@@ -105,3 +105,10 @@ def test_plan_shows_the_topology_and_the_group(empty_home: Path) -> None:
     assert _topology(scaled).startswith("scale-out: an Auto Scaling group behind a Network Load Balancer")
     assert "ACM certificate for pacs.example.org" in _topology(scaled)
     assert _hosts(scaled).endswith("(2 to 6, CPU target 60%)") and _hosts(scaled).startswith("3 x ")
+
+
+def test_a_stopped_secondary_means_nothing_to_a_scale_out_stack(empty_home: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(empty_home, topology="scale-out", secondaryState="stopped")
+    assert raised.value.key == "secondaryState" and "only used with topology failover" in str(raised.value)
+    assert load(empty_home, topology="scale-out", secondaryState="running").topology == "scale-out"
