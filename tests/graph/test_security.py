@@ -66,9 +66,9 @@ def test_site_certificate_follows_the_macos_trust_rules(dev: Evaluation) -> None
 
 def test_a_user_supplied_certificate_replaces_the_generated_one(empty_home: Any) -> None:
     from orthweb.evaluate import evaluate
+    from orthweb.evaluate.stack_file import stand_in_certificate
 
-    pem = "-----BEGIN CERTIFICATE-----\nUSER\n-----END CERTIFICATE-----\n"
-    key = "-----BEGIN PRIVATE KEY-----\nUSERKEY\n-----END PRIVATE KEY-----\n"
+    pem, key = stand_in_certificate("pacs.example.org")
     evaluation = evaluate(
         "dev",
         {"siteCertificate": pem, "siteCertificateKey": key},
