@@ -206,7 +206,7 @@ def test_replica_down(make_verifier, replica_down: int):
     envoy = result(report, "host.envoy")
     assert envoy.status == "fail"
     assert "orthanc_http 2/3 healthy" in envoy.detail and "/failed" in envoy.detail
-    assert "journalctl" in envoy.hint
+    assert "docker logs" in envoy.hint
     containers = result(report, "host.containers")
     assert containers.status == "fail" and f"orthweb-orthanc-{replica_down}-1 exited" in containers.detail
     # Envoy routes around the dead replica: users still get service.
