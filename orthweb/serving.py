@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from orthweb.config import StackConfig
-from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT, PRIMARY, PROJECT
+from orthweb.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, PRIMARY, PROJECT
 from orthweb.infra.alarm_plan import HostToWatch
 from orthweb.infra.hosts import Hosts
 from orthweb.infra.load_balancer import LoadBalancer, LoadBalancerArgs
@@ -122,7 +122,9 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
         public_dns_name=dns_name,
         site_ips=load_balancer.site_ips,
         host_info=pulumi.Output.all(group=scaling_group.group.name),
-        hosts_to_watch=[],
+        # Every group host publishes as Host=member: one set of application alarms for all of them
+        # (no status check: the group replaces a failed host).
+        hosts_to_watch=[HostToWatch(GROUP_MEMBER, None, expected_running=True)],
         load_balancer_to_watch=LoadBalancerToWatch(
             arn_suffix=load_balancer.load_balancer.arn_suffix,
             target_group_arn_suffixes={

@@ -648,13 +648,15 @@ def _price_monitoring(
         )
     if alarms or dashboards:
         per_host = telemetry.custom_metrics_per_host()
-        running = sum(1 for host in hosts if host.running) + group_hosts
+        # CloudWatch bills each distinct series: the group's hosts all publish as Host=member,
+        # so however many there are, they share one set.
+        publishers = sum(1 for host in hosts if host.running) + (1 if group_hosts else 0)
         build.add(
             f"CloudWatch custom metrics ({per_host} per running host)",
-            per_host * running,
+            per_host * publishers,
             "metric-month",
             build.regional("cloudwatch_custom_metric_month"),
-            note="a stopped host publishes none and is not billed for them",
+            note="a stopped host publishes none; the scale-out group's hosts share one set",
         )
         build.usage(
             "CloudWatch Logs: container logs and the agent's metric events",

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from parliament import analyze_policy_string
 
 from orthweb import telemetry
@@ -292,3 +293,37 @@ def test_dashboard_widgets_fit_the_grid_without_overlapping(stack: Evaluation) -
         }
         assert not covered & cells, widget["properties"].get("title")
         cells |= covered
+
+
+# --- scale-out ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scale_out(empty_home: Any) -> Evaluation:
+    return evaluate("dev", {"topology": "scale-out"}, home=empty_home)
+
+
+def test_scale_out_watches_the_group_hosts_together_and_the_load_balancers_targets(scale_out: Evaluation) -> None:
+    found = alarms(scale_out)
+    per_host = {"replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring"}
+    database = {"database-cpu-high", "database-storage-low", "database-memory-low", "database-connections-high"}
+    balancer = {"nlb-https-unhealthy-hosts", "nlb-dicom-unhealthy-hosts"}
+    assert set(found) == {f"member-{what}" for what in per_host} | database | balancer
+    assert all(alarm["dimensions"]["Host"] == "member" for key, alarm in found.items() if key.startswith("member-"))
+    # The group replaces a failed host itself: nothing is recovered in place.
+    assert not [key for key, alarm in found.items() if any(":automate:" in a for a in alarm["alarmActions"])]
+    nlb = scale_out.one("aws:lb/loadBalancer:LoadBalancer").state["arnSuffix"]
+    groups = {int(t.inputs["port"]): t.state["arnSuffix"] for t in scale_out.of_type("aws:lb/targetGroup:TargetGroup")}
+    for listener, port in (("https", 443), ("dicom", 11112)):
+        alarm = found[f"nlb-{listener}-unhealthy-hosts"]
+        assert (alarm["namespace"], alarm["metricName"]) == ("AWS/NetworkELB", "UnHealthyHostCount")
+        assert alarm["dimensions"] == {"LoadBalancer": nlb, "TargetGroup": groups[port]}
+
+
+def test_scale_out_group_hosts_publish_as_the_member_the_alarms_watch(scale_out: Evaluation) -> None:
+    from orthweb.evaluate.host_files import user_data_text
+
+    text = user_data_text(scale_out.one("aws:ec2/launchTemplate:LaunchTemplate"))
+    files = {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
+    agent = json.loads(files["/opt/orthweb/cloudwatch-agent.json"])
+    assert agent["metrics"]["metrics_collected"]["mem"]["append_dimensions"] == {"Host": "member"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from orthweb.evaluate import Evaluation
 from orthweb.ops.cost import estimate
 
@@ -61,3 +63,13 @@ def test_custom_metrics_per_host_counts_every_kept_series() -> None:
 
     # Healthy replicas are kept for both clusters; every other scraped metric is one series.
     assert telemetry.custom_metrics_per_host() == (len(telemetry.SCRAPED_METRICS) + 1) + len(telemetry.HOST_METRICS)
+
+
+def test_the_scale_out_groups_hosts_share_one_set_of_custom_metrics(empty_home: Path) -> None:
+    from orthweb import telemetry
+    from orthweb.evaluate import evaluate
+
+    scale_out = evaluate("dev", {"topology": "scale-out"}, home=empty_home)
+    items = estimate(scale_out.resources, "us-east-1").items
+    (metrics,) = [item for item in items if item.item.startswith("CloudWatch custom metrics")]
+    assert metrics.quantity == telemetry.custom_metrics_per_host()
