@@ -152,3 +152,11 @@ def test_no_doc_or_message_points_where_a_user_cannot_follow() -> None:
         where = module.relative_to(PROJECT_ROOT)
         found += [f"{where}: {text!r}" for text in _code_strings(module) if UNFOLLOWABLE.search(text)]
     assert found == []
+
+
+def test_the_topology_comparison_repeats_the_cost_table() -> None:
+    figures = _cost_figures()
+    (row,) = [line for line in _section("## Scale-out").splitlines() if line.startswith("| cost, us-east-1 |")]
+    failover, scale_out = (cell.strip() for cell in row.strip("|").split("|")[1:3])
+    assert failover == f"dev {figures['dev (`Pulumi.dev.yaml`']}, prod {figures['prod (`Pulumi.prod.yaml`']}"
+    assert scale_out.startswith(f"dev {figures['dev, scale-out']}, prod {figures['prod, scale-out']}")
