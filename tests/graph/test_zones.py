@@ -15,7 +15,6 @@ from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.mocks import MockAccount
 from orthweb.infra.zones import ZoneChoiceError, pick_zones
 
-
 # The sizes these tests reason about, whatever the stack files choose.
 SIZES = {"deploymentOptions": {"instanceType": "t4g.medium", "dbInstanceClass": "db.t4g.small"}}
 
@@ -56,7 +55,7 @@ def test_a_zone_without_the_database_class_is_skipped(empty_home: Path) -> None:
 
 def test_fewer_than_two_zones_is_one_message_naming_type_class_and_region(empty_home: Path) -> None:
     account = MockAccount(missing_offerings={"t4g.medium": ("us-east-1a",), "db.t4g.small": ("us-east-1c",)})
-    with pytest.raises(Exception, match="t4g.medium") as caught:
+    with pytest.raises(Exception, match=r"t4g\.medium") as caught:
         evaluate("dev", SIZES, home=empty_home, account=account)
     message = str(caught.value)
     assert "db.t4g.small" in message and "us-east-1" in message and "us-east-1b" in message
