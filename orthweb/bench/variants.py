@@ -65,7 +65,8 @@ def _buffer_limit(limit: int) -> Callable[[dict[str, Any]], None]:
 def _tls_maximum(version: str) -> Callable[[dict[str, Any]], None]:
     def change(doc: dict[str, Any]) -> None:
         for listener in _envoy_listeners(doc):
-            for chain in listener["filter_chains"]:
+            # The TLS listeners only (the metrics listener is plain HTTP on the host's loopback).
+            for chain in (c for c in listener["filter_chains"] if "transport_socket" in c):
                 params = chain["transport_socket"]["typed_config"]["common_tls_context"].setdefault("tls_params", {})
                 params["tls_maximum_protocol_version"] = version
 

@@ -17,6 +17,7 @@ from orthweb.bench.variants import (
 )
 from orthweb.harness.envoy import rewire
 from orthweb.host.render import render_host_files
+from orthweb.telemetry import METRICS_PORT
 from tests.runtime.conftest import runtime_context
 
 
@@ -62,7 +63,7 @@ def test_changed_envoy_config_still_rewires_for_the_harness(rendered: dict[str, 
         rewire(
             doc,
             replicas={i: ReplicaPorts(8000 + i, 9000 + i) for i in range(1, 4)},
-            listener_ports={443: 10443, 11112: 11112},
+            listener_ports={443: 10443, 11112: 11112, METRICS_PORT: 19902},
             admin_port=9901,
             files={"/run/secrets/site.crt": __file__, "/run/secrets/site.key": __file__},  # type: ignore[dict-item]
         )
