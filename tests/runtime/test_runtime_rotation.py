@@ -27,7 +27,7 @@ DICOM_CLIENTS = 2
 HTTPS_CLIENTS = 2
 PAUSE_SECONDS = 0.02  # between one client's operations: steady, not saturating two cores
 # A replica that cannot log in never turns healthy: how long the refresh gives it here.
-BAD_SECRET_ENV = {"ORTHWEB_READY_TIMEOUT": "45"}
+BAD_SECRET_ENV = {"ORTHWEB_READY_TIMEOUT": "30"}
 
 
 class SteadyLoad:
