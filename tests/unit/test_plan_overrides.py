@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import sys
@@ -10,13 +9,10 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from orthweb.config import ConfigError
 from orthweb.evaluate.overrides import apply_overrides
-from orthweb.evaluate.stack_file import read_stack_file
+from orthweb.evaluate.stack_file import read_stack_file, stand_in_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD = {
@@ -62,27 +58,10 @@ def test_plan_set_on_prod_keeps_the_stack_sizes() -> None:
 
 
 def write_pair(directory: Path, domain: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=200))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    certificate_pem, key_pem = stand_in_certificate(domain)
     cert_path, key_path = directory / "site.crt", directory / "site.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
-    )
+    cert_path.write_text(certificate_pem)
+    key_path.write_text(key_pem)
     return cert_path, key_path
 
 
