@@ -74,51 +74,67 @@ def host_permissions(
                 "Action": "rds:DescribeDBInstances",
                 "Resource": db_arn,
             },
-            {
-                "Sid": "ListDicomBucket",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": dicom_bucket_arn,
-            },
-            {
-                "Sid": "ReadWriteDicomObjects",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                "Resource": f"{dicom_bucket_arn}/*",
-            },
-            {
-                # Only through S3 and Secrets Manager: the role cannot use the key directly.
-                "Sid": "UseKeyThroughServices",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": key_arn,
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": [
-                            f"s3.{region}.amazonaws.com",
-                            f"secretsmanager.{region}.amazonaws.com",
-                        ]
-                    }
-                },
-            },
-            {
-                # Docker's awslogs driver and the CloudWatch agent write streams into the stack's
-                # groups; they never create or delete a group.
-                "Sid": "WriteOwnLogStreams",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": sorted(f"{arn}:log-stream:*" for arn in log_group_arns),
-            },
-            {
-                # PutMetricData names no resource; the namespace condition is what confines it.
-                "Sid": "PublishOwnMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
-            },
+            *_dicom_bucket_access(dicom_bucket_arn),
+            _key_through_services(key_arn, region),
+            *_log_and_metric_reporting(log_group_arns, metric_namespace),
         ],
     }
+
+
+def _dicom_bucket_access(dicom_bucket_arn: str) -> list[Document]:
+    return [
+        {
+            "Sid": "ListDicomBucket",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": dicom_bucket_arn,
+        },
+        {
+            "Sid": "ReadWriteDicomObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"{dicom_bucket_arn}/*",
+        },
+    ]
+
+
+def _key_through_services(key_arn: str, region: str) -> Document:
+    # Only through S3 and Secrets Manager: the role cannot use the key directly.
+    return {
+        "Sid": "UseKeyThroughServices",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": key_arn,
+        "Condition": {
+            "StringEquals": {
+                "kms:ViaService": [
+                    f"s3.{region}.amazonaws.com",
+                    f"secretsmanager.{region}.amazonaws.com",
+                ]
+            }
+        },
+    }
+
+
+def _log_and_metric_reporting(log_group_arns: list[str], metric_namespace: str) -> list[Document]:
+    return [
+        {
+            # Docker's awslogs driver and the CloudWatch agent write streams into the stack's
+            # groups; they never create or delete a group.
+            "Sid": "WriteOwnLogStreams",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": sorted(f"{arn}:log-stream:*" for arn in log_group_arns),
+        },
+        {
+            # PutMetricData names no resource; the namespace condition is what confines it.
+            "Sid": "PublishOwnMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        },
+    ]
 
 
 def _deny_insecure_transport(bucket_arn: str) -> Document:

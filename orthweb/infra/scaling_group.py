@@ -126,35 +126,42 @@ class ScalingGroup(pulumi.ComponentResource):
             parent=self,
         )
 
-    def _create_launch_template(self) -> aws.ec2.LaunchTemplate:
-        args = self._args
-        key_pair = (
-            aws.ec2.KeyPair(f"{self._name}-ssh-key", public_key=args.public_key, tags=self._tags, opts=self._child)
-            if args.public_key
-            else None
+    def _create_key_pair(self) -> aws.ec2.KeyPair | None:
+        if not self._args.public_key:
+            return None
+        return aws.ec2.KeyPair(
+            f"{self._name}-ssh-key", public_key=self._args.public_key, tags=self._tags, opts=self._child
         )
-        member_tags = with_role(args.stack, GROUP_MEMBER, name=aws_name(args.stack, GROUP_MEMBER))
+
+    def _member_image(self, key_name: pulumi.Input[str] | None) -> pulumi.Output[str]:
+        args = self._args
         # A new template version means an instance refresh: a new AMI release alone must not make
         # one, while a refresh for new user data brings the current AMI along.
-        image_id = host_image(
+        return host_image(
             stack=args.stack,
             role=GROUP_MEMBER,
             launch=HostLaunch(
                 user_data_base64=args.user_data_base64,
                 subnet_id=None,
-                key_name=key_pair.key_name if key_pair else None,
+                key_name=key_name,
                 root_volume_key_arn=args.key_arn,
             ),
             current_ami=args.ami_id,
             pinned_ami=args.pinned_ami_id,
         )
+
+    def _create_launch_template(self) -> aws.ec2.LaunchTemplate:
+        args = self._args
+        key_pair = self._create_key_pair()
+        key_name = key_pair.key_name if key_pair else None
+        member_tags = with_role(args.stack, GROUP_MEMBER, name=aws_name(args.stack, GROUP_MEMBER))
         return aws.ec2.LaunchTemplate(
             f"{self._name}-launch-template",
             description=f"orthweb {args.stack}: one host of the scale-out group",
-            image_id=image_id,
+            image_id=self._member_image(key_name),
             instance_type=args.instance_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(name=args.instance_profile),
-            key_name=key_pair.key_name if key_pair else None,
+            key_name=key_name,
             user_data=args.user_data_base64,
             # Public subnets without NAT: a member needs its own address to pull images and reach AWS.
             network_interfaces=[
@@ -171,18 +178,7 @@ class ScalingGroup(pulumi.ComponentResource):
                 # Two hops: the Orthanc containers reach IMDS for the instance role.
                 http_put_response_hop_limit=2,
             ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=ROOT_DEVICE,
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_type="gp3",
-                        volume_size=args.root_volume_gb,
-                        encrypted="true",
-                        kms_key_id=args.key_arn,
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
+            block_device_mappings=[_encrypted_root_volume(args)],
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=member_tags)
@@ -245,3 +241,16 @@ class ScalingGroup(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+
+
+def _encrypted_root_volume(args: ScalingGroupArgs) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+    return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+        device_name=ROOT_DEVICE,
+        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+            volume_type="gp3",
+            volume_size=args.root_volume_gb,
+            encrypted="true",
+            kms_key_id=args.key_arn,
+            delete_on_termination="true",
+        ),
+    )
