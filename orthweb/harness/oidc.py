@@ -39,6 +39,7 @@ from joserfc.jwk import RSAKey
 from orthweb import sso
 from orthweb.harness.pki import make_ca_and_server
 from orthweb.harness.processes import LOOPBACK
+from orthweb.host.sso_context import SsoHostContext
 
 # oidc-provider-mock 0.3.4 imports authlib modules that authlib has since deprecated; authlib's own
 # import turns its warnings to "always", which the block below also undoes.
@@ -346,3 +347,16 @@ def query_of(url: str) -> dict[str, str]:
 
 def form_body(**fields: str) -> str:
     return urlencode(fields)
+
+
+def sign_in_context(provider: CognitoLike, *, machine_client_id: str, site_client_secret_arn: str) -> SsoHostContext:
+    """The host's sign-in context with Cognito's addresses replaced by the local provider's."""
+    return SsoHostContext(
+        issuer=provider.issuer,
+        jwks_uri=provider.jwks_uri,
+        authorization_endpoint=provider.authorization_endpoint,
+        token_endpoint=provider.token_endpoint,
+        logout_endpoint=provider.logout_endpoint,
+        machine_client_id=machine_client_id,
+        site_client_secret_arn=site_client_secret_arn,
+    )

@@ -22,7 +22,7 @@ import pytest
 
 from orthweb import sso
 from orthweb.harness.envoy import envoy_binary
-from orthweb.harness.oidc import Browser, CognitoLike
+from orthweb.harness.oidc import Browser, CognitoLike, sign_in_context
 from orthweb.harness.sso_site import SsoSite
 from orthweb.host.render import render_host_files, render_sign_in_envoy
 from orthweb.host.sso_context import SsoHostContext
@@ -58,16 +58,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CognitoLike]:
 
 
 def _sso_ctx(provider: CognitoLike) -> SsoHostContext:
-    """The sign-in context with Cognito's addresses replaced by the local provider's."""
-    return SsoHostContext(
-        issuer=provider.issuer,
-        jwks_uri=provider.jwks_uri,
-        authorization_endpoint=provider.authorization_endpoint,
-        token_endpoint=provider.token_endpoint,
-        logout_endpoint=provider.logout_endpoint,
-        machine_client_id=MACHINE_ID,
-        site_client_secret_arn=SITE_SECRET_ARN,
-    )
+    return sign_in_context(provider, machine_client_id=MACHINE_ID, site_client_secret_arn=SITE_SECRET_ARN)
 
 
 @pytest.fixture(scope="module")

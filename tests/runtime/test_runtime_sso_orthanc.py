@@ -15,10 +15,9 @@ from orthweb import sso
 from orthweb.harness import Stack
 from orthweb.harness.aws import fetch_secrets_provider
 from orthweb.harness.dicom import SUCCESS, DicomEndpoint, echo, make_study, tls_context, to_bytes
-from orthweb.harness.oidc import CognitoLike
+from orthweb.harness.oidc import CognitoLike, sign_in_context
 from orthweb.harness.processes import LOOPBACK
 from orthweb.host.render import render_host_files, render_sign_in_envoy
-from orthweb.host.sso_context import SsoHostContext
 from tests.runtime.conftest import ACCOUNT, REGION, runtime_context
 
 pytestmark = pytest.mark.runtime
@@ -35,15 +34,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CognitoLike]:
 
 @pytest.fixture(scope="module")
 def sso_stack(provider: CognitoLike) -> Iterator[Stack]:
-    sso_ctx = SsoHostContext(
-        issuer=provider.issuer,
-        jwks_uri=provider.jwks_uri,
-        authorization_endpoint=provider.authorization_endpoint,
-        token_endpoint=provider.token_endpoint,
-        logout_endpoint=provider.logout_endpoint,
-        machine_client_id=MACHINE_ID,
-        site_client_secret_arn=SITE_SECRET_ARN,
-    )
+    sso_ctx = sign_in_context(provider, machine_client_id=MACHINE_ID, site_client_secret_arn=SITE_SECRET_ARN)
     context = dataclasses.replace(runtime_context(replicas=1, stack="ssoorthanc"), sso=sso_ctx)
     site_secret = {
         "client_id": provider.site_client_id,
