@@ -208,14 +208,20 @@ class Database(pulumi.ComponentResource):
             monitoring_role_arn=monitoring.role.arn,
             apply_immediately=not args.production,
             tags=self._tags,
-            # The log groups and the role's permissions exist before RDS first writes to them.
-            # A replacement keeps the identifier, which two instances cannot share: dev deletes
-            # the old one first (its data is disposable); prod never deletes it, so AWS refuses the
-            # new one (DBInstanceAlreadyExists) before the old is touched, and destroy leaves it.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[*log_groups, monitoring.attachment],
-                delete_before_replace=not args.production,
-                retain_on_delete=args.production,
-            ),
+            opts=self._instance_options(log_groups=log_groups, monitoring=monitoring),
+        )
+
+    def _instance_options(
+        self, *, log_groups: list[aws.cloudwatch.LogGroup], monitoring: _MonitoringRole
+    ) -> pulumi.ResourceOptions:
+        production = self._args.production
+        # The log groups and the role's permissions exist before RDS first writes to them.
+        # A replacement keeps the identifier, which two instances cannot share: dev deletes
+        # the old one first (its data is disposable); prod never deletes it, so AWS refuses the
+        # new one (DBInstanceAlreadyExists) before the old is touched, and destroy leaves it.
+        return pulumi.ResourceOptions(
+            parent=self,
+            depends_on=[*log_groups, monitoring.attachment],
+            delete_before_replace=not production,
+            retain_on_delete=production,
         )
