@@ -74,49 +74,73 @@ def rewire(
     for node in _walk(doc):
         if not isinstance(node, dict):
             continue
-        # An endpoint's own health-check port (Orthanc's HTTP port, even for the DICOM cluster).
-        health = node.get("health_check_config")
-        endpoint = node.get("address")
-        if isinstance(health, dict) and isinstance(endpoint, dict):
-            match = REPLICA_HOST.match(str(endpoint.get("socket_address", {}).get("address", "")))
-            if match and health.get("port_value") == ORTHANC_HTTP_PORT:
-                health["port_value"] = replicas[int(match.group(1))].http
+        _rewire_health_check(node, replicas)
         address = node.get("socket_address")
         if isinstance(address, dict):
-            match = REPLICA_HOST.match(str(address.get("address", "")))
-            if match:
-                index = int(match.group(1))
-                if index not in replicas:
-                    raise HarnessError(f"envoy.yaml routes to orthanc-{index}, harness has none")
-                port = {ORTHANC_HTTP_PORT: replicas[index].http, ORTHANC_DICOM_PORT: replicas[index].dicom}
-                if address.get("port_value") not in port:
-                    raise HarnessError(f"orthanc-{index}: unexpected port {address.get('port_value')}")
-                address["port_value"] = port[address["port_value"]]
-                seen_replicas.add(index)
-            elif address.get("address") == LOOPBACK and address.get("port_value") == rendered_admin_port:
-                address["port_value"] = admin_port
-            address["address"] = LOOPBACK
-        filename = node.get("filename")
-        if isinstance(filename, str):
-            if filename not in files:
-                raise HarnessError(f"envoy.yaml reads {filename}, which compose does not mount")
-            node["filename"] = str(files[filename])
-        # Secrets Envoy reads from files (SDS, sign-in): mounted like the certificate files.
-        source = node.get("path_config_source")
-        if isinstance(source, dict) and isinstance(source.get("path"), str):
-            if source["path"] not in files:
-                raise HarnessError(f"envoy.yaml reads secret file {source['path']}, which compose does not mount")
-            source["path"] = str(files[source["path"]])
+            replica = _rewire_socket_address(
+                address, replicas=replicas, rendered_admin_port=rendered_admin_port, admin_port=admin_port
+            )
+            if replica is not None:
+                seen_replicas.add(replica)
+        _rewire_file_paths(node, files)
     doc["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    _rewire_listeners(doc, listener_ports)
+    if seen_replicas != set(replicas):
+        raise HarnessError(f"envoy.yaml addresses replicas {sorted(seen_replicas)}, harness runs {sorted(replicas)}")
+    return doc
+
+
+def _rewire_health_check(node: dict[str, Any], replicas: Mapping[int, ReplicaPorts]) -> None:
+    # An endpoint's own health-check port (Orthanc's HTTP port, even for the DICOM cluster).
+    health = node.get("health_check_config")
+    endpoint = node.get("address")
+    if isinstance(health, dict) and isinstance(endpoint, dict):
+        match = REPLICA_HOST.match(str(endpoint.get("socket_address", {}).get("address", "")))
+        if match and health.get("port_value") == ORTHANC_HTTP_PORT:
+            health["port_value"] = replicas[int(match.group(1))].http
+
+
+def _rewire_socket_address(
+    address: dict[str, Any], *, replicas: Mapping[int, ReplicaPorts], rendered_admin_port: int, admin_port: int
+) -> int | None:
+    """Point one socket address at the local port; the replica's index when it names one."""
+    index = None
+    match = REPLICA_HOST.match(str(address.get("address", "")))
+    if match:
+        index = int(match.group(1))
+        if index not in replicas:
+            raise HarnessError(f"envoy.yaml routes to orthanc-{index}, harness has none")
+        port = {ORTHANC_HTTP_PORT: replicas[index].http, ORTHANC_DICOM_PORT: replicas[index].dicom}
+        if address.get("port_value") not in port:
+            raise HarnessError(f"orthanc-{index}: unexpected port {address.get('port_value')}")
+        address["port_value"] = port[address["port_value"]]
+    elif address.get("address") == LOOPBACK and address.get("port_value") == rendered_admin_port:
+        address["port_value"] = admin_port
+    address["address"] = LOOPBACK
+    return index
+
+
+def _rewire_file_paths(node: dict[str, Any], files: Mapping[str, Path]) -> None:
+    filename = node.get("filename")
+    if isinstance(filename, str):
+        if filename not in files:
+            raise HarnessError(f"envoy.yaml reads {filename}, which compose does not mount")
+        node["filename"] = str(files[filename])
+    # Secrets Envoy reads from files (SDS, sign-in): mounted like the certificate files.
+    source = node.get("path_config_source")
+    if isinstance(source, dict) and isinstance(source.get("path"), str):
+        if source["path"] not in files:
+            raise HarnessError(f"envoy.yaml reads secret file {source['path']}, which compose does not mount")
+        source["path"] = str(files[source["path"]])
+
+
+def _rewire_listeners(doc: dict[str, Any], listener_ports: Mapping[int, int]) -> None:
     for listener in doc["static_resources"]["listeners"]:
         socket_address = listener["address"]["socket_address"]
         original = socket_address["port_value"]
         if original not in listener_ports:
             raise HarnessError(f"envoy.yaml listener on unexpected port {original}")
         socket_address["port_value"] = listener_ports[original]
-    if seen_replicas != set(replicas):
-        raise HarnessError(f"envoy.yaml addresses replicas {sorted(seen_replicas)}, harness runs {sorted(replicas)}")
-    return doc
 
 
 @dataclass
