@@ -73,8 +73,30 @@ class GroupHost:
 
 def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Serving:
     """The load balancer with its fixed addresses, then the group of hosts behind it."""
-    options = cfg.options
-    load_balancer = LoadBalancer(
+    load_balancer = _create_load_balancer(cfg, host, storage)
+    scaling_group = _create_scaling_group(cfg, host, load_balancer)
+    load_balancer.open_to(scaling_group.security_group.id)
+    dns_name = load_balancer.load_balancer.dns_name
+    return Serving(
+        client_security_group_id=scaling_group.security_group.id,
+        site_address=load_balancer.site_address,
+        public_dns_name=dns_name,
+        site_ips=load_balancer.site_ips,
+        host_info=pulumi.Output.all(group=scaling_group.group.name),
+        # Every group host publishes as Host=member: one set of application alarms for all of them
+        # (no status check: the group replaces a failed host).
+        hosts_to_watch=[HostToWatch(GROUP_MEMBER, None, expected_running=True)],
+        load_balancer_to_watch=LoadBalancerToWatch(
+            arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffixes={
+                LISTENER_NAMES[port]: tg.arn_suffix for port, tg in load_balancer.target_groups.items()
+            },
+        ),
+    )
+
+
+def _create_load_balancer(cfg: StackConfig, host: GroupHost, storage: Storage) -> LoadBalancer:
+    return LoadBalancer(
         f"{PROJECT}-load-balancer",
         LoadBalancerArgs(
             stack=cfg.stack,
@@ -89,8 +111,12 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
             wait_for=[storage.log_bucket_policy],
         ),
     )
+
+
+def _create_scaling_group(cfg: StackConfig, host: GroupHost, load_balancer: LoadBalancer) -> ScalingGroup:
+    options = cfg.options
     group = options.group
-    scaling_group = ScalingGroup(
+    return ScalingGroup(
         f"{PROJECT}-group",
         ScalingGroupArgs(
             stack=cfg.stack,
@@ -112,23 +138,5 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
             cpu_target_percent=group.cpu_target_percent or None,
             pinned_ami_id=options.ami_id,
             dicom_modalities=cfg.dicom_modalities,
-        ),
-    )
-    load_balancer.open_to(scaling_group.security_group.id)
-    dns_name = load_balancer.load_balancer.dns_name
-    return Serving(
-        client_security_group_id=scaling_group.security_group.id,
-        site_address=load_balancer.site_address,
-        public_dns_name=dns_name,
-        site_ips=load_balancer.site_ips,
-        host_info=pulumi.Output.all(group=scaling_group.group.name),
-        # Every group host publishes as Host=member: one set of application alarms for all of them
-        # (no status check: the group replaces a failed host).
-        hosts_to_watch=[HostToWatch(GROUP_MEMBER, None, expected_running=True)],
-        load_balancer_to_watch=LoadBalancerToWatch(
-            arn_suffix=load_balancer.load_balancer.arn_suffix,
-            target_group_arn_suffixes={
-                LISTENER_NAMES[port]: tg.arn_suffix for port, tg in load_balancer.target_groups.items()
-            },
         ),
     )
