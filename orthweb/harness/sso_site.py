@@ -23,12 +23,12 @@ import yaml
 
 from orthweb.harness import envoy as envoy_mod
 from orthweb.harness.aws import SCRIPT_NAME, LocalAws, ScriptTargets, run_fetch_secrets
+from orthweb.harness.compose_replicas import compose_services, service_files
 from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
 from orthweb.harness.oidc import CognitoLike
 from orthweb.harness.pki import make_site_certificate
 from orthweb.harness.processes import LOOPBACK, HarnessError, free_port
 from orthweb.harness.secrets import SecretInputs
-from orthweb.harness.stack import compose_services, service_files
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import APP_DIR
 from orthweb.host.render import render_sign_in_envoy

@@ -2,14 +2,13 @@
 
 Inputs are the rendered files of one host (`render_host_files(ctx)` or a `plan --out` folder).
 What docker compose does on the host is done here by hand, from the rendered compose file:
-each service's environment, its secrets (`/run/secrets/<name>`) and its bind mounts.
+each service's environment, its secrets (`/run/secrets/<name>`) and its bind mounts (for the
+Orthanc services, in orthweb.harness.compose_replicas).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
 import re
 import secrets
 import shutil
@@ -19,55 +18,32 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from orthweb.constants import LB_HEALTH_PORT
 from orthweb.harness import envoy as envoy_mod
-from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
-from orthweb.harness.image_plugins import harness_plugins
-from orthweb.harness.orthanc import (
-    ORTHANC_USER,
-    OVERLAY_KEYS,
-    OrthancReplica,
-    replica_config,
+from orthweb.harness.compose_replicas import (
+    UNSUPPORTED_BY_DEBIAN,
+    ComposeReplicas,
+    compose_services,
+    service_files,
 )
+from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
+from orthweb.harness.orthanc import ORTHANC_USER, OVERLAY_KEYS, OrthancReplica
 from orthweb.harness.pki import make_site_certificate
 from orthweb.harness.postgres import PostgresServer
 from orthweb.harness.processes import LOOPBACK, HarnessError, free_port, wait_until
-from orthweb.harness.secrets import (
-    SETTING_FILE,
-    Credential,
-    SecretInputs,
-    SecretsProvider,
-    settings_from_env,
-    settings_from_secret_files,
-    write_like_fetch_secrets,
-)
-from orthweb.harness.variables import substitute
-from orthweb.host.context import HOST_ID_VARIABLE
+from orthweb.harness.secrets import Credential, SecretInputs, SecretsProvider, write_like_fetch_secrets
 from orthweb.telemetry import METRICS_PORT
 
 REPLICA_SERVICE = re.compile(r"^orthanc-(\d+)$")
 DEFAULT_SITE_NAME = "orthweb.test"
-SECRETS_MOUNT = "/run/secrets/"
 # Like orthweb.database (RDS DBName and master user); the secret step reports them to Orthanc.
 DB_NAME = "orthanc"
 DB_USER = "orthanc"
 ADMIN_USER = "admin"
 HEALTH_USER = "healthcheck"
-
-# Keys of the rendered orthanc.json that Debian's Orthanc 1.10.1 and its plugins (PostgreSQL 4.0,
-# DICOMweb 1.7; no OHIF, no Stone) do not know (Orthanc ignores unknown keys silently; dropped so
-# the harness config is honest).
-UNSUPPORTED_BY_DEBIAN: tuple[str, ...] = (
-    "PostgreSQL.EnableVerboseLogs",
-    "KeepAliveTimeout",
-    "DicomWeb.EnableMetadataCache",
-    "OHIF",
-    "StoneWebViewer",
-)
 
 
 def load_rendered(directory: Path) -> dict[str, str]:
@@ -78,53 +54,12 @@ def load_rendered(directory: Path) -> dict[str, str]:
     return files
 
 
-def compose_services(rendered: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(rendered["docker-compose.yml"]).get("services", {})
-
-
 def replica_count(rendered: Mapping[str, str]) -> int:
     """N from the rendered docker-compose.yml services `orthanc-1..N` (checked for gaps)."""
     indices = sorted(int(m.group(1)) for s in compose_services(rendered) if (m := REPLICA_SERVICE.match(s)))
     if not indices or indices != list(range(1, len(indices) + 1)):
         raise HarnessError(f"docker-compose.yml replica services are not orthanc-1..N: {indices}")
     return len(indices)
-
-
-def service_environment(service: Mapping[str, Any], variables: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A service's environment, with compose's variables substituted (a group host's .env)."""
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) for item in env)
-    return {str(k): substitute(str(v), variables or {}) for k, v in env.items()}
-
-
-def service_files(service: Mapping[str, Any], rendered_dir: Path, secrets_dir: Path, app_dir: str) -> dict[str, Path]:
-    """Container path -> local file, from the service's secrets and its bind mounts of app files."""
-    files = {f"{SECRETS_MOUNT}{name}": secrets_dir / name for name in service.get("secrets", [])}
-    for volume in service.get("volumes", []):
-        source, target = str(volume).split(":")[:2]
-        if source.startswith(app_dir + "/"):
-            files[target] = rendered_dir / source.removeprefix(app_dir + "/")
-    return files
-
-
-def local_path(value: str, mounts: Mapping[str, Path]) -> str:
-    """A container path inside a mounted directory -> the same file in the local directory."""
-    for target, local in mounts.items():
-        if value == target or value.startswith(target + "/"):
-            return str(local) + value.removeprefix(target)
-    return value
-
-
-def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """How the Orthanc image folds environment/secret settings into the JSON configuration."""
-    merged = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 class Stack:
@@ -252,7 +187,7 @@ class Stack:
 
     # -- orthanc -------------------------------------------------------------------------------
     def _prepare_replicas(self) -> None:
-        storage = self._storage_dir or self.work_dir / "storage"
+        storage = self._compose_replicas().storage_dir
         storage.mkdir(exist_ok=True)
         shutil.chown(storage, ORTHANC_USER, ORTHANC_USER)
         for index in range(1, self.replica_total + 1):
@@ -262,46 +197,18 @@ class Stack:
 
     def _replica(self, index: int, http_port: int, dicom_port: int) -> OrthancReplica:
         """Replica `index` as compose creates it now: the secret files and mounts of this moment."""
-        from orthweb.host.layout import APP_DIR
+        return self._compose_replicas().replica(index, http_port, dicom_port)
 
-        service = compose_services(self.rendered)[f"orthanc-{index}"]
-        environment = service_environment(service, {HOST_ID_VARIABLE: self.host_id})
-        files = service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR)
-        mounts = self._directory_mounts(service)
-        config = deep_merge(json.loads(self.rendered["orthanc.json"]), settings_from_env(environment))
-        config = deep_merge(config, settings_from_secret_files(self.secrets_dir, list(service.get("secrets", []))))
-        directory = self.work_dir / f"orthanc-{index}"
-        overlay = {
-            "Name": f"orthanc-{index}",
-            "HttpPort": http_port,
-            "DicomPort": dicom_port,
-            "Plugins": harness_plugins(environment, config),
-            "StorageDirectory": str(self._storage_dir or self.work_dir / "storage"),
-            "LuaScripts": [
-                str(self._copy_for_orthanc(files, path, directory)) for path in config.get("LuaScripts", [])
-            ],
-        }
-        return OrthancReplica(
-            index=index,
-            directory=directory,
-            config=replica_config(config, overlay=overlay, unsupported=UNSUPPORTED_BY_DEBIAN),
-            env={k: local_path(v, mounts) for k, v in environment.items() if not SETTING_FILE.match(k)},
-            http_port=http_port,
-            dicom_port=dicom_port,
+    def _compose_replicas(self) -> ComposeReplicas:
+        return ComposeReplicas(
+            rendered=self.rendered,
+            work_dir=self.work_dir,
+            rendered_dir=self.rendered_dir,
+            secrets_dir=self.secrets_dir,
+            drain_dir=self.drain_dir,
+            host_id=self.host_id,
+            shared_storage_dir=self._storage_dir,
         )
-
-    def _directory_mounts(self, service: Mapping[str, Any]) -> dict[str, Path]:
-        """Container directory -> local directory, for the service's mounts of host directories."""
-        from orthweb.host.layout import DRAIN_DIR
-
-        mounts: dict[str, Path] = {}
-        for volume in service.get("volumes", []):
-            source, target = str(volume).split(":")[:2]
-            if source.startswith(DRAIN_DIR + "/"):
-                local = self.drain_dir / source.removeprefix(DRAIN_DIR + "/")
-                local.mkdir(parents=True, exist_ok=True)
-                mounts[target] = local
-        return mounts
 
     def probe(self, replica: OrthancReplica) -> bool:
         """What the image's /probes/test-aliveness.py asks: GET /changes (reads the database)."""
@@ -327,19 +234,6 @@ class Stack:
         except HarnessError:
             return False
         return True
-
-    @staticmethod
-    def _copy_for_orthanc(files: Mapping[str, Path], container_path: str, directory: Path) -> Path:
-        """Orthanc runs as a non-root user here: give it its own copy of a mounted file."""
-        if container_path not in files:
-            raise HarnessError(f"orthanc.json reads {container_path}, which compose does not mount")
-        directory.mkdir(parents=True, exist_ok=True)
-        shutil.chown(directory, ORTHANC_USER, ORTHANC_USER)
-        target = directory / Path(container_path).name
-        shutil.copyfile(files[container_path], target)
-        target.chmod(0o400)
-        shutil.chown(target, ORTHANC_USER, ORTHANC_USER)
-        return target
 
     # -- envoy ---------------------------------------------------------------------------------
     def _start_envoy(self) -> None:

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 
 from orthweb.constants import DICOMWEB_ROOT
 from orthweb.harness import Credential, Stack
+from orthweb.harness.compose_replicas import compose_services, service_environment
 from orthweb.harness.dicom import make_multiframe_instance, make_study, to_bytes
 from orthweb.harness.dicomweb import (
     REFERENCED_SOP_SEQUENCE,
@@ -28,7 +29,6 @@ from orthweb.harness.dicomweb import (
     urls_in,
 )
 from orthweb.harness.image_plugins import plugins_not_run
-from orthweb.harness.stack import compose_services, service_environment
 
 pytestmark = pytest.mark.runtime
 
