@@ -6,6 +6,8 @@
 - orthweb.config does not import the host layer; orthweb.constants and orthweb.sizing import
   nothing of orthweb, so every layer may use them; orthweb.telemetry (the names hosts report
   under) imports only constants, so the host layer, the program and the operator tools share it.
+
+Functions and methods stay short enough to read at once: at most MAX_FUNCTION_LINES lines each.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orthweb"
+# Counted from `def` (decorators excluded) to the last line of the body, docstring and comments included.
+MAX_FUNCTION_LINES = 60
 
 OPERATOR_SIDE = ("orthweb.ops", "orthweb.commands", "orthweb.cli", "orthweb.bench", "orthweb.harness")
 RULES: dict[str, tuple[str, ...]] = {
@@ -123,3 +127,33 @@ def test_allowed_imports_pass() -> None:
     assert not violations("orthweb.ops.failover", imports_of("from orthweb.infra.tags import stack_tags\n", "x"))
     assert not violations("orthweb.infra.hosts", imports_of("from orthweb.host.render import TEMPLATES_DIR\n", "x"))
     assert not violations("orthweb.host.render", imports_of("from orthweb.host.layout import APP_DIR\n", "x"))
+
+
+def long_functions(source: str, module: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Every function or method (nested ones too) longer than `limit` lines, as `module:line name (n lines)`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            assert node.end_lineno is not None
+            length = node.end_lineno - node.lineno + 1
+            if length > limit:
+                found.append(f"{module}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_every_function_is_at_most_sixty_lines() -> None:
+    offenders = [found for module, source in all_modules() for found in long_functions(source, module)]
+    assert not offenders, f"longer than {MAX_FUNCTION_LINES} lines:\n" + "\n".join(offenders)
+
+
+def _function(lines: int, indent: str = "") -> str:
+    """Source of an async function exactly `lines` long, its `def` line included."""
+    body = "".join(f"{indent}    x{i} = {i}\n" for i in range(lines - 1))
+    return f"{indent}async def grown(self):\n{body}"
+
+
+def test_a_long_function_is_reported() -> None:
+    assert long_functions(_function(MAX_FUNCTION_LINES), "m") == []
+    assert long_functions(_function(MAX_FUNCTION_LINES + 1), "m") == ["m:1 grown (61 lines)"]
+    method = "class C:\n" + _function(MAX_FUNCTION_LINES + 1, indent="    ") + "\ndef short():\n    return 1\n"
+    assert long_functions(method, "m") == ["m:2 grown (61 lines)"]
