@@ -1,6 +1,6 @@
 """`python -m orthweb token`: print a short-lived access token from the stack's machine client.
 
-    curl -H "Authorization: Bearer $(python -m orthweb token --stack prod --role viewer)" https://<site>/system
+curl -H "Authorization: Bearer $(python -m orthweb token --stack prod --role viewer)" https://<site>/system
 """
 
 from __future__ import annotations

@@ -37,17 +37,13 @@ class Skip:
         self, check_id: str, resource: str, environment: str, topology: str, authentication: str = BASIC
     ) -> bool:
         return (
-            check_id == self.id
-            and resource in self.resources
-            and self.expected(environment, topology, authentication)
+            check_id == self.id and resource in self.resources and self.expected(environment, topology, authentication)
         )
 
     def expected(self, environment: str, topology: str, authentication: str = BASIC) -> bool:
         """Whether this entry must match a failure in a stack of this environment, topology and sign-in."""
         return (
-            environment in self.environments
-            and topology in self.topologies
-            and authentication in self.authentications
+            environment in self.environments and topology in self.topologies and authentication in self.authentications
         )
 
 

@@ -389,9 +389,7 @@ def test_a_malformed_sign_in_secret_stops_the_host(
 # --- `orthweb verify` against this site ----------------------------------------------------------
 
 
-def test_verify_checks_sign_in(
-    provider: CognitoLike, site: SsoSite, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_verify_checks_sign_in(provider: CognitoLike, site: SsoSite, monkeypatch: pytest.MonkeyPatch) -> None:
     from orthweb.ops.token import MachineClient, request_token
     from orthweb.ops.verify.model import Deployment
     from orthweb.ops.verify.settings import Endpoint, Options

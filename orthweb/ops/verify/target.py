@@ -76,9 +76,7 @@ class Target:
                 f"{what}: HTTP 503 from Envoy (no healthy Orthanc replica)",
                 "see host.envoy and database.*; `docker logs orthweb-orthanc-1-1` on the host",
             )
-        return CheckFailed(
-            f"{what}: HTTP {status} {body[:120]!r}", "`docker logs orthweb-envoy-1` on the host"
-        )
+        return CheckFailed(f"{what}: HTTP {status} {body[:120]!r}", "`docker logs orthweb-envoy-1` on the host")
 
     def reach_hint(self, port: int, cidrs: str) -> str:
         """Where to look when nothing answers on `port` (`cidrs`: the stack config key admitting us)."""
