@@ -1,4 +1,4 @@
-"""Runtime harness: run one host's rendered application config on 127.0.0.1 (issue 4).
+"""Runtime harness: run one host's rendered application config on 127.0.0.1.
 
     from orthweb.host.render import render_host_files
     from orthweb.harness import Stack

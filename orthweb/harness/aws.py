@@ -139,7 +139,7 @@ class LocalAws:
         return {
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": os.environ.get("HOME", "/root"),
-            # The script's own hook: AWS_ENDPOINT_URL is ignored by Debian's awscli 2.9 (SPEC §6)
+            # The script's own hook: AWS_ENDPOINT_URL is ignored by Debian's awscli 2.9
             # and, by AWS CLI v1 1.45, for RDS in us-east-1.
             "ORTHWEB_AWS_ENDPOINT_URL": self.endpoint,
             "AWS_EC2_METADATA_DISABLED": "true",

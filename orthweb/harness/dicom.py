@@ -120,7 +120,7 @@ def to_bytes(ds: Dataset) -> bytes:
 
 
 def _nodelay(event: evt.Event) -> None:
-    # SPEC §6: pynetdicom leaves Nagle on, which costs ~40 ms per C-STORE round trip.
+    # pynetdicom leaves Nagle on, which costs ~40 ms per C-STORE round trip.
     sock = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -13,7 +13,7 @@ from typing import Any
 from orthweb.harness.processes import LOOPBACK, HarnessError, ManagedProcess, port_open
 
 ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
-ORTHANC_USER = "orthanc"  # Debian's package user; not root, so it needs its own HOME (SPEC §6)
+ORTHANC_USER = "orthanc"  # Debian's package user; not root, so it needs its own HOME for the PostgreSQL client
 START_TIMEOUT = 60.0
 
 # Every key the harness changes in the rendered orthanc.json, and why. Nothing else is touched.
@@ -108,7 +108,7 @@ class OrthancReplica:
         env = {
             "HOME": str(self.directory),
             "PATH": "/usr/sbin:/usr/bin:/bin",
-            "TCP_NODELAY": "1",  # SPEC §6: else every C-STORE response waits for Nagle
+            "TCP_NODELAY": "1",  # else every C-STORE response waits for Nagle
             **self.env,
         }
         self.process = ManagedProcess(

@@ -51,7 +51,7 @@ def dcmtk(tool: str, stack: Stack, *files: str) -> subprocess.CompletedProcess[s
         text=True,
         timeout=DCMTK_TIMEOUT,
         check=False,
-        env={**os.environ, "PATH": VENV_FIRST_PATH, "TCP_NODELAY": "1"},  # TCP_NODELAY: SPEC §6
+        env={**os.environ, "PATH": VENV_FIRST_PATH, "TCP_NODELAY": "1"},  # TCP_NODELAY: DCMTK leaves Nagle on otherwise
     )
 
 

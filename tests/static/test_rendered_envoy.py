@@ -1,4 +1,4 @@
-"""envoy.yaml: accepted by the real Envoy 1.40 and shaped as SPEC §4 asks."""
+"""envoy.yaml: accepted by the real Envoy 1.40 and shaped as the hosts need it."""
 
 from __future__ import annotations
 
