@@ -65,6 +65,8 @@ class _Target:
     partition: pulumi.Output[str]
     region: pulumi.Output[str]
     zones: pulumi.Output[list[str]]
+    # EC2's description of the hosts' instance type (architectures, whether EC2 can recover it).
+    host_type: pulumi.Output[aws.ec2.GetInstanceTypeResult]
 
 
 def build_stack(cfg: StackConfig) -> Exports:
@@ -135,6 +137,7 @@ def _look_up_target(cfg: StackConfig) -> _Target:
         partition=aws.get_partition_output().partition,
         region=aws.get_region_output().region,
         zones=zones,
+        host_type=aws.ec2.get_instance_type_output(instance_type=cfg.options.instance_type),
     )
 
 
@@ -311,6 +314,7 @@ def _create_monitoring(
             hosts=serving.hosts_to_watch,
             # Failover hosts are recovered in place; the scaling group replaces its hosts itself.
             recover_hosts=cfg.topology != SCALE_OUT,
+            recovery_supported=target.host_type.auto_recovery_supported.apply(lambda supported: supported is True),
             load_balancer=serving.load_balancer_to_watch,
             orthanc_replicas=cfg.options.orthanc_replicas,
             db_identifier=db_identifier,

@@ -13,6 +13,7 @@ from orthweb.commands.common import add_stack_arguments, evaluate_or_report
 from orthweb.config import StackConfig
 from orthweb.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
 from orthweb.evaluate import Evaluation, redact
+from orthweb.evaluate.ec2_types import recorded_types
 from orthweb.evaluate.host_files import write_host_files
 from orthweb.ops.cost import CostEstimate, estimate
 
@@ -80,6 +81,7 @@ def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
         (f"DICOM-TLS {DICOM_TLS_PORT} from", ", ".join(cfg.dicom_allowed_cidrs)),
         ("topology", _topology(cfg)),
         ("hosts", _hosts(cfg)),
+        ("EC2 recovery", _recovery(evaluation)),
         ("Orthanc", f"{options.orthanc_replicas} replicas of {options.orthanc_image}"),
         ("Envoy", options.envoy_image),
         (
@@ -111,6 +113,28 @@ def _hosts(cfg: StackConfig) -> str:
     group = options.group
     tracking = f", CPU target {group.cpu_target_percent}%" if group.cpu_target_percent else ""
     return f"{group.desired} x {options.instance_type} ({group.minimum} to {group.maximum}{tracking})"
+
+
+def _recovery(evaluation: Evaluation) -> str:
+    """What a failed system status check does, as the evaluated alarms say."""
+    cfg = evaluation.config
+    if cfg.topology == SCALE_OUT:
+        return "none: the group replaces a host that stops serving"
+    instance_type = cfg.options.instance_type
+    actions = [
+        action
+        for alarm in evaluation.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if alarm.inputs.get("metricName") == "StatusCheckFailed_System"
+        for action in alarm.inputs.get("alarmActions", [])
+    ]
+    if any(action.endswith(":ec2:recover") for action in actions):
+        return f"EC2 recovers a host on failed hardware in place ({instance_type} supports it)"
+    if instance_type not in recorded_types():
+        return (
+            f"decided by `pulumi up` from EC2's data for {instance_type} (not known offline): "
+            "recovery where EC2 supports it, else the alarm only notifies"
+        )
+    return f"none: EC2 cannot recover {instance_type}; the alarm notifies (stop and start the host, or fail over)"
 
 
 def format_inventory(evaluation: Evaluation) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from pulumi.runtime import mocks as pulumi_mocks
 
 from orthweb.constants import POSTGRES_PORT, ROLE_TAG
+from orthweb.evaluate.ec2_types import recorded_types
 from orthweb.evaluate.mock_account import MOCK_ACCOUNT, LiveHost, MockAccount, assumed_role, session_issuer
 from orthweb.evaluate.mock_cognito import COGNITO_RESOURCES
 
@@ -90,6 +91,20 @@ def _instance_type_offerings(call: DataSourceCall) -> dict[str, Any]:
         "locations": [location for _, location in offers],
         "locationTypes": [location_type] * len(offers),
         "id": call.region,
+    }
+
+
+def _instance_type(call: DataSourceCall) -> dict[str, Any]:
+    # EC2's recorded answer, or nothing beyond the name for a type the table does not hold.
+    name = str(call.arguments.get("instanceType", ""))
+    recorded = recorded_types().get(name)
+    if recorded is None:
+        return {"instanceType": name, "id": name}
+    return {
+        "instanceType": name,
+        "supportedArchitectures": list(recorded.architectures),
+        "autoRecoverySupported": recorded.auto_recovery_supported,
+        "id": name,
     }
 
 
@@ -176,6 +191,7 @@ _DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
     "aws:index/getRegion:getRegion": _region,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": _instance_type_offerings,
+    "aws:ec2/getInstanceType:getInstanceType": _instance_type,
     "aws:rds/getEngineVersion:getEngineVersion": _engine_version,
     "aws:rds/getOrderableDbInstance:getOrderableDbInstance": _orderable_db_instance,
     "aws:ssm/getParameter:getParameter": _ssm_parameter,

@@ -76,6 +76,20 @@ class HostToWatch(Generic[V]):
     # A host that should be serving: silence from it is an incident, not a stopped spare.
     expected_running: bool
 
+    @property
+    def shares_series(self) -> bool:
+        """The group's hosts all publish under one Host value, so each series holds every host's samples."""
+        return self.instance_id is None
+
+
+def _statistic(host: HostToWatch[V], comparison: str, *, one_host: str) -> str:
+    """`one_host` on a host's own series; on a series the group shares, the statistic that breaches
+    as soon as one host does and never because healthy hosts add up (Maximum for "too high",
+    Minimum for "too low")."""
+    if not host.shares_series:
+        return one_host
+    return "Maximum" if comparison == ABOVE else "Minimum"
+
 
 def host_rules(host: HostToWatch[V], *, stack: str, replicas: int, recover: bool) -> list[AlarmRule[V]]:
     """Status check (with auto-recovery), replicas, 5xx, disk, memory and certificate of one host
@@ -98,7 +112,8 @@ def _on_host(host: HostToWatch[V], **extra: str) -> dict[str, V | str]:
 def _status_check(host: HostToWatch[V], instance_id: V, *, recover: bool) -> AlarmRule[V]:
     return AlarmRule(
         key=f"{host.role}-status-check",
-        summary=f"{host.role} host failed its EC2 system status check" + (": AWS is recovering it" if recover else ""),
+        # Monitoring adds what follows: EC2's recovery, or what to do where the type has none.
+        summary=f"{host.role} host failed its EC2 system status check",
         namespace=EC2_NAMESPACE,
         metric="StatusCheckFailed_System",
         dimensions={"InstanceId": instance_id},
@@ -121,7 +136,7 @@ def _replicas_down(host: HostToWatch[V], *, stack: str, replicas: int) -> AlarmR
         metric=telemetry.HEALTHY_REPLICAS.name,
         dimensions=_on_host(host, envoy_cluster_name=telemetry.HTTP_CLUSTER),
         # The lowest sample of the minute: with several hosts on one series, any short host counts.
-        statistic="Minimum",
+        statistic=_statistic(host, BELOW, one_host="Minimum"),
         period_seconds=60,
         evaluation_periods=5,
         comparison=BELOW,
@@ -140,7 +155,8 @@ def _server_errors(host: HostToWatch[V], *, stack: str) -> AlarmRule[V]:
         namespace=telemetry.metric_namespace(stack),
         metric=telemetry.SERVER_ERRORS.name,
         dimensions=_on_host(host, envoy_response_code_class="5"),
-        statistic="Sum",
+        # A host's 5xx of the minute (its samples are per-scrape counts); on the group's series, the worst host's.
+        statistic=_statistic(host, ABOVE, one_host="Sum"),
         period_seconds=60,
         evaluation_periods=5,
         comparison=ABOVE,
@@ -157,7 +173,7 @@ def _disk_full(host: HostToWatch[V], *, stack: str) -> AlarmRule[V]:
         namespace=telemetry.metric_namespace(stack),
         metric=telemetry.ROOT_DISK_USED.name,
         dimensions=_on_host(host, **telemetry.ROOT_DISK_USED.dimensions),
-        statistic="Maximum",
+        statistic=_statistic(host, ABOVE, one_host="Maximum"),
         period_seconds=300,
         evaluation_periods=3,
         comparison=ABOVE,
@@ -175,7 +191,8 @@ def _memory_high(host: HostToWatch[V], *, stack: str) -> AlarmRule[V]:
         namespace=telemetry.metric_namespace(stack),
         metric=telemetry.MEMORY_USED.name,
         dimensions=_on_host(host),
-        statistic="Average",
+        # Sustained on one host (a 5-minute average); on the group's series, the fullest host.
+        statistic=_statistic(host, ABOVE, one_host="Average"),
         period_seconds=300,
         evaluation_periods=3,
         comparison=ABOVE,
@@ -192,7 +209,7 @@ def _certificate_expiring(host: HostToWatch[V], *, stack: str) -> AlarmRule[V]:
         namespace=telemetry.metric_namespace(stack),
         metric=telemetry.CERTIFICATE_DAYS.name,
         dimensions=_on_host(host),
-        statistic="Minimum",
+        statistic=_statistic(host, BELOW, one_host="Minimum"),
         period_seconds=3600,
         evaluation_periods=1,
         comparison=BELOW,

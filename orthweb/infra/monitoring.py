@@ -23,6 +23,12 @@ from orthweb.infra.alarm_plan import AlarmRule, HostToWatch, stack_rules
 from orthweb.infra.dashboard import DashboardInputs, dashboard_body, dashboard_name
 from orthweb.infra.tags import stack_tags, with_name
 
+# What a status-check notification says where EC2 cannot recover the instance type.
+RECOVERY_UNSUPPORTED = (
+    "EC2 cannot recover this instance type in place; stop and start it (it moves to other hardware) "
+    "or fail over to the other host"
+)
+
 
 @dataclass(frozen=True)
 class LoadBalancerToWatch:
@@ -42,8 +48,10 @@ class MonitoringArgs:
     log_retention_days: int
     alarm_emails: Sequence[str]
     hosts: Sequence[HostToWatch[pulumi.Input[str]]]
-    # Failover topology: a host on failed hardware is recovered in place (same id and addresses).
+    # Failover topology: a host on failed hardware is recovered in place (same id and addresses)...
     recover_hosts: bool
+    # ...where EC2 can recover its instance type (DescribeInstanceTypes' AutoRecoverySupported).
+    recovery_supported: pulumi.Input[bool]
     orthanc_replicas: int
     db_identifier: pulumi.Input[str]
     db_instance_class: str
@@ -144,14 +152,12 @@ class Monitoring(pulumi.ComponentResource):
     def _create_alarm(self, rule: AlarmRule[pulumi.Input[str]]) -> aws.cloudwatch.MetricAlarm:
         args = self._args
         notify = [self.topic.arn]
-        actions: list[pulumi.Input[str]] = list(notify)
-        if rule.recover_instance:
-            actions.append(pulumi.Output.concat("arn:", args.partition, ":automate:", args.region, ":ec2:recover"))
+        actions, description = self._recovery(rule) if rule.recover_instance else (notify, rule.summary)
         return aws.cloudwatch.MetricAlarm(
             f"{self._name}-{rule.key}",
             # Matches policies.stack_alarm_arns: the only alarms the topic and the key admit.
             name=aws_name(args.stack, rule.key),
-            alarm_description=rule.summary,
+            alarm_description=description,
             namespace=rule.namespace,
             metric_name=rule.metric,
             dimensions=dict(rule.dimensions),
@@ -168,6 +174,25 @@ class Monitoring(pulumi.ComponentResource):
             tags=stack_tags(args.stack),
             opts=self._child,
         )
+
+    def _recovery(self, rule: AlarmRule[pulumi.Input[str]]) -> tuple[pulumi.Output[list[str]], pulumi.Output[str]]:
+        """EC2's recover action where the instance type supports it, else notification only (EC2's
+        guide: stop and start the instance to move it to other hardware)."""
+        args = self._args
+        known = pulumi.Output.all(
+            supported=args.recovery_supported, topic=self.topic.arn, partition=args.partition, region=args.region
+        )
+        actions = known.apply(
+            lambda v: (
+                [v["topic"], f"arn:{v['partition']}:automate:{v['region']}:ec2:recover"]
+                if v["supported"]
+                else [v["topic"]]
+            )
+        )
+        description = known.apply(
+            lambda v: f"{rule.summary}: " + ("AWS is recovering it" if v["supported"] else RECOVERY_UNSUPPORTED)
+        )
+        return actions, description
 
     def _create_dashboard(self) -> aws.cloudwatch.Dashboard:
         args = self._args

@@ -164,6 +164,28 @@ def test_a_failed_system_status_check_recovers_the_host(stack: Evaluation, role:
     assert sorted(alarm["alarmActions"]) == sorted([topic_arn(stack), "arn:aws:automate:us-east-1:ec2:recover"])
 
 
+@pytest.mark.parametrize("instance_type", ["m5d.large", "c6in.large"])
+def test_no_recover_action_where_ec2_cannot_recover_the_instance_type(empty_home: Any, instance_type: str) -> None:
+    """EC2 recovers only instance types whose DescribeInstanceTypes entry says AutoRecoverySupported
+    (Amazon EC2 User Guide, "Recover your instance": EBS-only types; instance-store types such as
+    m5d cannot be recovered). The program asks the provider's instance-type lookup at `pulumi up`;
+    offline, m5d.large is recorded as unsupported and c6in.large is not known at all: neither gets
+    the action. The alarm still notifies, and says what to do instead (stop and start, as EC2's
+    guide advises when recovery is not possible)."""
+    evaluation = evaluate("dev", {"deploymentOptions": {"instanceType": instance_type}}, home=empty_home)
+    for role in ("primary", "secondary"):
+        alarm = alarms(evaluation)[f"{role}-status-check"]
+        assert alarm["alarmActions"] == [topic_arn(evaluation)], role
+        assert "stop and start" in alarm["alarmDescription"], role
+
+
+def test_the_recover_action_is_decided_by_the_instance_type_lookup(stack: Evaluation) -> None:
+    """t4g types are recorded with AutoRecoverySupported true: recovery, and the notification says so."""
+    alarm = alarms(stack)["primary-status-check"]
+    assert "arn:aws:automate:us-east-1:ec2:recover" in alarm["alarmActions"]
+    assert "recovering it" in alarm["alarmDescription"]
+
+
 def test_only_status_check_alarms_act_on_instances(stack: Evaluation) -> None:
     for key, alarm in alarms(stack).items():
         automated = [a for a in alarm["alarmActions"] if ":automate:" in a]
@@ -327,3 +349,65 @@ def test_scale_out_group_hosts_publish_as_the_member_the_alarms_watch(scale_out:
     files = {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
     agent = json.loads(files["/opt/orthweb/cloudwatch-agent.json"])
     assert agent["metrics"]["metrics_collected"]["mem"]["append_dimensions"] == {"Host": "member"}
+
+
+# --- a series the group's hosts share -------------------------------------------------------------
+
+# What CloudWatch makes of the samples of one period, as "Statistics definitions" in the Amazon
+# CloudWatch User Guide defines them
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html).
+STATISTICS = {
+    "Minimum": min,
+    "Maximum": max,
+    "Sum": sum,
+    "Average": lambda samples: sum(samples) / len(samples),
+    "SampleCount": len,
+}
+COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+
+
+def breaches(alarm: dict[str, Any], samples: list[float]) -> bool:
+    """Whether one period whose samples are `samples` (one per host) breaches the alarm."""
+    value = STATISTICS[alarm["statistic"]](samples)
+    return COMPARISONS[alarm["comparisonOperator"]](value, alarm["threshold"])
+
+
+def edge_values(alarm: dict[str, Any]) -> tuple[float, float]:
+    """A value one host breaches the alarm with, and the nearest value a healthy host reports."""
+    threshold = alarm["threshold"]
+    if alarm["comparisonOperator"].startswith("Greater"):
+        return threshold + 1, threshold - 1
+    return threshold - 1, threshold
+
+
+@pytest.mark.parametrize("hosts", [2, 4])
+def test_every_alarm_on_a_series_the_group_shares_fires_when_one_host_breaches(
+    scale_out: Evaluation, hosts: int
+) -> None:
+    """Every group host publishes under Host=member, so CloudWatch aggregates all their samples of a
+    period into one statistic. An alarm there must breach as soon as any one host does (Maximum for
+    "too high", Minimum for "too low"), and must not breach while every host is on the healthy side
+    of the threshold; Average waters one host at 95 % memory down to nothing, Sum adds healthy hosts
+    up into an alarm."""
+    shared = {key: alarm for key, alarm in alarms(scale_out).items() if alarm["dimensions"].get("Host") == "member"}
+    assert set(shared) == {
+        f"member-{what}"
+        for what in ("replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring")
+    }
+    for key, alarm in shared.items():
+        bad, healthy = edge_values(alarm)
+        assert breaches(alarm, [bad] + [healthy] * (hosts - 1)), f"{key}: one host breaching is not seen"
+        assert not breaches(alarm, [healthy] * hosts), f"{key}: healthy hosts add up to an alarm"
+
+
+def test_a_single_hosts_alarms_keep_their_per_host_statistics(stack: Evaluation) -> None:
+    """On a failover host the series is its own: memory stays a 5-minute average (sustained, not a
+    spike) and 5xx a per-minute sum."""
+    found = alarms(stack)
+    assert found["primary-memory-high"]["statistic"] == "Average"
+    assert found["primary-server-errors"]["statistic"] == "Sum"

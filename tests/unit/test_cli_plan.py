@@ -79,6 +79,27 @@ def test_plan_text_shows_counts_settings_and_outputs(
     assert "Multi-AZ" in text and "site_address:" in text and "aws:ec2/instance:Instance" in text
 
 
+@pytest.mark.parametrize(
+    ("instance_type", "said"),
+    [
+        ("t4g.small", "EC2 recovers a host on failed hardware in place (t4g.small supports it)"),
+        ("m5d.large", "none: EC2 cannot recover m5d.large"),
+        ("c6in.large", "decided by `pulumi up` from EC2's data for c6in.large (not known offline)"),
+    ],
+)
+def test_plan_says_what_a_failed_status_check_does(
+    empty_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    instance_type: str,
+    said: str,
+) -> None:
+    monkeypatch.setenv("HOME", str(empty_home))
+    assert main(["plan", "--set", f"deploymentOptions.instanceType={instance_type}"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("EC2 recovery")]
+    assert said in line
+
+
 def test_plan_out_writes_what_each_host_receives(
     empty_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
