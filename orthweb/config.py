@@ -638,6 +638,15 @@ def _certificate_warnings(certificate: SiteCertificate, domain: str | None, now:
         # Never the key's text: the value shown is a placeholder.
         key = "siteCertificateKey" if isinstance(error, KeyProblem) else "siteCertificate"
         raise ConfigError(key, "[not shown]", str(error)) from None
+    if domain is None:
+        # Without it the site's address is a name AWS makes up (…amazonaws.com), which no certificate of yours names.
+        names = ", ".join(report.names) or "none"
+        raise ConfigError(
+            "siteDomain",
+            None,
+            f"set with siteCertificate: the DNS name clients reach the site by, one the certificate covers "
+            f"(it names {names}); without it the site's address is AWS's own name, which it cannot cover",
+        )
     return report.warnings
 
 

@@ -8,6 +8,7 @@ Network Load Balancer with one Elastic IP per zone in front of an Auto Scaling g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -65,6 +66,8 @@ class GroupHost:
 
     vpc_id: pulumi.Input[str]
     public_subnet_ids: list[pulumi.Output[str]]
+    # What EC2's instance-type lookup says the type runs (a pinned AMI must match).
+    instance_architectures: pulumi.Input[Sequence[str] | None]
     ami_id: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
@@ -124,6 +127,7 @@ def _create_scaling_group(cfg: StackConfig, host: GroupHost, load_balancer: Load
             vpc_cidr=cfg.vpc_cidr,
             subnet_ids=host.public_subnet_ids,
             instance_type=options.instance_type,
+            instance_architectures=host.instance_architectures,
             ami_id=host.ami_id,
             instance_profile=host.instance_profile,
             key_arn=host.key_arn,

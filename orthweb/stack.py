@@ -95,9 +95,9 @@ def build_stack(cfg: StackConfig) -> Exports:
         ),
     )
     if cfg.topology == SCALE_OUT:
-        serving = _create_scale_out(cfg, network, host_role, key, user_data, storage)
+        serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage)
     else:
-        serving = failover_serving(cfg, _create_hosts(cfg, network, host_role, key, user_data))
+        serving = failover_serving(cfg, _create_hosts(cfg, target, network, host_role, key, user_data))
     site_address = _create_site_certificate(cfg, secrets, serving)
     if sign_in is not None:
         sign_in.connect_site(site_address)
@@ -196,7 +196,12 @@ def _current_ami(cfg: StackConfig) -> pulumi.Output[str]:
 
 
 def _create_hosts(
-    cfg: StackConfig, network: Network, host_role: HostRole, key: EncryptionKey, user_data: HostUserData
+    cfg: StackConfig,
+    target: _Target,
+    network: Network,
+    host_role: HostRole,
+    key: EncryptionKey,
+    user_data: HostUserData,
 ) -> Hosts:
     return Hosts(
         f"{NAME}-hosts",
@@ -206,6 +211,7 @@ def _create_hosts(
             vpc_cidr=cfg.vpc_cidr,
             subnet_ids=network.public_subnet_ids,
             instance_type=cfg.options.instance_type,
+            instance_architectures=target.host_type.supported_architectures,
             ami_id=_current_ami(cfg),
             instance_profile=host_role.instance_profile.name,
             key_arn=key.arn,
@@ -223,6 +229,7 @@ def _create_hosts(
 
 def _create_scale_out(
     cfg: StackConfig,
+    target: _Target,
     network: Network,
     host_role: HostRole,
     key: EncryptionKey,
@@ -234,6 +241,7 @@ def _create_scale_out(
         GroupHost(
             vpc_id=network.vpc.id,
             public_subnet_ids=network.public_subnet_ids,
+            instance_architectures=target.host_type.supported_architectures,
             ami_id=_current_ami(cfg),
             instance_profile=host_role.instance_profile.name,
             key_arn=key.arn,

@@ -27,6 +27,7 @@ class LiveHost:
     key_name: str
     root_volume_key_arn: str
     state: str = "running"
+    instance_type: str = "t4g.small"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class MockAccount:
     missing_offerings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # The stack's hosts that run already, by their role tag; none before the first deploy.
     live_hosts: Mapping[str, LiveHost] = field(default_factory=dict)
+    # AMIs the account can launch, with the architecture DescribeImages gives each; any other AMI
+    # is answered without one (offline, a pinned AMI's architecture is unknown).
+    images: Mapping[str, str] = field(default_factory=dict)
 
     def zones(self, region: str) -> list[str]:
         return [f"{region}{suffix}" for suffix in self.zone_suffixes]

@@ -143,6 +143,18 @@ def _ssm_parameter(call: DataSourceCall) -> dict[str, Any]:
     return {"name": name, "value": "ami-" + _fake_id(name), "type": "String", "id": name}
 
 
+def _image(call: DataSourceCall) -> dict[str, Any]:
+    # The program asks for one AMI by its id.
+    wanted = [v for f in call.arguments.get("filters") or [] if f["name"] == "image-id" for v in f["values"]]
+    if len(wanted) != 1:
+        raise LookupError(f"the offline engine answers getAmi for one image-id filter, not {call.arguments}")
+    image_id = wanted[0]
+    answer: dict[str, Any] = {"id": image_id, "imageId": image_id}
+    if image_id in call.account.images:
+        answer["architecture"] = call.account.images[image_id]
+    return answer
+
+
 def _live_instance_id(role: str) -> str:
     return "i-live" + _fake_id(role, length=11)
 
@@ -169,6 +181,7 @@ def _instance(call: DataSourceCall) -> dict[str, Any]:
         "subnetId": found.subnet_id,
         "keyName": found.key_name,
         "instanceState": found.state,
+        "instanceType": found.instance_type,
         "rootBlockDevices": [{"deviceName": "/dev/xvda", "encrypted": True, "kmsKeyId": found.root_volume_key_arn}],
     }
 
@@ -198,6 +211,7 @@ _DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
     "aws:ec2/getEips:getEips": _elastic_ips,
     "aws:ec2/getInstances:getInstances": _instances,
     "aws:ec2/getInstance:getInstance": _instance,
+    "aws:ec2/getAmi:getAmi": _image,
     "aws:ec2/getElasticIp:getElasticIp": _elastic_ip,
 }
 

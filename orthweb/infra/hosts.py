@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -20,7 +20,7 @@ from orthweb.constants import (
     aws_name,
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
-from orthweb.infra.host_image import HostLaunch, host_image
+from orthweb.infra.host_image import HostLaunch, InstanceType, host_image
 from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
 from orthweb.modalities import DicomModality
@@ -33,6 +33,8 @@ class HostsArgs:
     vpc_cidr: str
     subnet_ids: list[pulumi.Output[str]]  # one public subnet per host, in two AZs
     instance_type: str
+    # What EC2's instance-type lookup says the type runs: a pinned AMI must be one of these.
+    instance_architectures: pulumi.Input[Sequence[str] | None]
     ami_id: pulumi.Input[str]  # the current Amazon Linux 2023 (see host_image for when it is used)
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
@@ -118,7 +120,12 @@ class Hosts(pulumi.ComponentResource):
             f"{self._name}-{role}",
             # A new AMI release alone never replaces a host; a host replaced anyway gets it.
             ami=host_image(
-                stack=args.stack, role=role, launch=launch, current_ami=args.ami_id, pinned_ami=args.pinned_ami_id
+                stack=args.stack,
+                role=role,
+                launch=launch,
+                current_ami=args.ami_id,
+                pinned_ami=args.pinned_ami_id,
+                instance_type=InstanceType(args.instance_type, args.instance_architectures),
             ),
             instance_type=args.instance_type,
             subnet_id=launch.subnet_id,

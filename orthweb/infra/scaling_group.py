@@ -25,7 +25,7 @@ from orthweb.constants import (
     aws_name,
 )
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
-from orthweb.infra.host_image import HostLaunch, host_image
+from orthweb.infra.host_image import HostLaunch, InstanceType, host_image
 from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
 from orthweb.modalities import DicomModality
@@ -59,6 +59,8 @@ class ScalingGroupArgs:
     vpc_cidr: str
     subnet_ids: Sequence[pulumi.Input[str]]  # the public subnets, one per zone
     instance_type: str
+    # What EC2's instance-type lookup says the type runs: a pinned AMI must be one of these.
+    instance_architectures: pulumi.Input[Sequence[str] | None]
     ami_id: pulumi.Input[str]  # the current Amazon Linux 2023 (see host_image for when it is used)
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
@@ -148,6 +150,7 @@ class ScalingGroup(pulumi.ComponentResource):
             ),
             current_ami=args.ami_id,
             pinned_ami=args.pinned_ami_id,
+            instance_type=InstanceType(args.instance_type, args.instance_architectures),
         )
 
     def _create_launch_template(self) -> aws.ec2.LaunchTemplate:

@@ -23,6 +23,8 @@ DATABASE = "orthweb-database-postgres"
 SCALE_OUT = {"topology": "scale-out"}
 SSO = {"authentication": "sso", "ssoAdminEmails": ["admin@example.org"]}
 CERTIFICATE, CERTIFICATE_KEY = stand_in_certificate("pacs.example.org")
+# A user certificate comes with the domain it covers.
+DOMAIN = {"siteDomain": "pacs.example.org"}
 
 
 def _option(name: str, value: Any, base: dict[str, Any] | None = None) -> tuple[dict, dict]:
@@ -41,8 +43,8 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "pubkeyPath": ({}, {"pubkeyPath": "{home}/key.pub"}),
     "secondaryState": ({}, {"secondaryState": "stopped"}),
     "siteDomain": ({}, {"siteDomain": "pacs.example.org"}),
-    "siteCertificate": ({}, {"siteCertificate": CERTIFICATE, "siteCertificateKey": CERTIFICATE_KEY}),
-    "siteCertificateKey": ({}, {"siteCertificate": CERTIFICATE, "siteCertificateKey": CERTIFICATE_KEY}),
+    "siteCertificate": (DOMAIN, {**DOMAIN, "siteCertificate": CERTIFICATE, "siteCertificateKey": CERTIFICATE_KEY}),
+    "siteCertificateKey": (DOMAIN, {**DOMAIN, "siteCertificate": CERTIFICATE, "siteCertificateKey": CERTIFICATE_KEY}),
     "topology": ({}, SCALE_OUT),
     "hostedZoneId": (
         {**SCALE_OUT, "siteDomain": "pacs.example.org"},

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate, plain
+from orthweb.evaluate import run as run_module
 from orthweb.evaluate.mock_account import LiveHost, MockAccount
+from orthweb.evaluate.mocks import OfflineMocks
+from orthweb.evaluate.monitor import RecordingMonitor
 from orthweb.evaluate.replacement import replaced
 from orthweb.infra.host_image import launch_matches
 
@@ -118,6 +121,7 @@ ScalingGroup(
         vpc_cidr="172.27.0.0/16",
         subnet_ids=["subnet-a", "subnet-b"],
         instance_type="t4g.medium",
+        instance_architectures=["arm64"],
         ami_id="{current}",
         instance_profile="orthweb-hosts",
         key_arn="{key}",
@@ -165,3 +169,57 @@ def test_a_refresh_for_new_user_data_brings_the_current_ami(tmp_path: Path, empt
 
 def test_a_pinned_ami_is_the_group_image(tmp_path: Path, empty_home: Path) -> None:
     assert group_image(tmp_path, empty_home, members=member(), pinned=PINNED) == PINNED
+
+
+# --- a pinned AMI must run on the instance type -------------------------------------------------
+
+
+def attempt(monkeypatch: pytest.MonkeyPatch, home: Path, config: dict, account: MockAccount) -> tuple[str, set[str]]:
+    """Evaluate and expect a refusal: its message, and the resource types registered before it."""
+    monitors = []
+    original = run_module.RecordingMonitor
+
+    def recording(mocks: OfflineMocks) -> RecordingMonitor:
+        monitors.append(original(mocks))
+        return monitors[-1]
+
+    monkeypatch.setattr(run_module, "RecordingMonitor", recording)
+    with pytest.raises(Exception) as caught:
+        evaluate("dev", config, home=home, account=account)
+    return str(caught.value), {record.type for record in monitors[0].records}
+
+
+@pytest.mark.parametrize("topology", ["failover", "scale-out"])
+def test_a_pinned_ami_of_another_architecture_stops_up_before_any_host(
+    monkeypatch: pytest.MonkeyPatch, empty_home: Path, topology: str
+) -> None:
+    """EC2 refuses to launch an AMI on an instance type of another architecture (RunInstances:
+    InvalidParameterValue "The architecture 'arm64' of the specified instance type does not match the
+    architecture 'x86_64' of the specified AMI ... use describe-instance-types or describe-images", as
+    reported in eksctl-io/eksctl#8235); a group only finds out at its first launch. `pulumi up` asks
+    both first (aws.ec2.get_ami: DescribeImages' Architecture; aws.ec2.get_instance_type:
+    SupportedArchitectures) and stops with one line before any host or launch template exists."""
+    account = MockAccount(images={PINNED: "x86_64"})
+    config = {"topology": topology, "deploymentOptions": {"amiId": PINNED, "instanceType": "t4g.small"}}
+    message, registered = attempt(monkeypatch, empty_home, config, account)
+    assert "\n" not in message
+    for named in ("deploymentOptions.amiId", PINNED, "x86_64", "t4g.small", "arm64"):
+        assert named in message, named
+    assert not registered & {HOST, "aws:ec2/launchTemplate:LaunchTemplate", "aws:autoscaling/group:Group"}
+
+
+def test_a_pinned_ami_of_the_instance_types_architecture_is_used(empty_home: Path) -> None:
+    account = MockAccount(images={PINNED: "x86_64"})
+    config = {"deploymentOptions": {"amiId": PINNED, "instanceType": "t3.large"}}
+    evaluation = evaluate("dev", config, home=empty_home, account=account)
+    assert {host(evaluation, role)["ami"] for role in ROLES} == {PINNED}
+
+
+def test_a_host_moved_to_the_other_architecture_gets_an_ami_of_it(empty_home: Path, dev: Evaluation) -> None:
+    """An AMI is built for one architecture and EC2 refuses it on an instance type of another
+    (RunInstances' "does not match the architecture ... of the specified AMI"): a t4g host's arm64
+    AMI is kept only while the instance type stays arm64; on t3 the host gets the current x86_64 one."""
+    moved = {"deploymentOptions": {"instanceType": "t3.large"}}
+    fresh = evaluate("dev", moved, home=empty_home)
+    later = evaluate("dev", moved, home=empty_home, account=running(dev))
+    assert {host(later, role)["ami"] for role in ROLES} == {current_ami(fresh)} != {OLD_AMI}

@@ -71,7 +71,7 @@ def test_a_user_supplied_certificate_replaces_the_generated_one(empty_home: Any)
     pem, key = stand_in_certificate("pacs.example.org")
     evaluation = evaluate(
         "dev",
-        {"siteCertificate": pem, "siteCertificateKey": key},
+        {"siteDomain": "pacs.example.org", "siteCertificate": pem, "siteCertificateKey": key},
         secret_overrides=["siteCertificateKey"],
         home=empty_home,
     )

@@ -104,7 +104,7 @@ def test_a_wildcard_covers_one_label() -> None:
 
 def test_a_certificate_expiring_within_30_days_gives_a_warning(empty_home: Path) -> None:
     cert, key, _ = make_pair(["pacs.example.org"], not_after=NOW + datetime.timedelta(days=12))
-    cfg = load_with(cert, key, empty_home)
+    cfg = load_with(cert, key, empty_home, siteDomain="pacs.example.org")
     assert cfg.warnings == ("the site certificate expires in 12 days (2026-12-11)",)
 
 
@@ -159,3 +159,18 @@ def test_log_retention_is_explicit_per_environment_and_only_what_cloudwatch_acce
     for refused in (730, 3650):
         with pytest.raises(ConfigError, match="CloudWatch Logs retention"):
             load_config({"orthweb:deploymentOptions": {"logRetentionDays": refused}}, stack="t", home=empty_home)
+
+
+def test_a_certificate_without_site_domain_is_refused_with_the_names_it_covers(empty_home: Path) -> None:
+    """Without siteDomain the site's address is a name AWS makes up at deployment (the Elastic IP's
+    ec2-...amazonaws.com, or the load balancer's ...elb.amazonaws.com); a browser or DICOM TLS client
+    checks the name it connected to against the certificate's subjectAltName dNSName entries (RFC 6125,
+    section 6.4), so a user certificate can never match it. Refused at config time with the names the
+    certificate does cover, before anything is created."""
+    cert, key, _ = make_pair(["pacs.example.org", "*.radiology.example.org"])
+    with pytest.raises(ConfigError) as caught:
+        load_with(cert, key, empty_home)
+    message = str(caught.value)
+    assert message.startswith("config orthweb:siteDomain = ") and "\n" not in message
+    assert "pacs.example.org, *.radiology.example.org" in message
+    assert "BEGIN" not in message and key.splitlines()[1] not in message
