@@ -64,6 +64,8 @@ def failover_serving(cfg: StackConfig, hosts: Hosts) -> Serving:
 class GroupHost:
     """How each host of the group is launched (the same as a failover host, minus its role)."""
 
+    # The group's own Auto Scaling role, which the stack key admits for the hosts' volumes.
+    launch_role_arn: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     public_subnet_ids: list[pulumi.Output[str]]
     # What EC2's instance-type lookup says the type runs (a pinned AMI must match).
@@ -123,6 +125,7 @@ def _create_scaling_group(cfg: StackConfig, host: GroupHost, load_balancer: Load
         f"{PROJECT}-group",
         ScalingGroupArgs(
             stack=cfg.stack,
+            launch_role_arn=host.launch_role_arn,
             vpc_id=host.vpc_id,
             vpc_cidr=cfg.vpc_cidr,
             subnet_ids=host.public_subnet_ids,

@@ -18,6 +18,7 @@ from orthweb.config import StackConfig
 from orthweb.constants import GROUP_MEMBER, PROJECT, SCALE_OUT, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
+from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
 from orthweb.infra.host_role import HostRole, HostRoleArgs
@@ -71,7 +72,16 @@ class _Target:
 
 def build_stack(cfg: StackConfig) -> Exports:
     target = _look_up_target(cfg)
-    key = _create_encryption_key(cfg, target)
+    # Known before RDS exists: the hosts look the database up by this identifier at boot.
+    db_suffix = random.RandomString(f"{NAME}-db-suffix", length=6, special=False, upper=False)
+    db_identifier = pulumi.Output.concat(f"{aws_name(cfg.stack)}-", db_suffix.result)
+    # The key must name the group's launch role, so the role comes first.
+    launch_role = (
+        AutoScalingRole(f"{NAME}-autoscaling", AutoScalingRoleArgs(stack=cfg.stack))
+        if cfg.topology == SCALE_OUT
+        else None
+    )
+    key = _create_encryption_key(cfg, target, db_identifier, launch_role)
     host_role = HostRole(f"{NAME}-host-identity", HostRoleArgs(stack=cfg.stack, partition=target.partition))
     storage = _create_storage(cfg, target, key, host_role)
     network = _create_network(cfg, target, storage)
@@ -80,9 +90,6 @@ def build_stack(cfg: StackConfig) -> Exports:
         AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
     )
     sign_in = _create_sign_in(cfg, target, key) if cfg.sso else None
-    # Known before RDS exists: the hosts look the database up by this identifier at boot.
-    db_suffix = random.RandomString(f"{NAME}-db-suffix", length=6, special=False, upper=False)
-    db_identifier = pulumi.Output.concat(f"{aws_name(cfg.stack)}-", db_suffix.result)
     user_data = HostUserData(
         cfg,
         HostUserDataInputs(
@@ -94,8 +101,8 @@ def build_stack(cfg: StackConfig) -> Exports:
             sign_in=sign_in.host_inputs() if sign_in else None,
         ),
     )
-    if cfg.topology == SCALE_OUT:
-        serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage)
+    if launch_role is not None:
+        serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage, launch_role)
     else:
         serving = failover_serving(cfg, _create_hosts(cfg, target, network, host_role, key, user_data))
     site_address = _create_site_certificate(cfg, secrets, serving)
@@ -141,7 +148,9 @@ def _look_up_target(cfg: StackConfig) -> _Target:
     )
 
 
-def _create_encryption_key(cfg: StackConfig, target: _Target) -> EncryptionKey:
+def _create_encryption_key(
+    cfg: StackConfig, target: _Target, db_identifier: pulumi.Output[str], launch_role: AutoScalingRole | None
+) -> EncryptionKey:
     return EncryptionKey(
         f"{NAME}-encryption",
         EncryptionKeyArgs(
@@ -150,7 +159,9 @@ def _create_encryption_key(cfg: StackConfig, target: _Target) -> EncryptionKey:
             partition=target.partition,
             region=target.region,
             deletion_window_days=30 if cfg.is_production else 7,
+            db_identifier=db_identifier,
             retain_on_delete=cfg.is_production,
+            launch_role_arn=launch_role.arn if launch_role else None,
         ),
     )
 
@@ -235,10 +246,12 @@ def _create_scale_out(
     key: EncryptionKey,
     user_data: HostUserData,
     storage: Storage,
+    launch_role: AutoScalingRole,
 ) -> Serving:
     return create_scale_out(
         cfg,
         GroupHost(
+            launch_role_arn=launch_role.arn,
             vpc_id=network.vpc.id,
             public_subnet_ids=network.public_subnet_ids,
             instance_architectures=target.host_type.supported_architectures,

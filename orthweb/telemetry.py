@@ -46,6 +46,11 @@ def log_group_name(stack: str, component: str) -> str:
     return f"/{PROJECT}/{stack}/{component}"
 
 
+def rds_log_group_name(db_identifier: str, export: str) -> str:
+    """The log group RDS exports a database log to (`export`: postgresql, upgrade, ...)."""
+    return f"/aws/rds/instance/{db_identifier}/{export}"
+
+
 # --- metrics -----------------------------------------------------------------------------------
 
 

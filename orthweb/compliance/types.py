@@ -62,6 +62,7 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:iam/role:Role": TerraformType("aws_iam_role", renames={"inlinePolicies": "inline_policy"}),
     "aws:iam/rolePolicy:RolePolicy": TerraformType("aws_iam_role_policy"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": TerraformType("aws_iam_role_policy_attachment"),
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": TerraformType("aws_iam_service_linked_role"),
     "aws:kms/alias:Alias": TerraformType("aws_kms_alias"),
     "aws:kms/key:Key": TerraformType("aws_kms_key"),
     "aws:rds/instance:Instance": TerraformType("aws_db_instance"),

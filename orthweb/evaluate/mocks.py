@@ -334,6 +334,16 @@ def _role(r: NewResource) -> Fabricated:
     return r.default_id, {"arn": f"arn:{r.partition}:iam::{MOCK_ACCOUNT}:role/{r.default_id}", "name": r.default_id}
 
 
+def _service_linked_role(r: NewResource) -> Fabricated:
+    # IAM names it after the service, with the suffix, under the service's own path.
+    service = str(r.inputs.get("awsServiceName", ""))
+    prefix = "AWSServiceRoleForAutoScaling" if service == "autoscaling.amazonaws.com" else "AWSServiceRoleFor"
+    suffix = r.inputs.get("customSuffix")
+    name = f"{prefix}_{suffix}" if suffix else prefix
+    arn = f"arn:{r.partition}:iam::{MOCK_ACCOUNT}:role/aws-service-role/{service}/{name}"
+    return arn, {"arn": arn, "name": name, "path": f"/aws-service-role/{service}/"}
+
+
 def _instance_profile(r: NewResource) -> Fabricated:
     arn = f"arn:{r.partition}:iam::{MOCK_ACCOUNT}:instance-profile/{r.default_id}"
     return r.default_id, {"arn": arn, "name": r.default_id}
@@ -396,6 +406,7 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:iam/role:Role": _role,
     "aws:iam/instanceProfile:InstanceProfile": _instance_profile,
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": _service_linked_role,
     "aws:kms/key:Key": _kms_key,
     "aws:ec2/keyPair:KeyPair": _key_pair,
     "random:index/randomPassword:RandomPassword": _random_password,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb import telemetry
 from orthweb.constants import POSTGRES_PORT
 from orthweb.infra import policies
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
@@ -124,7 +125,9 @@ class Database(pulumi.ComponentResource):
         return [
             aws.cloudwatch.LogGroup(
                 f"{self._name}-log-{export}",
-                name=pulumi.Output.concat("/aws/rds/instance/", self._args.identifier, f"/{export}"),
+                name=pulumi.Output.from_input(self._args.identifier).apply(
+                    lambda identifier, export=export: telemetry.rds_log_group_name(identifier, export)
+                ),
                 # Exactly the configured days: the environment's default or the user's choice.
                 retention_in_days=self._args.log_retention_days,
                 kms_key_id=self._args.key_arn,

@@ -1,4 +1,5 @@
-"""The customer-managed KMS key that encrypts the database, the DICOM bucket, secrets and logs."""
+"""The customer-managed KMS key that encrypts the database, the DICOM bucket, secrets, logs, the
+alarm topic and the hosts' root volumes."""
 
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ class EncryptionKeyArgs:
     partition: pulumi.Input[str]
     region: pulumi.Input[str]
     deletion_window_days: int
+    # The database's identifier (its log groups are encrypted with the key).
+    db_identifier: pulumi.Input[str]
     # Kept data (production buckets and database) stays readable only while its key exists.
     retain_on_delete: bool = False
+    # The scale-out group's Auto Scaling role, which launches hosts with key-encrypted volumes.
+    launch_role_arn: pulumi.Input[str] | None = None
 
 
 class EncryptionKey(pulumi.ComponentResource):
@@ -30,9 +35,13 @@ class EncryptionKey(pulumi.ComponentResource):
     def __init__(self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:EncryptionKey", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        document = pulumi.Output.all(account_id=args.account_id, partition=args.partition, region=args.region).apply(
-            lambda where: policies.to_json(policies.key_policy(**where, stack=args.stack))
-        )
+        document = pulumi.Output.all(
+            account_id=args.account_id,
+            partition=args.partition,
+            region=args.region,
+            db_identifier=args.db_identifier,
+            launch_role_arn=args.launch_role_arn,
+        ).apply(lambda users: policies.to_json(policies.key_policy(policies.KeyUsers(stack=args.stack, **users))))
         self.key = aws.kms.Key(
             f"{name}-key",
             description=describe(args.stack, "database, DICOM bucket, secrets and logs"),

@@ -122,7 +122,7 @@ class Monitoring(pulumi.ComponentResource):
         args = self._args
         topic = aws.sns.Topic(
             f"{self._name}-alarms",
-            name=aws_name(args.stack, "alarms"),
+            name=policies.alarm_topic_name(args.stack),
             display_name=f"orthweb {args.stack}",
             kms_master_key_id=args.key_arn,
             tags=with_name(args.stack, "alarms"),

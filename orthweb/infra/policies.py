@@ -7,8 +7,10 @@ can read them directly. Components call these inside `Output.apply`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from orthweb import telemetry
 from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX, LOAD_BALANCER_LOGS_PREFIX, aws_name
 
 Document = dict[str, Any]
@@ -274,9 +276,29 @@ def _load_balancer_logs_write(bucket_arn: str, account_id: str) -> Document:
     }
 
 
-def key_policy(*, account_id: str, partition: str, region: str, stack: str) -> Document:
-    """The account administers the key through IAM; CloudWatch Logs may use it for log groups, and
-    CloudWatch for this stack's alarms, whose notifications go to a topic encrypted with it.
+def alarm_topic_name(stack: str) -> str:
+    """The SNS topic every alarm of the stack notifies."""
+    return aws_name(stack, "alarms")
+
+
+@dataclass(frozen=True)
+class KeyUsers:
+    """Where the stack key is used on the stack's behalf, beyond the account's own principals."""
+
+    account_id: str
+    partition: str
+    region: str
+    stack: str
+    # The database's identifier: RDS exports its logs into groups named after it.
+    db_identifier: str
+    # The scale-out group's Auto Scaling service-linked role (None: no group).
+    launch_role_arn: str | None = None
+
+
+def key_policy(users: KeyUsers) -> Document:
+    """The account administers the key through IAM; CloudWatch Logs may use it for the stack's log
+    groups, CloudWatch for this stack's alarms' notifications to the topic encrypted with it, and
+    the group's Auto Scaling role for the hosts' encrypted root volumes.
 
     In a key policy `"Resource": "*"` means "this key" (AWS requires that form).
     """
@@ -286,38 +308,84 @@ def key_policy(*, account_id: str, partition: str, region: str, stack: str) -> D
             {
                 "Sid": "AccountAdministersThroughIam",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Principal": {"AWS": f"arn:{users.partition}:iam::{users.account_id}:root"},
                 "Action": "kms:*",
                 "Resource": "*",
             },
-            {
-                "Sid": "CloudWatchLogsEncryption",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {
-                    "StringLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"
-                    }
-                },
-            },
-            {
-                "Sid": "CloudWatchLogsDescribeKey",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": "kms:DescribeKey",
-                "Resource": "*",
-            },
-            {
-                # Without it CloudWatch cannot publish to the encrypted alarm topic, and every
-                # notification is dropped without an error anywhere.
-                "Sid": "CloudWatchAlarmsNotifyEncryptedTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": _from_stack_alarms(account_id=account_id, partition=partition, region=region, stack=stack),
-            },
+            *_cloudwatch_logs(users),
+            _alarm_notifications(users),
+            *(_autoscaling_launches(users.launch_role_arn) if users.launch_role_arn else []),
         ],
     }
+
+
+def _cloudwatch_logs(users: KeyUsers) -> list[Document]:
+    # The encryption context CloudWatch Logs sends is the log group's ARN.
+    groups = [telemetry.log_group_name(users.stack, component) for component in telemetry.LOG_COMPONENTS]
+    groups.append(telemetry.rds_log_group_name(users.db_identifier, "*"))
+    logs = f"logs.{users.region}.amazonaws.com"
+    return [
+        {
+            "Sid": "CloudWatchLogsEncryption",
+            "Effect": "Allow",
+            "Principal": {"Service": logs},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            # StringLike, not ArnLike: the context key is typed String (parliament checks that),
+            # and the only wildcard is in the log group's name.
+            "Condition": {
+                "StringLike": {
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        f"arn:{users.partition}:logs:{users.region}:{users.account_id}:log-group:{group}"
+                        for group in groups
+                    ]
+                }
+            },
+        },
+        {
+            "Sid": "CloudWatchLogsDescribeKey",
+            "Effect": "Allow",
+            "Principal": {"Service": logs},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        },
+    ]
+
+
+def _alarm_notifications(users: KeyUsers) -> Document:
+    # Without it CloudWatch cannot publish to the encrypted alarm topic, and every notification is
+    # dropped without an error anywhere.
+    where = {"account_id": users.account_id, "partition": users.partition, "region": users.region}
+    condition = _from_stack_alarms(**where, stack=users.stack)
+    topic = f"arn:{users.partition}:sns:{users.region}:{users.account_id}:{alarm_topic_name(users.stack)}"
+    condition["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"] = topic
+    return {
+        "Sid": "CloudWatchAlarmsNotifyEncryptedTopic",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+
+def _autoscaling_launches(role_arn: str) -> list[Document]:
+    """What EC2 Auto Scaling's guide lists for launching instances with volumes encrypted by a
+    customer managed key: use of the key, and grants for the volumes it attaches."""
+    return [
+        {
+            "Sid": "AutoScalingUsesKeyForHostVolumes",
+            "Effect": "Allow",
+            "Principal": {"AWS": role_arn},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AutoScalingAttachesHostVolumes",
+            "Effect": "Allow",
+            "Principal": {"AWS": role_arn},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+        },
+    ]

@@ -55,6 +55,8 @@ GROUP_METRICS: Final = (
 @dataclass(frozen=True)
 class ScalingGroupArgs:
     stack: str
+    # The Auto Scaling service-linked role the group launches with (the stack key admits it).
+    launch_role_arn: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     subnet_ids: Sequence[pulumi.Input[str]]  # the public subnets, one per zone
@@ -206,6 +208,7 @@ class ScalingGroup(pulumi.ComponentResource):
                 id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
             ),
             target_group_arns=list(args.target_group_arns),
+            service_linked_role_arn=args.launch_role_arn,
             # A member that stops serving (not only one that stops running) is replaced.
             health_check_type="ELB",
             health_check_grace_period=FIRST_BOOT_GRACE_SECONDS,

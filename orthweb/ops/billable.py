@@ -79,6 +79,7 @@ FREE: Final = frozenset(
         "aws:iam/rolePolicy:RolePolicy",
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "aws:iam/instanceProfile:InstanceProfile",
+        "aws:iam/serviceLinkedRole:ServiceLinkedRole",
         # Settings of a billed resource.
         "aws:kms/alias:Alias",
         "aws:rds/parameterGroup:ParameterGroup",

@@ -117,6 +117,7 @@ ScalingGroup(
     "orthweb-group",
     ScalingGroupArgs(
         stack="dev",
+        launch_role_arn="arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_t",
         vpc_id="vpc-0123",
         vpc_cidr="172.27.0.0/16",
         subnet_ids=["subnet-a", "subnet-b"],

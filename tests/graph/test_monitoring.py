@@ -72,15 +72,6 @@ def test_a_retention_cloudwatch_refuses_never_reaches_aws(empty_home: Any) -> No
         evaluate("dev", {"deploymentOptions": {"logRetentionDays": 100}}, home=empty_home)
 
 
-def test_the_key_lets_cloudwatch_logs_use_it_for_exactly_this_account(stack: Evaluation) -> None:
-    policy = json.loads(stack.one("aws:kms/key:Key").inputs["policy"])
-    (logs,) = [s for s in policy["Statement"] if s["Sid"] == "CloudWatchLogsEncryption"]
-    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
-    assert logs["Condition"]["StringLike"]["kms:EncryptionContext:aws:logs:arn"] == (
-        "arn:aws:logs:us-east-1:123456789012:*"
-    )
-
-
 # --- the topic --------------------------------------------------------------------------------------
 
 
