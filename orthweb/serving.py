@@ -110,7 +110,6 @@ def _create_load_balancer(cfg: StackConfig, host: GroupHost, storage: Storage) -
             web_allowed_cidrs=cfg.web_allowed_cidrs,
             dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
             log_bucket=storage.log_bucket.bucket,
-            production=cfg.is_production,
             site_domain=cfg.site_domain,
             hosted_zone_id=cfg.hosted_zone_id,
             wait_for=[storage.log_bucket_policy],

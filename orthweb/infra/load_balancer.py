@@ -61,7 +61,6 @@ class LoadBalancerArgs:
     web_allowed_cidrs: tuple[str, ...]
     dicom_allowed_cidrs: tuple[str, ...]
     log_bucket: pulumi.Input[str]  # the log bucket's name
-    production: bool
     site_domain: str | None = None
     # With `site_domain`: a Route53 zone that may hold the site's records (publicly trusted TLS).
     hosted_zone_id: str | None = None
@@ -164,7 +163,9 @@ class LoadBalancer(pulumi.ComponentResource):
             # Security groups can only be given when the load balancer is created.
             security_groups=[self.security_group.id],
             enable_cross_zone_load_balancing=True,
-            enable_deletion_protection=args.production,
+            # Never protected: it holds no data and `pulumi up` makes it again with the same
+            # addresses, while AWS refuses to delete a protected one and `pulumi destroy` would stop.
+            enable_deletion_protection=False,
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(
                 bucket=args.log_bucket, prefix=LOAD_BALANCER_LOGS_PREFIX, enabled=True
             ),

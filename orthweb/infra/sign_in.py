@@ -61,6 +61,9 @@ class SignIn(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
+        # Production keeps the pool and who is in it on destroy (AWS refuses to delete a protected
+        # pool); the domain and the clients, which only serve this site, go.
+        self._people = pulumi.ResourceOptions(parent=self, retain_on_delete=args.production)
 
         self.user_pool = self._create_user_pool()
         groups = self._create_groups()
@@ -135,7 +138,7 @@ class SignIn(pulumi.ComponentResource):
             ),
             deletion_protection="ACTIVE" if args.production else "INACTIVE",
             tags=stack_tags(args.stack),
-            opts=self._child,
+            opts=self._people,
         )
 
     def _create_groups(self) -> dict[str, aws.cognito.UserGroup]:
@@ -146,7 +149,7 @@ class SignIn(pulumi.ComponentResource):
                 description=sso.ROLE_DESCRIPTIONS[role],
                 precedence=GROUP_PRECEDENCE[role],
                 user_pool_id=self.user_pool.id,
-                opts=self._child,
+                opts=self._people,
             )
             for role in sso.ROLES
         }
@@ -162,14 +165,14 @@ class SignIn(pulumi.ComponentResource):
                 username=email,
                 attributes={"email": email, "email_verified": "true"},
                 desired_delivery_mediums=["EMAIL"],
-                opts=self._child,
+                opts=self._people,
             )
             aws.cognito.UserInGroup(
                 f"{self._name}-admin-{handle}-in-admin",
                 user_pool_id=self.user_pool.id,
                 group_name=admin_group.name,
                 username=user.username,
-                opts=self._child,
+                opts=self._people,
             )
 
     def _create_domain(self) -> pulumi.Output[str]:

@@ -9,7 +9,13 @@ each of those that a kept resource depends on is kept too (else `destroy` fails 
 
 from __future__ import annotations
 
-from orthweb.evaluate import Evaluation, RecordedResource
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orthweb.evaluate import PROJECT_ROOT, Evaluation, RecordedResource, evaluate
 
 BUCKET = "aws:s3/bucket:Bucket"
 DB = "aws:rds/instance:Instance"
@@ -85,3 +91,83 @@ def test_only_data_and_what_holds_it_is_kept(prod: Evaluation) -> None:
     storage = {r.urn for r in storage_children(prod)}
     others = sorted(r.type for r in kept(prod) if r.urn not in storage)
     assert set(others) <= HELD_WHILE_IN_USE | {DB}
+
+
+# --- deletion protection ------------------------------------------------------------------------
+
+# Inputs with which AWS refuses to delete a resource, and the value that turns the refusal on. The
+# provider deletes without turning them off first, so `pulumi destroy` stops at such a resource:
+# - RDS DeleteDBInstance: "You can't delete a DB instance when deletion protection is enabled"
+#   (Amazon RDS User Guide, Deleting a DB instance);
+# - ELB DeleteLoadBalancer: "you can't delete the load balancer while deletion protection is enabled"
+#   (Elastic Load Balancing, Network Load Balancers, Deletion protection);
+# - Cognito DeleteUserPool: "Before you can delete a user pool that you have protected against
+#   deletion, you must deactivate this feature" (Amazon Cognito API Reference, CreateUserPool,
+#   DeletionProtection);
+# - EC2 TerminateInstances refuses an instance with DisableApiTermination (Amazon EC2 User Guide,
+#   Enable termination protection).
+DELETION_PROTECTION: dict[str, tuple[str, Any]] = {
+    DB: ("deletionProtection", True),
+    "aws:lb/loadBalancer:LoadBalancer": ("enableDeletionProtection", True),
+    "aws:cognito/userPool:UserPool": ("deletionProtection", "ACTIVE"),
+    "aws:ec2/instance:Instance": ("disableApiTermination", True),
+}
+PROTECTION_INPUT = re.compile(r"deletion_?protection|terminationprotection|disableapitermination", re.IGNORECASE)
+SIGN_IN = {"authentication": "sso", "ssoAdminEmails": ["pacs-admin@hospital.example"]}
+LIFECYCLE = (PROJECT_ROOT / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module", params=["failover", "scale-out"])
+def prod_with_sign_in(request: pytest.FixtureRequest, empty_home: Path) -> Evaluation:
+    return evaluate("prod", {**SIGN_IN, "topology": request.param}, home=empty_home)
+
+
+def protected(resource: RecordedResource) -> bool:
+    found = [name for name in resource.inputs if PROTECTION_INPUT.search(name)]
+    if resource.type not in DELETION_PROTECTION:
+        assert found == [], f"{resource.name}: {found} is not in DELETION_PROTECTION"
+        return False
+    name, on = DELETION_PROTECTION[resource.type]
+    return resource.inputs.get(name) == on
+
+
+def test_every_protected_prod_resource_is_kept_on_destroy(prod_with_sign_in: Evaluation) -> None:
+    """A resource AWS refuses to delete must not be deleted by `pulumi destroy`: either it is
+    retained on delete (and docs/lifecycle.md says how to delete it), or it is not protected."""
+    protected_resources = [r for r in prod_with_sign_in.resources if r.custom and protected(r)]
+    assert protected_resources, "production protects its data"
+    assert [r.name for r in protected_resources if not r.retain_on_delete] == []
+
+
+def test_the_load_balancer_is_not_protected_so_destroy_removes_it(prod_with_sign_in: Evaluation) -> None:
+    """It holds no data, and `pulumi up` makes it again with the same Elastic IPs; kept, it would keep
+    its addresses, subnets and listeners (and their bill) too."""
+    for balancer in prod_with_sign_in.of_type("aws:lb/loadBalancer:LoadBalancer"):
+        assert balancer.inputs["enableDeletionProtection"] is False
+        assert not balancer.retain_on_delete
+
+
+def test_the_user_pool_keeps_its_people_and_roles_and_drops_what_only_serves_the_site(
+    prod_with_sign_in: Evaluation,
+) -> None:
+    kept_types = {r.type for r in kept(prod_with_sign_in)}
+    assert {
+        "aws:cognito/userPool:UserPool",
+        "aws:cognito/userGroup:UserGroup",
+        "aws:cognito/user:User",
+        "aws:cognito/userInGroup:UserInGroup",
+    } <= kept_types
+    gone = {"aws:cognito/userPoolDomain:UserPoolDomain", "aws:cognito/userPoolClient:UserPoolClient"}
+    assert not gone & kept_types
+
+
+@pytest.mark.parametrize(
+    ("token", "disable", "delete"),
+    [
+        (DB, "--no-deletion-protection", "delete-db-instance"),
+        ("aws:cognito/userPool:UserPool", "--deletion-protection INACTIVE", "delete-user-pool"),
+    ],
+)
+def test_lifecycle_says_how_to_delete_each_kept_protected_resource(token: str, disable: str, delete: str) -> None:
+    section = LIFECYCLE.split("### Deleting kept production data later", 1)[1].split("\n## ", 1)[0]
+    assert disable in section and delete in section, token

@@ -99,9 +99,9 @@ def test_access_logs_go_to_the_log_bucket_which_admits_them_first(scaled: Evalua
     assert statements["LoadBalancerLogsWrite"]["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
 
 
-def test_deletion_protection_in_prod_only(scaled: Evaluation, scaled_prod: Evaluation) -> None:
+def test_no_deletion_protection_so_destroy_removes_it(scaled: Evaluation, scaled_prod: Evaluation) -> None:
     assert scaled.one(LB).inputs["enableDeletionProtection"] is False
-    assert scaled_prod.one(LB).inputs["enableDeletionProtection"] is True
+    assert scaled_prod.one(LB).inputs["enableDeletionProtection"] is False
 
 
 # --- listeners and target groups ------------------------------------------------------------------
