@@ -26,6 +26,9 @@ from orthweb.constants import (
     MAX_REPLICAS,
     PROJECT,
     REGION_PATTERN,
+    SCALE_OUT,
+    TLS_AT_ENVOY,
+    TLS_AT_LOAD_BALANCER,
     TOPOLOGIES,
     VIEWERS,
     is_pinned_image,
@@ -196,6 +199,13 @@ class StackConfig:
     @property
     def authentication(self) -> str:
         return sso.SSO if self.sso is not None else sso.BASIC
+
+    @property
+    def tls_ends_at(self) -> str:
+        """Where clients' TLS ends: at the load balancer (scale-out with a site domain in a Route53
+        zone: an ACM certificate), else at Envoy on each host."""
+        at_load_balancer = self.topology == SCALE_OUT and bool(self.site_domain and self.hosted_zone_id)
+        return TLS_AT_LOAD_BALANCER if at_load_balancer else TLS_AT_ENVOY
 
     @property
     def database_hosts(self) -> int:

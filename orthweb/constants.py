@@ -37,6 +37,10 @@ ZONE_SUFFIXES: Final = ("a", "b")
 FAILOVER: Final = "failover"
 SCALE_OUT: Final = "scale-out"
 TOPOLOGIES: Final = (FAILOVER, SCALE_OUT)
+# Where clients' TLS ends: Envoy on each host, or (scale-out with an ACM certificate) the load balancer.
+TLS_AT_ENVOY: Final = "envoy"
+TLS_AT_LOAD_BALANCER: Final = "load-balancer"
+TLS_ENDS: Final = (TLS_AT_ENVOY, TLS_AT_LOAD_BALANCER)
 # The role tag of every host of the scale-out topology (they are interchangeable).
 GROUP_MEMBER: Final = "member"
 LOAD_BALANCER_ROLE: Final = "load-balancer"

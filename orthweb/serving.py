@@ -39,6 +39,8 @@ class Serving:
     host_info: pulumi.Output[dict[str, str]]
     hosts_to_watch: list[HostToWatch[pulumi.Input[str]]]
     load_balancer_to_watch: LoadBalancerToWatch | None = None
+    # The scale-out group's name (what the dashboard graphs its hosts' EC2 metrics by).
+    group_name: pulumi.Output[str] | None = None
     # The failover topology's one Elastic IP (its output since the first release).
     site_ip: pulumi.Output[str] | None = None
 
@@ -88,6 +90,7 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
         public_dns_name=dns_name,
         site_ips=load_balancer.site_ips,
         host_info=pulumi.Output.all(group=scaling_group.group.name),
+        group_name=scaling_group.group.name,
         # Every group host publishes as Host=member: one set of application alarms for all of them
         # (no status check: the group replaces a failed host).
         hosts_to_watch=[HostToWatch(GROUP_MEMBER, None, expected_running=True)],

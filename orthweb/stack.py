@@ -15,7 +15,7 @@ import pulumi_random as random
 
 from orthweb import telemetry
 from orthweb.config import StackConfig
-from orthweb.constants import GROUP_MEMBER, PROJECT, SCALE_OUT, ZONE_SUFFIXES, aws_name
+from orthweb.constants import GROUP_MEMBER, PROJECT, SCALE_OUT, TLS_AT_LOAD_BALANCER, ZONE_SUFFIXES, aws_name
 from orthweb.infra import instance_types, policies, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
@@ -180,7 +180,8 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             log_retention_days=cfg.options.log_retention_days,
             force_destroy=not cfg.is_production,
             retain_on_delete=cfg.is_production,
-            load_balancer_logs=cfg.topology == SCALE_OUT,
+            # The load balancer writes access logs with TLS listeners only.
+            load_balancer_logs=cfg.tls_ends_at == TLS_AT_LOAD_BALANCER,
         ),
     )
 
@@ -337,6 +338,7 @@ def _create_monitoring(
             recover_hosts=cfg.topology != SCALE_OUT,
             recovery_supported=target.host_type.auto_recovery_supported.apply(lambda supported: supported is True),
             load_balancer=serving.load_balancer_to_watch,
+            group_name=serving.group_name,
             orthanc_replicas=cfg.options.orthanc_replicas,
             db_identifier=db_identifier,
             db_instance_class=cfg.options.db_instance_class,

@@ -157,6 +157,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     environment = evaluation.config.environment
     topology = evaluation.config.topology
     authentication = evaluation.config.authentication
+    tls_end = evaluation.config.tls_ends_at
     summary = checkov_report.get("summary", {})
     report = Report(
         stack=evaluation.stack,
@@ -175,7 +176,8 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     for raw in results.get("failed_checks", []):
         found = result(raw)
         skip = next(
-            (s for s in skips if s.applies(found.id, found.resource, environment, topology, authentication)), None
+            (s for s in skips if s.applies(found.id, found.resource, environment, topology, authentication, tls_end)),
+            None,
         )
         if skip is None:
             report.failed.append(found)
@@ -189,7 +191,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     report.unused_skips = sorted(
         (s.id, resource)
         for s in skips
-        if s.expected(environment, topology, authentication)
+        if s.expected(environment, topology, authentication, tls_end)
         for resource in s.resources
         if (s.id, resource) not in used
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from orthweb.constants import TOPOLOGIES
+from orthweb.constants import TLS_AT_ENVOY, TLS_ENDS, TOPOLOGIES
 from orthweb.sso import AUTHENTICATION_MODES, BASIC
 
 SKIPS_FILE = Path(__file__).with_name("skips.yaml")
@@ -32,18 +32,34 @@ class Skip:
     topologies: tuple[str, ...] = TOPOLOGIES
     # Likewise the sign-in resources exist only with `authentication: sso`.
     authentications: tuple[str, ...] = AUTHENTICATION_MODES
+    # Where clients' TLS ends (what the load balancer's listeners are and log).
+    tls_ends_at: tuple[str, ...] = TLS_ENDS
 
     def applies(
-        self, check_id: str, resource: str, environment: str, topology: str, authentication: str = BASIC
+        self,
+        check_id: str,
+        resource: str,
+        environment: str,
+        topology: str,
+        authentication: str = BASIC,
+        tls_end: str = TLS_AT_ENVOY,
     ) -> bool:
         return (
-            check_id == self.id and resource in self.resources and self.expected(environment, topology, authentication)
+            check_id == self.id
+            and resource in self.resources
+            and self.expected(environment, topology, authentication, tls_end)
         )
 
-    def expected(self, environment: str, topology: str, authentication: str = BASIC) -> bool:
-        """Whether this entry must match a failure in a stack of this environment, topology and sign-in."""
+    def expected(
+        self, environment: str, topology: str, authentication: str = BASIC, tls_end: str = TLS_AT_ENVOY
+    ) -> bool:
+        """Whether this entry must match a failure in a stack of this environment, topology, sign-in
+        and TLS end."""
         return (
-            environment in self.environments and topology in self.topologies and authentication in self.authentications
+            environment in self.environments
+            and topology in self.topologies
+            and authentication in self.authentications
+            and tls_end in self.tls_ends_at
         )
 
 
@@ -69,7 +85,7 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     where = f"{path}: skips[{index}]"
     if not isinstance(entry, dict):
         raise SkipsFileError(f"{where}: expected a mapping with id, resources and reason")
-    unknown = set(entry) - {"id", "resources", "reason", "environments", "topologies", "authentications"}
+    unknown = set(entry) - {"id", "resources", "reason", "environments", "topologies", "authentications", "tls_ends_at"}
     if unknown:
         raise SkipsFileError(f"{where}: unknown keys {sorted(unknown)}")
     check_id = entry.get("id")
@@ -100,6 +116,15 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
         raise SkipsFileError(
             f"{where} ({check_id}): authentications must be a list drawn from {list(AUTHENTICATION_MODES)}"
         )
+    tls_ends_at = entry.get("tls_ends_at", list(TLS_ENDS))
+    if not isinstance(tls_ends_at, list) or not tls_ends_at or not set(tls_ends_at) <= set(TLS_ENDS):
+        raise SkipsFileError(f"{where} ({check_id}): tls_ends_at must be a list drawn from {list(TLS_ENDS)}")
     return Skip(
-        check_id, tuple(resources), reason.strip(), tuple(environments), tuple(topologies), tuple(authentications)
+        check_id,
+        tuple(resources),
+        reason.strip(),
+        tuple(environments),
+        tuple(topologies),
+        tuple(authentications),
+        tuple(tls_ends_at),
     )

@@ -122,13 +122,18 @@ class HostAppContext:
         return LB_HEALTH_PATH
 
     @property
-    def server_identity(self) -> str:
-        """What each replica's DatabaseServerIdentifier starts with: unique per host. The group's
-        hosts share one user data, so theirs is the instance id, which start.sh puts in .env for
-        compose to substitute."""
+    def host_name(self) -> str:
+        """What names this host's replicas and log streams: its role, unique in the failover
+        topology. The group's hosts share one user data, so theirs is the instance id, which
+        start.sh puts in .env for compose to substitute."""
         if self.behind_load_balancer:
-            return f"{self.stack}-${{{HOST_ID_VARIABLE}:?written to .env by start.sh}}"
-        return f"{self.stack}-{self.host_role}"
+            return f"${{{HOST_ID_VARIABLE}:?written to .env by start.sh}}"
+        return self.host_role
+
+    @property
+    def server_identity(self) -> str:
+        """What each replica's DatabaseServerIdentifier starts with: unique per host."""
+        return f"{self.stack}-{self.host_name}"
 
     @property
     def replica_names(self) -> tuple[str, ...]:

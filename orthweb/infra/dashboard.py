@@ -32,6 +32,8 @@ class DashboardInputs:
     alarm_arns: Sequence[str]
     # The Host dimension values the hosts publish with (their roles).
     roles: Sequence[str] = ()
+    # The scale-out group's name: EC2 aggregates its instances' metrics under it.
+    group_name: str | None = None
 
 
 def dashboard_name(stack: str) -> str:
@@ -110,6 +112,10 @@ def _host_graphs(inputs: DashboardInputs, namespace: str) -> list[dict[str, Any]
         [EC2_NAMESPACE, "CPUUtilization", "InstanceId", iid, {"label": role}]
         for role, iid in inputs.instance_ids.items()
     ]
+    if inputs.group_name is not None:
+        # The group's hosts come and go: EC2's aggregate over the group, its average and busiest host.
+        on_group = [EC2_NAMESPACE, "CPUUtilization", "AutoScalingGroupName", inputs.group_name]
+        cpu += [[*on_group, {"label": "group average"}], [*on_group, {"label": "busiest host", "stat": "Maximum"}]]
     disk = _per_host(namespace, telemetry.ROOT_DISK_USED.name, roles, **telemetry.ROOT_DISK_USED.dimensions)
     return [
         _graph("Host CPU %", inputs, "Average", cpu),

@@ -1,11 +1,12 @@
 """The scale-out topology's front door: an internet-facing Network Load Balancer with fixed addresses.
 
 One Elastic IP per public subnet (modalities are configured by IP address, so the addresses never
-change), cross-zone load balancing, its own security group, access logs to the log bucket and a
-listener each for HTTPS and DICOM-TLS. By default the listeners pass TCP through to Envoy, which
+change), cross-zone load balancing, its own security group and a listener each for HTTPS and
+DICOM-TLS. By default the listeners pass TCP through to Envoy, which
 terminates TLS with the site certificate as in the failover topology. With a site domain and a
 Route53 hosted zone, an ACM certificate validated in that zone is served by TLS listeners that
-forward TLS to Envoy, and an alias record points the domain at the load balancer.
+forward TLS to Envoy, an alias record points the domain at the load balancer, and its access logs
+(which AWS writes for TLS listeners only) go to the log bucket.
 
 A target is healthy while Envoy's health endpoint answers 200, which it does only while at least
 one local Orthanc replica passes Envoy's own health checks (see templates/envoy.yaml.j2).
@@ -166,8 +167,9 @@ class LoadBalancer(pulumi.ComponentResource):
             # Never protected: it holds no data and `pulumi up` makes it again with the same
             # addresses, while AWS refuses to delete a protected one and `pulumi destroy` would stop.
             enable_deletion_protection=False,
+            # AWS writes access logs for TLS listeners only: with TCP pass-through there are none.
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(
-                bucket=args.log_bucket, prefix=LOAD_BALANCER_LOGS_PREFIX, enabled=True
+                bucket=args.log_bucket, prefix=LOAD_BALANCER_LOGS_PREFIX, enabled=args.terminates_tls
             ),
             tags=with_role(args.stack, LOAD_BALANCER_ROLE, name=aws_name(args.stack, LOAD_BALANCER_ROLE)),
             # An Elastic IP serves one load balancer at a time: a replacement must release them first.

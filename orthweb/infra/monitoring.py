@@ -57,6 +57,8 @@ class MonitoringArgs:
     db_instance_class: str
     db_storage_gb: int
     load_balancer: LoadBalancerToWatch | None = None
+    # The scale-out group's name (its hosts have no fixed instance ids).
+    group_name: pulumi.Input[str] | None = None
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -203,6 +205,7 @@ class Monitoring(pulumi.ComponentResource):
             instance_ids=instance_ids,
             roles=[host.role for host in args.hosts],
             alarm_arns=[alarm.arn for alarm in self.alarms.values()],
+            group_name=args.group_name,
         ).apply(
             lambda known: dashboard_body(
                 DashboardInputs(
@@ -213,6 +216,7 @@ class Monitoring(pulumi.ComponentResource):
                     db_identifier=known["db_identifier"],
                     replicas=args.orthanc_replicas,
                     alarm_arns=known["alarm_arns"],
+                    group_name=known["group_name"],
                 )
             )
         )

@@ -14,15 +14,20 @@ from orthweb.evaluate import evaluate
 pytestmark = pytest.mark.compliance
 
 
+# TLS at the load balancer: an ACM certificate for the site domain in a Route53 zone.
+PUBLIC_TLS = {"topology": "scale-out", "siteDomain": "pacs.example.org", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
+
+
 @pytest.fixture(scope="module")
 def scaled_reports(checkov: Path, empty_home: Path) -> dict[str, Report]:
     stacks = {name: evaluate(name, {"topology": "scale-out"}, home=empty_home) for name in ("dev", "prod")}
+    stacks["tls"] = evaluate("prod", PUBLIC_TLS, home=empty_home)
     with ThreadPoolExecutor(max_workers=len(stacks)) as pool:
         futures = {name: pool.submit(scan, evaluation, checkov=checkov) for name, evaluation in stacks.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
-@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("environment", ["dev", "prod", "tls"])
 def test_nothing_fails_and_every_skip_is_used(scaled_reports: dict[str, Report], environment: str) -> None:
     report = scaled_reports[environment]
     assert [f"{r.id} {r.resource}" for r in report.failed] == []
@@ -34,10 +39,11 @@ def test_the_load_balancer_and_the_group_pass_their_checks(scaled_reports: dict[
     passed = {(r.id, r.resource) for r in scaled_reports["prod"].passed}
     nlb, template = "aws_lb.orthweb_load_balancer_nlb", "aws_launch_template.orthweb_group_launch_template"
     for expected in [
-        ("CKV_AWS_91", nlb),  # access logging
         ("CKV_AWS_79", template),  # IMDSv2 required
     ]:
         assert expected in passed, expected
+    assert ("CKV_AWS_91", nlb) in {(r.id, r.resource) for r in scaled_reports["tls"].passed}, "TLS listeners log"
     for environment in ("dev", "prod"):
         skipped = {(s.result.id, s.result.resource) for s in scaled_reports[environment].skipped}
         assert ("CKV_AWS_150", nlb) in skipped, "a protected load balancer would stop `pulumi destroy`"
+        assert ("CKV_AWS_91", nlb) in skipped, "TCP listeners: AWS writes no access logs"

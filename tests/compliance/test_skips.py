@@ -29,6 +29,7 @@ def test_skips_file_is_small_and_every_entry_says_why() -> None:
         ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, stacks: [dev]}", "unknown keys"),
         ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, environments: [test]}", "environments"),
         ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, topologies: [mesh]}", "topologies"),
+        ("- {id: CKV_AWS_88, resources: [aws_instance.a], reason: why, tls_ends_at: [nginx]}", "tls_ends_at"),
         ("- {id: CKV_AWS_88, resources: [aws_instance.a, aws_instance.a], reason: why}", "twice"),
     ],
 )
@@ -37,3 +38,11 @@ def test_malformed_entries_are_refused(tmp_path: Path, entry: str, problem: str)
     path.write_text(f"skips:\n  {entry}\n", encoding="utf-8")
     with pytest.raises(SkipsFileError, match=problem):
         load_skips(path)
+
+
+def test_an_entry_for_one_tls_end_is_neither_applied_nor_expected_at_the_other() -> None:
+    (access_logs,) = [s for s in load_skips() if s.id == "CKV_AWS_91"]
+    nlb = "aws_lb.orthweb_load_balancer_nlb"
+    assert access_logs.applies("CKV_AWS_91", nlb, "prod", "scale-out", "basic", "envoy")
+    assert not access_logs.applies("CKV_AWS_91", nlb, "prod", "scale-out", "basic", "load-balancer")
+    assert not access_logs.expected("prod", "scale-out", "basic", "load-balancer")

@@ -402,3 +402,24 @@ def test_a_single_hosts_alarms_keep_their_per_host_statistics(stack: Evaluation)
     found = alarms(stack)
     assert found["primary-memory-high"]["statistic"] == "Average"
     assert found["primary-server-errors"]["statistic"] == "Sum"
+
+
+def test_the_scale_out_dashboard_graphs_the_groups_cpu(scale_out: Evaluation) -> None:
+    """EC2 publishes CPUUtilization per instance and, for instances of an Auto Scaling group, under
+    the AutoScalingGroupName dimension (Amazon EC2 User Guide, "Aggregate statistics by Auto Scaling
+    group"). The group's instances come and go and the program never knows their ids, so its host
+    CPU graph names the group: the average it scales on, and its busiest host."""
+    body = json.loads(scale_out.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    (cpu,) = [w for w in body["widgets"] if w["type"] == "metric" and w["properties"]["title"] == "Host CPU %"]
+    group = scale_out.one("aws:autoscaling/group:Group").inputs["name"]
+    lines = cpu["properties"]["metrics"]
+    assert [line[:4] for line in lines] == [["AWS/EC2", "CPUUtilization", "AutoScalingGroupName", group]] * 2
+    assert sorted(line[4].get("stat", cpu["properties"]["stat"]) for line in lines) == ["Average", "Maximum"]
+
+
+def test_the_failover_dashboard_graphs_each_hosts_cpu(stack: Evaluation) -> None:
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    (cpu,) = [w for w in body["widgets"] if w["type"] == "metric" and w["properties"]["title"] == "Host CPU %"]
+    assert sorted(line[3] for line in cpu["properties"]["metrics"]) == sorted(
+        instance_id(stack, role) for role in ("primary", "secondary")
+    )

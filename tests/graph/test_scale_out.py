@@ -85,18 +85,30 @@ def test_one_fixed_address_per_public_subnet(scaled: Evaluation) -> None:
     assert sorted(scaled.outputs["site_ips"]) == sorted(a.state["publicIp"] for a in addresses)
 
 
-def test_access_logs_go_to_the_log_bucket_which_admits_them_first(scaled: Evaluation) -> None:
-    nlb = scaled.one(LB)
+def test_with_tls_listeners_access_logs_go_to_the_log_bucket_which_admits_them_first(public_tls: Evaluation) -> None:
+    nlb = public_tls.one(LB)
+    assert {listener["protocol"] for listener in by_port(public_tls, LISTENER).values()} == {"TLS"}
     logs = nlb.inputs["accessLogs"]
     assert logs == {
-        "bucket": scaled.named("orthweb-storage-logs").state["bucket"],
+        "bucket": public_tls.named("orthweb-storage-logs").state["bucket"],
         "prefix": LOAD_BALANCER_LOGS_PREFIX,
         "enabled": True,
     }
-    policy = scaled.named("orthweb-storage-logs-policy")
-    assert policy.urn in scaled.ancestors(nlb.urn), "ELB checks its write access when logs are turned on"
+    policy = public_tls.named("orthweb-storage-logs-policy")
+    assert policy.urn in public_tls.ancestors(nlb.urn), "ELB checks its write access when logs are turned on"
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
     assert statements["LoadBalancerLogsWrite"]["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+
+
+def test_with_tcp_listeners_no_access_logs_are_claimed(scaled: Evaluation) -> None:
+    """Elastic Load Balancing, Network Load Balancers, "Access logs": "Access logs are created only if
+    the load balancer has a TLS listener, and the logs contain information about TLS requests only."
+    With TCP pass-through there is nothing AWS would write: logging stays off and the log bucket
+    admits no load balancer writer (Envoy logs every request and association instead)."""
+    assert {listener["protocol"] for listener in by_port(scaled, LISTENER).values()} == {"TCP"}
+    assert scaled.one(LB).inputs["accessLogs"]["enabled"] is False
+    policy = scaled.named("orthweb-storage-logs-policy")
+    assert "LoadBalancerLogsWrite" not in {s["Sid"] for s in json.loads(policy.inputs["policy"])["Statement"]}
 
 
 def test_no_deletion_protection_so_destroy_removes_it(scaled: Evaluation, scaled_prod: Evaluation) -> None:

@@ -121,3 +121,42 @@ def test_start_writes_the_instance_id_from_the_metadata_service(member: dict[str
     curl.write_text("#!/bin/bash\nexit 22\n")
     failed = run(["bash", str(snippet)], env=env)
     assert failed.returncode != 0 and re.search("no instance id", failed.stderr)
+
+
+OTHER_INSTANCE_ID = "i-0fed9876cba543210"
+
+
+def _streams(member: dict[str, str], directory: Path, instance_id: str) -> dict[str, str]:
+    """The log stream of each container of a group host: compose substitutes .env, then Docker's
+    awslogs driver expands the `tag` template for the container compose names <project>-<service>-1."""
+    directory.mkdir()
+    (directory / ".env").write_text(f"{HOST_ID_VARIABLE}={instance_id}\n")
+    (directory / "docker-compose.yml").write_text(member["docker-compose.yml"])
+    cli = require_tool("docker-compose", "apt-get install -y docker-compose")
+    done = run([cli, "--project-directory", str(directory), "-f", str(directory / "docker-compose.yml"), "config"])
+    assert done.returncode == 0, done.stderr
+    streams = {}
+    for name, service in yaml.safe_load(done.stdout)["services"].items():
+        options = service["logging"]["options"]
+        assert service["logging"]["driver"] == "awslogs" and "awslogs-stream" not in options
+        streams[name] = options["tag"].replace("{{.Name}}", f"orthweb-{name}-1")
+    return streams
+
+
+def test_each_group_host_and_container_writes_its_own_log_stream(member: dict[str, str], tmp_path: Path) -> None:
+    """Docker's awslogs driver writes a container's lines to the stream its `tag` names ("tag:
+    Specify tag as an alternative to the awslogs-stream option. tag interprets Go template markup,
+    such as {{.ID}}, {{.FullID}} or {{.Name}}": Docker docs, Amazon CloudWatch Logs logging
+    driver). Every group host runs the same compose file, so a tag made of the host's role put every
+    host's Envoy into one stream; each host's streams now start with its instance id."""
+    first = _streams(member, tmp_path / "first", INSTANCE_ID)
+    second = _streams(member, tmp_path / "second", OTHER_INSTANCE_ID)
+    for instance_id, streams in ((INSTANCE_ID, first), (OTHER_INSTANCE_ID, second)):
+        assert len(set(streams.values())) == len(streams) == 4, streams
+        assert all(stream.startswith(f"{instance_id}/") for stream in streams.values()), streams
+    assert not set(first.values()) & set(second.values())
+
+
+def test_a_failover_host_names_its_streams_after_its_role(rendered: dict[str, str]) -> None:
+    services = yaml.safe_load(rendered["docker-compose.yml"])["services"]
+    assert {service["logging"]["options"]["tag"] for service in services.values()} == {"primary/{{.Name}}"}
