@@ -120,7 +120,8 @@ def _decoded(text: str) -> bytes:
 
 def runnable_pin(ami_id: str, instance_type: InstanceType) -> pulumi.Output[str]:
     """The pinned AMI once DescribeImages shows an architecture the instance type runs; EC2 itself
-    would refuse it only at launch (a scaling group's first launch, long after `pulumi up`)."""
+    refuses it only when a host is launched (for the group, when the group is created), halfway
+    through `pulumi up`."""
     image = aws.ec2.get_ami_output(
         filters=[aws.ec2.GetAmiFilterArgs(name="image-id", values=[ami_id])],
         # A pinned AMI may be past its deprecation date; EC2 still launches it by id.

@@ -300,6 +300,11 @@ def key_policy(users: KeyUsers) -> Document:
     groups, CloudWatch for this stack's alarms' notifications to the topic encrypted with it, and
     the group's Auto Scaling role for the hosts' encrypted root volumes.
 
+    The other users need no statement of their own: they use the key with a principal of the
+    account, allowed by IAM through the first statement (RDS storage, Performance Insights and its
+    managed secret, and the failover hosts' volumes, with the deployer's; Secrets Manager and S3
+    with the hosts' role, through kms:ViaService; a stopped standby with the operator's).
+
     In a key policy `"Resource": "*"` means "this key" (AWS requires that form).
     """
     return {

@@ -197,7 +197,8 @@ def test_a_pinned_ami_of_another_architecture_stops_up_before_any_host(
     """EC2 refuses to launch an AMI on an instance type of another architecture (RunInstances:
     InvalidParameterValue "The architecture 'arm64' of the specified instance type does not match the
     architecture 'x86_64' of the specified AMI ... use describe-instance-types or describe-images", as
-    reported in eksctl-io/eksctl#8235); a group only finds out at its first launch. `pulumi up` asks
+    reported in eksctl-io/eksctl#8235; CreateAutoScalingGroup gives the same answer for its launch
+    template), halfway through a deployment. `pulumi up` asks
     both first (aws.ec2.get_ami: DescribeImages' Architecture; aws.ec2.get_instance_type:
     SupportedArchitectures) and stops with one line before any host or launch template exists."""
     account = MockAccount(images={PINNED: "x86_64"})
