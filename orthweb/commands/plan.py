@@ -89,7 +89,12 @@ def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
             f"PostgreSQL {options.db_engine_version} on {options.db_instance_class}, "
             f"{'Multi-AZ' if cfg.is_production else 'single-AZ'}, {options.db_storage_gb} GB gp3",
         ),
-        ("deletion protection", "on" if cfg.is_production else "off (dev: destroy removes data)"),
+        (
+            "deletion protection",
+            "on for the database (and a sign-in user pool), kept on destroy with the buckets"
+            if cfg.is_production
+            else "off (dev: destroy removes data)",
+        ),
         ("SSH key", cfg.public_key_source if cfg.public_key else "none (Session Manager only)"),
         ("site certificate", "user-supplied" if cfg.site_certificate else "self-signed, generated"),
     ]
