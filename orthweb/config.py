@@ -60,6 +60,9 @@ STACK_NAME_PATTERN = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
 # Days of logs kept (CloudWatch log groups and the log bucket) unless `logRetentionDays` says
 # otherwise: a year in dev (the compliance baseline), two in prod.
 DEFAULT_LOG_RETENTION_DAYS = {"dev": 365, "prod": 731}
+# A Secrets Manager interface endpoint, which the hosts' secret reads are then bound to: on in
+# prod; off in dev, where it would add a fifth to the bill ($14.60 a month in us-east-1).
+DEFAULT_SECRETS_MANAGER_ENDPOINT = {"dev": False, "prod": True}
 # Only the standard partition: ARNs and service names of the others differ (arn:aws-cn, ...).
 SUPPORTED_PARTITION = "aws"
 # An address SNS can deliver to: no spaces, one @, a dotted domain (SNS confirms it by mail).
@@ -121,10 +124,7 @@ class DeploymentOptions:
     db_storage_gb: int = 20
     db_max_storage_gb: int = 100
     log_retention_days: int = 365  # dev; prod defaults to DEFAULT_LOG_RETENTION_DAYS["prod"]
-    # A Secrets Manager interface endpoint ($14.60 a month in us-east-1) adds no control here: the
-    # hosts reach every AWS API over TLS through the internet gateway, a path AWS keeps on its own
-    # network, under the same IAM policy. Turn it on where policy wants PrivateLink for secrets.
-    secrets_manager_endpoint: bool = False
+    secrets_manager_endpoint: bool = False  # dev; prod defaults to DEFAULT_SECRETS_MANAGER_ENDPOINT["prod"]
     # The scale-out topology's Auto Scaling group (config `topology`); rejected with failover.
     group_size: int = topology.DEFAULT_GROUP_SIZE
     group_min_size: int = topology.DEFAULT_GROUP_MIN_SIZE
@@ -543,9 +543,12 @@ def _with_environment_defaults(
     """Settings whose default depends on the environment, where the user did not set them."""
     raw = values.get("deploymentOptions")
     chosen = _parse_structured("deploymentOptions", raw, dict, "an object") if raw is not None else {}
-    if "logRetentionDays" in chosen:
-        return options
-    return dataclasses.replace(options, log_retention_days=DEFAULT_LOG_RETENTION_DAYS[environment])
+    defaults = {
+        "logRetentionDays": ("log_retention_days", DEFAULT_LOG_RETENTION_DAYS[environment]),
+        "secretsManagerEndpoint": ("secrets_manager_endpoint", DEFAULT_SECRETS_MANAGER_ENDPOINT[environment]),
+    }
+    unset = {attribute: value for key, (attribute, value) in defaults.items() if key not in chosen}
+    return dataclasses.replace(options, **unset)
 
 
 def _check_host_memory(options: DeploymentOptions) -> None:

@@ -111,8 +111,18 @@ def build_stack(cfg: StackConfig) -> Exports:
     database = _create_database(cfg, db_identifier, network, serving, key)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
     _grant_host_permissions(
-        host_role, secrets, database, storage, key, monitoring, cfg.stack, target.region, sign_in=sign_in
+        host_role,
+        secrets,
+        database,
+        storage,
+        key,
+        monitoring,
+        cfg.stack,
+        target.region,
+        sign_in=sign_in,
+        secrets_endpoint_id=network.secrets_endpoint_id,
     )
+    network.admit_secrets(_stack_secret_arns(secrets, database, sign_in), target.account_id)
     return Exports(
         site_address=site_address,
         host_info=serving.host_info,
@@ -358,9 +368,11 @@ def _grant_host_permissions(
     region: pulumi.Output[str],
     *,
     sign_in: SignIn | None = None,
+    secrets_endpoint_id: pulumi.Output[str] | None = None,
 ) -> None:
     host_role.grant(
         pulumi.Output.all(
+            secrets_endpoint_id=secrets_endpoint_id or "",
             credentials_secret=secrets.orthanc_credentials_arn,
             sign_in_secret=sign_in.site_client_secret_arn if sign_in else "",
             site_tls_secret=secrets.site_tls_arn,
@@ -389,7 +401,18 @@ def _grant_host_permissions(
                     region=v["region"],
                     log_group_arns=v["log_group_arns"],
                     metric_namespace=telemetry.metric_namespace(stack),
+                    secrets_endpoint_id=v["secrets_endpoint_id"] or None,
                 )
             )
         )
     )
+
+
+def _stack_secret_arns(secrets: AppSecrets, database: Database, sign_in: SignIn | None) -> pulumi.Output[list[str]]:
+    """Every secret of the stack: what the hosts read, and the machine client operators read."""
+    return pulumi.Output.all(
+        secrets.orthanc_credentials_arn,
+        secrets.site_tls_arn,
+        database.master_secret_arn,
+        *((sign_in.site_client_secret_arn, sign_in.machine_client_secret_arn) if sign_in else ()),
+    ).apply(lambda arns: [arn for arn in arns if arn])

@@ -56,6 +56,7 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:ec2/subnet:Subnet": TerraformType("aws_subnet"),
     "aws:ec2/vpc:Vpc": TerraformType("aws_vpc"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": TerraformType("aws_vpc_endpoint"),
+    "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy": TerraformType("aws_vpc_endpoint_policy"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": TerraformType("aws_vpc_security_group_ingress_rule"),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": TerraformType("aws_vpc_security_group_egress_rule"),
     "aws:iam/instanceProfile:InstanceProfile": TerraformType("aws_iam_instance_profile"),

@@ -303,6 +303,10 @@ def _route53_record(r: NewResource) -> Fabricated:
     return f"{r.inputs.get('zoneId', 'Z0')}_{name}_{r.inputs.get('type', 'A')}", {"fqdn": name}
 
 
+def _vpc_endpoint(r: NewResource) -> Fabricated:
+    return "vpce-" + _fake_id(r.name), {}
+
+
 def _launch_template(r: NewResource) -> Fabricated:
     return "lt-" + _fake_id(r.name), {"latestVersion": 1, "defaultVersion": 1}
 
@@ -421,6 +425,7 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:acm/certificate:Certificate": _acm_certificate,
     "aws:route53/record:Record": _route53_record,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
 }
 _RESOURCES.update(COGNITO_RESOURCES)
 

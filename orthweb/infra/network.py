@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orthweb.constants import FLOW_LOGS_PREFIX, HTTPS_PORT, ZONE_SUFFIXES
+from orthweb.infra import policies
 from orthweb.infra.cidr import plan_subnets
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import stack_tags, with_name
@@ -21,8 +22,9 @@ class NetworkArgs:
     availability_zones: pulumi.Input[list[str]]
     region: pulumi.Input[str]
     flow_log_bucket_arn: pulumi.Input[str]
-    # An interface endpoint keeps the hosts' secret fetches inside the VPC (billed per AZ-hour);
-    # without it they go over TLS through the internet gateway, like every other AWS API call.
+    # An interface endpoint keeps the hosts' secret fetches inside the VPC (billed per AZ-hour), and
+    # the hosts' role may then read its secrets only through it; without it they go over TLS
+    # through the internet gateway, like every other AWS API call.
     secrets_manager_endpoint: bool = True
     # What must exist before the flow log: the log bucket's policy letting log delivery write.
     flow_log_waits_for: Sequence[pulumi.Resource] = ()
@@ -34,6 +36,8 @@ class Network(pulumi.ComponentResource):
     vpc: aws.ec2.Vpc
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
+    # The Secrets Manager interface endpoint's id (None without one).
+    secrets_endpoint_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Network", name, None, opts)
@@ -48,7 +52,7 @@ class Network(pulumi.ComponentResource):
         public_routes, private_routes = self._create_route_tables()
         self.public_subnet_ids = self._create_subnets("public", subnet_plan.public, public_routes)
         self.private_subnet_ids = self._create_subnets("private", subnet_plan.private, private_routes)
-        self._create_endpoints(route_tables=[public_routes, private_routes])
+        self.secrets_endpoint_id = self._create_endpoints(route_tables=[public_routes, private_routes])
         self._create_flow_logs()
         self.register_outputs(
             {
@@ -118,9 +122,9 @@ class Network(pulumi.ComponentResource):
             subnet_ids.append(subnet.id)
         return subnet_ids
 
-    def _create_endpoints(self, route_tables: list[aws.ec2.RouteTable]) -> None:
+    def _create_endpoints(self, route_tables: list[aws.ec2.RouteTable]) -> pulumi.Output[str] | None:
         """S3 through a gateway endpoint; Secrets Manager, when asked for, through an interface endpoint
-        in the private subnets."""
+        in the private subnets (its id, or None)."""
         region = pulumi.Output.from_input(self._args.region)
         aws.ec2.VpcEndpoint(
             f"{self._name}-s3-endpoint",
@@ -132,7 +136,7 @@ class Network(pulumi.ComponentResource):
             opts=self._child,
         )
         if not self._args.secrets_manager_endpoint:
-            return
+            return None
         endpoint_firewall = firewall(
             f"{self._name}-endpoint-sg",
             FirewallArgs(
@@ -143,15 +147,38 @@ class Network(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        aws.ec2.VpcEndpoint(
+        endpoint = aws.ec2.VpcEndpoint(
             f"{self._name}-secretsmanager-endpoint",
             vpc_id=self.vpc.id,
             service_name=region.apply(lambda r: f"com.amazonaws.{r}.secretsmanager"),
             vpc_endpoint_type="Interface",
+            # The hosts' AWS CLI keeps the regional name, which then resolves to the endpoint.
             private_dns_enabled=True,
             subnet_ids=self.private_subnet_ids,
             security_group_ids=[endpoint_firewall.id],
             tags=self._tags,
+            opts=self._child,
+        )
+        return endpoint.id
+
+    def admit_secrets(
+        self, secret_arns: pulumi.Input[list[str]], account_id: pulumi.Input[str]
+    ) -> aws.ec2.VpcEndpointPolicy | None:
+        """Let only these secrets through the Secrets Manager endpoint (a no-op without one).
+
+        A resource of its own, created once the secrets exist (the database's only with the
+        database), so the endpoint itself, and the hosts' first reads, never wait for RDS.
+        """
+        if self.secrets_endpoint_id is None:
+            return None
+        return aws.ec2.VpcEndpointPolicy(
+            f"{self._name}-secretsmanager-endpoint-policy",
+            vpc_endpoint_id=self.secrets_endpoint_id,
+            policy=pulumi.Output.all(arns=secret_arns, account=account_id).apply(
+                lambda v: policies.to_json(
+                    policies.secrets_endpoint_policy(secret_arns=v["arns"], account_id=v["account"])
+                )
+            ),
             opts=self._child,
         )
 

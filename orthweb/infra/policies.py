@@ -58,18 +58,18 @@ def host_permissions(
     region: str,
     log_group_arns: list[str],
     metric_namespace: str,
+    secrets_endpoint_id: str | None = None,
 ) -> Document:
     """Exactly what a host needs: its secrets, the DICOM bucket, the key, to find the DB, and to
-    report: its log groups and its stack's metric namespace."""
+    report: its log groups and its stack's metric namespace.
+
+    With `secrets_endpoint_id`, the secrets are readable only through that VPC endpoint: a host's
+    credential taken elsewhere cannot read them.
+    """
     return {
         "Version": VERSION,
         "Statement": [
-            {
-                "Sid": "ReadOwnSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": sorted(secret_arns),
-            },
+            _read_own_secrets(secret_arns, secrets_endpoint_id),
             {
                 "Sid": "FindDatabaseEndpoint",
                 "Effect": "Allow",
@@ -79,6 +79,42 @@ def host_permissions(
             *_dicom_bucket_access(dicom_bucket_arn),
             _key_through_services(key_arn, region),
             *_log_and_metric_reporting(log_group_arns, metric_namespace),
+        ],
+    }
+
+
+SECRET_READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+
+
+def _read_own_secrets(secret_arns: list[str], secrets_endpoint_id: str | None) -> Document:
+    statement: Document = {
+        "Sid": "ReadOwnSecrets",
+        "Effect": "Allow",
+        "Action": list(SECRET_READ_ACTIONS),
+        "Resource": sorted(secret_arns),
+    }
+    if secrets_endpoint_id:
+        # aws:SourceVpce is in the request only when it came through an interface endpoint.
+        statement["Condition"] = {"StringEquals": {"aws:SourceVpce": secrets_endpoint_id}}
+    return statement
+
+
+def secrets_endpoint_policy(*, secret_arns: list[str], account_id: str) -> Document:
+    """What the Secrets Manager endpoint lets through: reading this stack's secrets, by this
+    account's principals. Any other secret, and every other action, is refused on the endpoint
+    (with private DNS, every Secrets Manager call from the VPC takes it); calls from outside the
+    VPC, such as `pulumi up`'s, never pass through it."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ReadThisStacksSecrets",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": list(SECRET_READ_ACTIONS),
+                "Resource": sorted(set(secret_arns)),
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
+            }
         ],
     }
 

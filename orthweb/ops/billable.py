@@ -72,6 +72,8 @@ FREE: Final = frozenset(
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
         "aws:ec2/keyPair:KeyPair",
+        # An endpoint's policy is part of the endpoint's price.
+        "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy",
         # A launch template's hosts are billed through the group that launches them.
         LAUNCH_TEMPLATE,
         # IAM is free.

@@ -576,12 +576,12 @@ def _price_endpoint(build: _Builder, endpoint: ResourceLike) -> None:
     service = str(_input(endpoint, "serviceName") or endpoint.name).rsplit(".", 1)[-1]
     zones = len(_input(endpoint, "subnetIds") or [])
     price = build.regional("interface_endpoint_az_hour")
-    build.add(
-        f"Interface endpoint {service} ({zones} AZ)",
-        build.hours * zones,
-        "ENI-hour",
-        price,
-        note="data processed per GB not included",
+    build.add(f"Interface endpoint {service} ({zones} AZ)", build.hours * zones, "ENI-hour", price)
+    build.usage(
+        f"Interface endpoint {service}: data processed",
+        "GB",
+        "usage-based, not included ($0.01 per GB in us-east-1; "
+        "the hosts' secret reads every 5 minutes stay under 1 GB a month)",
     )
 
 

@@ -53,9 +53,10 @@ def _endpoints(evaluation: Evaluation) -> dict[str, dict]:
     return {r.inputs["serviceName"]: r.inputs for r in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
 
 
-def test_s3_gateway_endpoint_on_both_tables_and_no_paid_endpoint_by_default(stack: Evaluation) -> None:
+def test_s3_gateway_endpoint_on_both_tables_and_the_secrets_endpoint_only_in_prod(stack: Evaluation) -> None:
     region = stack.outputs["region"]
-    assert list(_endpoints(stack)) == [f"com.amazonaws.{region}.s3"]
+    paid = [f"com.amazonaws.{region}.secretsmanager"] if stack.config.is_production else []
+    assert sorted(_endpoints(stack)) == [f"com.amazonaws.{region}.s3", *paid]
     s3 = _endpoints(stack)[f"com.amazonaws.{region}.s3"]
     assert s3["vpcEndpointType"] == "Gateway"
     assert sorted(s3["routeTableIds"]) == sorted(r.id for r in stack.of_type("aws:ec2/routeTable:RouteTable"))

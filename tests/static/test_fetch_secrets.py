@@ -224,6 +224,26 @@ def test_secret_values_stay_in_their_own_files(
         assert secret not in (result.stub_dir / "aws-calls.log").read_text()
 
 
+def test_secret_reads_take_the_regional_name_and_come_after_the_database_answers(
+    first_boot: BootRun, app_context: HostAppContext
+) -> None:
+    """With a Secrets Manager interface endpoint (private DNS on), the regional name resolves to it
+    inside the VPC, and the hosts' role may read secrets only through it (docs.aws.amazon.com/
+    secretsmanager/latest/userguide/vpc-endpoint-overview.html). So no call may name another
+    endpoint, and none may come early: only after the database answers, minutes into the first
+    `pulumi up`, long after the endpoint (which never waits for the database) is available."""
+    assert first_boot.returncode == 0, first_boot.log
+    calls = [json.loads(line) for line in (first_boot.stub_dir / "aws-calls.log").read_text().splitlines()]
+    reads = [i for i, args in enumerate(calls) if "secretsmanager" in args]
+    lookups = [i for i, args in enumerate(calls) if "describe-db-instances" in args]
+    assert len(reads) >= 3 and len(lookups) >= 2
+    assert min(reads) > max(lookups)
+    for index in reads:
+        args = calls[index]
+        assert args[:2] == ["--region", app_context.region] and "get-secret-value" in args
+        assert not any(arg.startswith("--endpoint") for arg in args), args
+
+
 def test_second_run_changes_nothing(first_boot: BootRun, boot) -> None:
     assert first_boot.returncode == 0
     again = boot(secrets="first-boot")

