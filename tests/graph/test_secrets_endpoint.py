@@ -8,8 +8,9 @@ Rules encoded here, from AWS's documentation:
 - `aws:SourceVpce` is in a request's context only when it came through a VPC endpoint, so an Allow
   conditioned on it grants nothing to the same credential used elsewhere (IAM User Guide, "AWS
   global condition context keys", docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html);
-- an endpoint policy applies to every request through the endpoint, whoever makes it ("Control
-  access to VPC endpoints using endpoint policies", docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html);
+- an endpoint policy applies to every request through the endpoint, whoever makes it (AWS
+  PrivateLink Guide, "Control access to VPC endpoints using endpoint policies",
+  docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html);
 - KMS calls that Secrets Manager makes on the caller's behalf do not come through the caller's
   endpoint (AWS KMS Developer Guide, "Use VPC endpoints to control access to AWS KMS resources"),
   so the key statement must not carry the condition.
@@ -124,5 +125,8 @@ def test_the_endpoint_never_waits_for_the_database_only_its_policy_does(with_end
     assert database not in with_endpoint.ancestors(endpoint.urn)
     (attached,) = with_endpoint.of_type(ENDPOINT_POLICY)
     assert database in with_endpoint.ancestors(attached.urn)
-    for host in [*with_endpoint.of_type("aws:ec2/instance:Instance"), *with_endpoint.of_type("aws:autoscaling/group:Group")]:
+    for host in [
+        *with_endpoint.of_type("aws:ec2/instance:Instance"),
+        *with_endpoint.of_type("aws:autoscaling/group:Group"),
+    ]:
         assert attached.urn not in with_endpoint.ancestors(host.urn), host.name

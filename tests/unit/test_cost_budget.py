@@ -25,7 +25,7 @@ def _monthly(evaluation: Evaluation) -> float:
 
 
 def _items(evaluation: Evaluation) -> list[LineItem]:
-    return estimate(evaluation.resources, evaluation.config.region or "us-east-1").items
+    return list(estimate(evaluation.resources, evaluation.config.region or "us-east-1").items)
 
 
 def test_dev_costs_at_most_80_dollars_a_month(dev: Evaluation) -> None:
