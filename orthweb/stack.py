@@ -110,19 +110,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         sign_in.connect_site(site_address)
     database = _create_database(cfg, db_identifier, network, serving, key)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
-    _grant_host_permissions(
-        host_role,
-        secrets,
-        database,
-        storage,
-        key,
-        monitoring,
-        cfg.stack,
-        target.region,
-        sign_in=sign_in,
-        secrets_endpoint_id=network.secrets_endpoint_id,
-    )
-    network.admit_secrets(_stack_secret_arns(secrets, database, sign_in), target.account_id)
+    _grant_access(host_role, network, secrets, database, storage, key, monitoring, cfg.stack, target, sign_in)
     return Exports(
         site_address=site_address,
         host_info=serving.host_info,
@@ -357,22 +345,24 @@ def _create_monitoring(
     )
 
 
-def _grant_host_permissions(
+def _grant_access(
     host_role: HostRole,
+    network: Network,
     secrets: AppSecrets,
     database: Database,
     storage: Storage,
     key: EncryptionKey,
     monitoring: Monitoring,
     stack: str,
-    region: pulumi.Output[str],
-    *,
-    sign_in: SignIn | None = None,
-    secrets_endpoint_id: pulumi.Output[str] | None = None,
+    target: _Target,
+    sign_in: SignIn | None,
 ) -> None:
+    """The hosts' permissions (their secret reads bound to the Secrets Manager endpoint when there
+    is one), and the secrets that endpoint lets through."""
+    network.admit_secrets(_stack_secret_arns(secrets, database, sign_in), target.account_id)
     host_role.grant(
         pulumi.Output.all(
-            secrets_endpoint_id=secrets_endpoint_id or "",
+            secrets_endpoint_id=network.secrets_endpoint_id or "",
             credentials_secret=secrets.orthanc_credentials_arn,
             sign_in_secret=sign_in.site_client_secret_arn if sign_in else "",
             site_tls_secret=secrets.site_tls_arn,
@@ -380,7 +370,7 @@ def _grant_host_permissions(
             dicom_bucket_arn=storage.dicom_bucket.arn,
             key_arn=key.arn,
             db_arn=database.instance.arn,
-            region=region,
+            region=target.region,
             log_group_arns=[group.arn for group in monitoring.log_groups.values()],
         ).apply(
             lambda v: policies.to_json(
