@@ -28,6 +28,12 @@ SITE_TLS_ROLE: Final = "site-tls"  # the secret holding the site certificate and
 CREDENTIALS_ROLE: Final = "orthanc-credentials"  # the secret holding the web credentials
 DICOM_BUCKET_ROLE: Final = "dicom"
 LOG_BUCKET_ROLE: Final = "logs"
+# The bucket of the host bundles: each host's application files, one object per content digest.
+HOST_BUNDLE_BUCKET_ROLE: Final = "host-bundles"
+# Where the bundles are in that bucket (`bundles/<sha256>.tar`): the hosts may read this prefix only.
+BUNDLE_PREFIX: Final = "bundles/"
+# On each host (and each group host's launch template): the SHA-256 of the bundle it runs.
+BUNDLE_TAG: Final = "orthweb:bundle"
 
 # Two availability zones, each with one host, one public and one private subnet.
 ZONE_SUFFIXES: Final = ("a", "b")
@@ -83,7 +89,7 @@ COMPOSE_SHA256: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-# The user-data document; the other host files are embedded in it.
+# The user-data document: a small bootstrap that fetches the host's bundle (the other host files).
 USER_DATA_NAME: Final = "cloud-init.yaml"
 
 # A container image reference: optional registry host (with port), path, then a tag or digest.

@@ -21,6 +21,7 @@ from orthweb.infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from orthweb.infra.monitoring import LoadBalancerToWatch
 from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
 from orthweb.infra.storage import Storage
+from orthweb.infra.user_data import HostBoot
 
 # The load balancer's listeners by the names the alarms use.
 LISTENER_NAMES = {HTTPS_PORT: "https", DICOM_TLS_PORT: "dicom"}
@@ -75,7 +76,7 @@ class GroupHost:
     ami_id: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
-    user_data_base64: pulumi.Input[str]
+    boot: HostBoot
 
 
 def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Serving:
@@ -137,7 +138,7 @@ def _create_scaling_group(cfg: StackConfig, host: GroupHost, load_balancer: Load
             instance_profile=host.instance_profile,
             key_arn=host.key_arn,
             root_volume_gb=options.root_volume_gb,
-            user_data_base64=host.user_data_base64,
+            boot=host.boot,
             public_key=cfg.public_key,
             load_balancer_security_group_id=load_balancer.security_group.id,
             target_group_arns=[tg.arn for tg in load_balancer.target_groups.values()],

@@ -15,7 +15,15 @@ import pulumi_random as random
 
 from orthweb import telemetry
 from orthweb.config import StackConfig
-from orthweb.constants import GROUP_MEMBER, PROJECT, SCALE_OUT, TLS_AT_LOAD_BALANCER, ZONE_SUFFIXES, aws_name
+from orthweb.constants import (
+    GROUP_MEMBER,
+    HOST_ROLES,
+    PROJECT,
+    SCALE_OUT,
+    TLS_AT_LOAD_BALANCER,
+    ZONE_SUFFIXES,
+    aws_name,
+)
 from orthweb.infra import instance_types, policies, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
@@ -28,7 +36,7 @@ from orthweb.infra.network import Network, NetworkArgs
 from orthweb.infra.sign_in import SignIn, SignInArgs
 from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
-from orthweb.infra.user_data import HostUserData, HostUserDataInputs
+from orthweb.infra.user_data import HostApplication, HostUserDataInputs
 from orthweb.infra.zones import usable_zones
 from orthweb.serving import GroupHost, Serving, create_scale_out, failover_serving
 
@@ -45,6 +53,8 @@ class Exports:
     db_endpoint: pulumi.Output[str]
     # The fixed public addresses: the Elastic IP, or the load balancer's one per zone.
     site_ips: pulumi.Output[list[str]]
+    # Host role -> the S3 URI of the bundle it runs (its digest is in the name and the host's tag).
+    host_bundles: pulumi.Output[dict[str, str]]
     region: pulumi.Output[str]
     site_tls_secret_arn: pulumi.Output[str]
     orthanc_credentials_secret_arn: pulumi.Output[str]
@@ -90,7 +100,8 @@ def build_stack(cfg: StackConfig) -> Exports:
         AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
     )
     sign_in = _create_sign_in(cfg, target, key) if cfg.sso else None
-    user_data = HostUserData(
+    user_data = HostApplication(
+        f"{NAME}-host-application",
         cfg,
         HostUserDataInputs(
             region=target.region,
@@ -98,8 +109,13 @@ def build_stack(cfg: StackConfig) -> Exports:
             dicom_bucket=storage.dicom_bucket.bucket,
             orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
             site_tls_secret_arn=secrets.site_tls_arn,
+            bundle_bucket=storage.host_bundle_bucket.bucket,
+            bundle_bucket_arn=storage.host_bundle_bucket.arn,
+            key_arn=key.arn,
             sign_in=sign_in.host_inputs() if sign_in else None,
         ),
+        roles=(GROUP_MEMBER,) if cfg.topology == SCALE_OUT else HOST_ROLES,
+        readers=host_role,
     )
     if launch_role is not None:
         serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage, launch_role)
@@ -117,6 +133,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         s3_bucket=storage.dicom_bucket.bucket_domain_name,
         db_endpoint=database.endpoint,
         site_ips=serving.site_ips,
+        host_bundles=pulumi.Output.all(**{role: boot.bundle_uri for role, boot in user_data.boots.items()}),
         site_ip=serving.site_ip,
         region=target.region,
         site_tls_secret_arn=secrets.site_tls_arn,
@@ -165,6 +182,7 @@ def _create_encryption_key(
 
 
 def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_role: HostRole) -> Storage:
+    admins = principals.admin_principal_arns(cfg.admin_principal_arns)
     return Storage(
         f"{NAME}-storage",
         StorageArgs(
@@ -172,9 +190,10 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             key_arn=key.arn,
             account_id=target.account_id,
             # The hosts and the admins (by default whoever deploys) may touch DICOM objects.
-            allowed_principal_arns=pulumi.Output.all(
-                hosts=host_role.arn, admins=principals.admin_principal_arns(cfg.admin_principal_arns)
-            ).apply(lambda arns: [arns["hosts"], *arns["admins"]]),
+            allowed_principal_arns=pulumi.Output.all(hosts=host_role.arn, admins=admins).apply(
+                lambda arns: [arns["hosts"], *arns["admins"]]
+            ),
+            admin_principal_arns=admins,
             log_retention_days=cfg.options.log_retention_days,
             force_destroy=not cfg.is_production,
             retain_on_delete=cfg.is_production,
@@ -211,7 +230,7 @@ def _create_hosts(
     network: Network,
     host_role: HostRole,
     key: EncryptionKey,
-    user_data: HostUserData,
+    user_data: HostApplication,
 ) -> Hosts:
     return Hosts(
         f"{NAME}-hosts",
@@ -228,7 +247,7 @@ def _create_hosts(
             root_volume_gb=cfg.options.root_volume_gb,
             web_allowed_cidrs=cfg.web_allowed_cidrs,
             dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
-            user_data_base64=user_data.for_role,
+            boot=user_data.for_role,
             public_key=cfg.public_key,
             secondary_state=cfg.secondary_state,
             pinned_ami_id=cfg.options.ami_id,
@@ -243,7 +262,7 @@ def _create_scale_out(
     network: Network,
     host_role: HostRole,
     key: EncryptionKey,
-    user_data: HostUserData,
+    user_data: HostApplication,
     storage: Storage,
     launch_role: AutoScalingRole,
 ) -> Serving:
@@ -257,7 +276,7 @@ def _create_scale_out(
             ami_id=_current_ami(cfg),
             instance_profile=host_role.instance_profile.name,
             key_arn=key.arn,
-            user_data_base64=user_data.for_role(GROUP_MEMBER),
+            boot=user_data.for_role(GROUP_MEMBER),
         ),
         storage,
     )

@@ -87,6 +87,7 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
         "aws_s3_bucket_server_side_encryption_configuration", renames={"rules": "rule"}
     ),
     "aws:s3/bucketVersioning:BucketVersioning": TerraformType("aws_s3_bucket_versioning"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": TerraformType("aws_s3_object"),
     "aws:secretsmanager/secret:Secret": TerraformType("aws_secretsmanager_secret"),
     "aws:secretsmanager/secretVersion:SecretVersion": TerraformType("aws_secretsmanager_secret_version"),
     "aws:sns/topic:Topic": TerraformType("aws_sns_topic"),

@@ -11,7 +11,7 @@ exports. Tests, `plan`, `check` and `bench` all use this.
     stack_file.py      read_stack_file: a Pulumi.<stack>.yaml as the engine would read it
     project_config.py  the Pulumi CLI's rules for Pulumi.yaml's `config:` block, for the tests
     run.py             evaluate: validate the config, then run __main__.py under the mocks
-    host_files.py      the files each host gets, read back from the recorded user data
+    host_files.py      the files each host gets, read back from the recorded user data and bundle
 """
 
 from orthweb.evaluate.model import Evaluation, RecordedResource, Secret, plain, redact, secrets_in

@@ -94,9 +94,6 @@ def write_sso_secrets(sso_site_secret: Mapping[str, str], admin: Credential, env
         _write(out / file_name, json.dumps({"resources": [secret]}))
     site = sso_site_secret["site_address"]
     for placeholder, value in (
-        # The filters and clusters first: they hold the other placeholders.
-        (sso_context.FILTERS_PLACEHOLDER, sso_site_secret["envoy_filters"]),
-        (sso_context.CLUSTERS_PLACEHOLDER, sso_site_secret["envoy_clusters"]),
         (sso_context.CLIENT_ID_PLACEHOLDER, sso_site_secret["client_id"]),
         (sso_context.SITE_ADDRESS_PLACEHOLDER, site),
         (sso_context.LOGOUT_URI_PLACEHOLDER, quote(f"https://{site}/", safe="")),

@@ -31,7 +31,6 @@ from orthweb.harness.processes import LOOPBACK, HarnessError, free_port
 from orthweb.harness.secrets import SecretInputs
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import APP_DIR
-from orthweb.host.render import render_sign_in_envoy
 
 
 @dataclass
@@ -186,7 +185,6 @@ class SsoSite:
                 "client_secret": self.provider.site_client_secret,
                 "hmac_secret": self.cookie_key,
                 "site_address": self.site_address,
-                **render_sign_in_envoy(self.sso_ctx),
             },
         )
         with LocalAws() as aws:

@@ -52,6 +52,8 @@ class HostAppContext:
     orthanc_replicas: int
     index_connections: int
     dicom_bucket: str
+    # Where the host's bundle is (the object's key and digest come from the bundle itself).
+    bundle_bucket: str
     db_identifier: str
     orthanc_credentials_secret_arn: str
     site_tls_secret_arn: str
@@ -84,6 +86,7 @@ class HostAppContext:
             ("orthanc_replicas", 1 <= self.orthanc_replicas <= MAX_REPLICAS),
             ("index_connections", self.index_connections >= 1),
             ("dicom_bucket", bool(_BUCKET_RE.match(self.dicom_bucket))),
+            ("bundle_bucket", bool(_BUCKET_RE.match(self.bundle_bucket))),
             ("db_identifier", bool(_DB_ID_RE.match(self.db_identifier))),
             ("orthanc_credentials_secret_arn", bool(_ARN_RE.match(self.orthanc_credentials_secret_arn))),
             ("site_tls_secret_arn", bool(_ARN_RE.match(self.site_tls_secret_arn))),

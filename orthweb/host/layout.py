@@ -1,4 +1,4 @@
-"""Where the host application lives on a host, and the files user data writes there."""
+"""Where the host application lives on a host, and the files it gets: the bundle's and user data's."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ ENVOY_ADMIN_PORT: Final = 9901
 
 @dataclass(frozen=True)
 class HostFile:
-    """One file that user data writes onto the host."""
+    """One file a host gets: from its bundle (HOST_FILES) or from user data (USER_DATA_FILES)."""
 
     name: str
     template: str
@@ -61,7 +61,8 @@ class HostFile:
     mode: str
 
 
-# Written in this order; `name` is the key in render_host_files().
+# The host application: every file a host runs, shipped in its content-addressed bundle (an S3
+# object the host fetches and checks at first boot). `name` is the key in render_host_files().
 HOST_FILES: Final = (
     HostFile("envoy.yaml", "envoy.yaml.j2", f"{APP_DIR}/envoy.yaml", "0644"),
     HostFile("orthanc.json", "orthanc.json.j2", f"{APP_DIR}/orthanc.json", "0644"),
@@ -87,4 +88,13 @@ HOST_FILES: Final = (
     # The CloudWatch agent's configuration and the Prometheus scrape it reads.
     HostFile("cloudwatch-agent.json", "cloudwatch-agent.json.j2", f"{APP_DIR}/cloudwatch-agent.json", "0644"),
     HostFile("prometheus.yaml", "prometheus.yaml.j2", f"{APP_DIR}/prometheus.yaml", "0644"),
+    # What bootstrap.sh runs once the bundle is in place: enable and start the units.
+    HostFile("activate.sh", "activate.sh.j2", f"{APP_DIR}/activate.sh", "0700"),
 )
+
+# What user data itself writes: which deployment and bundle this host runs (read by operators and
+# `orthweb verify`), and the script that fetches the bundle, checks its SHA-256 against the digest
+# user data names, unpacks it and runs activate.sh.
+DEPLOYMENT_INFO: Final = HostFile("deployment.json", "deployment.json.j2", "/etc/orthweb/deployment.json", "0644")
+BOOTSTRAP: Final = HostFile("bootstrap.sh", "bootstrap.sh.j2", f"{APP_DIR}/bootstrap.sh", "0700")
+USER_DATA_FILES: Final = (DEPLOYMENT_INFO, BOOTSTRAP)

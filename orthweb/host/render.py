@@ -1,29 +1,30 @@
-"""The jinja2 rendering of `templates/` into each host's files and its gzipped cloud-init.
+"""The jinja2 rendering of `templates/` into each host's bundle and its gzipped cloud-init.
 
 Pure module (no Pulumi imports): `orthweb.infra.user_data` builds a `HostAppContext` from resolved
-outputs and hands `render_user_data_gzip_base64(ctx)` to EC2. Nothing secret is ever part of the
-context; the host fetches its secrets from Secrets Manager at boot (see fetch-secrets.sh).
+outputs, stores `render_host(ctx).bundle` in the stack's bundle bucket and hands the user data (a
+bootstrap naming the bundle's digest) to EC2. Nothing secret is ever part of the context; the host
+fetches its secrets from Secrets Manager at boot (see fetch-secrets.sh).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
-import json
 import posixpath
-import textwrap
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Final
 
 import jinja2
 
 from orthweb import telemetry
 from orthweb.constants import DICOMWEB_ROOT, STONE, USER_DATA_NAME, VIEWER_PATHS, WADO_URI_ROOT
+from orthweb.host.bundle import HostBundle
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
     APP_DIR,
+    BOOTSTRAP,
     DRAIN_DIR,
     DRAIN_MOUNT,
     ENVOY_ADMIN_PORT,
@@ -36,8 +37,8 @@ from orthweb.host.layout import (
     REGISTRATION_REFUSED,
     SECRETS_DIR,
     UPSTREAM_IDLE_TIMEOUT,
+    USER_DATA_FILES,
 )
-from orthweb.host.sso_context import SsoHostContext
 
 
 def _templates_dir() -> Path:
@@ -87,61 +88,80 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
     )
 
 
-def render_host_files(ctx: HostAppContext) -> dict[str, str]:
-    """Every file the host gets, by name; `cloud-init.yaml` embeds all the others."""
+@dataclass(frozen=True)
+class RenderedHost:
+    """One host as `pulumi up` makes it: its bundle (the S3 object) and its user data."""
+
+    bundle: HostBundle
+    # The user-data files by name (deployment.json, bootstrap.sh), and the cloud-config itself.
+    user_data_files: dict[str, str]
+
+    @property
+    def user_data(self) -> str:
+        return self.user_data_files[USER_DATA_NAME]
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Every file the host gets, by name: the bundle's and user data's."""
+        return {**self.bundle.files, **self.user_data_files}
+
+
+def render_host(ctx: HostAppContext) -> RenderedHost:
     env = _environment()
-    files = {f.name: _render(env, f.template, ctx) for f in HOST_FILES}
+    bundle = HostBundle({f.name: _render(env, f.template, ctx) for f in HOST_FILES})
+    extra = {"bundle": bundle, "deployment": _deployment_info(ctx, bundle)}
+    files = {f.name: _render(env, f.template, ctx, **extra) for f in USER_DATA_FILES}
     files[USER_DATA_NAME] = _render(
         env,
         "cloud-init.yaml.j2",
         ctx,
         files=files,
-        host_files=HOST_FILES,
-        deployment_info=_deployment_info(ctx),
+        user_data_files=USER_DATA_FILES,
+        bootstrap_path=BOOTSTRAP.path,
+        **extra,
     )
-    return files
+    return RenderedHost(bundle, files)
 
 
-def _deployment_info(ctx: HostAppContext) -> str:
-    # What an operator on the host needs to know which deployment this is.
-    info = {
+def render_host_files(ctx: HostAppContext) -> dict[str, str]:
+    """Every file the host gets, by name, and `cloud-init.yaml`, its user data."""
+    return render_host(ctx).files
+
+
+def _deployment_info(ctx: HostAppContext, bundle: HostBundle) -> dict[str, object]:
+    # What an operator on the host needs to know which deployment, and which bundle, this is.
+    return {
         "stack": ctx.stack,
         "host_role": ctx.host_role,
         "templates_digest": ctx.templates_digest,
+        "bundle": {"sha256": bundle.sha256, "uri": f"s3://{ctx.bundle_bucket}/{bundle.key}"},
         "site_name": ctx.site_name,
         "orthanc_image": ctx.orthanc_image,
         "envoy_image": ctx.envoy_image,
         "orthanc_replicas": ctx.orthanc_replicas,
         "compose_version": ctx.compose_version,
     }
-    return json.dumps(info, indent=2) + "\n"
-
-
-def render_sign_in_envoy(sso: SsoHostContext) -> dict[str, str]:
-    """The sign-in parts of envoy.yaml (HTTP filters, clusters), each indented for the place its
-    placeholder holds. They reach the hosts in the site client's secret, not in user data: EC2
-    caps user data at 16 KiB gzipped, and these parts are most of what sign-in adds."""
-    macros = _environment().get_template("envoy-sso.yaml.j2").make_module({"ctx": SimpleNamespace(sso=sso)})
-    parts = {"envoy_filters": (macros.http_filters(), 10), "envoy_clusters": (macros.clusters(), 2)}  # type: ignore[attr-defined]
-    # The placeholder stands where the first line goes: only the following lines need indenting.
-    return {field: textwrap.indent(text, " " * width).lstrip(" ") for field, (text, width) in parts.items()}
 
 
 def render_user_data(ctx: HostAppContext) -> str:
-    """The `#cloud-config` document (plain text; larger than EC2 accepts, see below)."""
-    return render_host_files(ctx)[USER_DATA_NAME]
+    """The `#cloud-config` document: the bootstrap that fetches and checks the host's bundle."""
+    return render_host(ctx).user_data
 
 
 # EC2 refuses user data over 16 KiB (before base64); cloud-init unpacks gzip by itself.
 USER_DATA_LIMIT_BYTES: Final = 16 * 1024
 
 
-def render_user_data_gzip_base64(ctx: HostAppContext) -> str:
+def gzip_base64(user_data: str) -> str:
     """User data for `aws.ec2.Instance(user_data_base64=...)`: the cloud-config, gzipped.
 
     Deterministic (gzip mtime 0), so an unchanged context never shows up as a diff.
     """
-    packed = gzip.compress(render_user_data(ctx).encode(), compresslevel=9, mtime=0)
+    packed = gzip.compress(user_data.encode(), compresslevel=9, mtime=0)
     if len(packed) > USER_DATA_LIMIT_BYTES:
         raise ValueError(f"user data is {len(packed)} bytes gzipped, over EC2's 16 KiB limit")
     return base64.b64encode(packed).decode("ascii")
+
+
+def render_user_data_gzip_base64(ctx: HostAppContext) -> str:
+    return gzip_base64(render_user_data(ctx))

@@ -1,7 +1,6 @@
 """The sign-in part of a host's render context (authentication: sso): where Cognito is, and the
-facts envoy-sso.yaml.j2 needs. No secret: the site client's id and secret, the cookie key, the
-site's address and the sign-in parts of envoy.yaml reach the host through Secrets Manager
-(placeholders filled at boot)."""
+facts envoy-sso.yaml.j2 needs. No secret: the site client's id and secret, the cookie key and the
+site's address reach the host through Secrets Manager (placeholders filled at boot)."""
 
 from __future__ import annotations
 
@@ -17,10 +16,6 @@ from orthweb import sso
 CLIENT_ID_PLACEHOLDER: Final = "__ORTHWEB_SSO_CLIENT_ID__"
 SITE_ADDRESS_PLACEHOLDER: Final = "__ORTHWEB_SSO_SITE_ADDRESS__"
 LOGOUT_URI_PLACEHOLDER: Final = "__ORTHWEB_SSO_LOGOUT_URI__"
-# Where fetch-secrets.sh puts the sign-in parts of envoy.yaml, from the same secret (YAML comments,
-# so the template copy stays valid YAML).
-FILTERS_PLACEHOLDER: Final = "#__ORTHWEB_SSO_HTTP_FILTERS__"
-CLUSTERS_PLACEHOLDER: Final = "#__ORTHWEB_SSO_CLUSTERS__"
 # Filled from the Orthanc credentials: what Envoy sends Orthanc once it has checked the user.
 ORTHANC_AUTHORIZATION_PLACEHOLDER: Final = "__ORTHWEB_ORTHANC_AUTHORIZATION__"
 # The secret files (Envoy SDS, JSON) fetch-secrets.sh writes, and where Envoy's container sees them.
@@ -113,8 +108,6 @@ class SsoHostContext:
     client_id_placeholder = CLIENT_ID_PLACEHOLDER
     site_address_placeholder = SITE_ADDRESS_PLACEHOLDER
     logout_uri_placeholder = LOGOUT_URI_PLACEHOLDER
-    filters_placeholder = FILTERS_PLACEHOLDER
-    clusters_placeholder = CLUSTERS_PLACEHOLDER
     orthanc_authorization_placeholder = ORTHANC_AUTHORIZATION_PLACEHOLDER
     client_secret_file_name = CLIENT_SECRET_FILE
     cookie_key_file_name = COOKIE_KEY_FILE

@@ -51,10 +51,10 @@ class HostRole(pulumi.ComponentResource):
         self.arn = self.role.arn
         self.register_outputs({"arn": self.arn, "instance_profile": self.instance_profile.name})
 
-    def grant(self, document: pulumi.Input[str]) -> aws.iam.RolePolicy:
+    def grant(self, document: pulumi.Input[str], *, purpose: str = "permissions") -> aws.iam.RolePolicy:
         """Attach the hosts' own permissions (an inline policy owned by this component)."""
         return aws.iam.RolePolicy(
-            f"{self._name}-permissions",
+            f"{self._name}-{purpose}",
             role=self.role.id,
             policy=document,
             opts=pulumi.ResourceOptions(parent=self),

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from orthweb.constants import (
     AFTER_FIRST_BOOT_TAG,
+    BUNDLE_TAG,
     DICOM_TLS_PORT,
     HOST_ROLES,
     HTTPS_PORT,
@@ -23,6 +24,7 @@ from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.host_image import HostLaunch, InstanceType, host_image
 from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
+from orthweb.infra.user_data import HostBoot
 from orthweb.modalities import DicomModality
 
 
@@ -41,8 +43,8 @@ class HostsArgs:
     root_volume_gb: int
     web_allowed_cidrs: tuple[str, ...]
     dicom_allowed_cidrs: tuple[str, ...]
-    # Called with the host role (PRIMARY/SECONDARY); returns its gzipped, base64 cloud-init.
-    user_data_base64: Callable[[str], pulumi.Input[str]]
+    # Called with the host role (PRIMARY/SECONDARY): its user data and bundle.
+    boot: Callable[[str], HostBoot]
     public_key: str | None
     secondary_state: str
     # An AMI the user pinned (`deploymentOptions.amiId`), used for every host whatever runs now.
@@ -110,8 +112,9 @@ class Hosts(pulumi.ComponentResource):
         self, role: str, subnet_id: pulumi.Input[str], key_pair: aws.ec2.KeyPair | None
     ) -> aws.ec2.Instance:
         args = self._args
+        boot = args.boot(role)
         launch = HostLaunch(
-            user_data_base64=args.user_data_base64(role),
+            user_data_base64=boot.user_data_base64,
             subnet_id=subnet_id,
             key_name=key_pair.key_name if key_pair else None,
             root_volume_key_arn=args.key_arn,
@@ -154,14 +157,18 @@ class Hosts(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=self._tags,
             ),
-            tags=self._host_tags(role),
-            opts=self._child,
+            tags=self._host_tags(role, boot.bundle_sha256),
+            # Its first boot fetches the bundle with the role's permission to read it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(boot.ready)),
         )
 
-    def _host_tags(self, role: str) -> dict[str, str]:
+    def _host_tags(self, role: str, bundle_sha256: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:
         """A standby secondary powers itself off after its first boot (see its cloud-init); nothing
         stops it from outside, and no later `up` stops a host that a failover started."""
-        tags = with_role(self._args.stack, role, name=aws_name(self._args.stack, role))
+        tags: dict[str, pulumi.Input[str]] = {
+            **with_role(self._args.stack, role, name=aws_name(self._args.stack, role)),
+            BUNDLE_TAG: bundle_sha256,
+        }
         if role == SECONDARY and self._args.secondary_state == "stopped":
             tags[AFTER_FIRST_BOOT_TAG] = "stopped"
         return tags

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from orthweb import telemetry
-from orthweb.constants import ACCESS_LOGS_PREFIX, FLOW_LOGS_PREFIX, LOAD_BALANCER_LOGS_PREFIX, aws_name
+from orthweb.constants import (
+    ACCESS_LOGS_PREFIX,
+    BUNDLE_PREFIX,
+    FLOW_LOGS_PREFIX,
+    LOAD_BALANCER_LOGS_PREFIX,
+    aws_name,
+)
 
 Document = dict[str, Any]
 
@@ -119,6 +125,36 @@ def secrets_endpoint_policy(*, secret_arns: list[str], account_id: str) -> Docum
     }
 
 
+def host_bundle_read(*, bucket_arn: str, key_arn: str, region: str) -> Document:
+    """What a host needs at first boot: read the bundles (nothing else in that bucket, no listing),
+    and the key only as S3 uses it for that bucket (with an S3 Bucket Key, the encryption context
+    names the bucket, not the object: Amazon S3 User Guide, "Reducing the cost of SSE-KMS with
+    Amazon S3 Bucket Keys")."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ReadHostBundles",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{bucket_arn}/{BUNDLE_PREFIX}*",
+            },
+            {
+                "Sid": "DecryptHostBundles",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": key_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+                    }
+                },
+            },
+        ],
+    }
+
+
 def _dicom_bucket_access(dicom_bucket_arn: str) -> list[Document]:
     return [
         {
@@ -209,6 +245,34 @@ def dicom_bucket_policy(*, bucket_arn: str, allowed_principal_arns: list[str]) -
                 ],
                 "Resource": f"{bucket_arn}/*",
                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(set(allowed_principal_arns))}},
+            },
+        ],
+    }
+
+
+def host_bundle_bucket_policy(*, bucket_arn: str, reader_arns: list[str], writer_arns: list[str]) -> Document:
+    """TLS only; the bundles readable by the hosts' role and the admins, written and deleted by the
+    admins only (`pulumi up` runs as one of them). Bucket administration stays with the account."""
+    objects = f"{bucket_arn}/*"
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _deny_insecure_transport(bucket_arn),
+            {
+                "Sid": "DenyBundleReadsToOthers",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": objects,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(set(reader_arns))}},
+            },
+            {
+                "Sid": "DenyBundleWritesToOthers",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging"],
+                "Resource": objects,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(set(writer_arns))}},
             },
         ],
     }

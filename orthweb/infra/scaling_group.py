@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orthweb.constants import (
+    BUNDLE_TAG,
     DICOM_TLS_PORT,
     GROUP_MEMBER,
     HTTPS_PORT,
@@ -28,6 +29,7 @@ from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.host_image import HostLaunch, InstanceType, host_image
 from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
+from orthweb.infra.user_data import HostBoot
 from orthweb.modalities import DicomModality
 
 # Amazon Linux 2023's root device.
@@ -67,7 +69,8 @@ class ScalingGroupArgs:
     instance_profile: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     root_volume_gb: int
-    user_data_base64: pulumi.Input[str]
+    # The members' user data and bundle (one for the whole group).
+    boot: HostBoot
     public_key: str | None
     load_balancer_security_group_id: pulumi.Input[str]
     target_group_arns: Sequence[pulumi.Input[str]]
@@ -145,7 +148,7 @@ class ScalingGroup(pulumi.ComponentResource):
             stack=args.stack,
             role=GROUP_MEMBER,
             launch=HostLaunch(
-                user_data_base64=args.user_data_base64,
+                user_data_base64=args.boot.user_data_base64,
                 subnet_id=None,
                 key_name=key_name,
                 root_volume_key_arn=args.key_arn,
@@ -159,7 +162,11 @@ class ScalingGroup(pulumi.ComponentResource):
         args = self._args
         key_pair = self._create_key_pair()
         key_name = key_pair.key_name if key_pair else None
-        member_tags = with_role(args.stack, GROUP_MEMBER, name=aws_name(args.stack, GROUP_MEMBER))
+        # Each member carries the digest of the bundle its launch template version names.
+        member_tags: dict[str, pulumi.Input[str]] = {
+            **with_role(args.stack, GROUP_MEMBER, name=aws_name(args.stack, GROUP_MEMBER)),
+            BUNDLE_TAG: args.boot.bundle_sha256,
+        }
         return aws.ec2.LaunchTemplate(
             f"{self._name}-launch-template",
             description=f"orthweb {args.stack}: one host of the scale-out group",
@@ -167,7 +174,7 @@ class ScalingGroup(pulumi.ComponentResource):
             instance_type=args.instance_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(name=args.instance_profile),
             key_name=key_name,
-            user_data=args.user_data_base64,
+            user_data=args.boot.user_data_base64,
             # Public subnets without NAT: a member needs its own address to pull images and reach AWS.
             network_interfaces=[
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
@@ -192,7 +199,8 @@ class ScalingGroup(pulumi.ComponentResource):
             # The group launches the newest version; every change becomes one (and a refresh).
             update_default_version=True,
             tags=self._tags,
-            opts=self._child,
+            # A member's first boot fetches the bundle with the role's permission to read it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.boot.ready)),
         )
 
     def _create_group(self) -> aws.autoscaling.Group:

@@ -7,8 +7,8 @@ scopes name the same roles. Envoy on each host enforces the roles (templates/env
 The site's client can only exist once the site's address does (Cognito checks its callback URL
 exactly), and the hosts' user data cannot wait for that address: so the pool, the domain and the
 machine client are made at construction, and `connect_site` adds the site's client later. Its
-secret and the HMAC key reach the hosts through Secrets Manager, never through user data, and so
-do Envoy's sign-in filters and clusters (EC2 caps user data at 16 KiB).
+secret and the HMAC key reach the hosts through Secrets Manager, never through user data or the
+host's bundle.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import pulumi_random as random
 
 from orthweb import sso
 from orthweb.constants import PROJECT, aws_name
-from orthweb.host.render import render_sign_in_envoy
-from orthweb.host.sso_context import SsoHostContext
 from orthweb.infra.tags import describe, stack_tags, with_role
 from orthweb.infra.user_data import SignInHostInputs
 
@@ -291,7 +289,7 @@ class SignIn(pulumi.ComponentResource):
         )
         cookie_key = random.RandomPassword(f"{self._name}-cookie-key", length=32, special=False, opts=self._child)
         value = pulumi.Output.all(
-            id=client.id, secret=client.client_secret, hmac=cookie_key.result, site=address, host=self._host_context()
+            id=client.id, secret=client.client_secret, hmac=cookie_key.result, site=address
         ).apply(
             lambda v: json.dumps(
                 {
@@ -299,8 +297,6 @@ class SignIn(pulumi.ComponentResource):
                     "client_secret": v["secret"],
                     "hmac_secret": v["hmac"],
                     "site_address": v["site"],
-                    # Envoy's sign-in filters and clusters: too large for user data (16 KiB).
-                    **render_sign_in_envoy(v["host"]),
                 }
             )
         )
@@ -311,12 +307,6 @@ class SignIn(pulumi.ComponentResource):
             opts=self._child,
         )
         return client
-
-    def _host_context(self) -> pulumi.Output[SsoHostContext]:
-        inputs = self.host_inputs()
-        return pulumi.Output.all(region=self._args.region, **vars(inputs)).apply(
-            lambda v: SsoHostContext.for_cognito(**v)
-        )
 
     def _secret(self, role: str, what: str) -> aws.secretsmanager.Secret:
         args = self._args

@@ -1,4 +1,5 @@
-"""S3: the DICOM bucket (SSE-KMS) and the log bucket (SSE-S3) for access and flow logs.
+"""S3: the DICOM bucket (SSE-KMS), the host bundle bucket (SSE-KMS) and the log bucket (SSE-S3)
+for access and flow logs.
 
 Uses the current pulumi-aws 7 resources (Bucket + one resource per bucket feature), never the
 deprecated `*V2` names or inline bucket arguments.
@@ -11,7 +12,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import ACCESS_LOGS_PREFIX, DICOM_BUCKET_ROLE, LOG_BUCKET_ROLE, bucket_prefix
+from orthweb.constants import (
+    ACCESS_LOGS_PREFIX,
+    DICOM_BUCKET_ROLE,
+    HOST_BUNDLE_BUCKET_ROLE,
+    LOG_BUCKET_ROLE,
+    bucket_prefix,
+)
 from orthweb.infra import policies
 from orthweb.infra.tags import with_role
 
@@ -25,7 +32,10 @@ class StorageArgs:
     stack: str
     key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
+    # May read and write DICOM objects, and read host bundles: the hosts' role and the admins.
     allowed_principal_arns: pulumi.Input[list[str]]
+    # May write host bundles: the admins (whoever runs `pulumi up` among them).
+    admin_principal_arns: pulumi.Input[list[str]]
     log_retention_days: int
     # Dev stacks are destroyed with their data; production buckets refuse to go while not empty.
     force_destroy: bool
@@ -38,12 +48,16 @@ class StorageArgs:
 class Storage(pulumi.ComponentResource):
     dicom_bucket: aws.s3.Bucket
     log_bucket: aws.s3.Bucket
+    # Each host's application files, one object per content digest (orthweb.infra.user_data).
+    host_bundle_bucket: aws.s3.Bucket
     # Log writers that check their permission when configured wait for it.
     log_bucket_policy: aws.s3.BucketPolicy
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Storage", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete)
+        # What `pulumi up` makes again from the templates goes with the stack, in production too.
+        self._disposable = pulumi.ResourceOptions(parent=self)
         self._args = args
 
         self.log_bucket = self._bucket(f"{name}-{LOG_BUCKET_ROLE}", LOG_BUCKET_ROLE)
@@ -54,13 +68,8 @@ class Storage(pulumi.ComponentResource):
         self.dicom_bucket = self._bucket(f"{name}-{DICOM_BUCKET_ROLE}", DICOM_BUCKET_ROLE)
         self._harden(f"{name}-dicom", self.dicom_bucket, kms_key_arn=args.key_arn)
         self._lifecycle(f"{name}-dicom", self.dicom_bucket, expire_days=None, noncurrent_days=NONCURRENT_VERSION_DAYS)
-        aws.s3.BucketLogging(
-            f"{name}-dicom-access-logs",
-            bucket=self.dicom_bucket.id,
-            target_bucket=self.log_bucket.id,
-            target_prefix=f"{ACCESS_LOGS_PREFIX}{DICOM_BUCKET_ROLE}/",
-            opts=self._child,
-        )
+        self._access_logs(f"{name}-dicom", self.dicom_bucket, DICOM_BUCKET_ROLE, self._child)
+        self.host_bundle_bucket = self._create_host_bundle_bucket(name)
         aws.s3.BucketPolicy(
             f"{name}-dicom-policy",
             bucket=self.dicom_bucket.id,
@@ -73,32 +82,76 @@ class Storage(pulumi.ComponentResource):
             f"{name}-logs-policy",
             bucket=self.log_bucket.id,
             policy=pulumi.Output.all(
-                bucket_arn=self.log_bucket.arn, account_id=args.account_id, dicom_bucket_arn=self.dicom_bucket.arn
+                bucket_arn=self.log_bucket.arn,
+                account_id=args.account_id,
+                dicom_bucket_arn=self.dicom_bucket.arn,
+                bundle_bucket_arn=self.host_bundle_bucket.arn,
             ).apply(
                 lambda v: policies.to_json(
                     policies.log_bucket_policy(
                         bucket_arn=v["bucket_arn"],
                         account_id=v["account_id"],
-                        source_bucket_arns=[v["dicom_bucket_arn"]],
+                        source_bucket_arns=[v["dicom_bucket_arn"], v["bundle_bucket_arn"]],
                         load_balancer_logs=args.load_balancer_logs,
                     )
                 )
             ),
             opts=self._child,
         )
-        self.register_outputs({"dicom_bucket": self.dicom_bucket.bucket, "log_bucket": self.log_bucket.bucket})
-
-    def _bucket(self, resource_name: str, role: str) -> aws.s3.Bucket:
-        return aws.s3.Bucket(
-            resource_name,
-            bucket_prefix=bucket_prefix(self._args.stack, role),
-            force_destroy=self._args.force_destroy,
-            tags=with_role(self._args.stack, role),
-            opts=self._child,
+        self.register_outputs(
+            {
+                "dicom_bucket": self.dicom_bucket.bucket,
+                "log_bucket": self.log_bucket.bucket,
+                "host_bundle_bucket": self.host_bundle_bucket.bucket,
+            }
         )
 
+    def _bucket(self, resource_name: str, role: str, *, disposable: bool = False) -> aws.s3.Bucket:
+        """A disposable bucket is emptied and deleted with the stack, whatever the environment."""
+        args = self._args
+        return aws.s3.Bucket(
+            resource_name,
+            bucket_prefix=bucket_prefix(args.stack, role),
+            force_destroy=disposable or args.force_destroy,
+            tags=with_role(args.stack, role),
+            opts=self._disposable if disposable else self._child,
+        )
+
+    def _access_logs(self, resource_name: str, bucket: aws.s3.Bucket, role: str, opts: pulumi.ResourceOptions) -> None:
+        aws.s3.BucketLogging(
+            f"{resource_name}-access-logs",
+            bucket=bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix=f"{ACCESS_LOGS_PREFIX}{role}/",
+            opts=opts,
+        )
+
+    def _create_host_bundle_bucket(self, name: str) -> aws.s3.Bucket:
+        """Everything in it is made again by `pulumi up` from the templates: it goes with the stack,
+        its objects and their old versions with it, in production too."""
+        args, opts = self._args, self._disposable
+        bucket = self._bucket(f"{name}-{HOST_BUNDLE_BUCKET_ROLE}", HOST_BUNDLE_BUCKET_ROLE, disposable=True)
+        self._harden(f"{name}-bundles", bucket, kms_key_arn=args.key_arn, opts=opts)
+        self._lifecycle(f"{name}-bundles", bucket, expire_days=None, noncurrent_days=NONCURRENT_VERSION_DAYS, opts=opts)
+        self._access_logs(f"{name}-bundles", bucket, HOST_BUNDLE_BUCKET_ROLE, opts)
+        aws.s3.BucketPolicy(
+            f"{name}-bundles-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(
+                bucket_arn=bucket.arn, reader_arns=args.allowed_principal_arns, writer_arns=args.admin_principal_arns
+            ).apply(lambda v: policies.to_json(policies.host_bundle_bucket_policy(**v))),
+            opts=opts,
+        )
+        return bucket
+
     def _lifecycle(
-        self, resource_name: str, bucket: aws.s3.Bucket, *, expire_days: int | None, noncurrent_days: int
+        self,
+        resource_name: str,
+        bucket: aws.s3.Bucket,
+        *,
+        expire_days: int | None,
+        noncurrent_days: int,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Expire current objects after `expire_days` (None: never), old versions after `noncurrent_days`."""
         aws.s3.BucketLifecycleConfiguration(
@@ -120,17 +173,23 @@ class Storage(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=self._child,
+            opts=opts or self._child,
         )
 
-    def _harden(self, resource_name: str, bucket: aws.s3.Bucket, kms_key_arn: pulumi.Input[str] | None) -> None:
+    def _harden(
+        self,
+        resource_name: str,
+        bucket: aws.s3.Bucket,
+        kms_key_arn: pulumi.Input[str] | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         """Ownership enforced (no ACLs), public access blocked, encryption and versioning on,
         object events published to EventBridge."""
         aws.s3.BucketOwnershipControls(
             f"{resource_name}-ownership",
             bucket=bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=self._child,
+            opts=opts or self._child,
         )
         aws.s3.BucketPublicAccessBlock(
             f"{resource_name}-public-access",
@@ -139,7 +198,7 @@ class Storage(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=self._child,
+            opts=opts or self._child,
         )
         # S3 server access logs can only be delivered to SSE-S3 buckets, hence no KMS for logs.
         default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
@@ -155,13 +214,15 @@ class Storage(pulumi.ComponentResource):
                     bucket_key_enabled=kms_key_arn is not None,
                 )
             ],
-            opts=self._child,
+            opts=opts or self._child,
         )
         aws.s3.BucketVersioning(
             f"{resource_name}-versioning",
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=self._child,
+            opts=opts or self._child,
         )
         # Free to publish; lets an EventBridge rule alert on object deletions without touching the stack.
-        aws.s3.BucketNotification(f"{resource_name}-events", bucket=bucket.id, eventbridge=True, opts=self._child)
+        aws.s3.BucketNotification(
+            f"{resource_name}-events", bucket=bucket.id, eventbridge=True, opts=opts or self._child
+        )

@@ -1,17 +1,30 @@
-"""Each host's cloud-init, rendered from Pulumi outputs that are known before RDS exists."""
+"""Each host's application: its bundle in the stack's bundle bucket, and the user data that fetches it.
+
+Rendered from Pulumi outputs that are known before RDS exists. The bundle (every file the host
+runs) is one content-addressed object; user data is a small bootstrap naming the object and its
+SHA-256, which the host checks before using anything in it. A changed bundle is a new object and
+new user data, so the host is replaced (an instance; a launch template version, rolled out by the
+group's instance refresh).
+"""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from orthweb.config import StackConfig
 from orthweb.constants import COMPOSE_SHA256, SECONDARY
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
-from orthweb.host.render import render_user_data_gzip_base64
+from orthweb.host.render import gzip_base64, render_host
 from orthweb.host.sso_context import SsoHostContext
+from orthweb.infra import policies
+from orthweb.infra.host_role import HostRole
+from orthweb.infra.tags import stack_tags
 from orthweb.sizing import index_connections_for
 
 
@@ -22,6 +35,10 @@ class HostUserDataInputs:
     dicom_bucket: pulumi.Input[str]
     orthanc_credentials_secret_arn: pulumi.Input[str]
     site_tls_secret_arn: pulumi.Input[str]
+    # Where the bundles go: the stack's bundle bucket (SSE-KMS with the stack's key).
+    bundle_bucket: pulumi.Input[str]
+    bundle_bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
     # Sign-in (authentication: sso): where the pool is, never a secret value.
     sign_in: SignInHostInputs | None = None
 
@@ -34,23 +51,81 @@ class SignInHostInputs:
     site_client_secret_arn: pulumi.Input[str]
 
 
-class HostUserData:
-    """Renders `templates/` into gzipped cloud-init for one host role (names and ARNs only)."""
+@dataclass(frozen=True)
+class HostBoot:
+    """What a host of one role is launched with, and what must exist before it starts."""
 
-    def __init__(self, cfg: StackConfig, inputs: HostUserDataInputs) -> None:
+    user_data_base64: pulumi.Output[str]
+    # The SHA-256 of its bundle (its tag) and where the bundle is (the stack's output).
+    bundle_sha256: pulumi.Output[str]
+    bundle_uri: pulumi.Output[str]
+    # The bundle object and the hosts' permission to read it: a host must not boot before them.
+    ready: Sequence[pulumi.Resource]
+
+
+class HostApplication(pulumi.ComponentResource):
+    """The bundle of each host role (one object each) and the hosts' read access to them."""
+
+    boots: dict[str, HostBoot]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        inputs: HostUserDataInputs,
+        *,
+        roles: Sequence[str],
+        readers: HostRole,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("orthweb:index:HostApplication", name, None, opts)
+        self._name = name
         self._cfg = cfg
         self._inputs = inputs
+        self._child = pulumi.ResourceOptions(parent=self)
+        # Its own inline policy: the hosts' main one names the database, which exists much later.
+        read_grant = readers.grant(
+            pulumi.Output.all(bucket_arn=inputs.bundle_bucket_arn, key_arn=inputs.key_arn, region=inputs.region).apply(
+                lambda v: policies.to_json(policies.host_bundle_read(**v))
+            ),
+            purpose="bundle-read",
+        )
+        self.boots = {role: self._create_boot(role, read_grant) for role in roles}
+        self.register_outputs({role: boot.bundle_uri for role, boot in self.boots.items()})
 
-    def for_role(self, role: str) -> pulumi.Output[str]:
+    def for_role(self, role: str) -> HostBoot:
+        return self.boots[role]
+
+    def _create_boot(self, role: str, read_grant: pulumi.Resource) -> HostBoot:
         i = self._inputs
-        return pulumi.Output.all(
+        rendered = pulumi.Output.all(
             region=i.region,
             db_identifier=i.db_identifier,
             dicom_bucket=i.dicom_bucket,
+            bundle_bucket=i.bundle_bucket,
             orthanc_credentials_secret_arn=i.orthanc_credentials_secret_arn,
             site_tls_secret_arn=i.site_tls_secret_arn,
             sign_in=pulumi.Output.all(**vars(i.sign_in)) if i.sign_in else None,
-        ).apply(lambda known: render_user_data_gzip_base64(self.context(role, **known)))
+        ).apply(lambda known: render_host(self.context(role, **known)))
+        bundle = aws.s3.BucketObjectv2(
+            f"{self._name}-{role}-bundle",
+            bucket=i.bundle_bucket,
+            # The digest names the object: new content is a new object, never an overwrite.
+            key=rendered.apply(lambda host: host.bundle.key),
+            content_base64=rendered.apply(lambda host: base64.b64encode(host.bundle.archive).decode("ascii")),
+            content_type="application/x-tar",
+            server_side_encryption="aws:kms",
+            kms_key_id=i.key_arn,
+            bucket_key_enabled=True,
+            tags=stack_tags(self._cfg.stack),
+            opts=self._child,
+        )
+        return HostBoot(
+            user_data_base64=rendered.apply(lambda host: gzip_base64(host.user_data)),
+            bundle_sha256=rendered.apply(lambda host: host.bundle.sha256),
+            bundle_uri=pulumi.Output.concat("s3://", bundle.bucket, "/", bundle.key),
+            ready=[bundle, read_grant],
+        )
 
     def context(
         self,
@@ -59,6 +134,7 @@ class HostUserData:
         region: str,
         db_identifier: str,
         dicom_bucket: str,
+        bundle_bucket: str,
         orthanc_credentials_secret_arn: str,
         site_tls_secret_arn: str,
         sign_in: dict[str, str] | None = None,
@@ -81,6 +157,7 @@ class HostUserData:
                 hosts=self._cfg.database_hosts,
             ),
             dicom_bucket=dicom_bucket,
+            bundle_bucket=bundle_bucket,
             db_identifier=db_identifier,
             orthanc_credentials_secret_arn=orthanc_credentials_secret_arn,
             site_tls_secret_arn=site_tls_secret_arn,

@@ -23,6 +23,7 @@ SECRET: Final = "aws:secretsmanager/secret:Secret"
 METRIC_ALARM: Final = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD: Final = "aws:cloudwatch/dashboard:Dashboard"
 S3_BUCKET: Final = "aws:s3/bucket:Bucket"
+HOST_BUNDLE: Final = "aws:s3/bucketObjectv2:BucketObjectv2"
 FLOW_LOG: Final = "aws:ec2/flowLog:FlowLog"
 LOG_GROUP: Final = "aws:cloudwatch/logGroup:LogGroup"
 SNS_TOPIC: Final = "aws:sns/topic:Topic"
@@ -48,6 +49,13 @@ PRICED: Final = frozenset(
 # type -> the usage-based line it adds: (item, unit, what is billed).
 USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
     S3_BUCKET: ("S3 storage and requests", "GB-month", "storage, requests and retrieval by use"),
+    # Under 100 KB per host role (one object each, and the versions a change leaves for 30 days),
+    # one GET per host boot, and the key used through an S3 Bucket Key: well under $0.01 a month.
+    HOST_BUNDLE: (
+        "S3 host bundles (each host's application files)",
+        "GB-month",
+        "a few objects under 100 KB each, read once per host boot: well under $0.01 a month",
+    ),
     FLOW_LOG: ("VPC flow logs delivered to S3", "GB", "log delivery per GB, then S3 storage"),
     LOG_GROUP: (
         "CloudWatch Logs: container logs and the agent's metric events",

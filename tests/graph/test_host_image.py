@@ -111,7 +111,10 @@ def test_only_the_replacement_forcing_inputs_decide(live: dict, matches: bool) -
 # --- the scale-out group's launch template: a new image is a new version and an instance refresh ---
 
 GROUP_PROGRAM = """
+import pulumi
+
 from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
+from orthweb.infra.user_data import HostBoot
 
 ScalingGroup(
     "orthweb-group",
@@ -127,7 +130,12 @@ ScalingGroup(
         instance_profile="orthweb-hosts",
         key_arn="{key}",
         root_volume_gb=30,
-        user_data_base64="{user_data}",
+        boot=HostBoot(
+            user_data_base64=pulumi.Output.from_input("{user_data}"),
+            bundle_sha256=pulumi.Output.from_input("{digest}"),
+            bundle_uri=pulumi.Output.from_input("s3://orthweb-dev-host-bundles/bundles/{digest}.tar"),
+            ready=[],
+        ),
         public_key=None,
         load_balancer_security_group_id="sg-lb",
         target_group_arns=["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"],
@@ -146,7 +154,9 @@ CURRENT = "ami-0cccccccccccccccc"
 def group_image(tmp_path: Path, home: Path, *, members: dict[str, LiveHost], pinned: str | None = None) -> str:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
-    program = GROUP_PROGRAM.format(current=CURRENT, key=GROUP_KEY, user_data=GROUP_USER_DATA, pinned=pinned)
+    program = GROUP_PROGRAM.format(
+        current=CURRENT, key=GROUP_KEY, user_data=GROUP_USER_DATA, digest="0" * 64, pinned=pinned
+    )
     (tmp_path / "__main__.py").write_text(program)
     evaluation = evaluate("dev", project_dir=tmp_path, home=home, account=MockAccount(live_hosts=members))
     return evaluation.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["imageId"]

@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 from parliament import analyze_policy_string
 
 from orthweb import telemetry
@@ -334,11 +333,9 @@ def test_scale_out_watches_the_group_hosts_together_and_the_load_balancers_targe
 
 
 def test_scale_out_group_hosts_publish_as_the_member_the_alarms_watch(scale_out: Evaluation) -> None:
-    from orthweb.evaluate.host_files import user_data_text
+    from orthweb.evaluate.host_files import host_files
 
-    text = user_data_text(scale_out.one("aws:ec2/launchTemplate:LaunchTemplate"))
-    files = {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
-    agent = json.loads(files["/opt/orthweb/cloudwatch-agent.json"])
+    agent = json.loads(host_files(scale_out)["member"]["cloudwatch-agent.json"].content)
     assert agent["metrics"]["metrics_collected"]["mem"]["append_dimensions"] == {"Host": "member"}
 
 

@@ -13,7 +13,7 @@ from parliament import analyze_policy_string
 
 from orthweb.constants import LB_HEALTH_PATH, LB_HEALTH_PORT, LOAD_BALANCER_LOGS_PREFIX
 from orthweb.evaluate import Evaluation, evaluate
-from orthweb.evaluate.host_files import user_data_text
+from orthweb.evaluate.host_files import host_files, user_data_text
 from orthweb.infra.load_balancer import DEREGISTRATION_DELAY_SECONDS, TLS_POLICY
 from orthweb.infra.scaling_group import FIRST_BOOT_GRACE_SECONDS
 
@@ -222,7 +222,9 @@ def test_every_host_gets_the_same_cloud_init_as_a_failover_host(scaled: Evaluati
     document = yaml.safe_load(text)
     assert text.startswith("#cloud-config") and "member host" in text.splitlines()[1]
     paths = {entry["path"] for entry in document["write_files"]}
-    assert {"/opt/orthweb/envoy.yaml", "/opt/orthweb/docker-compose.yml", "/opt/orthweb/start.sh"} <= paths
+    assert paths == {"/etc/orthweb/deployment.json", "/opt/orthweb/bootstrap.sh"}
+    files = host_files(scaled)["member"]
+    assert {"envoy.yaml", "docker-compose.yml", "start.sh"} <= set(files), "the rest comes in the bundle"
 
 
 def test_the_group_spans_both_zones_and_replaces_hosts_that_stop_serving(scaled: Evaluation) -> None:

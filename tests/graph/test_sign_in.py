@@ -167,18 +167,18 @@ def test_no_client_secret_reaches_user_data_or_outputs(dev_sso: Evaluation) -> N
 
 def test_each_host_is_told_which_secret_to_read_and_the_secret_where_the_pool_is(dev_sso: Evaluation) -> None:
     from orthweb.evaluate.host_files import host_files
-    from orthweb.host.sso_context import CLUSTERS_PLACEHOLDER, FILTERS_PLACEHOLDER
 
     pool = dev_sso.one(POOL)
     issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool.id}"
     site_secret = dev_sso.named(f"orthweb-sign-in-{sso.SITE_CLIENT_ROLE}").state["arn"]
     machine_id = dev_sso.named("orthweb-sign-in-machine-client").id
     for role, files in host_files(dev_sso).items():
+        # Envoy's sign-in filters and clusters hold no secret: they come in the host's bundle.
         envoy = files["envoy.yaml"].content
-        assert FILTERS_PLACEHOLDER in envoy and CLUSTERS_PLACEHOLDER in envoy, role
+        assert f'issuer: "{issuer}"' in envoy and machine_id in envoy, role
+        assert f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in envoy, role
+        assert f"address: {dev_sso.outputs['sign_in_domain']}" in envoy, role
         assert f"SSO_SECRET={site_secret}" in files["fetch-secrets.sh"].content, role
-    # Envoy's sign-in filters and clusters travel in the secret (user data is capped at 16 KiB).
-    parts = _secret_value(dev_sso, sso.SITE_CLIENT_ROLE)
-    assert f'issuer: "{issuer}"' in parts["envoy_filters"] and machine_id in parts["envoy_filters"]
-    assert f"https://{dev_sso.outputs['sign_in_domain']}/oauth2/token" in parts["envoy_filters"]
-    assert f"address: {dev_sso.outputs['sign_in_domain']}" in parts["envoy_clusters"]
+    # The site client's secret holds the values Cognito makes and the site's address, nothing else.
+    secret = _secret_value(dev_sso, sso.SITE_CLIENT_ROLE)
+    assert set(secret) == {"client_id", "client_secret", "hmac_secret", "site_address"}

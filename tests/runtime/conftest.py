@@ -1,8 +1,9 @@
 """One running stack for the whole runtime session: PostgreSQL, N Orthanc replicas, Envoy.
 
-The rendered files come from `render_host_files` (or from `$ORTHWEB_RENDERED_DIR/primary`, a
-`python -m orthweb plan --out` folder), and the secret files from the rendered fetch-secrets.sh
-run against moto. Measurements go to `runtime_report` and are printed at the end of the run.
+The host files are what the rendered bootstrap.sh installs from the host's bundle, served by moto's
+S3 and checked against its digest as on a host (or, with `$ORTHWEB_RENDERED_DIR/primary`, a
+`python -m orthweb plan --out` folder); the secret files come from the rendered fetch-secrets.sh run
+against moto. Measurements go to `runtime_report` and are printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import pytest
 
 from orthweb.harness import Stack, load_rendered
 from orthweb.harness.aws import FetchSecrets, fetch_secrets_provider
+from orthweb.harness.bundle import boot_from_bundle
 from orthweb.harness.dicom import CALLING_AE, DicomEndpoint, tls_context
 from orthweb.harness.processes import LOOPBACK, free_port
 from orthweb.host.context import HostAppContext
-from orthweb.host.render import render_host_files
+from orthweb.host.render import render_host
 from orthweb.modalities import DicomModality
 
 ACCOUNT = "123456789012"
@@ -45,6 +47,7 @@ def runtime_context(
         orthanc_replicas=replicas,
         index_connections=5,
         dicom_bucket="orthweb-dev-dicom",
+        bundle_bucket=f"orthweb-{stack}-host-bundles",
         db_identifier=f"orthweb-{stack}-db",
         orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
@@ -78,22 +81,28 @@ def test_modality() -> DicomModality:
 
 
 @pytest.fixture(scope="session")
-def rendered(test_modality: DicomModality) -> dict[str, str]:
+def secrets_source() -> Iterator[FetchSecrets]:
+    """moto's Secrets Manager, RDS and S3: read by the rendered fetch-secrets.sh (boot and refresh)
+    and the rendered bootstrap.sh."""
+    with fetch_secrets_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def rendered(
+    test_modality: DicomModality, secrets_source: FetchSecrets, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """What the session's host installed at first boot: its bundle, fetched and checked by the
+    rendered bootstrap.sh."""
     out = os.environ.get("ORTHWEB_RENDERED_DIR")
     if out:
         return load_rendered(Path(out) / "primary")
-    return render_host_files(runtime_context(dicom_modalities=(test_modality,)))
+    host = render_host(runtime_context(dicom_modalities=(test_modality,)))
+    return boot_from_bundle(host, secrets_source.aws, tmp_path_factory.mktemp("host") / "root")
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-@pytest.fixture(scope="session")
-def secrets_source() -> Iterator[FetchSecrets]:
-    """moto's Secrets Manager and RDS, read by the rendered fetch-secrets.sh (boot and refresh)."""
-    with fetch_secrets_provider() as provider:
-        yield provider
 
 
 @pytest.fixture(scope="session")
@@ -116,9 +125,12 @@ def dicom(stack: Stack) -> DicomEndpoint:
 
 
 @pytest.fixture(scope="session")
-def render_for():
-    """Render another host's files (e.g. a second stack name, so moto state does not collide)."""
-    return lambda **kwargs: render_host_files(runtime_context(**kwargs))
+def render_for(secrets_source: FetchSecrets, tmp_path_factory: pytest.TempPathFactory):
+    """Another host's files as its bootstrap installs them from its bundle (e.g. a second stack
+    name, so moto state does not collide)."""
+    return lambda **kwargs: boot_from_bundle(
+        render_host(runtime_context(**kwargs)), secrets_source.aws, tmp_path_factory.mktemp("host") / "root"
+    )
 
 
 @pytest.fixture(scope="session")

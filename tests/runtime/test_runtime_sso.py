@@ -24,7 +24,7 @@ from orthweb import sso
 from orthweb.harness.envoy import envoy_binary
 from orthweb.harness.oidc import Browser, CognitoLike, sign_in_context
 from orthweb.harness.sso_site import SsoSite
-from orthweb.host.render import render_host_files, render_sign_in_envoy
+from orthweb.host.render import render_host_files
 from orthweb.host.sso_context import SsoHostContext
 from tests.runtime.conftest import ACCOUNT, REGION, runtime_context
 
@@ -342,7 +342,6 @@ def test_the_upstream_refuses_requests_without_the_internal_credential(site: Sso
         ("site_address", "pacs.example.org/\nnode: {}", "site_address must be a DNS name"),
         ("client_secret", "short", "no client_secret of 16 characters or more"),
         ("hmac_secret", "", "no hmac_secret of 16 characters or more"),
-        ("envoy_filters", "", "no envoy_filters"),
     ],
 )
 def test_a_malformed_sign_in_secret_stops_the_host(
@@ -364,7 +363,6 @@ def test_a_malformed_sign_in_secret_stops_the_host(
         "client_secret": "s" * 40,
         "hmac_secret": "k" * 32,
         "site_address": "a.b",
-        **render_sign_in_envoy(sso_ctx),
     }
     with socket.create_server(("127.0.0.1", 0)) as database, LocalAws() as aws:
         inputs = SecretInputs(

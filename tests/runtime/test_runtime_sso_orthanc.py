@@ -17,7 +17,7 @@ from orthweb.harness.aws import fetch_secrets_provider
 from orthweb.harness.dicom import SUCCESS, DicomEndpoint, echo, make_study, tls_context, to_bytes
 from orthweb.harness.oidc import CognitoLike, sign_in_context
 from orthweb.harness.processes import LOOPBACK
-from orthweb.host.render import render_host_files, render_sign_in_envoy
+from orthweb.host.render import render_host_files
 from tests.runtime.conftest import ACCOUNT, REGION, runtime_context
 
 pytestmark = pytest.mark.runtime
@@ -40,7 +40,6 @@ def sso_stack(provider: CognitoLike) -> Iterator[Stack]:
         "client_id": provider.site_client_id,
         "client_secret": provider.site_client_secret,
         "hmac_secret": "cookie-key-" + "k" * 24,
-        **render_sign_in_envoy(sso_ctx),
     }
     with (
         fetch_secrets_provider() as secrets,

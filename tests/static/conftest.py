@@ -26,6 +26,7 @@ def app_context() -> HostAppContext:
         orthanc_replicas=3,
         index_connections=index_connections_for("db.t4g.small", replicas_per_host=3),
         dicom_bucket="orthweb-dev-dicom-a1b2c3",
+        bundle_bucket="orthweb-dev-host-bundles-d4e5f6",
         db_identifier="orthweb-dev-index",
         orthanc_credentials_secret_arn=(
             f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/dev/orthanc-users-Ab12Cd"

@@ -128,6 +128,18 @@ def cloud_init_validate(user_data: str, workdir: Path) -> None:
 # --- docker compose --------------------------------------------------------------------------
 
 
+def first_boot_commands(files: dict[str, str]) -> list[str]:
+    """What a host's first boot runs, in order: cloud-init's runcmd (the bootstrap, which ends by
+    running the bundle's activate.sh), then activate.sh's commands (comments and `set` left out)."""
+    runcmd = [" ".join(map(str, command)) for command in yaml.safe_load(files["cloud-init.yaml"])["runcmd"]]
+    activate = [
+        line.strip()
+        for line in files["activate.sh"].splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", "set "))
+    ]
+    return runcmd + activate
+
+
 def compose_validate(compose_text: str, workdir: Path) -> None:
     """Debian's docker-compose 1.29 `config -q` and the compose-spec JSON schema it ships."""
     import jsonschema

@@ -40,6 +40,9 @@ EXPECTED_FILES = {
     "orthweb-refresh.timer",
     "cloudwatch-agent.json",
     "prometheus.yaml",
+    "activate.sh",
+    "deployment.json",
+    "bootstrap.sh",
 }
 
 
@@ -81,6 +84,7 @@ def test_templates_refuse_undefined_names() -> None:
         ("orthanc_replicas", 11),
         ("index_connections", 0),
         ("dicom_bucket", "Bad_Bucket"),
+        ("bundle_bucket", "s3://bucket"),
         ("db_identifier", "1db"),
         ("orthanc_credentials_secret_arn", "orthweb/dev/orthanc"),
         ("site_tls_secret_arn", "arn:aws:s3:::bucket"),

@@ -1,8 +1,11 @@
-"""cloud-init user data: valid for cloud-init, carries every host file, pinned, secret-free."""
+"""cloud-init user data: valid for cloud-init, a small bootstrap naming the host's bundle, pinned,
+secret-free."""
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,9 @@ import pytest
 import yaml
 
 from orthweb.host.context import HostAppContext
-from orthweb.host.layout import APP_DIR, HOST_FILES
-from tests.static.static_checks import CheckFailed, cloud_init_validate, require_tool
+from orthweb.host.layout import APP_DIR, HOST_FILES, USER_DATA_FILES
+from orthweb.host.render import render_host
+from tests.static.static_checks import CheckFailed, cloud_init_validate, first_boot_commands, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +33,33 @@ def test_a_misspelled_top_level_key_is_caught(rendered: dict[str, str], tmp_path
         cloud_init_validate(broken, tmp_path)
 
 
-def test_write_files_carries_every_host_file_verbatim(cloud_config: dict[str, Any], rendered: dict[str, str]) -> None:
+def test_write_files_carries_the_bootstrap_and_the_bundle_the_rest(
+    cloud_config: dict[str, Any], rendered: dict[str, str], app_context: HostAppContext
+) -> None:
     written = {entry["path"]: entry for entry in cloud_config["write_files"]}
-    for host_file in HOST_FILES:
+    assert set(written) == {f.path for f in USER_DATA_FILES}
+    for host_file in USER_DATA_FILES:
         entry = written[host_file.path]
         assert entry["content"] == rendered[host_file.name], host_file.name
-        assert entry["permissions"] == host_file.mode
-        assert entry["owner"] == "root:root"
-    scripts = [f for f in HOST_FILES if f.name.endswith(".sh")]
+        assert (entry["permissions"], entry["owner"]) == (host_file.mode, "root:root")
+    bundle = render_host(app_context).bundle
+    assert {name: rendered[name] for name in bundle.files} == dict(bundle.files)
+    with tarfile.open(fileobj=io.BytesIO(bundle.archive)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert set(members) == {f.path.lstrip("/") for f in HOST_FILES}
+    for host_file in HOST_FILES:
+        member = members[host_file.path.lstrip("/")]
+        assert (oct(member.mode), member.uid, member.gid) == (oct(int(host_file.mode, 8)), 0, 0), host_file.name
+    scripts = [f for f in (*HOST_FILES, *USER_DATA_FILES) if f.name.endswith(".sh")]
     assert scripts and all(f.mode == "0700" for f in scripts)
 
 
-def test_installs_docker_and_starts_the_stack_at_every_boot(cloud_config: dict[str, Any]) -> None:
-    assert {"docker", "jq"} <= set(cloud_config["packages"])
-    commands = [" ".join(map(str, c)) for c in cloud_config["runcmd"]]
+def test_installs_docker_and_starts_the_stack_at_every_boot(
+    cloud_config: dict[str, Any], rendered: dict[str, str]
+) -> None:
+    assert {"docker", "jq", "tar", "awscli-2"} <= set(cloud_config["packages"])
+    commands = first_boot_commands(rendered)
+    assert commands[0] == "/opt/orthweb/bootstrap.sh", "the bundle is checked before anything runs"
     assert "systemctl enable --now docker.service" in commands
     assert "systemctl enable orthweb.service orthweb-refresh.timer" in commands
 
@@ -66,7 +83,9 @@ def test_pinned_to_the_templates_digest_and_versions(rendered: dict[str, str], a
     assert "sha256sum --check" in installer
 
 
-@pytest.mark.parametrize("script", ["fetch-secrets.sh", "install-compose.sh", "start.sh"])
+@pytest.mark.parametrize(
+    "script", ["fetch-secrets.sh", "install-compose.sh", "start.sh", "bootstrap.sh", "activate.sh"]
+)
 def test_shell_scripts_parse(rendered: dict[str, str], script: str, tmp_path: Path) -> None:
     bash = require_tool("bash", "apt-get install -y bash")
     path = tmp_path / script

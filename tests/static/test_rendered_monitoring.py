@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 import jsonschema
@@ -17,6 +18,7 @@ from orthweb import telemetry
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER, HOST_FILES
 from orthweb.infra.alarm_plan import HostToWatch, host_rules
+from tests.static.static_checks import first_boot_commands
 
 # --- the CloudWatch agent's configuration ------------------------------------------------------
 #
@@ -382,8 +384,8 @@ def test_cloud_init_installs_and_starts_the_agent_with_this_configuration(render
     document = yaml.safe_load(rendered["cloud-init.yaml"])
     assert "amazon-cloudwatch-agent" in document["packages"]
     agent_file = next(f for f in HOST_FILES if f.name == "cloudwatch-agent.json")
-    start = [c for c in document["runcmd"] if "amazon-cloudwatch-agent-ctl" in " ".join(map(str, c))]
-    assert start == [
+    start = [c for c in first_boot_commands(rendered) if "amazon-cloudwatch-agent-ctl" in c]
+    assert [shlex.split(c) for c in start] == [
         [
             "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
             "-a",

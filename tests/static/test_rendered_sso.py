@@ -15,13 +15,11 @@ import yaml
 from orthweb import sso
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
-from orthweb.host.render import render_host_files, render_sign_in_envoy
+from orthweb.host.render import render_host_files
 from orthweb.host.sso_context import (
     CLIENT_ID_PLACEHOLDER,
     CLIENT_SECRET_FILE,
-    CLUSTERS_PLACEHOLDER,
     COOKIE_KEY_FILE,
-    FILTERS_PLACEHOLDER,
     LOGOUT_URI_PLACEHOLDER,
     ORTHANC_AUTHORIZATION_PLACEHOLDER,
     SITE_ADDRESS_PLACEHOLDER,
@@ -54,15 +52,9 @@ def sso_rendered(app_context: HostAppContext, sso_ctx: SsoHostContext) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def sso_envoy_text(sso_rendered: dict[str, str], sso_ctx: SsoHostContext) -> str:
-    """The template copy with the filters and clusters the site client's secret carries, spliced
-    in as fetch-secrets.sh does (the other placeholders left)."""
-    parts = render_sign_in_envoy(sso_ctx)
-    text = sso_rendered["envoy.yaml"]
-    for placeholder, field in ((FILTERS_PLACEHOLDER, "envoy_filters"), (CLUSTERS_PLACEHOLDER, "envoy_clusters")):
-        assert text.count(placeholder) == 1
-        text = text.replace(placeholder, parts[field])
-    return text
+def sso_envoy_text(sso_rendered: dict[str, str]) -> str:
+    """The template copy as the bundle carries it (the secret's placeholders still in it)."""
+    return sso_rendered["envoy.yaml"]
 
 
 @pytest.fixture(scope="module")
@@ -221,11 +213,11 @@ def test_only_envoy_mounts_the_sign_in_secrets(sso_rendered: dict[str, str]) -> 
         assert expected == (service == "envoy"), service
 
 
-def test_user_data_names_the_secret_and_leaves_the_rest_to_it(
+def test_the_bundle_carries_the_sign_in_configuration_and_names_the_secret(
     sso_rendered: dict[str, str], sso_ctx: SsoHostContext
 ) -> None:
-    user_data = sso_rendered["cloud-init.yaml"]
-    assert sso_ctx.site_client_secret_arn in user_data
-    # The filters and clusters come with the secret (EC2 caps user data at 16 KiB gzipped).
-    assert FILTERS_PLACEHOLDER in user_data and CLUSTERS_PLACEHOLDER in user_data
-    assert "envoy.filters.http.oauth2" not in user_data and "sso_jwks" not in sso_rendered["envoy.yaml"]
+    # No secret in them: the filters and clusters are pinned with the bundle's digest.
+    assert f"SSO_SECRET={sso_ctx.site_client_secret_arn}" in sso_rendered["fetch-secrets.sh"]
+    envoy = sso_rendered["envoy.yaml"]
+    assert "envoy.filters.http.oauth2" in envoy and "sso_jwks" in envoy and sso_ctx.issuer in envoy
+    assert "envoy.filters.http.oauth2" not in sso_rendered["cloud-init.yaml"]

@@ -20,11 +20,15 @@ import yaml
 
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
-from tests.static.static_checks import cloud_init_validate
+from tests.static.static_checks import cloud_init_validate, first_boot_commands
 
 
 def _cloud_config(context: HostAppContext) -> dict[str, Any]:
     return yaml.safe_load(render_host_files(context)["cloud-init.yaml"])
+
+
+def _commands(context: HostAppContext) -> list[str]:
+    return first_boot_commands(render_host_files(context))
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +41,15 @@ def standby(standby_context: HostAppContext) -> dict[str, Any]:
     return _cloud_config(standby_context)
 
 
-def _commands(cloud_config: dict[str, Any]) -> list[str]:
-    return [" ".join(map(str, command)) for command in cloud_config["runcmd"]]
-
-
 def test_cloud_init_accepts_the_standby_user_data(standby_context: HostAppContext, tmp_path: Path) -> None:
     cloud_init_validate(render_host_files(standby_context)["cloud-init.yaml"], tmp_path)
 
 
-def test_the_standby_starts_the_stack_and_waits_for_it_before_anything_else(standby: dict[str, Any]) -> None:
+def test_the_standby_starts_the_stack_and_waits_for_it_before_anything_else(
+    standby: dict[str, Any], standby_context: HostAppContext
+) -> None:
     assert {"docker", "jq"} <= set(standby["packages"])  # cloud-init installs them before runcmd
-    commands = _commands(standby)
+    commands = _commands(standby_context)
     start = commands.index("systemctl start orthweb.service")
     assert commands.index("systemctl enable --now docker.service") < start
     # Enabled, so that the next boot (failover's start) brings the stack up by itself.
@@ -73,9 +75,9 @@ def test_the_standby_powers_off_once_and_only_with_the_stack_up(standby: dict[st
 
 def test_a_serving_host_never_powers_off(app_context: HostAppContext) -> None:
     for role in ("primary", "secondary"):
-        cloud_config = _cloud_config(dataclasses.replace(app_context, host_role=role))
-        assert "power_state" not in cloud_config
-        assert "systemctl start --no-block orthweb.service orthweb-refresh.timer" in _commands(cloud_config)
+        context = dataclasses.replace(app_context, host_role=role)
+        assert "power_state" not in _cloud_config(context)
+        assert "systemctl start --no-block orthweb.service orthweb-refresh.timer" in _commands(context)
 
 
 def test_only_a_secondary_may_be_a_standby(app_context: HostAppContext) -> None:

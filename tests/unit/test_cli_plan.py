@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from orthweb.cli import main
+from orthweb.host.bundle import HostBundle
+from orthweb.host.layout import HOST_FILES
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -56,8 +58,9 @@ def test_plan_json_lists_the_stack(
         "aws:kms/key:Key": 1,
         "aws:rds/instance:Instance": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
-        "aws:s3/bucket:Bucket": 2,
-        "aws:s3/bucketPolicy:BucketPolicy": 2,
+        "aws:s3/bucket:Bucket": 3,  # DICOM, logs, host bundles
+        "aws:s3/bucketPolicy:BucketPolicy": 3,
+        "aws:s3/bucketObjectv2:BucketObjectv2": 2,  # one bundle per host
         "aws:iam/role:Role": 2,  # the hosts' role and RDS enhanced monitoring
         "aws:iam/instanceProfile:InstanceProfile": 1,
         "aws:ec2/instance:Instance": 2,
@@ -114,8 +117,11 @@ def test_plan_out_writes_what_each_host_receives(
         assert "orthanc-2:" in compose and "orthanc-3:" not in compose
         cloud_config = yaml.safe_load((folder / "cloud-init.yaml").read_text())
         written = {entry["path"]: entry["content"] for entry in cloud_config["write_files"]}
-        assert written["/opt/orthweb/envoy.yaml"] == (folder / "envoy.yaml").read_text()
+        assert written["/opt/orthweb/bootstrap.sh"] == (folder / "bootstrap.sh").read_text()
         deployment = json.loads((folder / "deployment.json").read_text())
         assert deployment["host_role"] == role
+        # The other files are the bundle user data names, byte for byte.
+        bundle = HostBundle({file.name: (folder / file.name).read_text() for file in HOST_FILES})
+        assert deployment["bundle"]["sha256"] == bundle.sha256
         for file in folder.iterdir():
             assert "PRIVATE KEY" not in file.read_text(), file

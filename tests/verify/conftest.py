@@ -106,6 +106,7 @@ def verify_context(replicas: int = 3, stack: str = "dev") -> HostAppContext:
         orthanc_replicas=replicas,
         index_connections=5,
         dicom_bucket=f"orthweb-{stack}-dicom",
+        bundle_bucket=f"orthweb-{stack}-host-bundles",
         db_identifier=f"orthweb-{stack}-db",
         orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
