@@ -100,23 +100,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
     )
     sign_in = _create_sign_in(cfg, target, key) if cfg.sso else None
-    user_data = HostApplication(
-        f"{NAME}-host-application",
-        cfg,
-        HostUserDataInputs(
-            region=target.region,
-            db_identifier=db_identifier,
-            dicom_bucket=storage.dicom_bucket.bucket,
-            orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
-            site_tls_secret_arn=secrets.site_tls_arn,
-            bundle_bucket=storage.host_bundle_bucket.bucket,
-            bundle_bucket_arn=storage.host_bundle_bucket.arn,
-            key_arn=key.arn,
-            sign_in=sign_in.host_inputs() if sign_in else None,
-        ),
-        roles=(GROUP_MEMBER,) if cfg.topology == SCALE_OUT else HOST_ROLES,
-        readers=host_role,
-    )
+    user_data = _create_host_application(cfg, target, db_identifier, key, host_role, storage, secrets, sign_in)
     if launch_role is not None:
         serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage, launch_role)
     else:
@@ -140,6 +124,36 @@ def build_stack(cfg: StackConfig) -> Exports:
         orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
         dashboard_name=monitoring.dashboard_name,
         sign_in_domain=sign_in.domain if sign_in else None,
+    )
+
+
+def _create_host_application(
+    cfg: StackConfig,
+    target: _Target,
+    db_identifier: pulumi.Output[str],
+    key: EncryptionKey,
+    host_role: HostRole,
+    storage: Storage,
+    secrets: AppSecrets,
+    sign_in: SignIn | None,
+) -> HostApplication:
+    """Each host role's bundle, and the user data that fetches it (names and ARNs only)."""
+    return HostApplication(
+        f"{NAME}-host-application",
+        cfg,
+        HostUserDataInputs(
+            region=target.region,
+            db_identifier=db_identifier,
+            dicom_bucket=storage.dicom_bucket.bucket,
+            orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
+            site_tls_secret_arn=secrets.site_tls_arn,
+            bundle_bucket=storage.host_bundle_bucket.bucket,
+            bundle_bucket_arn=storage.host_bundle_bucket.arn,
+            key_arn=key.arn,
+            sign_in=sign_in.host_inputs() if sign_in else None,
+        ),
+        roles=(GROUP_MEMBER,) if cfg.topology == SCALE_OUT else HOST_ROLES,
+        readers=host_role,
     )
 
 

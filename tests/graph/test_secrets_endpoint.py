@@ -62,7 +62,7 @@ def secrets_endpoint(stack: Evaluation) -> RecordedResource | None:
 
 
 def host_statements(stack: Evaluation) -> dict[str, dict]:
-    (host_policy,) = [r for r in stack.of_type("aws:iam/rolePolicy:RolePolicy") if "host-identity" in r.name]
+    host_policy = stack.named("orthweb-host-identity-permissions")
     return {s["Sid"]: s for s in json.loads(host_policy.inputs["policy"])["Statement"]}
 
 
