@@ -67,7 +67,7 @@ def test_installs_docker_and_starts_the_stack_at_every_boot(
 def test_orthweb_unit_fetches_secrets_before_every_start(rendered: dict[str, str]) -> None:
     unit = rendered["orthweb.service"]
     assert f"ExecStart={APP_DIR}/start.sh" in unit
-    assert "Requires=docker.service" in unit and "WantedBy=multi-user.target" in unit
+    assert "WantedBy=multi-user.target" in unit  # its docker dependency: test_systemd_units.py
     start = rendered["start.sh"]
     # The secret step before the containers are created (the order itself: test_boot.py).
     assert start.index('"$APP_DIR/fetch-secrets.sh"') < start.index("up --detach --force-recreate")
