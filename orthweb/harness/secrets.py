@@ -2,7 +2,7 @@
 
 A `SecretsProvider` fills a directory with the files fetch-secrets.sh installs on a host:
 `ORTHANC__*` (JSON values the Orthanc image turns into configuration keys),
-`orthweb-health-user.lua`, the live `envoy.yaml`, `site.crt` and `site.key`.
+`orthweb-health-user.lua`, `orthweb-probe-authorization`, the live `envoy.yaml`, `site.crt` and `site.key`.
 `write_like_fetch_secrets` does it in Python; `orthweb.harness.aws.run_fetch_secrets` runs
 the rendered script itself against a local moto server.
 """
@@ -72,6 +72,7 @@ def write_like_fetch_secrets(inputs: SecretInputs, rendered: Mapping[str, str], 
     for name, value in values.items():
         _write(out / name, json.dumps(value) + "\n")
     _write(out / "orthweb-health-user.lua", f'ORTHWEB_HEALTH_USER = "{inputs.health.username}"\n')
+    _write(out / "orthweb-probe-authorization", inputs.admin.header)
     envoy_live = rendered["envoy.yaml"].replace(HEALTH_AUTH_PLACEHOLDER, inputs.health.header)
     if inputs.sso_site_secret is not None:
         envoy_live = write_sso_secrets(inputs.sso_site_secret, inputs.admin, envoy_live, out)

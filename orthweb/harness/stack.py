@@ -211,7 +211,7 @@ class Stack:
         )
 
     def probe(self, replica: OrthancReplica) -> bool:
-        """What the image's /probes/test-aliveness.py asks: GET /changes (reads the database)."""
+        """What each replica's docker health probe asks: GET /changes (reads the database)."""
         try:
             return self.request("/changes?last", credential=self.admin, base=replica.base_url, timeout=5)[0] == 200
         except OSError:

@@ -31,6 +31,8 @@ ORTHANC_SECRET_FILES: Final = (
     "ORTHANC__POSTGRESQL__CONNECTION_URI",
     "ORTHANC__REGISTERED_USERS",
     "orthweb-health-user.lua",
+    # The admin account's Authorization header, for each replica's own docker health probe.
+    "orthweb-probe-authorization",
 )
 ENVOY_SECRET_FILES: Final = ("envoy.yaml", "site.crt", "site.key")
 # The database credential one value per file, for operators (psql) and `orthweb verify`.

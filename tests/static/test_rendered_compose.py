@@ -62,11 +62,13 @@ def test_secrets_are_files_never_environment(compose: dict[str, Any]) -> None:
 
 
 def test_replicas_have_a_health_probe_and_a_drain_marker(compose: dict[str, Any], app_context: HostAppContext) -> None:
-    """What start.sh --rolling relies on: `up --wait` waits for the image's probe, and the drain
-    marker directory is the replica's own, read-only."""
+    """What start.sh --rolling relies on: `up --wait` waits for the probe (run against a real
+    Orthanc in tests/runtime/test_runtime_probe.py), and the drain marker directory is the
+    replica's own, read-only."""
     for name in app_context.replica_names:
         replica = compose["services"][name]
-        assert replica["healthcheck"]["test"] == ["CMD", "python3", "/probes/test-aliveness.py"]
+        assert replica["healthcheck"]["test"][:3] == ["CMD", "bash", "-c"]
+        assert "orthweb-probe-authorization" in replica["secrets"]
         marker = replica["environment"]["ORTHWEB_DRAIN_MARKER"]
         mounts = {volume.split(":")[1]: volume for volume in replica["volumes"]}
         mount = str(PurePosixPath(marker).parent)
