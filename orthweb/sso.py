@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from orthweb.constants import DICOMWEB_ROOT, PROJECT
+from orthweb.constants import PROJECT
 
 # Config `authentication`: Orthanc's own generated credential, or sign-in through Amazon Cognito.
 BASIC: Final = "basic"
@@ -21,18 +21,12 @@ VIEWER: Final = "viewer"
 UPLOADER: Final = "uploader"
 ADMIN: Final = "admin"
 ROLES: Final = (VIEWER, UPLOADER, ADMIN)
-# Each role's rights also belong to the roles listed with it: an uploader may read, an admin may all.
-ROLES_WITH_RIGHTS_OF: Final = {VIEWER: (VIEWER, UPLOADER, ADMIN), UPLOADER: (UPLOADER, ADMIN), ADMIN: (ADMIN,)}
+# What each role may do is the role table of orthweb.access; these describe it in Cognito.
 ROLE_DESCRIPTIONS: Final = {
-    VIEWER: "read: GET and HEAD anywhere, QIDO-RS, WADO-RS, WADO-URI, the viewers, find and lookup",
+    VIEWER: "read: GET and HEAD (no ZIP archives), QIDO-RS, WADO-RS, WADO-URI, the viewers, find and lookup",
     UPLOADER: "viewer rights plus STOW-RS and POST /instances",
-    ADMIN: "everything Orthanc's REST API offers",
+    ADMIN: "everything Orthanc's REST API offers but registering modalities or peers",
 }
-# Read-only questions Orthanc Explorer 2 asks with POST; a viewer may ask them.
-READ_ONLY_POST_PATHS: Final = ("/tools/find", "/tools/count-resources", "/tools/lookup")
-# What an uploader may POST besides them: a DICOM file, or STOW-RS (`studies` and `studies/{uid}`).
-UPLOAD_POST_PATHS: Final = ("/instances",)
-STOW_PREFIX: Final = f"{DICOMWEB_ROOT}studies"
 
 # The machine client's resource server: a token for role R carries the scope "orthweb/R".
 RESOURCE_SERVER: Final = PROJECT
@@ -56,10 +50,12 @@ COOKIE_NAMES: Final = {
     "oauth_nonce": f"{COOKIE_PREFIX}nonce",
     "code_verifier": f"{COOKIE_PREFIX}verifier",
 }
-# Headers Envoy sets from a verified token; any copy a client sends is removed first.
+# Headers Envoy sets from a verified token; any copy a client sends is removed first. Orthanc's
+# Lua filter decides by the role header (orthweb.access).
 USER_HEADER: Final = "x-orthweb-user"
 CLIENT_HEADER: Final = "x-orthweb-client"
-IDENTITY_HEADERS: Final = (USER_HEADER, CLIENT_HEADER)
+ROLE_HEADER: Final = "x-orthweb-role"
+IDENTITY_HEADERS: Final = (USER_HEADER, CLIENT_HEADER, ROLE_HEADER)
 
 # Token lifetimes: an access token for an hour, a browser session renewed for a working day.
 ACCESS_TOKEN_MINUTES: Final = 60

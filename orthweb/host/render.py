@@ -18,7 +18,7 @@ from typing import Final
 
 import jinja2
 
-from orthweb import telemetry
+from orthweb import access, telemetry
 from orthweb.constants import DICOMWEB_ROOT, STONE, USER_DATA_NAME, VIEWER_PATHS, WADO_URI_ROOT
 from orthweb.host.bundle import HostBundle
 from orthweb.host.context import HostAppContext
@@ -84,6 +84,8 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         envoy_admin_port=ENVOY_ADMIN_PORT,
         # What the host reports under: log groups, metric names, the metrics port (orthweb.telemetry).
         telemetry=telemetry,
+        # Who may do what, and how a request must be written (Envoy and Orthanc's filter).
+        access=access,
         **extra,
     )
 

@@ -121,15 +121,9 @@ class SsoHostContext:
     identity_headers = sso.IDENTITY_HEADERS
     user_header = sso.USER_HEADER
     client_header = sso.CLIENT_HEADER
+    role_header = sso.ROLE_HEADER
     user_scopes = sso.USER_SCOPES
-    viewer = sso.VIEWER
-    uploader = sso.UPLOADER
-    admin = sso.ADMIN
-    roles_with_rights_of = sso.ROLES_WITH_RIGHTS_OF
     resource_server = sso.RESOURCE_SERVER
-    read_only_post_paths = sso.READ_ONLY_POST_PATHS
-    upload_post_paths = sso.UPLOAD_POST_PATHS
-    stow_prefix = sso.STOW_PREFIX
 
     @staticmethod
     def scope(role: str) -> str:

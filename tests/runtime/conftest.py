@@ -8,6 +8,7 @@ against moto. Measurements go to `runtime_report` and are printed at the end of 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -21,9 +22,10 @@ from orthweb.harness import Stack, load_rendered
 from orthweb.harness.aws import FetchSecrets, fetch_secrets_provider
 from orthweb.harness.bundle import boot_from_bundle
 from orthweb.harness.dicom import CALLING_AE, DicomEndpoint, tls_context
+from orthweb.harness.oidc import CognitoLike, sign_in_context
 from orthweb.harness.processes import LOOPBACK, free_port
 from orthweb.host.context import HostAppContext
-from orthweb.host.render import render_host
+from orthweb.host.render import render_host, render_host_files
 from orthweb.modalities import DicomModality
 
 ACCOUNT = "123456789012"
@@ -116,6 +118,46 @@ def stack(rendered: dict[str, str], secrets_source: FetchSecrets, runtime_report
         runtime_report["replicas"] = running.replica_total
         yield running
     runtime_report["runtime session wall time, s"] = round(time.monotonic() - _SESSION_START, 1)
+
+
+# Sign-in stacks: the machine client's id and the site client's secret as the harness names them.
+MACHINE_ID = "machine0client0id000000000"
+
+
+def site_secret_arn(stack: str) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/{stack}/sso-site-client-Ab12Cd"
+
+
+@pytest.fixture(scope="session")
+def sso_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CognitoLike]:
+    """The local stand-in for Cognito that the sign-in stack trusts."""
+    with CognitoLike(tmp_path_factory.mktemp("idp")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def sso_stack(sso_provider: CognitoLike) -> Iterator[Stack]:
+    """One host with sign-in in front of the real Orthanc (one replica): Envoy with the sign-in
+    filters from the site client's secret, Orthanc with the role filter."""
+    # moto keeps its state for the whole process: each stack of the session has a name of its own.
+    name = "ssoorthanc"
+    sso_ctx = sign_in_context(sso_provider, machine_client_id=MACHINE_ID, site_client_secret_arn=site_secret_arn(name))
+    context = dataclasses.replace(runtime_context(replicas=1, stack=name), sso=sso_ctx)
+    site_secret = {
+        "client_id": sso_provider.site_client_id,
+        "client_secret": sso_provider.site_client_secret,
+        "hmac_secret": "cookie-key-" + "k" * 24,
+    }
+    with (
+        fetch_secrets_provider() as secrets,
+        Stack(
+            render_host_files(context),
+            secrets=secrets,
+            sso_site_secret=site_secret,
+            envoy_files={sso_ctx.trusted_ca_file: sso_provider.ca_file},
+        ) as running,
+    ):
+        yield running
 
 
 @pytest.fixture(scope="session")

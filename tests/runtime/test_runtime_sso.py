@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from orthweb import sso
+from orthweb import access, sso
+from orthweb.constants import DICOMWEB_ROOT
 from orthweb.harness.envoy import envoy_binary
 from orthweb.harness.oidc import Browser, CognitoLike, sign_in_context
 from orthweb.harness.sso_site import SsoSite
@@ -161,9 +162,10 @@ def test_viewers_may_ask_orthanc_explorer_questions_and_uploaders_may_stow(
 ) -> None:
     viewer = provider.access_token(**{"cognito:groups": [sso.VIEWER]})
     uploader = provider.access_token(**{"cognito:groups": [sso.UPLOADER]})
-    for path in sso.READ_ONLY_POST_PATHS:
-        assert api.post(f"{site.base}{path}", headers=bearer(viewer), content=b"{}").status_code == 200, path
-    stow = f"{site.base}{sso.STOW_PREFIX}"
+    assert access.QUESTIONS.routes is not None
+    for route in access.QUESTIONS.routes:
+        assert api.post(f"{site.base}/{route.path}", headers=bearer(viewer), content=b"{}").status_code == 200, route
+    stow = f"{site.base}{DICOMWEB_ROOT}studies"
     assert api.post(stow, headers=bearer(viewer)).status_code == 403
     assert api.post(stow, headers=bearer(uploader)).status_code == 200
     assert api.post(f"{stow}/1.2.3", headers=bearer(uploader)).status_code == 200

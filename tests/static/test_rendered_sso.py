@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb import sso
+from orthweb import access, sso
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
 from orthweb.host.render import render_host_files
@@ -119,6 +119,7 @@ def test_basic_rendering_has_no_sign_in(rendered: dict[str, str]) -> None:
 def test_the_filters_run_in_the_order_that_makes_them_safe(envoy: dict[str, Any]) -> None:
     names = [f["name"] for f in _filters(envoy)]
     assert names == [
+        "orthweb.request",
         "orthweb.sso.entry",
         "envoy.filters.http.oauth2",
         "envoy.filters.http.jwt_authn",
@@ -180,9 +181,14 @@ def test_only_access_tokens_of_our_two_clients_pass(envoy: dict[str, Any]) -> No
     assert client_ids == {CLIENT_ID_PLACEHOLDER, MACHINE_ID}
 
 
+def test_rbac_has_one_policy_per_grant_of_the_role_table(envoy: dict[str, Any]) -> None:
+    policies = _typed(envoy, "envoy.filters.http.rbac")["rules"]["policies"]
+    assert list(policies) == [grant.name for grant in access.GRANTS]
+
+
 @pytest.mark.parametrize(
     ("policy", "holders"),
-    [("read", "viewer|uploader|admin"), ("upload", "uploader|admin"), ("admin", "admin")],
+    [("read", "viewer|uploader"), ("questions", "viewer|uploader"), ("upload", "uploader"), ("everything", "admin")],
 )
 def test_each_role_is_a_group_for_people_and_a_scope_for_scripts(
     envoy: dict[str, Any], policy: str, holders: str

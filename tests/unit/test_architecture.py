@@ -5,7 +5,8 @@
 - orthweb.host is pure: no Pulumi and no infrastructure;
 - orthweb.config does not import the host layer; orthweb.constants and orthweb.sizing import
   nothing of orthweb, so every layer may use them; orthweb.telemetry (the names hosts report
-  under) imports only constants, so the host layer, the program and the operator tools share it.
+  under) imports only constants, so the host layer, the program and the operator tools share it;
+  orthweb.access (the role table) likewise imports only constants and sso.
 
 Functions and methods stay short enough to read at once: at most MAX_FUNCTION_LINES lines each.
 """
@@ -49,6 +50,18 @@ RULES: dict[str, tuple[str, ...]] = {
         "orthweb.stack",
         "orthweb.config",
         "orthweb.sizing",
+        "pulumi",
+        "pulumi_aws",
+    ),
+    # The role table (who may do what over HTTPS): rendered by the host layer, read by the harness.
+    "orthweb.access": (
+        *OPERATOR_SIDE,
+        "orthweb.evaluate",
+        "orthweb.compliance",
+        "orthweb.infra",
+        "orthweb.host",
+        "orthweb.stack",
+        "orthweb.config",
         "pulumi",
         "pulumi_aws",
     ),
