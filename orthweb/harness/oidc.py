@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import logging
 import threading
 import time
@@ -149,6 +151,20 @@ class CognitoLike:
         """The same shape and key id, signed with a key the provider never published."""
         return self._sign(RSAKey.generate_key(2048, private=True), self._access_claims(**claims))
 
+    def unsigned_token(self, **claims: Any) -> str:
+        """The same claims with `alg: none` and no signature."""
+        header = {"alg": "none", "kid": self._kid, "typ": "JWT"}
+        return f"{_b64json(header)}.{_b64json(self._access_claims(**claims))}."
+
+    def public_key_hmac_token(self, **claims: Any) -> str:
+        """HS256 with the provider's public key (PEM) as the HMAC secret: the algorithm confusion
+        a verifier that trusts the token's `alg` would accept."""
+        assert self._key is not None, "start the provider first"
+        header = {"alg": "HS256", "kid": self._kid, "typ": "JWT"}
+        signed = f"{_b64json(header)}.{_b64json(self._access_claims(**claims))}"
+        mac = hmac.new(self._key.as_pem(private=False), signed.encode(), hashlib.sha256).digest()
+        return f"{signed}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
     def _access_claims(self, **claims: Any) -> dict[str, Any]:
         now = int(time.time())
         base: dict[str, Any] = {
@@ -250,6 +266,10 @@ class CognitoLike:
         if query.get("client_id") != self.site_client_id or not query.get("logout_uri"):
             return flask.make_response("Required String parameter 'redirect_uri' is not present", 400)
         return flask.make_response("", 302, {"Location": query["logout_uri"]})
+
+
+def _b64json(document: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).rstrip(b"=").decode()
 
 
 def _signing_key(app: flask.Flask) -> tuple[RSAKey, str]:

@@ -1,8 +1,8 @@
 """Envoy's sign-in, run for real on 127.0.0.1 in front of a recording stand-in for Orthanc.
 
 `SsoSite` takes one host's rendered files (authentication: sso, Cognito's addresses pointed at a
-`CognitoLike` provider), runs the rendered fetch-secrets.sh against moto holding the site client's
-secret, rewires the live envoy.yaml to local ports and files, and starts the real Envoy. The
+`CognitoLike` provider; or basic), runs the rendered fetch-secrets.sh against moto holding the
+stack's secrets, rewires the live envoy.yaml to local ports and files, and starts the real Envoy. The
 stand-in answers like Orthanc with its own authentication on: 401 unless the request carries the
 internal credential, and 200 for the health check's account on /changes; it records every request
 it sees, so a test can tell what reached "Orthanc". DICOM-TLS goes to an echo server.
@@ -106,7 +106,11 @@ class RecordingOrthanc:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+            def __getattr__(self, name: str) -> Any:
+                # Every method is recorded (TRACE, PROPFIND, ...), so none reaches "Orthanc" unseen.
+                if name.startswith("do_"):
+                    return self._answer
+                raise AttributeError(name)
 
         return Handler
 
@@ -119,11 +123,12 @@ class _Echo(socketserver.BaseRequestHandler):
 
 @dataclass
 class SsoSite:
-    """Context manager: the recording upstream and Envoy with the rendered sign-in config."""
+    """Context manager: the recording upstream and Envoy with the rendered config, with sign-in
+    (`sso_ctx` and `provider`) or without (both None: basic authentication)."""
 
     rendered: Mapping[str, str]
     sso_ctx: Any
-    provider: CognitoLike
+    provider: CognitoLike | None
     work_dir: Path
     site_name: str = "orthweb.test"
     admin: Credential = field(default_factory=lambda: Credential("admin", _token()))
@@ -180,12 +185,7 @@ class SsoSite:
             db_password=_token(),
             site_certificate_pem=certificate.cert.read_text(),
             site_private_key_pem=certificate.key.read_text(),
-            sso_site_secret={
-                "client_id": self.provider.site_client_id,
-                "client_secret": self.provider.site_client_secret,
-                "hmac_secret": self.cookie_key,
-                "site_address": self.site_address,
-            },
+            sso_site_secret=self._sign_in_secret(),
         )
         with LocalAws() as aws:
             aws.seed(ScriptTargets.parse(self.rendered[SCRIPT_NAME]), inputs)
@@ -193,16 +193,25 @@ class SsoSite:
         if done.returncode != 0:
             raise HarnessError(f"{SCRIPT_NAME} failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
+    def _sign_in_secret(self) -> dict[str, str] | None:
+        if self.provider is None:
+            return None
+        return {
+            "client_id": self.provider.site_client_id,
+            "client_secret": self.provider.site_client_secret,
+            "hmac_secret": self.cookie_key,
+            "site_address": self.site_address,
+        }
+
     def _start_envoy(self, live: str, secrets: Path) -> None:
         assert self.upstream is not None
         admin_port = free_port()
         # What compose mounts into Envoy (certificate, sign-in secret files), and the provider's CA
         # where the image's CA bundle would be.
         service = compose_services(self.rendered)["envoy"]
-        files = {
-            **service_files(service, self.work_dir, secrets, APP_DIR),
-            self.sso_ctx.trusted_ca_file: self.provider.ca_file,
-        }
+        files = service_files(service, self.work_dir, secrets, APP_DIR)
+        if self.provider is not None:
+            files[self.sso_ctx.trusted_ca_file] = self.provider.ca_file
         ports = ReplicaPorts(self.upstream.http_port, self.upstream.dicom_port)
         replicas = {i: ports for i in range(1, _replica_count(live) + 1)}
         listeners = {envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port}

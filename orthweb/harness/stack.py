@@ -16,8 +16,9 @@ import ssl
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -109,6 +110,7 @@ class Stack:
         self.replicas: list[OrthancReplica] = []
         self.postgres: PostgresServer | None = None
         self.envoy: EnvoyProxy | None = None
+        self._variant_envoys: list[EnvoyProxy] = []
         self.https_port = 0
         self.dicom_port = 0
         self.secrets_dir = self.work_dir / "secrets"
@@ -173,8 +175,8 @@ class Stack:
 
     def close(self) -> None:
         """Stop Envoy, the replicas (in parallel) and PostgreSQL; safe to call more than once."""
-        if self.envoy is not None:
-            self.envoy.stop()
+        for proxy in [*self._variant_envoys, *([self.envoy] if self.envoy is not None else [])]:
+            proxy.stop()
         for replica in self.replicas:
             if replica.process is not None:
                 replica.process.terminate()
@@ -237,33 +239,46 @@ class Stack:
 
     # -- envoy ---------------------------------------------------------------------------------
     def _start_envoy(self) -> None:
-        from orthweb.host.layout import APP_DIR
-
-        service = compose_services(self.rendered)["envoy"]
         if not self.envoy_admin_port:
             self.https_port = self.https_port or free_port()
             self.dicom_port, self.envoy_admin_port = free_port(), free_port()
         # The live config is the one the secret step wrote (health credential filled in).
-        live = (self.secrets_dir / "envoy.yaml").read_text()
+        live = yaml.safe_load((self.secrets_dir / "envoy.yaml").read_text())
+        self.envoy = self._launch_envoy(live, self._listener_ports(), self.envoy_admin_port, "envoy")
+        self.wait_replicas_healthy()
+
+    def _launch_envoy(
+        self, live: dict[str, Any], listener_ports: Mapping[int, int], admin_port: int, name: str
+    ) -> EnvoyProxy:
+        from orthweb.host.layout import APP_DIR
+
+        service = compose_services(self.rendered)["envoy"]
         config = envoy_mod.rewire(
-            yaml.safe_load(live),
+            live,
             replicas={r.index: ReplicaPorts(r.http_port, r.dicom_port) for r in self.replicas},
-            listener_ports=self._listener_ports(),
-            admin_port=self.envoy_admin_port,
+            listener_ports=listener_ports,
+            admin_port=admin_port,
             files={**service_files(service, self.rendered_dir, self.secrets_dir, APP_DIR), **self.envoy_files},
         )
-        directory = self.work_dir / "envoy"
+        directory = self.work_dir / name
         directory.mkdir(exist_ok=True)
         path = directory / "envoy.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.envoy = EnvoyProxy(
-            path,
-            self.envoy_admin_port,
-            self._listener_ports(),
-            directory / "envoy.log",
-            concurrency=self.envoy_concurrency,
+        return EnvoyProxy(
+            path, admin_port, listener_ports, directory / "envoy.log", concurrency=self.envoy_concurrency
         ).start()
-        self.wait_replicas_healthy()
+
+    def start_variant_envoy(self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+        """Another Envoy in front of the same replicas, from the live config as `change` returns it
+        (a layer of the access rules taken out, say), on ports of its own; its HTTPS port.
+        Stopped with the stack."""
+        live = change(yaml.safe_load((self.secrets_dir / "envoy.yaml").read_text()))
+        ports = {rendered: free_port() for rendered in self._listener_ports()}
+        proxy = self._launch_envoy(live, ports, free_port(), name)
+        self._variant_envoys.append(proxy)
+        ready = {r.http_port for r in self.replicas if r.alive()}
+        proxy.wait_all_healthy({"orthanc_http": ready})
+        return ports[envoy_mod.HTTPS_PORT]
 
     def recreate_envoy(self) -> None:
         """`compose up --force-recreate envoy`: the same ports, the live config of this moment."""
