@@ -446,7 +446,7 @@ def test_each_role_still_does_its_work(sso_stack: Stack, sso_provider: CognitoLi
     ("headers", "path", "expected"),
     [
         ({}, "/system", 403),  # the internal credential without a role
-        ({}, "/changes?last", 200),  # ... but the image's own probe, from inside the container
+        ({}, "/changes?last", 200),  # ... but the replica's health probe, from inside its container
         ({sso.ROLE_HEADER: "superadmin"}, "/system", 403),
         ({sso.ROLE_HEADER: "Admin"}, "/system", 403),
         ({sso.ROLE_HEADER: sso.VIEWER}, "/system", 200),
