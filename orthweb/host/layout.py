@@ -90,6 +90,13 @@ HOST_FILES: Final = (
     # The CloudWatch agent's configuration and the Prometheus scrape it reads.
     HostFile("cloudwatch-agent.json", "cloudwatch-agent.json.j2", f"{APP_DIR}/cloudwatch-agent.json", "0644"),
     HostFile("prometheus.yaml", "prometheus.yaml.j2", f"{APP_DIR}/prometheus.yaml", "0644"),
+    # The only CAs Envoy trusts for Amazon Cognito's endpoints (sign-in); mounted into Envoy.
+    HostFile(
+        "amazon-trust-services.pem",
+        "amazon-trust-services.pem.j2",
+        f"{APP_DIR}/amazon-trust-services.pem",
+        "0644",
+    ),
     # What bootstrap.sh runs once the bundle is in place: enable and start the units.
     HostFile("activate.sh", "activate.sh.j2", f"{APP_DIR}/activate.sh", "0700"),
 )

@@ -22,8 +22,10 @@ ORTHANC_AUTHORIZATION_PLACEHOLDER: Final = "__ORTHWEB_ORTHANC_AUTHORIZATION__"
 CLIENT_SECRET_FILE: Final = "sso-client-secret.json"
 COOKIE_KEY_FILE: Final = "sso-cookie-key.json"
 SECRETS_MOUNT: Final = "/run/secrets"
-# The CA bundle of the envoyproxy/envoy image (Ubuntu's ca-certificates).
-SYSTEM_CA_FILE: Final = "/etc/ssl/certs/ca-certificates.crt"
+# Where Envoy's container sees the Amazon Trust Services roots (the host file of the same name):
+# the only CAs it trusts for Cognito, so no expired CA of a system bundle reaches its certificate
+# expiry gauge.
+TRUSTED_CA_FILE: Final = "/etc/orthweb/amazon-trust-services.pem"
 
 _CLIENT_ID_RE: Final = re.compile(r"^[A-Za-z0-9_+]{1,128}$")
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
@@ -63,7 +65,7 @@ class SsoHostContext:
     machine_client_id: str
     # The site client's id and secret, the cookie key and the site's address (read at boot).
     site_client_secret_arn: str
-    trusted_ca_file: str = SYSTEM_CA_FILE
+    trusted_ca_file: str = TRUSTED_CA_FILE
 
     @classmethod
     def for_cognito(

@@ -41,6 +41,7 @@ EXPECTED_FILES = {
     "cloudwatch-agent.json",
     "prometheus.yaml",
     "activate.sh",
+    "amazon-trust-services.pem",
     "deployment.json",
     "bootstrap.sh",
 }

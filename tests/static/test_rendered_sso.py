@@ -23,7 +23,7 @@ from orthweb.host.sso_context import (
     LOGOUT_URI_PLACEHOLDER,
     ORTHANC_AUTHORIZATION_PLACEHOLDER,
     SITE_ADDRESS_PLACEHOLDER,
-    SYSTEM_CA_FILE,
+    TRUSTED_CA_FILE,
     SsoHostContext,
 )
 from tests.static.static_checks import SiteCertificate, envoy_cluster_references, run, with_local_certificates
@@ -73,9 +73,12 @@ def _typed(envoy: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def live_config(text: str, site_certificate: SiteCertificate, secrets: Path) -> str:
-    """What fetch-secrets.sh makes of the template, with the container's files made local."""
+def live_config(text: str, site_certificate: SiteCertificate, secrets: Path, trusted_ca: str) -> str:
+    """What fetch-secrets.sh makes of the template, with the container's files made local
+    (`trusted_ca`: the bundle's Amazon Trust Services roots, which compose mounts into Envoy)."""
     secrets.mkdir(exist_ok=True)
+    (secrets / "amazon-trust-services.pem").write_text(trusted_ca)
+    text = text.replace(TRUSTED_CA_FILE, str(secrets / "amazon-trust-services.pem"))
     for name in (CLIENT_SECRET_FILE, COOKIE_KEY_FILE):
         sds = {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret", "name": name}
         sds["generic_secret"] = {"secret": {"inline_string": "x" * 32}}  # type: ignore[assignment]
@@ -89,16 +92,15 @@ def live_config(text: str, site_certificate: SiteCertificate, secrets: Path) -> 
         (ORTHANC_AUTHORIZATION_PLACEHOLDER, "Basic YWRtaW46cHc="),
     ):
         text = text.replace(placeholder, value)
-    # Debian's CA bundle has the path of the envoyproxy/envoy image's (both from ca-certificates).
-    assert Path(SYSTEM_CA_FILE).is_file()
     return with_local_certificates(text, site_certificate.cert_path, site_certificate.key_path)
 
 
 def test_envoy_accepts_it_without_a_deprecation_warning(
-    sso_envoy_text: str, site_certificate: SiteCertificate, tmp_path: Path
+    sso_envoy_text: str, sso_rendered: dict[str, str], site_certificate: SiteCertificate, tmp_path: Path
 ) -> None:
     config = tmp_path / "envoy.yaml"
-    config.write_text(live_config(sso_envoy_text, site_certificate, tmp_path / "secrets"))
+    trusted = sso_rendered["amazon-trust-services.pem"]
+    config.write_text(live_config(sso_envoy_text, site_certificate, tmp_path / "secrets", trusted))
     result = run([str(static_envoy_binary()), "--mode", "validate", "-c", str(config)])
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "OK" in output, output[-3000:]
@@ -207,7 +209,7 @@ def test_the_identity_provider_is_reached_over_verified_tls(envoy: dict[str, Any
         tls = clusters[name]["transport_socket"]["typed_config"]
         assert tls["sni"] == host
         validation = tls["common_tls_context"]["validation_context"]
-        assert validation["trusted_ca"]["filename"] == SYSTEM_CA_FILE
+        assert validation["trusted_ca"]["filename"] == TRUSTED_CA_FILE
         assert validation["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": host}}]
 
 
