@@ -8,9 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-# Each module in orthweb.commands exposes register(subparsers); the parser it adds sets
-# `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
-COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "bench", "token")
+# Each module in orthweb.commands (named after its command, `_` for `-`) exposes register(subparsers);
+# the parser it adds sets `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
+COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "bench", "token", "modality-cert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"orthweb.commands.{name}").register(subparsers)
+        importlib.import_module(f"orthweb.commands.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

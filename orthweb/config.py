@@ -35,7 +35,14 @@ from orthweb.constants import (
 )
 from orthweb.infra import instance_types
 from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
-from orthweb.modalities import MAX_MODALITIES, DicomModality, modalities_problem, parse_modality
+from orthweb.modalities import (
+    AE_TITLE,
+    CLIENT_CERTIFICATE,
+    MAX_MODALITIES,
+    DicomModality,
+    modalities_problem,
+    parse_modality,
+)
 from orthweb.sizing import RDS_CLASS_MEMORY_GIB, host_memory_problem
 from orthweb.telemetry import LOG_RETENTION_DAYS
 from orthweb.validation import (
@@ -181,8 +188,10 @@ class StackConfig:
     alarm_emails: tuple[str, ...] = ()
     # Who besides the hosts may read and write DICOM objects; empty: whoever runs `pulumi up`.
     admin_principal_arns: tuple[str, ...] = ()
-    # Modalities that may query and retrieve (C-FIND, C-MOVE, C-GET); every replica knows them.
+    # The only DICOM callers Orthanc accepts (and C-MOVE destinations); every replica knows them.
     dicom_modalities: tuple[DicomModality, ...] = ()
+    # Mutual TLS on 11112: each modality presents the certificate the stack issued it.
+    dicom_client_certificates: bool = False
     options: DeploymentOptions = field(default_factory=DeploymentOptions)
     topology: str = FAILOVER
     # A Route53 zone holding `site_domain` (scale-out: publicly trusted TLS at the load balancer).
@@ -206,6 +215,11 @@ class StackConfig:
         zone: an ACM certificate), else at Envoy on each host."""
         at_load_balancer = self.topology == SCALE_OUT and bool(self.site_domain and self.hosted_zone_id)
         return TLS_AT_LOAD_BALANCER if at_load_balancer else TLS_AT_ENVOY
+
+    @property
+    def dicom_callers(self) -> str:
+        """How DICOM callers are told apart: by AE title, or also by client certificate."""
+        return CLIENT_CERTIFICATE if self.dicom_client_certificates else AE_TITLE
 
     @property
     def database_hosts(self) -> int:
@@ -235,6 +249,7 @@ _TOP_LEVEL_KEYS = (
     "ssoAdminEmails",
     "ssoDomainPrefix",
     "dicomModalities",
+    "dicomClientCertificates",
 )
 _SECRET_ONLY_KEYS = ("siteCertificateKey",)
 
@@ -487,6 +502,7 @@ _PLAIN_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "topology": ("topology", _one_of(TOPOLOGIES)),
     "hostedZoneId": ("hosted_zone_id", _hosted_zone_id),
     "dicomModalities": ("dicom_modalities", _dicom_modalities),
+    "dicomClientCertificates": ("dicom_client_certificates", _flag),
 }
 
 
@@ -514,7 +530,8 @@ def load_config(
     config = StackConfig(**settings)
     _check_topology(config)
     _check_host_memory(config.options)
-    return config
+    _check_dicom_callers(config)
+    return dataclasses.replace(config, warnings=(*config.warnings, *_dicom_warnings(config)))
 
 
 def _option_warnings(options: DeploymentOptions) -> tuple[str, ...]:
@@ -571,6 +588,26 @@ def _check_topology(config: StackConfig) -> None:
     )
     if problem is not None:
         raise ConfigError(problem.key, problem.value, problem.allowed)
+
+
+def _check_dicom_callers(config: StackConfig) -> None:
+    """Client certificates need TLS to end at Envoy, which reads them."""
+    if config.dicom_client_certificates and config.tls_ends_at == TLS_AT_LOAD_BALANCER:
+        raise ConfigError(
+            "dicomClientCertificates",
+            True,
+            "false with hostedZoneId: the load balancer then ends TLS, so Envoy never sees a client certificate",
+        )
+
+
+def _dicom_warnings(config: StackConfig) -> tuple[str, ...]:
+    if not config.is_production or config.dicom_client_certificates or "0.0.0.0/0" not in config.dicom_allowed_cidrs:
+        return ()
+    return (
+        "dicomAllowedCidrs admits the whole internet (0.0.0.0/0) to DICOM-TLS and callers are told apart by "
+        "AE title only, which anyone can claim: narrow dicomAllowedCidrs to your modalities' networks or set "
+        "dicomClientCertificates to true",
+    )
 
 
 def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict[str, Any]:

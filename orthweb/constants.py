@@ -26,6 +26,10 @@ SITE_ROLE: Final = "site"  # the Elastic IP
 AFTER_FIRST_BOOT_TAG: Final = "orthweb:after-first-boot"
 SITE_TLS_ROLE: Final = "site-tls"  # the secret holding the site certificate and key
 CREDENTIALS_ROLE: Final = "orthanc-credentials"  # the secret holding the web credentials
+# The secret holding each modality's DICOM client certificate and key (dicomClientCertificates).
+DICOM_CLIENTS_ROLE: Final = "dicom-client-certificates"
+# The secret the hosts read of them: the CA's certificate, each certificate's URI and fingerprint.
+DICOM_CLIENT_TRUST_ROLE: Final = "dicom-client-trust"
 DICOM_BUCKET_ROLE: Final = "dicom"
 LOG_BUCKET_ROLE: Final = "logs"
 # The bucket of the host bundles: each host's application files, one object per content digest.

@@ -1,4 +1,5 @@
-"""DICOM modalities allowed to query and retrieve (C-FIND, C-MOVE, C-GET): stack configuration.
+"""The DICOM modalities, the only callers Orthanc accepts (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET):
+stack configuration.
 
 Orthanc keeps modalities registered over REST per `DatabaseServerIdentifier`, and every replica
 has its own: such a registration reached one replica only. So modalities are configuration,
@@ -10,6 +11,8 @@ Pure module (standard library only): the config, the host layer and the infrastr
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -21,6 +24,11 @@ AET_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 OWN_AET: Final = "ORTHANC"
 # One egress rule per modality; EC2 allows 60 rules per direction in a security group.
 MAX_MODALITIES: Final = 20
+# How Orthanc's callers are told apart: by AE title (and the networks in dicomAllowedCidrs), or
+# also by the client certificate the stack issued each modality (dicomClientCertificates).
+AE_TITLE: Final = "ae-title"
+CLIENT_CERTIFICATE: Final = "client-certificate"
+CALLER_CHECKS: Final = (AE_TITLE, CLIENT_CERTIFICATE)
 _SPEC: Final = re.compile(r"^(?P<aet>[^@]*)@(?P<host>[^:]*):(?P<port>\d{1,5})$")
 FORMAT: Final = "AET@host:port with AET of 1-16 letters, digits, _ or -, host an IPv4 address, port 1-65534"
 
@@ -108,3 +116,22 @@ def modalities_problem(modalities: tuple[DicomModality, ...]) -> str:
             return f"each AE title once; {modality.aet} is given twice"
         seen.add(key)
     return ""
+
+
+# What a modality certificate's URI looks like; hosts check it again before Envoy trusts one.
+CERTIFICATE_URI_PATTERN: Final = r"^urn:orthweb:[A-Za-z0-9_.-]+:modality:[A-Za-z0-9_-]{1,16}$"
+
+
+def certificate_uri(stack: str, aet: str) -> str:
+    """The URI subject alternative name of a modality's client certificate, which Envoy requires."""
+    uri = f"urn:orthweb:{stack}:modality:{aet}"
+    if not re.fullmatch(CERTIFICATE_URI_PATTERN, uri):
+        raise ValueError(f"no certificate URI for stack {stack!r} and AE title {aet!r}")
+    return uri
+
+
+def certificate_fingerprint(pem: str) -> str:
+    """SHA-256 of a PEM certificate's DER bytes, in lower-case hex: what Envoy's
+    `verify_certificate_hash` pins (its colons are optional)."""
+    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    return hashlib.sha256(base64.b64decode("".join(body.split()), validate=True)).hexdigest()

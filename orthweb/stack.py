@@ -28,6 +28,7 @@ from orthweb.infra import instance_types, policies, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
+from orthweb.infra.dicom_client_certificates import DicomClientCertificates, DicomClientCertificatesArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
 from orthweb.infra.host_role import HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
@@ -95,12 +96,12 @@ def build_stack(cfg: StackConfig) -> Exports:
     host_role = HostRole(f"{NAME}-host-identity", HostRoleArgs(stack=cfg.stack, partition=target.partition))
     storage = _create_storage(cfg, target, key, host_role)
     network = _create_network(cfg, target, storage)
-    secrets = AppSecrets(
-        f"{NAME}-secrets",
-        AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
-    )
+    secrets = _create_app_secrets(cfg, key)
     sign_in = _create_sign_in(cfg, target, key) if cfg.sso else None
-    user_data = _create_host_application(cfg, target, db_identifier, key, host_role, storage, secrets, sign_in)
+    dicom_clients = _create_dicom_client_certificates(cfg, key) if cfg.dicom_client_certificates else None
+    user_data = _create_host_application(
+        cfg, target, db_identifier, key, host_role, storage, secrets, sign_in, dicom_clients
+    )
     if launch_role is not None:
         serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage, launch_role)
     else:
@@ -110,7 +111,9 @@ def build_stack(cfg: StackConfig) -> Exports:
         sign_in.connect_site(site_address)
     database = _create_database(cfg, db_identifier, network, serving, key)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
-    _grant_access(host_role, network, secrets, database, storage, key, monitoring, cfg.stack, target, sign_in)
+    _grant_access(
+        host_role, network, secrets, database, storage, key, monitoring, cfg.stack, target, sign_in, dicom_clients
+    )
     return Exports(
         site_address=site_address,
         host_info=serving.host_info,
@@ -136,6 +139,7 @@ def _create_host_application(
     storage: Storage,
     secrets: AppSecrets,
     sign_in: SignIn | None,
+    dicom_clients: DicomClientCertificates | None,
 ) -> HostApplication:
     """Each host role's bundle, and the user data that fetches it (names and ARNs only)."""
     return HostApplication(
@@ -151,6 +155,7 @@ def _create_host_application(
             bundle_bucket_arn=storage.host_bundle_bucket.arn,
             key_arn=key.arn,
             sign_in=sign_in.host_inputs() if sign_in else None,
+            dicom_client_trust_secret_arn=dicom_clients.trust_secret_arn if dicom_clients else None,
         ),
         roles=(GROUP_MEMBER,) if cfg.topology == SCALE_OUT else HOST_ROLES,
         readers=host_role,
@@ -296,6 +301,13 @@ def _create_scale_out(
     )
 
 
+def _create_app_secrets(cfg: StackConfig, key: EncryptionKey) -> AppSecrets:
+    return AppSecrets(
+        f"{NAME}-secrets",
+        AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
+    )
+
+
 def _create_sign_in(cfg: StackConfig, target: _Target, key: EncryptionKey) -> SignIn:
     assert cfg.sso is not None
     return SignIn(
@@ -308,6 +320,20 @@ def _create_sign_in(cfg: StackConfig, target: _Target, key: EncryptionKey) -> Si
             key_arn=key.arn,
             recovery_window_days=30 if cfg.is_production else 0,
             production=cfg.is_production,
+        ),
+    )
+
+
+def _create_dicom_client_certificates(cfg: StackConfig, key: EncryptionKey) -> DicomClientCertificates:
+    return DicomClientCertificates(
+        f"{NAME}-dicom-clients",
+        DicomClientCertificatesArgs(
+            stack=cfg.stack,
+            modalities=cfg.dicom_modalities,
+            key_arn=key.arn,
+            recovery_window_days=30 if cfg.is_production else 0,
+            # The administrators read the modalities' certificates; the hosts never need them.
+            reader_arns=principals.admin_principal_arns(cfg.admin_principal_arns),
         ),
     )
 
@@ -389,15 +415,17 @@ def _grant_access(
     stack: str,
     target: _Target,
     sign_in: SignIn | None,
+    dicom_clients: DicomClientCertificates | None,
 ) -> None:
     """The hosts' permissions (their secret reads bound to the Secrets Manager endpoint when there
     is one), and the secrets that endpoint lets through."""
-    network.admit_secrets(_stack_secret_arns(secrets, database, sign_in), target.account_id)
+    network.admit_secrets(_stack_secret_arns(secrets, database, sign_in, dicom_clients), target.account_id)
     host_role.grant(
         pulumi.Output.all(
             secrets_endpoint_id=network.secrets_endpoint_id or "",
             credentials_secret=secrets.orthanc_credentials_arn,
             sign_in_secret=sign_in.site_client_secret_arn if sign_in else "",
+            dicom_client_trust_secret=dicom_clients.trust_secret_arn if dicom_clients else "",
             site_tls_secret=secrets.site_tls_arn,
             db_master_secret=database.master_secret_arn,
             dicom_bucket_arn=storage.dicom_bucket.arn,
@@ -415,6 +443,7 @@ def _grant_access(
                             v["site_tls_secret"],
                             v["db_master_secret"],
                             v["sign_in_secret"],
+                            v["dicom_client_trust_secret"],
                         )
                         if arn
                     ],
@@ -431,11 +460,15 @@ def _grant_access(
     )
 
 
-def _stack_secret_arns(secrets: AppSecrets, database: Database, sign_in: SignIn | None) -> pulumi.Output[list[str]]:
-    """Every secret of the stack: what the hosts read, and the machine client operators read."""
+def _stack_secret_arns(
+    secrets: AppSecrets, database: Database, sign_in: SignIn | None, dicom_clients: DicomClientCertificates | None
+) -> pulumi.Output[list[str]]:
+    """Every secret of the stack: what the hosts read, and what operators read (the machine client,
+    the modalities' client certificates)."""
     return pulumi.Output.all(
         secrets.orthanc_credentials_arn,
         secrets.site_tls_arn,
         database.master_secret_arn,
         *((sign_in.site_client_secret_arn, sign_in.machine_client_secret_arn) if sign_in else ()),
+        *((dicom_clients.trust_secret_arn, dicom_clients.secret_arn) if dicom_clients else ()),
     ).apply(lambda arns: [arn for arn in arns if arn])

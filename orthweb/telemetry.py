@@ -36,7 +36,16 @@ HTTP_ACCESS_LOG_FIELDS: Final = (
     "time", "method", "path", "status", "bytes_sent", "bytes_received", "duration_ms", "upstream", "request_id",
 )  # fmt: skip
 # One line per DICOM association (a TCP connection through Envoy): who, how long, how much.
-DICOM_CONNECTION_LOG_FIELDS: Final = ("time", "peer", "duration_ms", "bytes_sent", "bytes_received", "upstream")
+# `client_certificate`: the URI of the modality's certificate (dicomClientCertificates), else "-".
+DICOM_CONNECTION_LOG_FIELDS: Final = (
+    "time",
+    "peer",
+    "client_certificate",
+    "duration_ms",
+    "bytes_sent",
+    "bytes_received",
+    "upstream",
+)
 
 
 def log_group_name(stack: str, component: str) -> str:

@@ -34,6 +34,7 @@ from orthweb.bench.web import fetch_files, instance_ids
 from orthweb.constants import SCALE_OUT
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.harness import Stack
+from orthweb.harness.dicom import CALLING_AE
 
 OURS = "ours"
 SCHEMA_VERSION = 1
@@ -48,6 +49,9 @@ QUICK_SUITE = (
 FULL_SUITE = ("tests",)
 
 Progress = Callable[[str], None]
+
+# The benchmark's DICOM client as a modality of the stack (it only stores: the address is never dialled).
+BENCH_MODALITY = f"{CALLING_AE}@192.0.2.10:104"
 
 
 @dataclass(frozen=True)
@@ -410,7 +414,8 @@ def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict
     evaluations = {name: evaluate(name) for name in {"dev", "prod", settings.stack}}
     result["deploy"] = deploy_section(evaluations, evaluate("dev", {"topology": SCALE_OUT}))
 
-    rendered = primary_files(evaluations[settings.stack])
+    # Orthanc accepts only configured modalities: the one the benchmark's DICOM client calls as.
+    rendered = primary_files(evaluate(settings.stack, {"dicomModalities": [BENCH_MODALITY]}))
     workloads = settings.workloads()
     with running(settings, rendered, say) as deployments:
         prepare_web(settings, deployments, say)

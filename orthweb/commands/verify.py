@@ -20,8 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
         help="check a deployed stack end to end: site, DICOM-TLS, host, database, storage",
         description=(
             "Find the stack by its orthweb tags and check it as a user and as an administrator would: "
-            "HTTPS with the site certificate and the generated credential, C-ECHO and C-STORE over "
-            "DICOM-TLS, the test instance back over REST and in the encrypted bucket, then on the serving "
+            "HTTPS with the site certificate and the generated credential, that DICOM-TLS refuses "
+            "callers other than the configured modalities, C-ECHO and C-STORE over DICOM-TLS as one of "
+            "them (with its client certificate if the stack issues them), the test instance back over "
+            "REST and in the encrypted bucket, then on the serving "
             "host (SSM Run Command, no SSH) cloud-init, containers, Envoy's view of the replicas and TLS "
             "on the database connections. Exit 0 only when every check passes. Uses your AWS credentials."
         ),
@@ -30,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
     parser.add_argument("--region", help=REGION_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--keep", action="store_true", help="leave the test instance in Orthanc")
+    parser.add_argument(
+        "--modality",
+        metavar="AET",
+        help="the configured modality the DICOM checks call as (default: the first Orthanc lists)",
+    )
     parser.add_argument(
         "--address", help="name or IP the certificate must cover and clients use (default: the Elastic IP)"
     )
@@ -91,7 +98,7 @@ def _aws_verifier(args: argparse.Namespace) -> Verifier:
         AwsStack(clients, stack),
         SsmRunner(clients.ssm),
         endpoint=endpoint_of(args),
-        options=Options(keep=args.keep, host_timeout=args.host_timeout),
+        options=Options(keep=args.keep, dicom_modality=args.modality, host_timeout=args.host_timeout),
         stack=stack,
         region=clients.region,
         telemetry=AwsTelemetry.connect(region=clients.region),

@@ -158,6 +158,9 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     topology = evaluation.config.topology
     authentication = evaluation.config.authentication
     tls_end = evaluation.config.tls_ends_at
+    callers = evaluation.config.dicom_callers
+    # Which skips apply, and which must be used: those of this kind of stack.
+    shape = (environment, topology, authentication, tls_end, callers)
     summary = checkov_report.get("summary", {})
     report = Report(
         stack=evaluation.stack,
@@ -176,7 +179,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     for raw in results.get("failed_checks", []):
         found = result(raw)
         skip = next(
-            (s for s in skips if s.applies(found.id, found.resource, environment, topology, authentication, tls_end)),
+            (s for s in skips if s.applies(found.id, found.resource, *shape)),
             None,
         )
         if skip is None:
@@ -191,7 +194,7 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     report.unused_skips = sorted(
         (s.id, resource)
         for s in skips
-        if s.expected(environment, topology, authentication, tls_end)
+        if s.expected(*shape)
         for resource in s.resources
         if (s.id, resource) not in used
     )

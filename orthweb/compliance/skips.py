@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from orthweb.constants import TLS_AT_ENVOY, TLS_ENDS, TOPOLOGIES
+from orthweb.modalities import AE_TITLE, CALLER_CHECKS
 from orthweb.sso import AUTHENTICATION_MODES, BASIC
 
 SKIPS_FILE = Path(__file__).with_name("skips.yaml")
@@ -34,6 +35,8 @@ class Skip:
     authentications: tuple[str, ...] = AUTHENTICATION_MODES
     # Where clients' TLS ends (what the load balancer's listeners are and log).
     tls_ends_at: tuple[str, ...] = TLS_ENDS
+    # The modalities' client certificates exist only with `dicomClientCertificates: true`.
+    callers: tuple[str, ...] = CALLER_CHECKS
 
     def applies(
         self,
@@ -43,23 +46,30 @@ class Skip:
         topology: str,
         authentication: str = BASIC,
         tls_end: str = TLS_AT_ENVOY,
+        callers: str = AE_TITLE,
     ) -> bool:
         return (
             check_id == self.id
             and resource in self.resources
-            and self.expected(environment, topology, authentication, tls_end)
+            and self.expected(environment, topology, authentication, tls_end, callers)
         )
 
     def expected(
-        self, environment: str, topology: str, authentication: str = BASIC, tls_end: str = TLS_AT_ENVOY
+        self,
+        environment: str,
+        topology: str,
+        authentication: str = BASIC,
+        tls_end: str = TLS_AT_ENVOY,
+        callers: str = AE_TITLE,
     ) -> bool:
-        """Whether this entry must match a failure in a stack of this environment, topology, sign-in
-        and TLS end."""
+        """Whether this entry must match a failure in a stack of this environment, topology, sign-in,
+        TLS end and way of telling DICOM callers apart."""
         return (
             environment in self.environments
             and topology in self.topologies
             and authentication in self.authentications
             and tls_end in self.tls_ends_at
+            and callers in self.callers
         )
 
 
@@ -85,7 +95,7 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     where = f"{path}: skips[{index}]"
     if not isinstance(entry, dict):
         raise SkipsFileError(f"{where}: expected a mapping with id, resources and reason")
-    unknown = set(entry) - {"id", "resources", "reason", "environments", "topologies", "authentications", "tls_ends_at"}
+    unknown = set(entry) - {"id", "resources", "reason", *_DIMENSIONS}
     if unknown:
         raise SkipsFileError(f"{where}: unknown keys {sorted(unknown)}")
     check_id = entry.get("id")
@@ -101,30 +111,30 @@ def _skip(path: Path, index: int, entry: Any) -> Skip:
     reason = entry.get("reason")
     if not isinstance(reason, str) or not reason.strip() or "\n" in reason.strip():
         raise SkipsFileError(f"{where} ({check_id}): reason must be one non-empty line")
-    environments = entry.get("environments", list(ENVIRONMENTS))
-    if not isinstance(environments, list) or not environments or not set(environments) <= set(ENVIRONMENTS):
-        raise SkipsFileError(f"{where} ({check_id}): environments must be a list drawn from {list(ENVIRONMENTS)}")
-    topologies = entry.get("topologies", list(TOPOLOGIES))
-    if not isinstance(topologies, list) or not topologies or not set(topologies) <= set(TOPOLOGIES):
-        raise SkipsFileError(f"{where} ({check_id}): topologies must be a list drawn from {list(TOPOLOGIES)}")
-    authentications = entry.get("authentications", list(AUTHENTICATION_MODES))
-    if (
-        not isinstance(authentications, list)
-        or not authentications
-        or not set(authentications) <= set(AUTHENTICATION_MODES)
-    ):
-        raise SkipsFileError(
-            f"{where} ({check_id}): authentications must be a list drawn from {list(AUTHENTICATION_MODES)}"
-        )
-    tls_ends_at = entry.get("tls_ends_at", list(TLS_ENDS))
-    if not isinstance(tls_ends_at, list) or not tls_ends_at or not set(tls_ends_at) <= set(TLS_ENDS):
-        raise SkipsFileError(f"{where} ({check_id}): tls_ends_at must be a list drawn from {list(TLS_ENDS)}")
+    dimensions = {
+        key: _drawn_from(entry, key, allowed, f"{where} ({check_id})") for key, allowed in _DIMENSIONS.items()
+    }
     return Skip(
         check_id,
         tuple(resources),
         reason.strip(),
-        tuple(environments),
-        tuple(topologies),
-        tuple(authentications),
-        tuple(tls_ends_at),
+        *dimensions.values(),
     )
+
+
+# The keys that limit an entry to some stacks, in the order of Skip's fields, with their values.
+_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "environments": ENVIRONMENTS,
+    "topologies": TOPOLOGIES,
+    "authentications": AUTHENTICATION_MODES,
+    "tls_ends_at": TLS_ENDS,
+    "callers": CALLER_CHECKS,
+}
+
+
+def _drawn_from(entry: dict[str, Any], key: str, allowed: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """The entry's list under `key` (all of `allowed` when absent), refused unless drawn from it."""
+    values = entry.get(key, list(allowed))
+    if not isinstance(values, list) or not values or not set(values) <= set(allowed):
+        raise SkipsFileError(f"{where}: {key} must be a list drawn from {list(allowed)}")
+    return tuple(values)

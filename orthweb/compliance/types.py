@@ -90,6 +90,7 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:s3/bucketObjectv2:BucketObjectv2": TerraformType("aws_s3_object"),
     "aws:secretsmanager/secret:Secret": TerraformType("aws_secretsmanager_secret"),
     "aws:secretsmanager/secretVersion:SecretVersion": TerraformType("aws_secretsmanager_secret_version"),
+    "aws:secretsmanager/secretPolicy:SecretPolicy": TerraformType("aws_secretsmanager_secret_policy"),
     "aws:sns/topic:Topic": TerraformType("aws_sns_topic"),
     "aws:sns/topicPolicy:TopicPolicy": TerraformType("aws_sns_topic_policy"),
     "aws:sns/topicSubscription:TopicSubscription": TerraformType("aws_sns_topic_subscription"),
@@ -98,6 +99,8 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "random:index/randomString:RandomString": TerraformType("random_string", RANDOM_PROVIDER),
     "tls:index/privateKey:PrivateKey": TerraformType("tls_private_key", TLS_PROVIDER),
     "tls:index/selfSignedCert:SelfSignedCert": TerraformType("tls_self_signed_cert", TLS_PROVIDER),
+    "tls:index/certRequest:CertRequest": TerraformType("tls_cert_request", TLS_PROVIDER),
+    "tls:index/locallySignedCert:LocallySignedCert": TerraformType("tls_locally_signed_cert", TLS_PROVIDER),
     # The scale-out topology: load balancer, its certificate and records, and the scaling group.
     "aws:lb/loadBalancer:LoadBalancer": TerraformType("aws_lb", renames={"subnetMappings": "subnet_mapping"}),
     "aws:lb/targetGroup:TargetGroup": TerraformType("aws_lb_target_group"),

@@ -6,6 +6,7 @@ adding a type means adding one function and one row.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -386,6 +387,16 @@ def _self_signed_cert(r: NewResource) -> Fabricated:
     return r.default_id, {"certPem": _pem("CERTIFICATE", "MOCK" + _fake_id(r.name))}
 
 
+def _cert_request(r: NewResource) -> Fabricated:
+    return r.default_id, {"certRequestPem": _pem("CERTIFICATE REQUEST", "MOCK" + _fake_id(r.name))}
+
+
+def _locally_signed_cert(r: NewResource) -> Fabricated:
+    # Valid base64, like a real certificate: its fingerprint is pinned in Envoy's configuration.
+    der = hashlib.sha256(r.name.encode()).digest()
+    return r.default_id, {"certPem": _pem("CERTIFICATE", base64.b64encode(der).decode())}
+
+
 def _log_group(r: NewResource) -> Fabricated:
     # The provider's `arn` drops the ":*" that DescribeLogGroups shows.
     name = r.inputs.get("name") or r.default_id
@@ -417,6 +428,8 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "random:index/randomString:RandomString": _random_string,
     "tls:index/privateKey:PrivateKey": _private_key,
     "tls:index/selfSignedCert:SelfSignedCert": _self_signed_cert,
+    "tls:index/certRequest:CertRequest": _cert_request,
+    "tls:index/locallySignedCert:LocallySignedCert": _locally_signed_cert,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:sns/topic:Topic": _sns_topic,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,

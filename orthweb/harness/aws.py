@@ -26,7 +26,9 @@ SCRIPT_TIMEOUT = 120
 # A refresh replaces every replica, each drained first; a busy machine makes it slower.
 REFRESH_TIMEOUT = 600
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-_ASSIGNMENT = re.compile(r"^(REGION|DB_IDENTIFIER|CREDENTIALS_SECRET|SITE_TLS_SECRET|SSO_SECRET)=(\S+)$", re.M)
+_ASSIGNMENT = re.compile(
+    r"^(REGION|DB_IDENTIFIER|CREDENTIALS_SECRET|SITE_TLS_SECRET|SSO_SECRET|DICOM_CLIENTS_SECRET)=(\S+)$", re.M
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class ScriptTargets:
     site_tls_secret: str
     # The site client's secret (authentication: sso only).
     sso_secret: str | None = None
+    # What DICOM-TLS trusts of the modalities' certificates (dicomClientCertificates only).
+    dicom_clients_secret: str | None = None
 
     @classmethod
     def parse(cls, script: str) -> ScriptTargets:
@@ -47,7 +51,11 @@ class ScriptTargets:
         missing = [k for k in keys if k not in found]
         if missing:
             raise HarnessError(f"{SCRIPT_NAME}: assignments not found: {missing}")
-        return cls(*(found[k] for k in keys), sso_secret=found.get("SSO_SECRET"))
+        return cls(
+            *(found[k] for k in keys),
+            sso_secret=found.get("SSO_SECRET"),
+            dicom_clients_secret=found.get("DICOM_CLIENTS_SECRET"),
+        )
 
 
 def secret_name(arn: str) -> str:
@@ -117,6 +125,14 @@ class LocalAws:
             if inputs.sso_site_secret is None:
                 raise HarnessError(f"{SCRIPT_NAME} reads a sign-in secret; SecretInputs.sso_site_secret is not set")
             secrets.create_secret(Name=secret_name(targets.sso_secret), SecretString=json.dumps(inputs.sso_site_secret))
+        if targets.dicom_clients_secret is not None:
+            if inputs.dicom_client_trust is None:
+                raise HarnessError(
+                    f"{SCRIPT_NAME} reads DICOM client trust; SecretInputs.dicom_client_trust is not set"
+                )
+            secrets.create_secret(
+                Name=secret_name(targets.dicom_clients_secret), SecretString=json.dumps(inputs.dicom_client_trust)
+            )
         instance = self.client("rds", targets.region).create_db_instance(
             DBInstanceIdentifier=targets.db_identifier,
             Engine="postgres",

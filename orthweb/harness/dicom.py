@@ -143,6 +143,20 @@ class DicomEndpoint:
     server_hostname: str = LOOPBACK
     host: str = LOOPBACK
     called_ae: str = CALLED_AE
+    calling_ae: str = CALLING_AE
+
+
+# A-ASSOCIATE-RJ reasons from the service user (DICOM PS3.8 Table 9-21).
+CALLING_AE_NOT_RECOGNIZED = 3
+CALLED_AE_NOT_RECOGNIZED = 7
+
+
+class AssociationRejected(ConnectionError):
+    """The peer answered the association request with A-ASSOCIATE-RJ; `diagnostic` says why."""
+
+    def __init__(self, message: str, diagnostic: int | None) -> None:
+        super().__init__(message)
+        self.diagnostic = diagnostic
 
 
 @contextmanager
@@ -159,7 +173,7 @@ def association(
 
     With `store`, one presentation context per SOP class in `store_classes` (explicit VR LE).
     """
-    ae = AE(ae_title=CALLING_AE)
+    ae = AE(ae_title=endpoint.calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
     ae.connection_timeout = 10
     if echo:
@@ -180,10 +194,12 @@ def association(
         evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay)],
     )
     if not assoc.is_established:
-        raise ConnectionError(
-            f"association to {endpoint.host}:{endpoint.port} not established "
-            f"(rejected={assoc.is_rejected}, aborted={assoc.is_aborted})"
-        )
+        ae.shutdown()
+        where = f"association of {endpoint.calling_ae} to {endpoint.called_ae}@{endpoint.host}:{endpoint.port}"
+        if assoc.is_rejected:
+            diagnostic = getattr(assoc.acceptor.primitive, "diagnostic", None)
+            raise AssociationRejected(f"{where} rejected (reason {diagnostic})", diagnostic)
+        raise ConnectionError(f"{where} not established (aborted={assoc.is_aborted})")
     try:
         yield assoc
     finally:

@@ -147,3 +147,70 @@ def make_ca_and_server(directory: Path, server_name: str) -> tuple[Path, CertFil
         cert=_write(directory / "server.crt", cert.public_bytes(serialization.Encoding.PEM)),
         key=_write(directory / "server.key", _key_pem(key), 0o600),
     )
+
+
+@dataclass(frozen=True)
+class ClientCa:
+    """A CA like the stack's DICOM client CA (pulumi-tls: ECDSA P-256, signs client certificates)."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def make_client_ca(common_name: str = "orthweb test DICOM clients CA") -> ClientCa:
+    key = _key()
+    name = _name(common_name)
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .public_key(key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return ClientCa(key, certificate)
+
+
+def issue_client_certificate(ca: ClientCa, common_name: str, uri: str) -> tuple[str, str]:
+    """(certificate, key) PEM of a modality's client certificate, as the stack issues it: RSA 2048,
+    the URI as subject alternative name, clientAuth."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.certificate.subject)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .public_key(key.public_key())
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(_usage(digital_signature=True, key_encipherment=True), critical=True)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key).decode()
+
+
+def _usage(**allowed: bool) -> x509.KeyUsage:
+    names = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{name: allowed.get(name, False) for name in names})

@@ -9,6 +9,7 @@ the rendered script itself against a local moto server.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from urllib.parse import quote
 
 from orthweb.host import sso_context
 from orthweb.host.credentials import Credential
-from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
+from orthweb.host.layout import DICOM_CLIENTS_FILE, DICOM_CLIENTS_SDS_NAME, HEALTH_AUTH_PLACEHOLDER
 
 SETTING_FILE = re.compile(r"^ORTHANC__[A-Z0-9_]+$")
 SDS_SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
@@ -43,6 +44,9 @@ class SecretInputs:
     # What the site client's secret holds (authentication: sso): client_id, client_secret,
     # hmac_secret, site_address.
     sso_site_secret: Mapping[str, str] | None = None
+    # What the DICOM client trust secret holds (dicomClientCertificates): ca_certificate, and
+    # certificates: [{aet, uri, sha256}].
+    dicom_client_trust: Mapping[str, Any] | None = None
 
 
 # (inputs, rendered files, output directory) -> None; must leave the files fetch-secrets.sh leaves.
@@ -76,6 +80,8 @@ def write_like_fetch_secrets(inputs: SecretInputs, rendered: Mapping[str, str], 
     envoy_live = rendered["envoy.yaml"].replace(HEALTH_AUTH_PLACEHOLDER, inputs.health.header)
     if inputs.sso_site_secret is not None:
         envoy_live = write_sso_secrets(inputs.sso_site_secret, inputs.admin, envoy_live, out)
+    if inputs.dicom_client_trust is not None:
+        envoy_live += write_dicom_client_trust(inputs.dicom_client_trust, out)
     _write(out / "envoy.yaml", envoy_live)
     _write(out / "site.crt", inputs.site_certificate_pem)
     _write(out / "site.key", inputs.site_private_key_pem)
@@ -102,6 +108,24 @@ def write_sso_secrets(sso_site_secret: Mapping[str, str], admin: Credential, env
     ):
         envoy_template = envoy_template.replace(placeholder, value)
     return envoy_template
+
+
+def dicom_client_trust_sds(trust: Mapping[str, Any]) -> dict[str, Any]:
+    """Envoy's validation-context secret (SDS) as fetch-secrets-dicom-clients.sh.j2 builds it."""
+    certificates = trust["certificates"]
+    context = {
+        "trusted_ca": {"inline_string": trust["ca_certificate"]},
+        "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": c["uri"]}} for c in certificates],
+        "verify_certificate_hash": [c["sha256"] for c in certificates],
+    }
+    return {"resources": [{"@type": SDS_SECRET_TYPE, "name": DICOM_CLIENTS_SDS_NAME, "validation_context": context}]}
+
+
+def write_dicom_client_trust(trust: Mapping[str, Any], out: Path) -> str:
+    """The SDS file, as fetch-secrets.sh writes it; returns the line it appends to envoy.yaml."""
+    text = json.dumps(dicom_client_trust_sds(trust), separators=(",", ":")) + "\n"
+    _write(out / DICOM_CLIENTS_FILE, text)
+    return f"\n# DICOM client trust: sha256 {hashlib.sha256(text.encode()).hexdigest()}"
 
 
 def connection_uri(inputs: SecretInputs) -> str:

@@ -84,11 +84,14 @@ class Stack:
         host_id: str = "harness-host",
         sso_site_secret: Mapping[str, str] | None = None,
         envoy_files: Mapping[str, Path] | None = None,
+        dicom_client_trust: Mapping[str, Any] | None = None,
     ) -> None:
         self.rendered = dict(rendered)
         # Sign-in: the site client's secret (its site_address becomes this Envoy's), and files
         # Envoy reads that compose does not mount (the identity provider's CA for the image's).
         self.sso_site_secret = sso_site_secret
+        # With client certificates on DICOM-TLS: what their trust secret holds.
+        self.dicom_client_trust = dicom_client_trust
         self.envoy_files = dict(envoy_files or {})
         self.envoy_concurrency = envoy_concurrency
         # Another host's database and storage (two hosts of the scale-out group share both).
@@ -161,6 +164,7 @@ class Stack:
                     if self.sso_site_secret is not None
                     else None
                 ),
+                dicom_client_trust=self.dicom_client_trust,
             ),
             self.rendered,
             self.secrets_dir,

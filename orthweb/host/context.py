@@ -32,6 +32,8 @@ _SHA256_RE: Final = re.compile(r"^([0-9a-f]{64})?$")
 # The compose variable holding a group host's instance id (start.sh writes it to .env).
 HOST_ID_VARIABLE: Final = "ORTHWEB_HOST_ID"
 _DNS_RE: Final = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)*$")
+_SHA256_HEX_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_PEM_CERTIFICATE_RE: Final = re.compile(r"^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$")
 
 # The orthancteam/orthanc image loads these plugins only when their variable is set
 # (orthanc-builder plugins-def.json); Stone even ignores its configuration section without it.
@@ -65,8 +67,11 @@ class HostAppContext:
     # .sha256 file (integrity only, not a pin).
     compose_sha256_x86_64: str = ""
     compose_sha256_aarch64: str = ""
-    # Modalities allowed to query and retrieve, the same in every replica (stack config).
+    # The only DICOM callers Orthanc accepts, the same in every replica (stack config).
     dicom_modalities: tuple[DicomModality, ...] = ()
+    # With client certificates (dicomClientCertificates): the secret of what Envoy trusts (the
+    # stack CA, each certificate's URI and fingerprint); None: callers known by AE title only.
+    dicom_client_trust_secret_arn: str | None = None
     # DICOMweb and the viewers served beside Orthanc Explorer 2 (deploymentOptions).
     dicom_web: bool = True
     viewers: tuple[str, ...] = VIEWERS
@@ -98,6 +103,10 @@ class HostAppContext:
                 "dicom_modalities",
                 all(isinstance(m, DicomModality) for m in self.dicom_modalities)
                 and not modalities_problem(self.dicom_modalities),
+            ),
+            (
+                "dicom_client_trust_secret_arn",
+                self.dicom_client_trust_secret_arn is None or bool(_ARN_RE.match(self.dicom_client_trust_secret_arn)),
             ),
             ("viewers", set(self.viewers) <= set(VIEWERS) and len(set(self.viewers)) == len(self.viewers)),
             # Each viewer reads its studies over DICOMweb.
@@ -137,6 +146,11 @@ class HostAppContext:
     def server_identity(self) -> str:
         """What each replica's DatabaseServerIdentifier starts with: unique per host."""
         return f"{self.stack}-{self.host_name}"
+
+    @property
+    def envoy_node(self) -> str:
+        """Envoy's node (YAML flow mapping): it reads secrets from files (SDS) only with one."""
+        return f"{{ id: orthweb-{self.stack}-{self.host_role}, cluster: orthweb-{self.stack} }}"
 
     @property
     def replica_names(self) -> tuple[str, ...]:

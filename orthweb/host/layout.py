@@ -35,6 +35,11 @@ ORTHANC_SECRET_FILES: Final = (
     "orthweb-probe-authorization",
 )
 ENVOY_SECRET_FILES: Final = ("envoy.yaml", "site.crt", "site.key")
+# With client certificates on DICOM-TLS: what Envoy trusts (the stack CA, each modality's URI and
+# pinned fingerprint), an SDS file fetch-secrets.sh builds from its secret; not in user data, so a
+# certificate issued again reaches the hosts at their next refresh.
+DICOM_CLIENTS_FILE: Final = "dicom-clients.json"
+DICOM_CLIENTS_SDS_NAME: Final = "dicom-clients"
 # The database credential one value per file, for operators (psql) and `orthweb verify`.
 OPERATOR_SECRET_FILES: Final = (
     "ORTHANC__POSTGRESQL__HOST",

@@ -25,6 +25,8 @@ from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
     APP_DIR,
     BOOTSTRAP,
+    DICOM_CLIENTS_FILE,
+    DICOM_CLIENTS_SDS_NAME,
     DRAIN_DIR,
     DRAIN_MOUNT,
     ENVOY_ADMIN_PORT,
@@ -39,6 +41,7 @@ from orthweb.host.layout import (
     UPSTREAM_IDLE_TIMEOUT,
     USER_DATA_FILES,
 )
+from orthweb.modalities import CERTIFICATE_URI_PATTERN
 
 
 def _templates_dir() -> Path:
@@ -82,6 +85,9 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         drain_dir=DRAIN_DIR,
         drain_mount=DRAIN_MOUNT,
         envoy_admin_port=ENVOY_ADMIN_PORT,
+        dicom_clients_file=DICOM_CLIENTS_FILE,
+        dicom_clients_sds_name=DICOM_CLIENTS_SDS_NAME,
+        certificate_uri_pattern=CERTIFICATE_URI_PATTERN,
         # What the host reports under: log groups, metric names, the metrics port (orthweb.telemetry).
         telemetry=telemetry,
         # Who may do what, and how a request must be written (Envoy and Orthanc's filter).

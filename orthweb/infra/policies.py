@@ -278,6 +278,24 @@ def host_bundle_bucket_policy(*, bucket_arn: str, reader_arns: list[str], writer
     }
 
 
+def administrators_only_secret_policy(*, secret_arn: str, reader_arns: list[str]) -> Document:
+    """A secret only the stack's administrators may read, whatever IAM grants anyone else (the
+    hosts' role included). Its administration is not denied, so nobody is ever locked out of it."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyReadingToOthers",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secret_arn,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted(set(reader_arns))}},
+            }
+        ],
+    }
+
+
 def log_bucket_policy(
     *, bucket_arn: str, account_id: str, source_bucket_arns: list[str], load_balancer_logs: bool = False
 ) -> Document:

@@ -41,6 +41,8 @@ class HostUserDataInputs:
     key_arn: pulumi.Input[str]
     # Sign-in (authentication: sso): where the pool is, never a secret value.
     sign_in: SignInHostInputs | None = None
+    # Client certificates (dicomClientCertificates): the secret of what Envoy trusts.
+    dicom_client_trust_secret_arn: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class HostApplication(pulumi.ComponentResource):
             orthanc_credentials_secret_arn=i.orthanc_credentials_secret_arn,
             site_tls_secret_arn=i.site_tls_secret_arn,
             sign_in=pulumi.Output.all(**vars(i.sign_in)) if i.sign_in else None,
+            dicom_client_trust_secret_arn=i.dicom_client_trust_secret_arn,
         ).apply(lambda known: render_host(self.context(role, **known)))
         bundle = aws.s3.BucketObjectv2(
             f"{self._name}-{role}-bundle",
@@ -138,6 +141,7 @@ class HostApplication(pulumi.ComponentResource):
         orthanc_credentials_secret_arn: str,
         site_tls_secret_arn: str,
         sign_in: dict[str, str] | None = None,
+        dicom_client_trust_secret_arn: str | None = None,
     ) -> HostAppContext:
         options = self._cfg.options
         # A release without a pinned digest is checked against its own published checksum file.
@@ -166,6 +170,7 @@ class HostApplication(pulumi.ComponentResource):
             compose_sha256_aarch64=compose_digests.get("aarch64", ""),
             site_name=self._cfg.site_domain or "",
             dicom_modalities=self._cfg.dicom_modalities,
+            dicom_client_trust_secret_arn=dicom_client_trust_secret_arn,
             dicom_web=options.dicom_web,
             viewers=options.viewers,
             power_off_after_first_boot=role == SECONDARY and self._cfg.secondary_state == "stopped",

@@ -104,6 +104,7 @@ FREE: Final = frozenset(
         # S3 events to EventBridge's default bus are free.
         "aws:s3/bucketNotification:BucketNotification",
         "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:secretsmanager/secretPolicy:SecretPolicy",
         "aws:sns/topicPolicy:TopicPolicy",
         # Public ACM certificates and their DNS validation are free; target groups and listeners
         # are part of the load balancer's price.
@@ -116,6 +117,8 @@ FREE: Final = frozenset(
         "random:index/randomString:RandomString",
         "tls:index/privateKey:PrivateKey",
         "tls:index/selfSignedCert:SelfSignedCert",
+        "tls:index/certRequest:CertRequest",
+        "tls:index/locallySignedCert:LocallySignedCert",
         # Parts of a Cognito user pool, billed through the pool's monthly active users.
         "aws:cognito/userPoolDomain:UserPoolDomain",
         "aws:cognito/userGroup:UserGroup",

@@ -53,6 +53,10 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "alarmEmails": ({}, {"alarmEmails": ["oncall@example.org"]}),
     "adminPrincipalArns": ({}, {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/Admin"]}),
     "dicomModalities": ({}, {"dicomModalities": ["CT_1@10.20.0.15:104"]}),
+    "dicomClientCertificates": (
+        {"dicomModalities": ["CT_1@10.20.0.15:104"]},
+        {"dicomModalities": ["CT_1@10.20.0.15:104"], "dicomClientCertificates": True},
+    ),
     "authentication": ({}, SSO),
     "ssoAdminEmails": (SSO, {**SSO, "ssoAdminEmails": ["other@example.org"]}),
     "ssoDomainPrefix": (SSO, {**SSO, "ssoDomainPrefix": "pacs-sign-in"}),

@@ -32,11 +32,16 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 
 
+# Orthanc accepts only configured modalities: every stack the tests run knows the harness's AE
+# title (the port matters only where a test receives C-MOVE: see `test_modality`).
+HARNESS_MODALITY = DicomModality(CALLING_AE, LOOPBACK, 104)
+
+
 def runtime_context(
     replicas: int = 3,
     host_role: str = "primary",
     stack: str = "dev",
-    dicom_modalities: tuple[DicomModality, ...] = (),
+    dicom_modalities: tuple[DicomModality, ...] = (HARNESS_MODALITY,),
 ) -> HostAppContext:
     arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/{stack}"
     return HostAppContext(
@@ -183,3 +188,19 @@ def find_allowed(rendered: dict[str, str], test_modality: DicomModality) -> str:
     if entry is None:
         pytest.fail(f"the rendered orthanc.json has no modality {test_modality.aet}: set dicomModalities")
     return test_modality.aet
+
+
+def stored_instances(stack: Stack, uids: list[str]) -> list[str]:
+    """The SOP instance UIDs among `uids` that Orthanc's index knows (shared by every replica)."""
+    found = []
+    for uid in uids:
+        status, _, body = stack.request("/tools/lookup", method="POST", body=uid.encode(), credential=stack.admin)
+        assert status == 200, body
+        found += [uid for hit in json.loads(body) if hit["Type"] == "Instance"]
+    return found
+
+
+def instance_count(stack: Stack) -> int:
+    status, _, body = stack.request("/statistics", credential=stack.admin)
+    assert status == 200, body
+    return int(json.loads(body)["CountInstances"])

@@ -13,6 +13,7 @@ import pytest
 
 from orthweb.harness import Stack
 from orthweb.harness.dicom import (
+    CALLING_AE,
     SUCCESS,
     DicomEndpoint,
     dcmtk_tool,
@@ -42,7 +43,7 @@ def dcmtk(tool: str, stack: Stack, *files: str) -> subprocess.CompletedProcess[s
             "-aec",
             "ORTHANC",
             "-aet",
-            "DCMTKTEST",
+            CALLING_AE,
             LOOPBACK,
             str(stack.dicom_port),
             *files,

@@ -286,6 +286,8 @@ ALLOWED_OPERATORS = {
     "%UPSTREAM_HOST_NAME%",
     "%REQ(X-REQUEST-ID)%",
     "%DOWNSTREAM_REMOTE_ADDRESS%",
+    # The URI of a modality's client certificate: the name of a modality, not a secret.
+    "%DOWNSTREAM_PEER_URI_SAN%",
 }
 
 

@@ -19,12 +19,14 @@ from orthweb.sizing import RDS_CLASS_MEMORY_GIB
 from orthweb.validation import known_regions
 from tests.unit.test_cost import Res, stack
 
-# The shapes `pulumi up` can create: both environments, both topologies.
+# The shapes `pulumi up` can create: both environments, both topologies, and the modalities'
+# client certificates (their CA, certificates and secret).
 SHAPES: list[tuple[str, dict[str, Any]]] = [
     ("dev", {}),
     ("prod", {}),
     ("dev", {"topology": "scale-out"}),
     ("prod", {"topology": "scale-out"}),
+    ("dev", {"dicomClientCertificates": True, "dicomModalities": ["CT_1@10.20.0.15:104"]}),
 ]
 
 ACCEPTED_REGIONS = sorted(region for region, partition in known_regions().items() if partition == "aws")
@@ -34,7 +36,13 @@ ACCEPTED_DB_CLASSES = sorted(RDS_CLASS_MEMORY_GIB)
 ITEM_ROW_END = re.compile(r"  (-|\d[\d,]*\.\d{4})  +(\d[\d,]*\.\d{2}|usage|unpriced)$")
 
 
-@pytest.fixture(scope="module", params=SHAPES, ids=lambda shape: f"{shape[0]}-{shape[1].get('topology', 'failover')}")
+@pytest.fixture(
+    scope="module",
+    params=SHAPES,
+    ids=lambda shape: "-".join(
+        [shape[0], shape[1].get("topology", "failover")] + ["certificates"] * ("dicomClientCertificates" in shape[1])
+    ),
+)
 def shape(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
     stack_name, overrides = request.param
     return evaluate(stack_name, overrides, home=tmp_path_factory.mktemp("home"))

@@ -32,11 +32,14 @@ from orthweb import telemetry
 from orthweb.constants import aws_name
 from orthweb.harness import Stack
 from orthweb.harness.aws import FAKE_CREDENTIALS, LocalAws
+from orthweb.harness.dicom import CALLING_AE
 from orthweb.harness.pki import make_site_certificate
+from orthweb.harness.processes import LOOPBACK
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
 from orthweb.infra.alarm_plan import HostToWatch, stack_rules
 from orthweb.infra.tags import with_role
+from orthweb.modalities import DicomModality
 from orthweb.ops.verify.aws import AwsStack, VerifyClients, connect
 from orthweb.ops.verify.host import CommandOutput, HostLayout
 from orthweb.ops.verify.model import StoredObject
@@ -111,6 +114,8 @@ def verify_context(replicas: int = 3, stack: str = "dev") -> HostAppContext:
         orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
         site_name=SITE_NAME,
+        # Orthanc accepts only configured modalities: verify calls as this one.
+        dicom_modalities=(DicomModality(CALLING_AE, LOOPBACK, 104),),
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from orthweb.commands import verify as verify_command
 from orthweb.harness import Stack
+from orthweb.harness.dicom import CALLING_AE
 from orthweb.ops.verify import Endpoint, Options, Report, Verifier
 from orthweb.ops.verify.dicom_checks import DicomChecks
 from orthweb.ops.verify.model import StackBackend
@@ -49,7 +50,9 @@ def make_verifier(
 ):
     made: list[MirroringBackend] = []
 
-    def make(*, address: str | None = SITE_NAME, keep: bool = False, mirror: bool = True) -> Verifier:
+    def make(
+        *, address: str | None = SITE_NAME, keep: bool = False, mirror: bool = True, modality: str | None = None
+    ) -> Verifier:
         backend = MirroringBackend(harness_stack.clients, harness_stack.name, harness.work_dir / "storage")
         backend.mirror = mirror
         made.append(backend)
@@ -65,6 +68,7 @@ def make_verifier(
             # The harness runs Debian's Orthanc 1.10.1 without the S3 plugin (docs/runtime-harness.md).
             options=Options(
                 keep=keep,
+                dicom_modality=modality,
                 expected_plugins=("postgresql-index",),
                 min_orthanc_version="1.10.0",
                 layout=host_runner.layout,
@@ -102,7 +106,7 @@ def test_every_check_passes(make_verifier, harness: Stack, harness_stack: Seeded
     assert statuses.pop("sso.find") == "pass", table
     assert {statuses.pop(check) for check in ("sso.redirect", "sso.token", "sso.roles")} == {"skip"}, table
     assert set(statuses.values()) == {"pass"}, table
-    assert len(report.results) == 24
+    assert len(report.results) == 25
     # The host checks ran on the host holding the Elastic IP, and the test instances are gone.
     assert host_runner.calls[-1] == harness_stack.primary
     for patient in ("ORTHWEB-VERIFY", "ORTHWEB-VERIFY-DICOMWEB"):
@@ -119,6 +123,10 @@ def test_every_check_passes(make_verifier, harness: Stack, harness_stack: Seeded
     assert "all TLS" in result(report, "database.tls").detail
     assert result(report, "host.envoy").detail == "orthanc_http 3/3 healthy, orthanc_dicom 3/3 healthy"
     assert "aws:kms with alias/orthweb-dev" in result(report, "storage.object").detail
+    # verify calls as the configured modality, and shows that others are refused.
+    assert "as ORTHWEBTEST status 0x0000" in result(report, "dicom.store").detail
+    refused = result(report, "dicom.refuse").detail
+    assert "an unknown AE title" in refused and "reason 3" in refused and "reason 7" in refused
 
 
 def test_no_secret_in_any_output(make_verifier, harness: Stack, host_runner: LocalHostRunner):
@@ -153,13 +161,14 @@ def test_keep_leaves_the_test_instance(make_verifier, harness: Stack):
 
 def test_certificate_not_naming_the_site_address(make_verifier, harness_stack: SeededStack):
     # The default address is the Elastic IP, which the harness's certificate does not name.
-    report = make_verifier(address=None).run()
+    report = make_verifier(address=None, modality=CALLING_AE).run()
     assert not report.ok
     tls = result(report, "site.tls")
     assert tls.status == "fail"
     assert harness_stack.site_ip in tls.detail and SITE_NAME in tls.detail
     assert "--address" in tls.hint and "site-tls" in tls.hint
-    assert by_id(report)["dicom.echo"] == "fail"  # DICOM-TLS checks the name too
+    echo = result(report, "dicom.echo")  # DICOM-TLS checks the name too
+    assert echo.status == "fail" and "no DICOM-TLS association" in echo.detail, echo
     assert by_id(report)["site.login"] == "skip"
 
 
@@ -171,14 +180,19 @@ def test_wrong_credential_is_401_with_a_hint(make_verifier, harness_stack: Seede
     secrets.put_secret_value(SecretId=harness_stack.credentials_secret, SecretString=json.dumps(wrong))
     try:
         report = make_verifier().run()
+        # Named on the command line, the modality needs no REST call to be found.
+        named = make_verifier(modality=CALLING_AE).run()
     finally:
         secrets.put_secret_value(SecretId=harness_stack.credentials_secret, SecretString=good)
     login = result(report, "site.login")
     assert login.status == "fail" and "401" in login.detail
     assert harness_stack.credentials_secret in login.hint
     assert "not-the-password" not in report.table() + report.dumps()
-    assert by_id(report)["dicom.store"] == "pass"  # DICOM needs no credential
-    assert by_id(report)["dicom.rest"] == "skip"
+    # Which modality to call as comes from Orthanc's REST API, which refuses the credential.
+    echo = result(report, "dicom.echo")
+    assert echo.status == "fail" and "401" in echo.detail and "--modality" in echo.hint
+    assert by_id(named)["dicom.store"] == "pass"  # DICOM itself needs no web credential
+    assert by_id(named)["dicom.rest"] == "skip"
 
 
 @pytest.fixture
@@ -242,7 +256,7 @@ def test_command_json_and_exit_status(make_verifier):
     assert verify_command.run(args, verifier=make_verifier(), out=out) == 0
     document = json.loads(out.getvalue())
     # Skipped: lb.targets (the failover topology has no load balancer) and the three sign-in checks.
-    assert document["ok"] is True and document["counts"] == {"pass": 20, "fail": 0, "skip": 4}
+    assert document["ok"] is True and document["counts"] == {"pass": 21, "fail": 0, "skip": 4}
     assert {c["id"] for c in document["checks"]} >= {"site.tls", "dicom.store", "database.tls", "storage.object"}
 
     out = io.StringIO()

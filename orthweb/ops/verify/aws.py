@@ -27,6 +27,7 @@ from orthweb.constants import (
 from orthweb.host.credentials import Credential
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError, call_aws, open_clients, tags_of
+from orthweb.ops.client_certificates import ClientCertificate, client_certificates
 from orthweb.ops.tagged import Host, TaggedStack
 from orthweb.ops.verify.host import CommandOutput
 from orthweb.ops.verify.model import CheckFailed, Deployment, LoadBalancedGroup, StoredObject
@@ -120,6 +121,14 @@ class AwsStack:
             key_alias=alias,
             group=group,
         )
+
+    def client_certificates(self) -> dict[str, ClientCertificate] | None:
+        try:
+            return client_certificates(self._tagged)
+        except OpsError as error:
+            raise CheckFailed(
+                str(error), "only the stack's administrators (adminPrincipalArns) may read its client certificates"
+            ) from None
 
     def _group(self) -> LoadBalancedGroup | None:
         """The scale-out topology's group and load balancer; None for a failover stack."""

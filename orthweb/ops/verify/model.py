@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from orthweb.host.credentials import Credential
+from orthweb.ops.client_certificates import ClientCertificate
 
 Status = Literal["pass", "fail", "skip"]
 MARKS: dict[Status, str] = {"pass": "✔", "fail": "✘", "skip": "-"}
@@ -92,6 +93,10 @@ class StackBackend(Protocol):
 
     def find_object(self, bucket: str, keys: list[str]) -> StoredObject | None:
         """The first of `keys` that exists in `bucket` (head only), or None."""
+        ...
+
+    def client_certificates(self) -> dict[str, ClientCertificate] | None:
+        """The modalities' DICOM client certificates by AE title; None when the stack issues none."""
         ...
 
 

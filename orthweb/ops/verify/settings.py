@@ -26,6 +26,8 @@ class Endpoint:
 @dataclass(frozen=True)
 class Options:
     keep: bool = False
+    # The configured modality the DICOM checks call as; None: the first one Orthanc lists.
+    dicom_modality: str | None = None
     expected_plugins: tuple[str, ...] = EXPECTED_PLUGINS
     min_orthanc_version: str = MIN_ORTHANC_VERSION
     layout: HostLayout = field(default_factory=HostLayout)

@@ -46,7 +46,7 @@ class Verifier:
         self.report = Report(stack=stack, region=region)
         self.target = Target(endpoint or Endpoint(), options or Options())
         self.site = SiteChecks(self.target)
-        self.dicom = DicomChecks(self.target)
+        self.dicom = DicomChecks(self.target, backend)
         self.dicomweb = DicomWebChecks(self.target)
         self.storage = StorageChecks(self.target, backend, self.dicom)
         self.host = HostChecks(self.target, runner)
@@ -66,7 +66,8 @@ class Verifier:
             ("sso.roles", "sign-in: a token without the role is refused", ("sso.find", "site.tls"), self.sso.roles),
             ("site.login", "login with the generated credential", ("site.tls",), site.login),
             ("site.orthanc", "Orthanc version and plugins", ("site.login",), site.orthanc),
-            ("dicom.echo", "C-ECHO over DICOM-TLS", ("stack.find",), dicom.echo),
+            ("dicom.refuse", "DICOM refuses callers that are not modalities", ("stack.find",), dicom.refuse),
+            ("dicom.echo", "C-ECHO over DICOM-TLS as a modality", ("stack.find",), dicom.echo),
             ("dicom.store", "C-STORE of a test instance", ("dicom.echo",), dicom.store),
             ("dicom.rest", "test instance back over REST", ("dicom.store", "site.login"), dicom.rest),
             ("storage.object", "object in the DICOM bucket, stack key", ("dicom.rest",), storage.object),
