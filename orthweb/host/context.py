@@ -32,8 +32,6 @@ _SHA256_RE: Final = re.compile(r"^([0-9a-f]{64})?$")
 # The compose variable holding a group host's instance id (start.sh writes it to .env).
 HOST_ID_VARIABLE: Final = "ORTHWEB_HOST_ID"
 _DNS_RE: Final = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)*$")
-_SHA256_HEX_RE: Final = re.compile(r"^[0-9a-f]{64}$")
-_PEM_CERTIFICATE_RE: Final = re.compile(r"^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$")
 
 # The orthancteam/orthanc image loads these plugins only when their variable is set
 # (orthanc-builder plugins-def.json); Stone even ignores its configuration section without it.

@@ -36,8 +36,8 @@ ORTHANC_SECRET_FILES: Final = (
 )
 ENVOY_SECRET_FILES: Final = ("envoy.yaml", "site.crt", "site.key")
 # With client certificates on DICOM-TLS: what Envoy trusts (the stack CA, each modality's URI and
-# pinned fingerprint), an SDS file fetch-secrets.sh builds from its secret; not in user data, so a
-# certificate issued again reaches the hosts at their next refresh.
+# pinned fingerprint), an SDS file fetch-secrets.sh builds from its secret at every refresh, so a
+# certificate issued again reaches the hosts without replacing them.
 DICOM_CLIENTS_FILE: Final = "dicom-clients.json"
 DICOM_CLIENTS_SDS_NAME: Final = "dicom-clients"
 # The database credential one value per file, for operators (psql) and `orthweb verify`.
