@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import re
 import sys
+import traceback
 from collections.abc import Sequence
+
+from orthweb import redaction
 
 # Each module in orthweb.commands (named after its command, `_` for `-`) exposes register(subparsers);
 # the parser it adds sets `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
 COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "bench", "token", "modality-cert")
+# Environment variables whose names say they hold a secret (AWS_SECRET_ACCESS_KEY, PULUMI_ACCESS_TOKEN, ...).
+SECRET_VARIABLE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSPHRASE|PRIVATE|CREDENTIAL", re.IGNORECASE)
+# What an unexpected failure exits with (a bug: no traceback unless ORTHWEB_DEBUG is set).
+INTERNAL_ERROR = 70
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,16 +33,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def remember_inputs(argv: Sequence[str], environ: dict[str, str]) -> None:
+    """Start a command's redaction afresh: secrets in the environment, and every argument that
+    might be one (a value given as KEY=VALUE counts in both halves, and a JSON value by its strings)."""
+    redaction.forget_all()
+    for name, value in environ.items():
+        if SECRET_VARIABLE.search(name):
+            redaction.register(value)
+    for token in argv:
+        key, separator, value = token.partition("=")
+        if not separator:
+            redaction.register_input(token)
+            continue
+        redaction.register_input(key)
+        try:
+            redaction.register_input(json.loads(value))
+        except ValueError:
+            redaction.register_input(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        code = int(args.func(args))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader went away (`plan | head`): stop quietly, and keep Python's exit-time flush
-        # of stdout from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    """Run one command with everything it prints, stdout and stderr, passed through the redaction."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    remember_inputs(arguments, dict(os.environ))
+    with redaction.redacted_output():
+        try:
+            args = build_parser().parse_args(arguments)
+            code = int(args.func(args))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`plan | head`): stop quietly, and keep Python's exit-time flush
+            # of stdout from raising again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except Exception as error:  # a bug: one line, never a traceback or a raw library message
+            print(f"orthweb: internal error ({type(error).__name__}): {error}; please report it", file=sys.stderr)
+            if os.environ.get("ORTHWEB_DEBUG"):
+                traceback.print_exc()
+            return INTERNAL_ERROR
     return code
 
 

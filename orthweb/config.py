@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb import sso, topology
+from orthweb import redaction, sso, topology
 from orthweb.constants import (
     COMPOSE_SHA256,
     DOMAIN_PATTERN,
@@ -86,31 +86,41 @@ STACK_NAME = "(stack name)"
 
 
 class ConfigError(ValueError):
-    """A stack config value is invalid; the message is one line meant for the user."""
+    """A stack config value is invalid; the message is one line meant for the user.
+
+    It quotes the value (and the key) only when nothing about them looks secret
+    (`orthweb.redaction.shown`): a private key or password put under the wrong key is named as
+    such, never printed.
+    """
 
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
         # Keys can come from the user's own JSON: escape line breaks so the message stays one line.
-        shown = key if key.isprintable() else json.dumps(key)[1:-1]
+        shown_key = _shown_key(key if key.isprintable() else json.dumps(key)[1:-1])
         if key == STACK_NAME:
             where = "stack name"
         elif key.startswith("--"):
-            where = f"option {shown}"
+            where = f"option {shown_key}"
         else:
-            where = f"config {qualified_key(shown)}"
-        super().__init__(f"{where} = {_show(value)} is invalid: {allowed}")
+            where = f"config {qualified_key(shown_key)}"
+        shown_value = value if value == redaction.NOT_SHOWN else redaction.shown(value)
+        super().__init__(f"{where} = {shown_value} is invalid: {redaction.scrub(allowed)}")
+
+
+def _shown_key(key: str) -> str:
+    """The key as a message may name it: made of the names orthweb knows, or reading as a name."""
+    name = re.sub(r"\[\d+\]", "", key)
+    known = {*_TOP_LEVEL_KEYS, *_OPTION_FIELDS, PROJECT, "aws", "region"}
+    if all(part in known for part in re.split(r"[.:]", name)):
+        return key
+    return key if redaction.plainly_benign(name) and redaction.kind_of_secret(name) is None else redaction.NOT_SHOWN
 
 
 def qualified_key(key: str) -> str:
     """A stack config key with its namespace: bare keys belong to this project (`orthweb:`)."""
     return key if ":" in key else f"{PROJECT}:{key}"
-
-
-def _show(value: object) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(frozen=True)
@@ -439,7 +449,10 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
 def _pem(key: str, value: Any, marker: str) -> str:
     # PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY") and SEC1 ("EC PRIVATE KEY") all qualify.
     if not isinstance(value, str) or "-----BEGIN " not in value or marker not in value:
-        raise ConfigError(key, "[not shown]" if "KEY" in marker else value, f"a PEM block ({marker})")
+        allowed = f"a PEM block ({marker})"
+        if marker == "CERTIFICATE" and isinstance(value, str) and "PRIVATE KEY-----" in value:
+            allowed += "; this is a private key, which goes in siteCertificateKey (as a secret)"
+        raise ConfigError(key, redaction.NOT_SHOWN, allowed)
     return value
 
 
@@ -515,7 +528,7 @@ def load_config(
     now: datetime.datetime | None = None,
 ) -> StackConfig:
     """Validate the flat stack config (`orthweb:key` -> value) into a StackConfig."""
-    _check_stack_name(stack)
+    check_stack_name(stack)
     values = _project_values(raw, secret_keys)
     # Checked in this order, so the first bad key reported is the same on every run.
     settings: dict[str, Any] = {"stack": stack}
@@ -544,7 +557,7 @@ def _option_warnings(options: DeploymentOptions) -> tuple[str, ...]:
     )
 
 
-def _check_stack_name(stack: str) -> None:
+def check_stack_name(stack: str) -> None:
     if not STACK_NAME_PATTERN.fullmatch(stack):
         raise ConfigError(
             STACK_NAME,
@@ -614,6 +627,7 @@ def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict
     """This project's keys without their namespace; unknown keys and unencrypted secrets rejected."""
     values: dict[str, Any] = {}
     for full_key, value in raw.items():
+        _screen_for_secrets(full_key, value, secret_keys)
         namespace, _, key = full_key.partition(":")
         if namespace != PROJECT:
             _check_foreign_namespace(full_key, value)
@@ -623,8 +637,45 @@ def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict
         values[key] = value
     for key in _SECRET_ONLY_KEYS:
         if key in values and qualified_key(key) not in secret_keys:
-            raise ConfigError(key, "[not shown]", f"a secret: set it with `pulumi config set --secret {key}`")
+            raise ConfigError(key, redaction.NOT_SHOWN, f"a secret: set it with `pulumi config set --secret {key}`")
     return values
+
+
+# Keys of other namespaces whose names say they hold a secret (aws:secretKey, aws:token, ...).
+_SECRET_KEY_NAME = re.compile(r"secret|token|password|passphrase|private", re.IGNORECASE)
+
+
+def _screen_for_secrets(full_key: str, value: Any, secret_keys: frozenset[str]) -> None:
+    """Secrets are remembered, so that no message or output shows any part of them; a key that is
+    not a secret holding a private key, a token or a generated secret is refused, unshown."""
+    namespace, _, key = full_key.partition(":")
+    ours = namespace == PROJECT
+    if full_key in secret_keys or (ours and key in _SECRET_ONLY_KEYS) or _SECRET_KEY_NAME.search(key):
+        redaction.register(value)
+        return
+    kind = _secret_kind(key, value) if ours else None
+    redaction.register_input(value)
+    if kind is not None:
+        raise ConfigError(
+            key, redaction.NOT_SHOWN, f"it looks like {kind}, and {key} is not a secret: plans and outputs show it"
+        )
+
+
+def _secret_kind(key: str, value: Any) -> str | None:
+    """What a value looks like if any of it looks like a secret (its keys and strings, nested)."""
+    if isinstance(value, dict):
+        return next((kind for item in value.items() if (kind := _secret_kind(key, list(item)))), None)
+    if isinstance(value, list | tuple):
+        return next((kind for item in value if (kind := _secret_kind(key, item))), None)
+    if not isinstance(value, str):
+        return None
+    if value.lstrip().startswith(("{", "[")):
+        with contextlib.suppress(json.JSONDecodeError):
+            return _secret_kind(key, json.loads(value))
+    if key == "siteCertificate":
+        # A certificate's base64 body looks random; only a private key in it is a mistake.
+        return "a private key (which goes in siteCertificateKey, as a secret)" if "PRIVATE KEY-----" in value else None
+    return redaction.kind_of_secret(value, registered=False)
 
 
 def _check_foreign_namespace(full_key: str, value: Any) -> None:
@@ -687,7 +738,7 @@ def _certificate_warnings(certificate: SiteCertificate, domain: str | None, now:
     except ValueError as error:
         # Never the key's text: the value shown is a placeholder.
         key = "siteCertificateKey" if isinstance(error, KeyProblem) else "siteCertificate"
-        raise ConfigError(key, "[not shown]", str(error)) from None
+        raise ConfigError(key, redaction.NOT_SHOWN, str(error)) from None
     if domain is None:
         # Without it the site's address is a name AWS makes up (…amazonaws.com), which no certificate of yours names.
         names = ", ".join(report.names) or "none"
@@ -750,17 +801,18 @@ def _public_key_settings(values: Mapping[str, Any], home: Path | None) -> dict[s
 
 def _region_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     region = raw.get("aws:region")
-    if region is None:
-        return {}
+    return {} if region is None else {"region": check_region(region)}
+
+
+def check_region(region: Any, key: str = "aws:region") -> str:
+    """A region of the standard partition that botocore knows, or ConfigError for `key`."""
     regions = known_regions()
     if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region) or region not in regions:
         hint = did_you_mean(region, regions) if isinstance(region, str) else ""
-        raise ConfigError("aws:region", region, f"an AWS region such as us-east-1{hint}")
+        raise ConfigError(key, region, f"an AWS region such as us-east-1{hint}")
     if regions[region] != SUPPORTED_PARTITION:
-        raise ConfigError(
-            "aws:region", region, f"a region of the standard AWS partition ({regions[region]} is not supported)"
-        )
-    return {"region": region}
+        raise ConfigError(key, region, f"a region of the standard AWS partition ({regions[region]} is not supported)")
+    return region
 
 
 def from_pulumi() -> StackConfig:

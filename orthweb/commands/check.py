@@ -8,6 +8,7 @@ import sys
 from collections import defaultdict
 from typing import Any, TextIO
 
+from orthweb import redaction
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
 from orthweb.compliance.scan import CheckovFailed, CheckovMissing, Report, scan
 from orthweb.compliance.skips import SKIPS_FILE, SkipsFileError
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"orthweb check: {error}", file=sys.stderr)
         return 2
     if args.json:
-        json.dump(report.summary(), stream, indent=2)
+        json.dump(redaction.scrub_document(report.summary()), stream, indent=2)
         stream.write("\n")
     else:
         stream.write(format_report(report))

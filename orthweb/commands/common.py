@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orthweb.config import ConfigError
+from orthweb import redaction
+from orthweb.config import ConfigError, check_region, check_stack_name
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.overrides import parse_assignment, value_of
 from orthweb.evaluate.stack_file import read_stack_file
@@ -46,8 +47,11 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         key, path = parse_assignment(pair, "--set-file")
         try:
             overrides[key] = Path(path).expanduser().read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError("--set-file", pair, f"a readable file ({error.strerror})") from None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise ConfigError("--set-file", pair, f"a readable text file ({reason})") from None
+        # Never shown, not even in part: whatever the key, and however a message quotes it.
+        redaction.register(overrides[key])
         secret_keys.append(key)
     return overrides, secret_keys
 
@@ -56,10 +60,14 @@ def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
     """Evaluate, or print the one-line reason it cannot be done and return None."""
     try:
         overrides, secret_keys = _overrides(args)
-        return evaluate(args.stack, overrides, secret_overrides=secret_keys)
+        evaluation = evaluate(args.stack, overrides, secret_overrides=secret_keys)
     except ConfigError as error:
         print(f"orthweb: {error}", file=sys.stderr)
         return None
+    for resource in evaluation.resources:
+        # Ids the engine assigned are public, even one that looks random (a Cognito client id).
+        redaction.vouch(resource.id)
+    return evaluation
 
 
 def selected_pulumi_stack() -> str:
@@ -82,9 +90,14 @@ REGION_HELP = "AWS region (default: aws:region of Pulumi.<stack>.yaml, as plan r
 
 def stack_region(stack: str, given: str | None) -> str | None:
     """`--region` when given, else the stack file's `aws:region` (what `pulumi up` deployed to),
-    else None: the AWS profile or environment decides. A stack file that cannot be read is an OpsError."""
-    if given:
-        return given
+    else None: the AWS profile or environment decides. A stack name or region that cannot be one,
+    or a stack file that cannot be read, is an OpsError."""
+    try:
+        check_stack_name(stack)
+        if given:
+            return check_region(given, "--region")
+    except ConfigError as error:
+        raise OpsError(str(error)) from None
     path = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return None

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from orthweb import redaction
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
 from orthweb.config import StackConfig
 from orthweb.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         document = evaluation.to_json()
         document["cost"] = cost.to_json()
-        json.dump(document, sys.stdout, indent=2, sort_keys=False)
+        json.dump(redaction.scrub_document(document), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_inventory(evaluation))

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb import sso
+from orthweb import redaction, sso
 from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import AwsClients, OpsError, open_clients
 from orthweb.ops.token import find_machine_client, request_token
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
 
 def run(args: argparse.Namespace, *, clients: AwsClients | None = None, out: TextIO | None = None) -> int:
     """Exit 0 with the token on stdout; 1 with one line on stderr otherwise."""
-    out = out or sys.stdout
+    stream: TextIO = out if out is not None else sys.stdout
     try:
         stack = args.stack or selected_pulumi_stack()
         if clients is None:
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace, *, clients: AwsClients | None = None, out: Tex
     except OpsError as error:
         print(f"orthweb token: {error}", file=sys.stderr, flush=True)
         return 1
-    print(token.value, file=out, flush=True)
+    # The one value orthweb prints on purpose; nothing else may show any part of it.
+    redaction.register(token.value)
+    redaction.reveal(stream, token.value + "\n")
     if token.expires_in:
         print(f"orthweb token: {args.role} token, valid {token.expires_in // 60} min", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from orthweb import redaction
 from orthweb.config import ConfigError, qualified_key
 
 # What a Pulumi.<stack>.yaml may hold at its top level (the CLI's stack settings file).
@@ -48,8 +49,12 @@ def _config_section(path: Path) -> dict[str, Any]:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError("--stack", stack, f"an existing stack file ({path} not found)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        # A name too long for a file, a folder of that name, a file that is not text: one line.
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError("--stack", stack, f"a readable stack file Pulumi.<stack>.yaml ({reason})") from None
     except yaml.YAMLError as error:
-        raise ConfigError("--stack", stack, f"valid YAML ({str(error).splitlines()[0]})") from None
+        raise ConfigError("--stack", stack, f"valid YAML in {path.name} ({_yaml_problem(error)})") from None
     if not isinstance(document, dict):
         raise ConfigError("--stack", stack, f"a stack file whose top level is a mapping with `config:` ({path.name})")
     unknown = sorted(set(document) - STACK_FILE_KEYS)
@@ -64,6 +69,15 @@ def _config_section(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError("--stack", stack, f"a `config:` mapping of key: value in {path.name}")
     return config
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where the YAML breaks and how, never quoting the file: it may hold a secret."""
+    mark = getattr(error, "problem_mark", None)
+    problem = str(getattr(error, "problem", None) or "it cannot be parsed")
+    if redaction.kind_of_secret(problem) is not None or not redaction.plainly_benign(problem):
+        problem = "a syntax error"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def _offline_secret_placeholder(key: str) -> str:

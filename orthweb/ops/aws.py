@@ -11,7 +11,9 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.parsers import ResponseParserError
 
+from orthweb import redaction
 from orthweb.constants import ROLE_TAG
 from orthweb.infra.tags import stack_tags
 
@@ -67,12 +69,23 @@ def open_clients(
     if session.get_credentials() is None:
         raise OpsError("no AWS credentials found", hint=CREDENTIALS_HINT)
     try:
-        return region, {
+        clients = {
             name: session.client(name, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
             for name in services
         }
     except (BotoCoreError, NoRegionError) as error:
         raise OpsError(f"cannot create AWS clients: {error}") from None
+    if "secretsmanager" in clients:
+        clients["secretsmanager"].meta.events.register("after-call.secretsmanager.GetSecretValue", _remember_secret)
+    return region, clients
+
+
+def _remember_secret(parsed: dict[str, Any], **_: Any) -> None:
+    """Every secret value a command reads is never printed, not even in part (orthweb.redaction)."""
+    for field in ("SecretString", "SecretBinary"):
+        value = parsed.get(field)
+        if value:
+            redaction.register_stored(value)
 
 
 def connect(
@@ -105,7 +118,7 @@ def call_aws(client: Any, operation: str, *, changed: bool = False, **kwargs: An
         raise OpsError(f"{service}:{action} failed: {code}: {message}", changed=changed) from None
     except NoCredentialsError:
         raise OpsError("no AWS credentials found", hint=CREDENTIALS_HINT) from None
-    except BotoCoreError as error:
+    except (BotoCoreError, ResponseParserError) as error:
         raise OpsError(f"{service}:{action} failed: {error}", changed=changed) from None
 
 

@@ -40,6 +40,8 @@ RULES: dict[str, tuple[str, ...]] = {
     "orthweb.stack": (*OPERATOR_SIDE, "orthweb.evaluate", "orthweb.compliance"),
     "orthweb.config": (*OPERATOR_SIDE, "orthweb.host", "orthweb.stack", "orthweb.evaluate", "pulumi_aws"),
     "orthweb.constants": ("orthweb",),
+    # What every layer passes its messages through: it depends on nothing of orthweb.
+    "orthweb.redaction": ("orthweb",),
     "orthweb.sizing": ("orthweb",),
     "orthweb.telemetry": (
         *OPERATOR_SIDE,
