@@ -258,8 +258,9 @@ def _rare_symbols(word: str) -> bool:
 
 
 def _is_public_encoding(word: str) -> bool:
-    """An SSH public key's body, or gzip+base64 whose content holds no known secret, key or token
-    (its scripts' shell and regular expressions would read as secret-shaped words)."""
+    """An SSH public key's body, or a gzip or tar archive in base64 whose content holds no known
+    secret, key or token (its scripts' shell and regular expressions would read as secret-shaped
+    words)."""
     if word.startswith("AAAA"):
         blob = _b64(word, limit=16 * 1024)
         return blob is not None and len(blob) > 4 and blob[4:].startswith(_SSH_KEY_TYPES)
@@ -272,6 +273,12 @@ def _is_public_encoding(word: str) -> bool:
         except (OSError, EOFError, zlib.error, UnicodeDecodeError):
             return False
         return not _known_or_key_material(content)
+    if len(word) >= 1024:
+        # A tar archive (the hosts' file bundle): "ustar" at offset 257 of its first header.
+        blob = _b64(word, limit=4 * 1024 * 1024)
+        if blob is None or blob[257:262] != b"ustar":
+            return False
+        return not _known_or_key_material(blob.decode("utf-8", "replace"))
     return False
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import random
 import string
+import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -95,15 +96,28 @@ def test_a_json_document_stays_json_whatever_is_redacted() -> None:
     }
 
 
+def _tar_in_base64(content: bytes) -> str:
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        member = tarfile.TarInfo("opt/orthweb/start.sh")
+        member.size = len(content)
+        tar.addfile(member, io.BytesIO(content))
+    return base64.b64encode(archive.getvalue()).decode()
+
+
 def test_public_encodings_are_shown_and_their_content_judged() -> None:
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     ssh = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert redaction.scrub(f"key {ssh} admin@host") == f"key {ssh} admin@host"
     clean = base64.b64encode(gzip.compress(b"#cloud-config\nwrite_files: []\n" * 50)).decode()
     assert redaction.scrub(clean) == clean
+    assert redaction.scrub(_tar_in_base64(b"#!/bin/bash\nset -euo pipefail\n")) == _tar_in_base64(
+        b"#!/bin/bash\nset -euo pipefail\n"
+    )
     redaction.register(SECRET)
     holding = base64.b64encode(gzip.compress(f"password: {SECRET}\n".encode() * 50)).decode()
     assert redaction.scrub(holding) == redaction.REDACTED
+    assert redaction.scrub(_tar_in_base64(f"password: {SECRET}\n".encode())) == redaction.REDACTED
     ids = "o7dx3pgi6apybhixsar6i39gbp"  # a Cognito app client id: random, and public
     assert redaction.scrub(ids) == redaction.REDACTED
     redaction.vouch(ids)
