@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -10,6 +11,7 @@ import re
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from orthweb import redaction
 
@@ -38,18 +40,29 @@ def remember_inputs(argv: Sequence[str], environ: dict[str, str]) -> None:
     might be one (a value given as KEY=VALUE counts in both halves, and a JSON value by its strings)."""
     redaction.forget_all()
     for name, value in environ.items():
-        if SECRET_VARIABLE.search(name):
+        # AWS_SHARED_CREDENTIALS_FILE names a file: its path is no secret.
+        if SECRET_VARIABLE.search(name) and not name.endswith(("_FILE", "_PATH", "_DIR")):
             redaction.register(value)
     for token in argv:
         key, separator, value = token.partition("=")
         if not separator:
-            redaction.register_input(token)
+            _remember_argument(token)
             continue
         redaction.register_input(key)
         try:
             redaction.register_input(json.loads(value))
         except ValueError:
-            redaction.register_input(value)
+            _remember_argument(value)
+
+
+def _remember_argument(text: str) -> None:
+    # A file, or a file to be in a folder that exists, is a path however its names read.
+    if os.sep in text:
+        with contextlib.suppress(OSError, ValueError):
+            path = Path(text).expanduser()
+            if path.exists() or path.parent.is_dir():
+                return
+    redaction.register_input(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -479,3 +479,26 @@ def test_the_check_catches_a_printed_secret_when_the_redaction_is_off(
     out, err = capsys.readouterr()
     with pytest.raises(AssertionError):
         assert_not_shown(secret, out, err)
+
+
+def test_modality_cert_prints_its_summary_whole_and_nothing_of_the_key(
+    operator: Cloud, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the stored secret's secret fields are withheld: the summary's name and fingerprint,
+    from the same stored value, print as they are."""
+    from orthweb.constants import DICOM_CLIENTS_ROLE
+    from orthweb.harness.pki import issue_client_certificate, make_client_ca
+    from orthweb.modalities import certificate_fingerprint, certificate_uri
+
+    ca = make_client_ca()
+    uri = certificate_uri("cert", "CT_1")
+    certificate, key_pem = issue_client_certificate(ca, "CT_1", uri)
+    modalities = {"CT_1": {"uri": uri, "certificate": certificate, "private_key": key_pem}}
+    operator.store(DICOM_CLIENTS_ROLE, {"ca_certificate": ca.certificate_pem, "modalities": modalities})
+    path = sandbox.work / "ct1.pem"
+    path.unlink(missing_ok=True)
+    assert run_cli(["modality-cert", "--stack", STACK, "--modality", "CT_1", "--out", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert uri in out and certificate_fingerprint(certificate) in out and redaction.REDACTED not in out
+    assert key_pem.strip() in path.read_text()
+    assert_not_shown(Secret("modality key", key_pem), out, err)
