@@ -15,7 +15,7 @@ import yaml
 from orthweb.bench.deploy_model import OUR_BOOT_STEPS, creation_times
 from orthweb.bench.failover_model import model_failover
 from orthweb.evaluate import Evaluation, evaluate
-from orthweb.evaluate.host_files import user_data_text
+from orthweb.evaluate.host_files import host_files
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,11 @@ def standby_stack(empty_home: Path) -> Evaluation:
 
 
 def test_the_standby_did_its_first_boot_work_before_powering_off(standby_stack: Evaluation) -> None:
-    cloud_config = yaml.safe_load(user_data_text(standby_stack.named("orthweb-hosts-secondary")))
-    commands = [" ".join(map(str, command)) for command in cloud_config["runcmd"]]
-    assert commands[-1] == "systemctl start orthweb.service"  # compose, images, stack: waited for
+    files = host_files(standby_stack)["secondary"]
+    cloud_config = yaml.safe_load(files["cloud-init.yaml"].content)
+    # User data's bootstrap ends by running the bundle's activate.sh: its last step starts the stack.
+    activate = [line.strip() for line in files["activate.sh"].content.splitlines() if line.strip()]
+    assert activate[-1] == "systemctl start orthweb.service"  # compose, images, stack: waited for
     assert cloud_config["power_state"]["mode"] == "poweroff"
 
 
