@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from orthweb.bench.runner import QUICK_SUITE
-from orthweb.bench.variants import QUICK_VARIANTS
+from tools.bench.runner import QUICK_SUITE
+from tools.bench.variants import QUICK_VARIANTS
 
 pytestmark = pytest.mark.runtime
 
@@ -23,7 +23,7 @@ TARGETS = {"envoy-tls", "direct", "defaults"}
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "orthweb", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "tools.bench", "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

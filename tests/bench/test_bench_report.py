@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from orthweb.bench.report import format_report, table, times
-from orthweb.bench.runner import (
+from orthweb.evaluate import Evaluation
+from tools.bench.report import format_report, table, times
+from tools.bench.runner import (
     OURS,
     BenchSettings,
     Cell,
@@ -17,9 +18,8 @@ from orthweb.bench.runner import (
     ratio_rows,
     variant_rows,
 )
-from orthweb.bench.targets import DEFAULTS, DIRECT, ENVOY
-from orthweb.bench.variants import by_name
-from orthweb.evaluate import Evaluation
+from tools.bench.targets import DEFAULTS, DIRECT, ENVOY
+from tools.bench.variants import by_name
 
 # Throughput per target, per run: run 2 is uniformly slow (noise), which paired ratios cancel.
 DICOM_RATE = {ENVOY: 40.0, DIRECT: 50.0, DEFAULTS: 100.0, "envoy-buffer-32k": 60.0}
@@ -181,7 +181,7 @@ def test_report_has_every_section_and_labels_quick_runs(document: dict) -> None:
 
 
 def test_each_round_runs_every_cell_once_grouped_and_reordered() -> None:
-    from orthweb.bench.runner import Deployment, round_order
+    from tools.bench.runner import Deployment, round_order
 
     deployment = Deployment(OURS, {})
     plan = [

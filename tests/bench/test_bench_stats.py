@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from orthweb.bench.runner import CLEAR_EFFECT, geometric_mean, verdict
-from orthweb.bench.stats import median, paired_ratio, percentile, ratio
+from tools.bench.runner import CLEAR_EFFECT, geometric_mean, verdict
+from tools.bench.stats import median, paired_ratio, percentile, ratio
 
 
 def test_nearest_rank_percentiles() -> None:

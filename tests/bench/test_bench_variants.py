@@ -8,17 +8,17 @@ import json
 import pytest
 import yaml
 
-from orthweb.bench.variants import (
+from orthweb.host.render import render_host_files
+from orthweb.telemetry import METRICS_PORT
+from tests.runtime.conftest import runtime_context
+from tools.bench.variants import (
     DEFAULT_ENVOY_CONCURRENCY,
     QUICK_VARIANTS,
     VARIANTS,
     by_name,
     envoy_concurrency,
 )
-from orthweb.harness.envoy import rewire
-from orthweb.host.render import render_host_files
-from orthweb.telemetry import METRICS_PORT
-from tests.runtime.conftest import runtime_context
+from tools.harness.envoy import rewire
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_buffer_limit_is_set_on_every_listener_and_cluster(rendered: dict[str, s
 
 
 def test_changed_envoy_config_still_rewires_for_the_harness(rendered: dict[str, str]) -> None:
-    from orthweb.harness.envoy import ReplicaPorts
+    from tools.harness.envoy import ReplicaPorts
 
     for variant in VARIANTS:
         if variant.file != "envoy.yaml":

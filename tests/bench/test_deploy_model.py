@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orthweb.bench.deploy_model import creation_times, duration, duration_key, model_stack, model_terraform_anchor
 from orthweb.evaluate import Evaluation
+from tools.bench.deploy_model import creation_times, duration, duration_key, model_stack, model_terraform_anchor
 
 
 def test_every_resource_type_of_the_program_has_a_sourced_duration(stack: Evaluation) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.bench.deploy_model import LoadBalancerHealth, creation_times, model_stack
-from orthweb.bench.failover_model import model_failover, model_rolling_replacement
 from orthweb.evaluate import Evaluation, evaluate
+from tools.bench.deploy_model import LoadBalancerHealth, creation_times, model_stack
+from tools.bench.failover_model import model_failover, model_rolling_replacement
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,8 @@ def test_scale_out_serves_once_the_load_balancer_sees_a_healthy_host(dev: Evalua
 
 
 def test_the_bench_report_shows_both_topologies(dev: Evaluation, prod: Evaluation, scaled: Evaluation) -> None:
-    from orthweb.bench.report import deploy_lines
-    from orthweb.bench.runner import deploy_section
+    from tools.bench.report import deploy_lines
+    from tools.bench.runner import deploy_section
 
     section = deploy_section({"dev": dev, "prod": prod}, scaled)
     assert [path["name"].split(",")[0] for path in section["failover"]] == [

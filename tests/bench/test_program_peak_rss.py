@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from orthweb.bench import program
+from tools.bench import program
 
 MIB = 1024 * 1024
 ALLOCATE_150_MIB = "x = bytearray(150 * 1024 * 1024)\nfor i in range(0, len(x), 4096): x[i] = 1"

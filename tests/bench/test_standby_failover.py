@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orthweb.bench.deploy_model import OUR_BOOT_STEPS, creation_times
-from orthweb.bench.failover_model import model_failover
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.host_files import host_files
+from tools.bench.deploy_model import OUR_BOOT_STEPS, creation_times
+from tools.bench.failover_model import model_failover
 
 
 @pytest.fixture(scope="module")

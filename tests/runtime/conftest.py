@@ -18,15 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.harness import Stack, load_rendered
-from orthweb.harness.aws import FetchSecrets, fetch_secrets_provider
-from orthweb.harness.bundle import boot_from_bundle
-from orthweb.harness.dicom import CALLING_AE, DicomEndpoint, tls_context
-from orthweb.harness.oidc import CognitoLike, sign_in_context
-from orthweb.harness.processes import LOOPBACK, free_port
+from orthweb.clients.dicom import DicomEndpoint
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host, render_host_files
 from orthweb.modalities import DicomModality
+from tools.harness import Stack, load_rendered
+from tools.harness.aws import FetchSecrets, fetch_secrets_provider
+from tools.harness.bundle import boot_from_bundle
+from tools.harness.dicom import CALLING_AE, local_endpoint, tls_context
+from tools.harness.oidc import CognitoLike, sign_in_context
+from tools.harness.processes import LOOPBACK, free_port
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -168,7 +169,7 @@ def sso_stack(sso_provider: CognitoLike) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def dicom(stack: Stack) -> DicomEndpoint:
     """Envoy's DICOM-TLS listener, trusting the site certificate like a configured modality."""
-    return DicomEndpoint(port=stack.dicom_port, tls=tls_context(str(stack.site_ca)), server_hostname=LOOPBACK)
+    return local_endpoint(port=stack.dicom_port, tls=tls_context(str(stack.site_ca)), server_hostname=LOOPBACK)
 
 
 @pytest.fixture(scope="session")

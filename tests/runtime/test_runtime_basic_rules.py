@@ -12,13 +12,13 @@ from collections.abc import Iterator
 import pytest
 
 from orthweb import access
-from orthweb.harness import Stack
-from orthweb.harness.orthanc_view import orthanc_view
-from orthweb.harness.raw_http import request_bytes, send
-from orthweb.harness.sso_site import SsoSite
 from orthweb.host.render import render_host_files
 from tests.runtime.conftest import runtime_context
 from tests.runtime.role_attacks import REGISTRATION_ATTACKS
+from tools.harness import Stack
+from tools.harness.orthanc_view import orthanc_view
+from tools.harness.raw_http import request_bytes, send
+from tools.harness.sso_site import SsoSite
 
 pytestmark = pytest.mark.runtime
 

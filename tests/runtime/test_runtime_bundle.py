@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.harness.aws import FetchSecrets
-from orthweb.harness.bundle import BundleLocation, bootstrap_script, installed_files, publish, run_bootstrap
 from orthweb.host.bundle import HostBundle
 from orthweb.host.layout import HOST_FILES
 from orthweb.host.render import RenderedHost, render_host
 from tests.runtime.conftest import runtime_context
+from tools.harness.aws import FetchSecrets
+from tools.harness.bundle import BundleLocation, bootstrap_script, installed_files, publish, run_bootstrap
 
 
 def _host(stack: str) -> RenderedHost:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.harness import OVERLAY_KEYS, UNSUPPORTED_BY_DEBIAN, Stack
-from orthweb.harness.orthanc import ORTHANC_BINARY
-from orthweb.harness.stack import AWKWARD_PASSWORD_CHARACTERS
+from tools.harness import OVERLAY_KEYS, UNSUPPORTED_BY_DEBIAN, Stack
+from tools.harness.orthanc import ORTHANC_BINARY
+from tools.harness.stack import AWKWARD_PASSWORD_CHARACTERS
 
 pytestmark = pytest.mark.runtime
 

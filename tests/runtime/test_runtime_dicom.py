@@ -11,19 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import (
-    CALLING_AE,
-    SUCCESS,
-    DicomEndpoint,
-    dcmtk_tool,
-    echo,
-    find_instances,
-    make_study,
-    store,
-    to_bytes,
-)
-from orthweb.harness.processes import LOOPBACK
+from orthweb.clients.dicom import SUCCESS, DicomEndpoint, echo, make_study, store, to_bytes
+from tools.harness import Stack
+from tools.harness.dicom import CALLING_AE, dcmtk_tool, find_instances, local_endpoint
+from tools.harness.processes import LOOPBACK
 
 pytestmark = pytest.mark.runtime
 
@@ -116,7 +107,7 @@ def test_pynetdicom_echo_store_find(stack: Stack, dicom: DicomEndpoint, find_all
 
 def test_plain_dicom_on_the_tls_port_is_refused(stack: Stack) -> None:
     with pytest.raises(ConnectionError):
-        echo(DicomEndpoint(port=stack.dicom_port, tls=None))
+        echo(local_endpoint(port=stack.dicom_port, tls=None))
 
 
 def _handshake(port: int, context: ssl.SSLContext) -> str:

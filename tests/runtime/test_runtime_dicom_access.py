@@ -16,20 +16,19 @@ from collections.abc import Callable
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import (
+from orthweb.clients.dicom import (
     CALLED_AE_NOT_RECOGNIZED,
     CALLING_AE_NOT_RECOGNIZED,
     SUCCESS,
     AssociationRejected,
     DicomEndpoint,
     echo,
-    find_instances,
     make_study,
-    move_study,
     store,
 )
 from tests.runtime.conftest import instance_count, stored_instances
+from tools.harness import Stack
+from tools.harness.dicom import find_instances, move_study
 
 pytestmark = pytest.mark.runtime
 

@@ -20,28 +20,24 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.aws import FetchSecrets
-from orthweb.harness.dicom import (
-    CALLING_AE,
+from orthweb.clients.dicom import (
     CALLING_AE_NOT_RECOGNIZED,
     PENDING,
     SUCCESS,
     AssociationRejected,
     DicomEndpoint,
-    StorageListener,
-    find_instances,
     make_study,
-    move_study,
     store,
-    tls_context,
 )
-from orthweb.harness.pki import ClientCa, issue_client_certificate, make_client_ca
-from orthweb.harness.processes import LOOPBACK, free_port
 from orthweb.host.render import render_host_files
 from orthweb.modalities import DicomModality, certificate_fingerprint, certificate_uri
 from orthweb.ops.client_certificates import ClientCertificate, write_private_file
 from tests.runtime.conftest import ACCOUNT, REGION, instance_count, runtime_context, stored_instances
+from tools.harness import Stack
+from tools.harness.aws import FetchSecrets
+from tools.harness.dicom import CALLING_AE, StorageListener, find_instances, local_endpoint, move_study, tls_context
+from tools.harness.pki import ClientCa, issue_client_certificate, make_client_ca
+from tools.harness.processes import LOOPBACK, free_port
 
 pytestmark = pytest.mark.runtime
 
@@ -61,7 +57,7 @@ class CertificateSite:
         context = tls_context(str(self.stack.site_ca))
         if certificate is not None:
             context.load_cert_chain(certificate)
-        return DicomEndpoint(port=self.stack.dicom_port, tls=context, calling_ae=calling_ae)
+        return local_endpoint(port=self.stack.dicom_port, tls=context, calling_ae=calling_ae)
 
     def write(self, name: str, certificate_pem: str, key_pem: str, ca_pem: str) -> Path:
         path = self.directory / f"{name}.pem"

@@ -16,11 +16,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from orthweb.constants import DICOMWEB_ROOT
-from orthweb.harness import Credential, Stack
-from orthweb.harness.compose_replicas import compose_services, service_environment
-from orthweb.harness.dicom import make_multiframe_instance, make_study, to_bytes
-from orthweb.harness.dicomweb import (
+from orthweb.clients.dicom import make_study, to_bytes
+from orthweb.clients.dicomweb import (
     REFERENCED_SOP_SEQUENCE,
     Answer,
     DicomWebClient,
@@ -28,7 +25,11 @@ from orthweb.harness.dicomweb import (
     split_multipart,
     urls_in,
 )
-from orthweb.harness.image_plugins import plugins_not_run
+from orthweb.constants import DICOMWEB_ROOT
+from tools.harness import Credential, Stack
+from tools.harness.compose_replicas import compose_services, service_environment
+from tools.harness.dicom import make_multiframe_instance
+from tools.harness.image_plugins import plugins_not_run
 
 pytestmark = pytest.mark.runtime
 

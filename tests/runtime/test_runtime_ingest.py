@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pydicom
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import DicomEndpoint, StoreReport, make_study, store_with_retry
+from orthweb.clients.dicom import DicomEndpoint, make_study
+from tools.harness import Stack
+from tools.harness.dicom import StoreReport, store_with_retry
 
 pytestmark = pytest.mark.runtime
 

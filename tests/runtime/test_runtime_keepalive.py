@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.processes import LOOPBACK
+from tools.harness import Stack
+from tools.harness.processes import LOOPBACK
 
 pytestmark = pytest.mark.runtime
 

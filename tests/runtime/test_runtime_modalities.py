@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import SUCCESS, DicomEndpoint, find_instances, make_study, store
+from orthweb.clients.dicom import SUCCESS, DicomEndpoint, make_study, store
 from orthweb.modalities import DicomModality
+from tools.harness import Stack
+from tools.harness.dicom import find_instances
 
 pytestmark = pytest.mark.runtime
 

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import (
-    PENDING,
-    SUCCESS,
-    DicomEndpoint,
-    StorageListener,
-    make_study,
-    move_study,
-    store,
-)
+from orthweb.clients.dicom import PENDING, SUCCESS, DicomEndpoint, make_study, store
 from orthweb.modalities import DicomModality
+from tools.harness import Stack
+from tools.harness.dicom import StorageListener, move_study
 
 pytestmark = pytest.mark.runtime
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from orthweb.harness import Stack
-from orthweb.harness.processes import free_port
+from tools.harness import Stack
+from tools.harness.processes import free_port
 
 CONTAINER_ADDRESS = "127.0.0.1/8042"
 CONTAINER_SECRETS = "/run/secrets/"

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import SUCCESS, DicomEndpoint, echo, make_study, store, to_bytes
-from orthweb.harness.processes import wait_until
+from orthweb.clients.dicom import SUCCESS, DicomEndpoint, echo, make_study, store, to_bytes
+from tools.harness import Stack
+from tools.harness.processes import wait_until
 
 pytestmark = pytest.mark.runtime
 

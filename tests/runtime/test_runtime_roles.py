@@ -4,10 +4,10 @@ Every crafted request of role_attacks.py goes three ways:
 - through the whole site (the real Envoy with the rendered sign-in config, Debian's Orthanc with
   the rendered role filter): refused, and Orthanc's state (instances, log level, registrations,
   jobs, protection, metadata, attachments, metrics) unchanged after each one;
-- through an Envoy with its access rules taken out (orthweb.harness.layers) to the same Orthanc:
+- through an Envoy with its access rules taken out (tools.harness.layers) to the same Orthanc:
   Orthanc's filter alone keeps the state unchanged;
 - through the whole Envoy to a recording upstream instead of Orthanc: nothing that reached it is,
-  as Orthanc 1.12 would read it (orthweb.harness.orthanc_view), beyond the role Envoy named, and
+  as Orthanc 1.12 would read it (tools.harness.orthanc_view), beyond the role Envoy named, and
   that role is the token's.
 """
 
@@ -26,13 +26,7 @@ import pytest
 import yaml
 
 from orthweb import access, sso
-from orthweb.harness import Stack
-from orthweb.harness.dicom import make_study, to_bytes
-from orthweb.harness.layers import envoy_rules_present, without_envoy_rules
-from orthweb.harness.oidc import Browser, CognitoLike, sign_in_context
-from orthweb.harness.orthanc_view import orthanc_view
-from orthweb.harness.raw_http import RawResponse, request_bytes, send
-from orthweb.harness.sso_site import SsoSite
+from orthweb.clients.dicom import make_study, to_bytes
 from orthweb.host.render import render_host_files
 from tests.runtime.conftest import MACHINE_ID, runtime_context, site_secret_arn
 from tests.runtime.role_attacks import (
@@ -42,6 +36,12 @@ from tests.runtime.role_attacks import (
     TOKEN_ATTACKS,
     Attack,
 )
+from tools.harness import Stack
+from tools.harness.layers import envoy_rules_present, without_envoy_rules
+from tools.harness.oidc import Browser, CognitoLike, sign_in_context
+from tools.harness.orthanc_view import orthanc_view
+from tools.harness.raw_http import RawResponse, request_bytes, send
+from tools.harness.sso_site import SsoSite
 
 pytestmark = pytest.mark.runtime
 

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.aws import FetchSecrets
-from orthweb.harness.dicom import SUCCESS, DicomEndpoint, make_study, store, to_bytes
-from orthweb.harness.stack import database_password
+from orthweb.clients.dicom import SUCCESS, DicomEndpoint, make_study, store, to_bytes
+from tools.harness import Stack
+from tools.harness.aws import FetchSecrets
+from tools.harness.stack import database_password
 
 pytestmark = pytest.mark.runtime
 

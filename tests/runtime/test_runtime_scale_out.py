@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 import pydicom
 import pytest
 
-from orthweb.harness import Stack
-from orthweb.harness.dicom import SUCCESS, DicomEndpoint, make_study, store, tls_context
-from orthweb.harness.processes import LOOPBACK, wait_until
-from orthweb.harness.scale_out import group_of_two, health_status
+from orthweb.clients.dicom import SUCCESS, make_study, store
+from tools.harness import Stack
+from tools.harness.dicom import local_endpoint, tls_context
+from tools.harness.processes import LOOPBACK, wait_until
+from tools.harness.scale_out import group_of_two, health_status
 
 pytestmark = pytest.mark.runtime
 
@@ -43,7 +44,7 @@ def test_each_host_names_its_replicas_after_itself(pair: tuple[Stack, Stack]) ->
 def test_a_study_stored_through_one_host_is_served_by_the_other(pair: tuple[Stack, Stack]) -> None:
     host_a, host_b = pair
     (dataset,) = make_study(1, patient_id="SCALE-OUT")
-    endpoint = DicomEndpoint(port=host_a.dicom_port, tls=tls_context(str(host_a.site_ca)), server_hostname=LOOPBACK)
+    endpoint = local_endpoint(port=host_a.dicom_port, tls=tls_context(str(host_a.site_ca)), server_hostname=LOOPBACK)
     assert store(endpoint, [dataset]) == [SUCCESS]
     query = {"Level": "Instance", "Query": {"SOPInstanceUID": str(dataset.SOPInstanceUID)}}
     status, _, body = host_b.request(

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.harness import Credential, SecretInputs, Stack
-from orthweb.harness.aws import LocalAws, ScriptTargets, run_fetch_secrets
-from orthweb.harness.processes import LOOPBACK
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER, SECRET_FILES
+from tools.harness import Credential, SecretInputs, Stack
+from tools.harness.aws import LocalAws, ScriptTargets, run_fetch_secrets
+from tools.harness.processes import LOOPBACK
 
 pytestmark = pytest.mark.runtime
 

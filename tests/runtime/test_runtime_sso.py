@@ -22,12 +22,12 @@ import pytest
 
 from orthweb import access, sso
 from orthweb.constants import DICOMWEB_ROOT
-from orthweb.harness.envoy import envoy_binary
-from orthweb.harness.oidc import Browser, CognitoLike, sign_in_context
-from orthweb.harness.sso_site import SsoSite
 from orthweb.host.render import render_host_files
 from orthweb.host.sso_context import SsoHostContext
 from tests.runtime.conftest import ACCOUNT, REGION, runtime_context
+from tools.harness.envoy import envoy_binary
+from tools.harness.oidc import Browser, CognitoLike, sign_in_context
+from tools.harness.sso_site import SsoSite
 
 pytestmark = pytest.mark.runtime
 
@@ -349,10 +349,10 @@ def test_the_upstream_refuses_requests_without_the_internal_credential(site: Sso
 def test_a_malformed_sign_in_secret_stops_the_host(
     tmp_path: Path, provider: CognitoLike, field: str, value: str, refusal: str
 ) -> None:
-    from orthweb.harness.aws import SCRIPT_NAME, LocalAws, ScriptTargets, run_fetch_secrets
-    from orthweb.harness.pki import make_site_certificate
-    from orthweb.harness.secrets import SecretInputs
     from orthweb.host.credentials import Credential
+    from tools.harness.aws import SCRIPT_NAME, LocalAws, ScriptTargets, run_fetch_secrets
+    from tools.harness.pki import make_site_certificate
+    from tools.harness.secrets import SecretInputs
 
     # moto keeps its state for the whole process: each case is a stack of its own.
     stack = f"bad-{field.replace('_', '-')}"

@@ -27,18 +27,18 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from orthweb.harness import envoy as envoy_mod
-from orthweb.harness.compose_replicas import compose_services, service_files
-from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
-from orthweb.harness.pki import make_site_certificate
-from orthweb.harness.processes import free_port
-from orthweb.harness.secrets import SecretInputs, write_like_fetch_secrets
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import APP_DIR
 from orthweb.host.render import render_host_files
 from orthweb.host.sso_context import TRUSTED_CA_FILE, SsoHostContext
 from orthweb.infra.alarm_plan import CERTIFICATE_DAYS_LEFT
 from tests.runtime.conftest import runtime_context
+from tools.harness import envoy as envoy_mod
+from tools.harness.compose_replicas import compose_services, service_files
+from tools.harness.envoy import EnvoyProxy, ReplicaPorts
+from tools.harness.pki import make_site_certificate
+from tools.harness.processes import free_port
+from tools.harness.secrets import SecretInputs, write_like_fetch_secrets
 
 # SHA-256 of each root's SubjectPublicKeyInfo, as https://www.amazontrust.com/repository/ lists them.
 AMAZON_TRUST_SERVICES_ROOTS = {

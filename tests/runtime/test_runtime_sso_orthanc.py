@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from orthweb import sso
-from orthweb.harness import Stack
-from orthweb.harness.dicom import SUCCESS, DicomEndpoint, echo, make_study, tls_context, to_bytes
-from orthweb.harness.oidc import CognitoLike
-from orthweb.harness.processes import LOOPBACK
+from orthweb.clients.dicom import SUCCESS, echo, make_study, to_bytes
+from tools.harness import Stack
+from tools.harness.dicom import local_endpoint, tls_context
+from tools.harness.oidc import CognitoLike
+from tools.harness.processes import LOOPBACK
 
 pytestmark = pytest.mark.runtime
 
@@ -55,7 +56,7 @@ def test_orthanc_itself_still_demands_the_internal_credential(sso_provider: Cogn
 
 
 def test_dicom_tls_and_health_checks_work_as_without_sign_in(sso_stack: Stack) -> None:
-    endpoint = DicomEndpoint(
+    endpoint = local_endpoint(
         port=sso_stack.dicom_port, tls=tls_context(str(sso_stack.site_ca)), server_hostname=LOOPBACK
     )
     assert echo(endpoint) == SUCCESS

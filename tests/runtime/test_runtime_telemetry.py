@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from orthweb import telemetry
-from orthweb.harness import Stack
-from orthweb.harness.dicom import SUCCESS, DicomEndpoint, echo
-from orthweb.harness.processes import LOOPBACK, wait_until
+from orthweb.clients.dicom import SUCCESS, DicomEndpoint, echo
+from tools.harness import Stack
+from tools.harness.processes import LOOPBACK, wait_until
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

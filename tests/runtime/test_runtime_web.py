@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from orthweb.harness import Credential, Stack
-from orthweb.harness.dicom import make_study, to_bytes
+from orthweb.clients.dicom import make_study, to_bytes
+from tools.harness import Credential, Stack
 
 pytestmark = pytest.mark.runtime
 

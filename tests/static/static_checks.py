@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from orthweb.harness.pki import site_certificate_pem
+from tools.harness.pki import site_certificate_pem
 
 CLOUD_INIT_SCHEMA = Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json")
 COMPOSE_SPEC_SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")

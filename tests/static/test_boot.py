@@ -147,7 +147,7 @@ def test_no_start_without_the_secrets(boot: Callable[..., Boot]) -> None:
 def test_the_deploy_model_boots_hosts_the_same_way() -> None:
     """The bench's model counts the pulls in the host's boot, alongside the database's creation:
     right only because start.sh pulls while the secret step waits (the test above)."""
-    from orthweb.bench.deploy_model import OUR_BOOT_STEPS
+    from tools.bench.deploy_model import OUR_BOOT_STEPS
 
     assert OUR_BOOT_STEPS == ("packages", "compose_plugin", "image_pulls")
 

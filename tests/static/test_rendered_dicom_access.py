@@ -25,8 +25,6 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.harness.pki import make_client_ca
-from orthweb.harness.secrets import dicom_client_trust_sds
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import DICOM_CLIENTS_FILE
 from orthweb.host.render import render_host_files
@@ -38,6 +36,8 @@ from tests.static.static_checks import (
     run,
     with_local_certificates,
 )
+from tools.harness.pki import make_client_ca
+from tools.harness.secrets import dicom_client_trust_sds
 
 MODALITIES = (DicomModality("CT_1", "10.20.0.15", 104), DicomModality("MR_1", "10.20.0.16", 11112))
 TRUST_ARN = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:orthweb/dev/dicom-client-trust-Gh56Ij"

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from orthweb.constants import DICOMWEB_ROOT, OHIF, STONE, VIEWER_PATHS, WADO_URI_ROOT
-from orthweb.harness.image_plugins import image_plugins, plugin_switches
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
 from tests.static.static_checks import orthanc_unknown_keys
+from tools.harness.image_plugins import image_plugins, plugin_switches
 
 EVERY_CHOICE = [(True, (OHIF, STONE)), (True, (OHIF,)), (True, (STONE,)), (True, ()), (False, ())]
 PLUGIN_OF_VIEWER = {OHIF: "Ohif", STONE: "StoneWebViewer"}

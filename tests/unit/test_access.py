@@ -1,5 +1,5 @@
 """The role table (orthweb.access) and the model of how Orthanc 1.12 reads a request
-(orthweb.harness.orthanc_view), checked on their own; the runtime tests use both as oracles."""
+(tools.harness.orthanc_view), checked on their own; the runtime tests use both as oracles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 
 from orthweb import access, sso
-from orthweb.harness.orthanc_view import orthanc_view, remove_dot_segments
+from tools.harness.orthanc_view import orthanc_view, remove_dot_segments
 
 STUDY = "0123abcd-0123abcd-0123abcd-0123abcd-0123abcd"
 

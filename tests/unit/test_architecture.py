@@ -1,7 +1,11 @@
 """The package's import graph follows its layers; a test fails when a rule is broken.
 
+- nothing in orthweb (what the wheel ships) imports the development tools in tools/ (the runtime
+  harness and the benchmarks), which are not installed with it;
 - orthweb.infra (the Pulumi program's parts) and orthweb.host (what runs on a host) never import
-  the operator tools, the CLI, the benchmarks or the runtime harness;
+  the operator tools or the CLI;
+- orthweb.clients (the DICOM and DICOMweb clients verify speaks) needs nothing of orthweb but its
+  constants, so the harness can build on it without the operator tools;
 - orthweb.host is pure: no Pulumi and no infrastructure;
 - orthweb.config does not import the host layer; orthweb.constants and orthweb.sizing import
   nothing of orthweb, so every layer may use them; orthweb.telemetry (the names hosts report
@@ -18,12 +22,15 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "orthweb"
+ROOT = Path(__file__).resolve().parents[2]
+# The shipped package, and the development tools kept out of it.
+PACKAGES = (ROOT / "orthweb", ROOT / "tools")
 # Counted from `def` (decorators excluded) to the last line of the body, docstring and comments included.
 MAX_FUNCTION_LINES = 60
 
-OPERATOR_SIDE = ("orthweb.ops", "orthweb.commands", "orthweb.cli", "orthweb.bench", "orthweb.harness")
+OPERATOR_SIDE = ("orthweb.ops", "orthweb.commands", "orthweb.cli")
 RULES: dict[str, tuple[str, ...]] = {
+    "orthweb": ("tools", "tests"),
     "orthweb.infra": (*OPERATOR_SIDE, "orthweb.evaluate", "orthweb.compliance"),
     "orthweb.host": (
         *OPERATOR_SIDE,
@@ -67,13 +74,24 @@ RULES: dict[str, tuple[str, ...]] = {
         "pulumi",
         "pulumi_aws",
     ),
-    "orthweb.harness": ("orthweb.ops", "orthweb.commands", "orthweb.cli", "orthweb.bench"),
+    "orthweb.clients": (
+        *OPERATOR_SIDE,
+        "orthweb.evaluate",
+        "orthweb.compliance",
+        "orthweb.infra",
+        "orthweb.host",
+        "orthweb.stack",
+        "orthweb.config",
+        "pulumi",
+        "boto3",
+    ),
+    "tools.harness": (*OPERATOR_SIDE, "tools.bench"),
     "orthweb.ops": ("orthweb.commands", "orthweb.cli"),
 }
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -109,7 +127,8 @@ def _same_layer(name: str, layer: str) -> bool:
 
 
 def all_modules() -> list[tuple[str, str]]:
-    return [(module_name(p), p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+    paths = sorted(path for package in PACKAGES for path in package.rglob("*.py"))
+    return [(module_name(p), p.read_text(encoding="utf-8")) for p in paths]
 
 
 def test_every_module_follows_the_import_rules() -> None:
@@ -131,7 +150,10 @@ def test_every_layer_named_in_the_rules_exists() -> None:
         ("orthweb.host.context", "from orthweb.infra import tags\n"),
         ("orthweb.config", "from orthweb.host.render import render_host_files\n"),
         ("orthweb.sizing", "from orthweb.constants import MAX_REPLICAS\n"),
-        ("orthweb.infra.network", "import orthweb.harness.stack\n"),
+        ("orthweb.infra.network", "import tools.harness.stack\n"),
+        ("orthweb.ops.verify.dicom_checks", "from tools.harness.dicom import local_endpoint\n"),
+        ("orthweb.clients.dicom", "from orthweb.ops.aws import OpsError\n"),
+        ("tools.harness.stack", "from orthweb.ops.tagged import find_hosts\n"),
     ],
 )
 def test_a_broken_rule_is_reported(module: str, source: str) -> None:
@@ -142,6 +164,8 @@ def test_allowed_imports_pass() -> None:
     assert not violations("orthweb.ops.failover", imports_of("from orthweb.infra.tags import stack_tags\n", "x"))
     assert not violations("orthweb.infra.hosts", imports_of("from orthweb.host.render import TEMPLATES_DIR\n", "x"))
     assert not violations("orthweb.host.render", imports_of("from orthweb.host.layout import APP_DIR\n", "x"))
+    assert not violations("tools.harness.dicom", imports_of("from orthweb.clients.dicom import echo\n", "x"))
+    assert not violations("orthweb.ops.verify.dicom_checks", imports_of("from orthweb.clients import dicom\n", "x"))
 
 
 def long_functions(source: str, module: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orthweb.harness.dicomweb import Answer, DicomWebClient, instance_path, multipart_related, split_multipart, urls_in
+from orthweb.clients.dicomweb import Answer, DicomWebClient, instance_path, multipart_related, split_multipart, urls_in
 
 
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=5))

@@ -24,12 +24,12 @@ from moto.server import ThreadedMotoServer
 
 from orthweb.commands import failover as command
 from orthweb.commands.common import selected_pulumi_stack
-from orthweb.harness.pki import site_certificate_pem
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError, connect
 from orthweb.ops.failover import Failover, Timeouts
 from orthweb.ops.probe import HealthProbe, https_probe
 from orthweb.ops.progress import Reporter
+from tools.harness.pki import site_certificate_pem
 
 REGION = "us-east-1"
 FAST = Timeouts(start=10.0, healthy=0.3, site=2.0, poll=0.01)

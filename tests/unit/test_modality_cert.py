@@ -20,10 +20,10 @@ from moto.server import ThreadedMotoServer
 from orthweb.cli import build_parser
 from orthweb.commands import modality_cert
 from orthweb.constants import DICOM_CLIENTS_ROLE
-from orthweb.harness.pki import issue_client_certificate, make_client_ca
 from orthweb.infra.tags import with_role
 from orthweb.modalities import certificate_fingerprint, certificate_uri
 from orthweb.ops.aws import AwsClients
+from tools.harness.pki import issue_client_certificate, make_client_ca
 
 REGION = "eu-west-1"
 _stacks = itertools.count(1)

@@ -43,6 +43,7 @@ from orthweb import config, redaction, sso
 from orthweb.cli import main
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.infra.tags import with_role
+from tools.bench.__main__ import main as bench_main
 
 WINDOW = redaction.WINDOW
 # For a longer search by hand: ORTHWEB_SECRET_EXAMPLES=20 multiplies the examples, and
@@ -137,8 +138,11 @@ def secrets(draw: st.DrawFn) -> Secret:
 
 
 def run_cli(arguments: list[str]) -> int:
-    """`python -m orthweb ...` in-process: its exit status, also when argparse exits."""
+    """`python -m orthweb ...` in-process: its exit status, also when argparse exits. `bench` is the
+    development tool's (`python -m tools.bench`), which prints through the same redaction."""
     try:
+        if arguments[:1] == ["bench"]:
+            return bench_main(arguments[1:])
         return main(arguments)
     except SystemExit as exit:
         return int(exit.code or 0)
@@ -487,8 +491,8 @@ def test_modality_cert_prints_its_summary_whole_and_nothing_of_the_key(
     """Only the stored secret's secret fields are withheld: the summary's name and fingerprint,
     from the same stored value, print as they are."""
     from orthweb.constants import DICOM_CLIENTS_ROLE
-    from orthweb.harness.pki import issue_client_certificate, make_client_ca
     from orthweb.modalities import certificate_fingerprint, certificate_uri
+    from tools.harness.pki import issue_client_certificate, make_client_ca
 
     ca = make_client_ca()
     uri = certificate_uri("cert", "CT_1")

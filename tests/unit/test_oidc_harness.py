@@ -18,7 +18,7 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
 from orthweb import sso
-from orthweb.harness.oidc import Browser, CognitoLike, query_of
+from tools.harness.oidc import Browser, CognitoLike, query_of
 
 REDIRECT = "https://127.0.0.1:9/orthweb/sso/callback"
 

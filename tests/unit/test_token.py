@@ -23,10 +23,10 @@ from moto.server import ThreadedMotoServer
 from orthweb import sso
 from orthweb.cli import build_parser
 from orthweb.commands import token as token_command
-from orthweb.harness.oidc import CognitoLike
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.token import MachineClient, machine_client_from
+from tools.harness.oidc import CognitoLike
 
 REGION = "eu-west-1"
 CLIENT_ID = "4f1machineclient0000000000"

@@ -30,11 +30,6 @@ import pytest
 
 from orthweb import telemetry
 from orthweb.constants import aws_name
-from orthweb.harness import Stack
-from orthweb.harness.aws import FAKE_CREDENTIALS, LocalAws
-from orthweb.harness.dicom import CALLING_AE
-from orthweb.harness.pki import make_site_certificate
-from orthweb.harness.processes import LOOPBACK
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
 from orthweb.infra.alarm_plan import HostToWatch, stack_rules
@@ -44,6 +39,11 @@ from orthweb.ops.verify.aws import AwsStack, VerifyClients, connect
 from orthweb.ops.verify.host import CommandOutput, HostLayout
 from orthweb.ops.verify.model import StoredObject
 from orthweb.ops.verify.telemetry_checks import AwsTelemetry
+from tools.harness import Stack
+from tools.harness.aws import FAKE_CREDENTIALS, LocalAws
+from tools.harness.dicom import CALLING_AE
+from tools.harness.pki import make_site_certificate
+from tools.harness.processes import LOOPBACK
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

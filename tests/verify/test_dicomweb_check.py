@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from orthweb.harness.dicomweb import multipart_related, split_multipart
+from orthweb.clients.dicomweb import multipart_related, split_multipart
 from orthweb.host.credentials import Credential
 from orthweb.ops.verify.dicomweb_checks import DicomWebChecks
 from orthweb.ops.verify.model import CheckFailed, Deployment

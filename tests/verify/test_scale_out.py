@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT, LB_HEALTH_PATH, LB_HEALTH_PORT
-from orthweb.harness.aws import LocalAws
 from orthweb.ops.verify.aws import AwsStack
 from orthweb.ops.verify.host import BEGIN, END, CommandOutput
 from orthweb.ops.verify.host_checks import HostChecks
@@ -22,6 +21,7 @@ from orthweb.ops.verify.scale_out import check_targets, group_name
 from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.target import Target
 from tests.verify.conftest import CLOUD_INIT_DONE, SITE_NAME, SeededStack, seed_stack
+from tools.harness.aws import LocalAws
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def clients_acm(aws: LocalAws) -> Any:
     """An ACM client on moto (verify itself never needs one)."""
     import boto3
 
-    from orthweb.harness.aws import FAKE_CREDENTIALS
+    from tools.harness.aws import FAKE_CREDENTIALS
 
     session = boto3.Session(
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],

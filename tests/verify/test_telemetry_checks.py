@@ -12,12 +12,12 @@ import pytest
 
 from orthweb import telemetry
 from orthweb.constants import aws_name
-from orthweb.harness.aws import LocalAws
 from orthweb.host.credentials import Credential
 from orthweb.ops.verify.host import Section
 from orthweb.ops.verify.model import CheckFailed, Deployment
 from orthweb.ops.verify.telemetry_checks import AwsTelemetry, TelemetryChecks, check_agent
 from tests.verify.conftest import REGION, publish, seed_alarms, seed_log_events
+from tools.harness.aws import LocalAws
 
 PRIMARY_ID = "i-0123456789abcdef0"
 SECONDARY_ID = "i-0fedcba9876543210"

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 from orthweb.commands import verify as verify_command
-from orthweb.harness import Stack
-from orthweb.harness.dicom import CALLING_AE
 from orthweb.ops.verify import Endpoint, Options, Report, Verifier
 from orthweb.ops.verify.dicom_checks import DicomChecks
 from orthweb.ops.verify.model import StackBackend
@@ -25,6 +23,8 @@ from orthweb.ops.verify.storage_checks import StorageChecks
 from orthweb.ops.verify.target import Target
 from orthweb.ops.verify.telemetry_checks import AwsTelemetry
 from tests.verify.conftest import REGION, SITE_NAME, LocalHostRunner, MirroringBackend, SeededStack, set_bucket_key
+from tools.harness import Stack
+from tools.harness.dicom import CALLING_AE
 
 pytestmark = pytest.mark.runtime
 

@@ -70,7 +70,7 @@ class DicomChecks:
         return self._caller
 
     def _endpoint(self, calling_ae: str, certificate: ClientCertificate | None, **change: str) -> Any:
-        from orthweb.harness.dicom import DicomEndpoint
+        from orthweb.clients.dicom import DicomEndpoint
         from orthweb.ops.verify.site import site_context
 
         tls = site_context(self.target.deployment.trusted_pem)
@@ -95,7 +95,7 @@ class DicomChecks:
     def refuse(self) -> str:
         """`dicom.refuse`: an AE title that is not configured, and a wrong called AE title, are
         refused at association (and, with client certificates, a caller without one at TLS)."""
-        from orthweb.harness.dicom import CALLED_AE_NOT_RECOGNIZED, CALLING_AE_NOT_RECOGNIZED
+        from orthweb.clients.dicom import CALLED_AE_NOT_RECOGNIZED, CALLING_AE_NOT_RECOGNIZED
 
         caller = self.caller()
         certificate = caller[1] if caller else None
@@ -113,7 +113,7 @@ class DicomChecks:
 
     def echo(self) -> str:
         """`dicom.echo`, as a configured modality."""
-        from orthweb.harness.dicom import SUCCESS, echo
+        from orthweb.clients.dicom import SUCCESS, echo
 
         caller = self.caller()
         if caller is None:
@@ -129,7 +129,7 @@ class DicomChecks:
 
     def store(self) -> str:
         """`dicom.store`: one generated instance of the test patient."""
-        from orthweb.harness.dicom import SUCCESS, make_study, store
+        from orthweb.clients.dicom import SUCCESS, make_study, store
 
         dataset = make_study(1, patient_id=TEST_PATIENT_ID)[0]
         dataset.PatientName = "Orthweb^Verify"
@@ -149,7 +149,7 @@ class DicomChecks:
         return f"C-STORE of SOP instance {dataset.SOPInstanceUID} as {self._as(*caller)} status 0x0000"
 
     def _upload_over_rest(self, dataset: Any) -> str:
-        from orthweb.harness.dicom import to_bytes
+        from orthweb.clients.dicom import to_bytes
 
         try:
             response = self.target.admin_request("POST", "/instances", body=to_bytes(dataset))
@@ -208,7 +208,7 @@ class DicomChecks:
 
 
 def _expect_refusal(what: str, endpoint: Any, reason: int, hint: str) -> str:
-    from orthweb.harness.dicom import AssociationRejected, echo
+    from orthweb.clients.dicom import AssociationRejected, echo
 
     try:
         echo(endpoint)
@@ -225,7 +225,7 @@ def _expect_refusal(what: str, endpoint: Any, reason: int, hint: str) -> str:
 
 
 def _expect_handshake_refusal(endpoint: Any) -> str:
-    from orthweb.harness.dicom import AssociationRejected, echo
+    from orthweb.clients.dicom import AssociationRejected, echo
 
     try:
         echo(endpoint)

@@ -8,8 +8,8 @@ import http.client
 import json
 from collections.abc import Mapping
 
+from orthweb.clients.dicomweb import Answer, DicomWebClient, instance_path, split_multipart, urls_in
 from orthweb.constants import DICOMWEB_ROOT, HTTPS_PORT
-from orthweb.harness.dicomweb import Answer, DicomWebClient, instance_path, split_multipart, urls_in
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.target import Target
 
@@ -47,7 +47,7 @@ class DicomWebChecks:
 
     def roundtrip(self) -> str:
         """`dicomweb.roundtrip`: STOW-RS, QIDO-RS and WADO-RS of one generated instance."""
-        from orthweb.harness.dicom import make_study, to_bytes
+        from orthweb.clients.dicom import make_study, to_bytes
 
         if not self._plugin_loaded():
             return "skipped: the DICOMweb plugin is not loaded (deploymentOptions.dicomWeb is false)"

@@ -1,6 +1,6 @@
 """Modeled time from `pulumi up` to a serving site, from the offline resource graph.
 
-Each resource takes its typical creation time (orthweb/data/creation_times.json) once everything it
+Each resource takes its typical creation time (tools/bench/creation_times.json) once everything it
 depends on exists; Pulumi creates independent resources in parallel. The site serves once the
 primary host has booted (packages, compose, images) and everything it looks up at boot exists (the
 database above all), plus Orthanc's start. In the scale-out topology the hosts come from the Auto
@@ -19,7 +19,7 @@ from typing import Any
 
 from orthweb.evaluate import Evaluation, RecordedResource
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "creation_times.json"
+DATA = Path(__file__).resolve().with_name("creation_times.json")
 # A host's boot as start.sh runs it: the image pulls overlap fetch-secrets.sh's wait for the
 # database, so the site waits for whichever ends last (tests/static/test_boot.py checks the host).
 OUR_BOOT_STEPS = ("packages", "compose_plugin", "image_pulls")

@@ -17,10 +17,10 @@ from pathlib import Path
 import yaml
 
 from orthweb.constants import USER_DATA_NAME
-from orthweb.harness.aws import LocalAws, aws_cli
-from orthweb.harness.processes import HarnessError
 from orthweb.host.layout import BOOTSTRAP, HOST_FILES, USER_DATA_FILES
 from orthweb.host.render import RenderedHost
+from tools.harness.aws import LocalAws, aws_cli
+from tools.harness.processes import HarnessError
 
 BOOTSTRAP_TIMEOUT = 120
 _ASSIGNMENT = re.compile(r"^(REGION|BUNDLE_BUCKET|BUNDLE_KEY)=(\S+)$", re.M)

@@ -17,7 +17,8 @@ from functools import cache
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, generate_uid
 
-from orthweb.harness.dicom import DicomEndpoint, make_study, new_instance, store_with_retry, to_bytes
+from orthweb.clients.dicom import DicomEndpoint, make_study, new_instance, to_bytes
+from tools.harness.dicom import store_with_retry
 
 MR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4")
 IMAGE_SIZE = 512

@@ -11,8 +11,8 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 
 from orthweb.constants import LB_HEALTH_PATH
-from orthweb.harness.processes import LOOPBACK
-from orthweb.harness.stack import Stack
+from tools.harness.processes import LOOPBACK
+from tools.harness.stack import Stack
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 A `SecretsProvider` fills a directory with the files fetch-secrets.sh installs on a host:
 `ORTHANC__*` (JSON values the Orthanc image turns into configuration keys),
 `orthweb-health-user.lua`, `orthweb-probe-authorization`, the live `envoy.yaml`, `site.crt` and `site.key`.
-`write_like_fetch_secrets` does it in Python; `orthweb.harness.aws.run_fetch_secrets` runs
+`write_like_fetch_secrets` does it in Python; `tools.harness.aws.run_fetch_secrets` runs
 the rendered script itself against a local moto server.
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from orthweb.harness.processes import (
+from tools.harness.processes import (
     LOOPBACK,
     HarnessError,
     ManagedProcess,

@@ -7,8 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from orthweb.harness.pki import make_ca_and_server
-from orthweb.harness.processes import LOOPBACK, HarnessError, log_tail, run_checked, wait_until
+from tools.harness.pki import make_ca_and_server
+from tools.harness.processes import LOOPBACK, HarnessError, log_tail, run_checked, wait_until
 
 PG_USER = "postgres"  # PostgreSQL refuses to run as root
 START_TIMEOUT = 60.0

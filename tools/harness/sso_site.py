@@ -21,16 +21,16 @@ from typing import Any
 
 import yaml
 
-from orthweb.harness import envoy as envoy_mod
-from orthweb.harness.aws import SCRIPT_NAME, LocalAws, ScriptTargets, run_fetch_secrets
-from orthweb.harness.compose_replicas import compose_services, service_files
-from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
-from orthweb.harness.oidc import CognitoLike
-from orthweb.harness.pki import make_site_certificate
-from orthweb.harness.processes import LOOPBACK, HarnessError, free_port
-from orthweb.harness.secrets import SecretInputs
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import APP_DIR
+from tools.harness import envoy as envoy_mod
+from tools.harness.aws import SCRIPT_NAME, LocalAws, ScriptTargets, run_fetch_secrets
+from tools.harness.compose_replicas import compose_services, service_files
+from tools.harness.envoy import EnvoyProxy, ReplicaPorts
+from tools.harness.oidc import CognitoLike
+from tools.harness.pki import make_site_certificate
+from tools.harness.processes import LOOPBACK, HarnessError, free_port
+from tools.harness.secrets import SecretInputs
 
 
 @dataclass

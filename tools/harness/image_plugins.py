@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any, Final
 
-from orthweb.harness.orthanc import debian_plugin, postgres_plugin
+from tools.harness.orthanc import debian_plugin, postgres_plugin
 
 # The image's plugin -> Debian's library and package (bookworm: DICOMweb 1.7; no OHIF, no Stone).
 DEBIAN_PLUGINS: Final = {"DicomWeb": ("libOrthancDicomWeb", "orthanc-dicomweb")}

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orthweb.harness.processes import LOOPBACK
+from tools.harness.processes import LOOPBACK
 
 if TYPE_CHECKING:
-    from orthweb.harness.stack import Stack
+    from tools.harness.stack import Stack
 
 SOCKET_ENV = "ORTHWEB_HARNESS_COMPOSE_SOCKET"
 DEFAULT_WAIT_SECONDS = 60.0

@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orthweb.harness.processes import LOOPBACK
+from tools.harness.processes import LOOPBACK
 
 
 @dataclass(frozen=True)

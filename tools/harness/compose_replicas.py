@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from orthweb.harness.image_plugins import harness_plugins
-from orthweb.harness.orthanc import ORTHANC_USER, OrthancReplica, replica_config
-from orthweb.harness.processes import HarnessError
-from orthweb.harness.secrets import SETTING_FILE, settings_from_env, settings_from_secret_files
-from orthweb.harness.variables import substitute
 from orthweb.host.context import HOST_ID_VARIABLE
+from tools.harness.image_plugins import harness_plugins
+from tools.harness.orthanc import ORTHANC_USER, OrthancReplica, replica_config
+from tools.harness.processes import HarnessError
+from tools.harness.secrets import SETTING_FILE, settings_from_env, settings_from_secret_files
+from tools.harness.variables import substitute
 
 SECRETS_MOUNT = "/run/secrets/"
 

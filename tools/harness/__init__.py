@@ -1,7 +1,7 @@
 """Runtime harness: run one host's rendered application config on 127.0.0.1.
 
     from orthweb.host.render import render_host_files
-    from orthweb.harness import Stack
+    from tools.harness import Stack
 
     with Stack(render_host_files(ctx)) as stack:
         status, headers, body = stack.request("/system", credential=stack.admin)
@@ -9,10 +9,10 @@
 See docs/runtime-harness.md.
 """
 
-from orthweb.harness.orthanc import OVERLAY_KEYS
-from orthweb.harness.processes import HarnessError
-from orthweb.harness.secrets import Credential, SecretInputs
-from orthweb.harness.stack import UNSUPPORTED_BY_DEBIAN, Stack, load_rendered, replica_count
+from tools.harness.orthanc import OVERLAY_KEYS
+from tools.harness.processes import HarnessError
+from tools.harness.secrets import Credential, SecretInputs
+from tools.harness.stack import UNSUPPORTED_BY_DEBIAN, Stack, load_rendered, replica_count
 
 __all__ = [
     "OVERLAY_KEYS",

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from orthweb.bench.stats import percentile
-from orthweb.bench.targets import Target
+from tools.bench.stats import percentile
+from tools.bench.targets import Target
 
 AFFINITY_COOKIE = "orthweb-affinity"
 TIMEOUT = 60

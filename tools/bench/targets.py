@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orthweb.harness import Credential, Stack
-from orthweb.harness.dicom import DicomEndpoint, tls_context
-from orthweb.harness.orthanc import ORTHANC_USER, OrthancReplica
-from orthweb.harness.processes import LOOPBACK, free_port
+from orthweb.clients.dicom import DicomEndpoint
+from tools.harness import Credential, Stack
+from tools.harness.dicom import local_endpoint, tls_context
+from tools.harness.orthanc import ORTHANC_USER, OrthancReplica
+from tools.harness.processes import LOOPBACK, free_port
 
 ENVOY = "envoy-tls"
 DIRECT = "direct"
@@ -39,13 +40,13 @@ class Target:
 def envoy_target(stack: Stack) -> Target:
     """Envoy's listeners: DICOM-TLS and HTTPS, trusting the site certificate."""
     context = tls_context(str(stack.site_ca))
-    return Target(ENVOY, DicomEndpoint(port=stack.dicom_port, tls=context), stack.https_port, stack.admin, context)
+    return Target(ENVOY, local_endpoint(port=stack.dicom_port, tls=context), stack.https_port, stack.admin, context)
 
 
 def direct_target(stack: Stack, index: int = 1) -> Target:
     """Replica `index` on its own ports: plain DICOM and plain HTTP, as Envoy reaches it."""
     replica = stack.replica(index)
-    return Target(DIRECT, DicomEndpoint(port=replica.dicom_port), replica.http_port, stack.admin)
+    return Target(DIRECT, local_endpoint(port=replica.dicom_port), replica.http_port, stack.admin)
 
 
 def default_config(http_port: int, dicom_port: int, storage: Path, admin: Credential) -> dict[str, Any]:
@@ -103,4 +104,4 @@ class DefaultOrthanc:
 
     @property
     def target(self) -> Target:
-        return Target(DEFAULTS, DicomEndpoint(port=self.replica.dicom_port), self.replica.http_port, self.admin)
+        return Target(DEFAULTS, local_endpoint(port=self.replica.dicom_port), self.replica.http_port, self.admin)

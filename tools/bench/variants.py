@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from orthweb.bench.targets import DIRECT, ENVOY
+from tools.bench.targets import DIRECT, ENVOY
 
 Rendered = Mapping[str, str]
 # Envoy's default worker count is the number of hardware threads: 2 on the t3.medium host.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orthweb.bench.targets import DEFAULTS, DIRECT, ENVOY
+from tools.bench.targets import DEFAULTS, DIRECT, ENVOY
 
 TARGET_ORDER = (ENVOY, DIRECT, DEFAULTS)
 RATIO_NAMES = ("envoy/direct", "ours/defaults", "site/defaults")

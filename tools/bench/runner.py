@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from orthweb.bench import program
-from orthweb.bench.deploy_model import ReadyModel, model_stack, model_terraform_anchor
-from orthweb.bench.dicom import Workload, ingest, large_workload, small_workload
-from orthweb.bench.failover_model import model_failover, model_rolling_replacement
-from orthweb.bench.stats import median, paired_ratio, ratio
-from orthweb.bench.targets import DEFAULTS, DIRECT, ENVOY, DefaultOrthanc, Target, direct_target, envoy_target
-from orthweb.bench.variants import VARIANTS, Variant, envoy_concurrency
-from orthweb.bench.web import fetch_files, instance_ids
 from orthweb.constants import SCALE_OUT
 from orthweb.evaluate import Evaluation, evaluate
-from orthweb.harness import Stack
-from orthweb.harness.dicom import CALLING_AE
+from tools.bench import program
+from tools.bench.deploy_model import ReadyModel, model_stack, model_terraform_anchor
+from tools.bench.dicom import Workload, ingest, large_workload, small_workload
+from tools.bench.failover_model import model_failover, model_rolling_replacement
+from tools.bench.stats import median, paired_ratio, ratio
+from tools.bench.targets import DEFAULTS, DIRECT, ENVOY, DefaultOrthanc, Target, direct_target, envoy_target
+from tools.bench.variants import VARIANTS, Variant, envoy_concurrency
+from tools.bench.web import fetch_files, instance_ids
+from tools.harness import Stack
+from tools.harness.dicom import CALLING_AE
 
 OURS = "ours"
 SCHEMA_VERSION = 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb.harness.processes import LOOPBACK, HarnessError, ManagedProcess, port_open
+from tools.harness.processes import LOOPBACK, HarnessError, ManagedProcess, port_open
 
 ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
 ORTHANC_USER = "orthanc"  # Debian's package user; not root, so it needs its own HOME for the PostgreSQL client
@@ -105,6 +105,8 @@ class OrthancReplica:
         """Start without waiting (replicas start in parallel); see wait_ready()."""
         if self.process is not None and self.process.alive():
             raise HarnessError(f"{self.name} is already running")
+        if not ORTHANC_BINARY.is_file():
+            raise HarnessError(f"{ORTHANC_BINARY} is missing: apt-get install orthanc")
         env = {
             "HOME": str(self.directory),
             "PATH": "/usr/sbin:/usr/bin:/bin",

@@ -1,20 +1,30 @@
-"""`orthweb bench`: modeled deploy time, DICOM and web throughput on the harness, program cost."""
+"""`python -m tools.bench` (what `scripts/bench` runs): modeled deploy time, DICOM and web throughput
+on the runtime harness, program cost. See docs/benchmarks.md.
+
+A development tool, not part of the installed `orthweb`: it needs the test extras (`scripts/setup
+--test`) and the Debian packages of the runtime harness (`scripts/setup --all`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
+
+from orthweb import redaction
+from orthweb.cli import remember_inputs
 
 DEFAULT_OUT = Path("bench-results.json")
+PROG = "bench"
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "bench",
-        help="benchmark: modeled deploy time, DICOM/web throughput on local servers, program cost",
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
         description="Model the time to a serving site for the dev and prod stacks against the Terraform "
         "orthweb; run the dev stack's rendered Envoy + Orthanc + PostgreSQL on 127.0.0.1 (runtime harness) "
         "and measure C-STORE ingest and file downloads through Envoy, straight to one replica and on a stock "
@@ -36,34 +46,55 @@ def register(subparsers: Any) -> None:
         help="run only this variant (repeatable); default: all of them, or three with --quick",
     )
     parser.add_argument("--no-variants", action="store_true", help="measure our configuration only")
-    parser.set_defaults(func=run)
+    return parser
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from orthweb.bench.report import format_report
-    from orthweb.bench.runner import BenchSettings, run_bench
-    from orthweb.bench.variants import QUICK_VARIANTS, by_name
-    from orthweb.harness import HarnessError
-
+    try:
+        from tools.bench.report import format_report
+        from tools.bench.runner import BenchSettings, run_bench
+        from tools.bench.variants import QUICK_VARIANTS, by_name
+        from tools.harness import HarnessError
+    except ModuleNotFoundError as missing:
+        return _missing(missing)
     stream: TextIO = out if out is not None else sys.stdout
     try:
         names = args.variant or (QUICK_VARIANTS if args.quick else None)
         variants = () if args.no_variants else by_name(names)
     except ValueError as error:
-        print(f"orthweb bench: {error}", file=sys.stderr)
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     settings = BenchSettings.quick_mode(variants) if args.quick else BenchSettings.full(variants)
     try:
         result = run_bench(settings)
+    except ModuleNotFoundError as missing:
+        return _missing(missing)
     except (HarnessError, OSError, RuntimeError) as error:
-        print(f"orthweb bench: {error}", file=sys.stderr)
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 1
     text = json.dumps(result, indent=2) + "\n"
     try:
         args.out.write_text(text, encoding="utf-8")
     except OSError as error:
-        print(f"orthweb bench: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+        print(f"{PROG}: cannot write {args.out}: {error.strerror}", file=sys.stderr)
         return 2
     stream.write(text if args.json else format_report(result))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _missing(error: ModuleNotFoundError) -> int:
+    print(f"{PROG}: Python package {error.name} is missing: run scripts/setup --test", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the bench with everything it prints passed through orthweb's redaction, as the CLI does."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    remember_inputs(arguments, dict(os.environ))
+    with redaction.redacted_output():
+        return run(build_parser().parse_args(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

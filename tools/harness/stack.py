@@ -3,7 +3,7 @@
 Inputs are the rendered files of one host (`render_host_files(ctx)` or a `plan --out` folder).
 What docker compose does on the host is done here by hand, from the rendered compose file:
 each service's environment, its secrets (`/run/secrets/<name>`) and its bind mounts (for the
-Orthanc services, in orthweb.harness.compose_replicas).
+Orthanc services, in tools.harness.compose_replicas).
 """
 
 from __future__ import annotations
@@ -23,20 +23,20 @@ from typing import Any
 import yaml
 
 from orthweb.constants import LB_HEALTH_PORT
-from orthweb.harness import envoy as envoy_mod
-from orthweb.harness.compose_replicas import (
+from orthweb.telemetry import METRICS_PORT
+from tools.harness import envoy as envoy_mod
+from tools.harness.compose_replicas import (
     UNSUPPORTED_BY_DEBIAN,
     ComposeReplicas,
     compose_services,
     service_files,
 )
-from orthweb.harness.envoy import EnvoyProxy, ReplicaPorts
-from orthweb.harness.orthanc import ORTHANC_USER, OVERLAY_KEYS, OrthancReplica
-from orthweb.harness.pki import make_site_certificate
-from orthweb.harness.postgres import PostgresServer
-from orthweb.harness.processes import LOOPBACK, HarnessError, free_port, wait_until
-from orthweb.harness.secrets import Credential, SecretInputs, SecretsProvider, write_like_fetch_secrets
-from orthweb.telemetry import METRICS_PORT
+from tools.harness.envoy import EnvoyProxy, ReplicaPorts
+from tools.harness.orthanc import ORTHANC_USER, OVERLAY_KEYS, OrthancReplica
+from tools.harness.pki import make_site_certificate
+from tools.harness.postgres import PostgresServer
+from tools.harness.processes import LOOPBACK, HarnessError, free_port, wait_until
+from tools.harness.secrets import Credential, SecretInputs, SecretsProvider, write_like_fetch_secrets
 
 REPLICA_SERVICE = re.compile(r"^orthanc-(\d+)$")
 DEFAULT_SITE_NAME = "orthweb.test"
@@ -67,7 +67,7 @@ class Stack:
     """Context manager: start everything on enter, stop every process it started on exit.
 
     `secrets` makes the boot-time secret files (default: the Python equivalent of
-    fetch-secrets.sh; `orthweb.harness.aws.fetch_secrets_provider()` runs the real script).
+    fetch-secrets.sh; `tools.harness.aws.fetch_secrets_provider()` runs the real script).
     """
 
     def __init__(

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
 
-from orthweb.harness.processes import LOOPBACK, HarnessError
-from orthweb.harness.secrets import SecretInputs
+from tools.harness.processes import LOOPBACK, HarnessError
+from tools.harness.secrets import SecretInputs
 
 if TYPE_CHECKING:
-    from orthweb.harness.stack import Stack
+    from tools.harness.stack import Stack
 
 SCRIPT_NAME = "fetch-secrets.sh"
 SCRIPT_TIMEOUT = 120
@@ -245,7 +245,7 @@ class FetchSecrets:
     def refresh(self, stack: Stack, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """`fetch-secrets.sh --rolling-restart-if-changed`, as orthweb-refresh.service runs it,
         replacing the Stack's containers through the compose shim."""
-        from orthweb.harness.compose import compose_shim
+        from tools.harness.compose import compose_shim
 
         with compose_shim(stack, stack.work_dir / "compose") as shim_env:
             return run_fetch_secrets(

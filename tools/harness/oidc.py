@@ -39,9 +39,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from orthweb import sso
-from orthweb.harness.pki import make_ca_and_server
-from orthweb.harness.processes import LOOPBACK
 from orthweb.host.sso_context import SsoHostContext
+from tools.harness.pki import make_ca_and_server
+from tools.harness.processes import LOOPBACK
 
 # oidc-provider-mock 0.3.4 imports authlib modules that authlib has since deprecated; authlib's own
 # import turns its warnings to "always", which the block below also undoes.

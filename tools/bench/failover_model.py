@@ -8,7 +8,7 @@ template change) drains, replaces and health-checks `batch` hosts at a time.
 Failover: someone runs `orthweb failover`; it starts a stopped secondary, waits until it serves
 and moves the Elastic IP. The time before someone runs it is not modeled.
 
-Durations come from orthweb/data/creation_times.json (estimates, each with its source) and from the
+Durations come from tools/bench/creation_times.json (estimates, each with its source) and from the
 health-check, draining and refresh settings recorded in the graph.
 """
 
@@ -18,14 +18,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb.bench.deploy_model import (
+from orthweb.evaluate import Evaluation
+from tools.bench.deploy_model import (
     OUR_BOOT_STEPS,
     SCALING_GROUP,
     LoadBalancerHealth,
     Step,
     creation_times,
 )
-from orthweb.evaluate import Evaluation
 
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 
