@@ -2,7 +2,8 @@
 
 import pulumi
 
-from orthweb.config import ConfigError, from_pulumi
+from orthweb.config import from_pulumi
+from orthweb.problems import ConfigError
 from orthweb.redaction import scrub
 from orthweb.stack import build_stack
 

@@ -10,6 +10,10 @@ import re
 from typing import Final
 
 PROJECT: Final = "orthweb"
+# A stack's environment (config `environment`): prod keeps its data and doubles the database.
+DEV: Final = "dev"
+PROD: Final = "prod"
+ENVIRONMENTS: Final = (DEV, PROD)
 
 # Ports: what clients reach on the site, and what the host reaches inside the VPC.
 HTTPS_PORT: Final = 443

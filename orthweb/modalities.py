@@ -40,9 +40,9 @@ class DicomModality:
     port: int
 
     def __post_init__(self) -> None:
-        problem = modality_problem(self.aet, self.host, self.port)
-        if problem:
-            raise ValueError(f"DICOM modality {self.spec!r}: {problem}")
+        reason = modality_reason(self.aet, self.host, self.port)
+        if reason:
+            raise ValueError(f"DICOM modality {self.spec!r}: {reason}")
 
     @property
     def spec(self) -> str:
@@ -69,7 +69,7 @@ class DicomModality:
         }
 
 
-def modality_problem(aet: str, host: str, port: int) -> str:
+def modality_reason(aet: str, host: str, port: int) -> str:
     """What is wrong with one modality, or "" (loopback is allowed here: the harness uses it)."""
     if not AET_PATTERN.fullmatch(aet):
         return "the AE title must be 1-16 letters, digits, _ or -"
@@ -90,13 +90,13 @@ def parse_modality(spec: str) -> DicomModality:
     if match is None:
         raise ValueError(f"expected {FORMAT}")
     aet, host, port = match["aet"], match["host"], int(match["port"])
-    problem = modality_problem(aet, host, port) or unreachable_problem(host)
-    if problem:
-        raise ValueError(problem)
+    reason = modality_reason(aet, host, port) or unreachable_reason(host)
+    if reason:
+        raise ValueError(reason)
     return DicomModality(aet, host, port)
 
 
-def unreachable_problem(host: str) -> str:
+def unreachable_reason(host: str) -> str:
     """Addresses no host could send DICOM to (stack config only; the harness uses loopback)."""
     address = ipaddress.IPv4Address(host)
     if address.is_loopback or address.is_unspecified or address.is_multicast or address.is_link_local:
@@ -104,7 +104,7 @@ def unreachable_problem(host: str) -> str:
     return ""
 
 
-def modalities_problem(modalities: tuple[DicomModality, ...]) -> str:
+def modalities_reason(modalities: tuple[DicomModality, ...]) -> str:
     """What is wrong with the list as a whole, or "" (Orthanc tells callers apart by AE title)."""
     if len(modalities) > MAX_MODALITIES:
         return f"at most {MAX_MODALITIES} modalities (one firewall rule each)"

@@ -88,7 +88,7 @@ ENVOY_MIB: Final = 128
 ORTHANC_REPLICA_MIB: Final = 400
 
 
-def host_memory_problem(instance_type: str, memory_gib: float | None, replicas: int) -> str | None:
+def host_memory_reason(instance_type: str, memory_gib: float | None, replicas: int) -> str | None:
     """Why `replicas` Orthanc containers do not fit the instance type's memory, or None.
 
     `memory_gib` is the type's nominal memory; None (a type whose name does not tell) passes.

@@ -83,7 +83,7 @@ def reserved_word_in(text: str) -> str | None:
     return next((word for word in RESERVED_WORDS if word in text), None)
 
 
-def domain_prefix_problem(prefix: str) -> str | None:
+def domain_prefix_reason(prefix: str) -> str | None:
     """Why Cognito would refuse this prefix domain, or None."""
     if not DOMAIN_PREFIX_PATTERN.fullmatch(prefix):
         return "1 to 63 lower-case letters, digits and hyphens, not starting or ending with a hyphen"

@@ -3,16 +3,17 @@
 `failover` runs a primary and a standby; `scale-out` runs an Auto Scaling group behind a Network
 Load Balancer. The group's size keys and the Route53 zone only mean something for scale-out, and
 the database must have a connection for every Orthanc replica on every host the group may run.
-`orthweb.config` turns a `Problem` into its one-line ConfigError.
+`check_topology` answers with the `Problem` of the first key that does not fit.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from orthweb.constants import HOST_ROLES, SCALE_OUT
+from orthweb.problems import Problem
 from orthweb.sizing import index_connections_for
 
 # Route53 hosted zone ids: "Z" and upper-case letters and digits, e.g. Z0123456789ABCDEFGHIJ.
@@ -31,15 +32,6 @@ class GroupSize:
     minimum: int = DEFAULT_GROUP_MIN_SIZE
     maximum: int = DEFAULT_GROUP_MAX_SIZE
     cpu_target_percent: int = 0  # 0: a fixed size, no CPU tracking
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One bad key: what `ConfigError(key, value, allowed)` reports."""
-
-    key: str
-    value: Any
-    allowed: str
 
 
 def database_hosts(topology: str, group: GroupSize) -> int:
@@ -95,11 +87,3 @@ def _changed_group_keys(group: GroupSize) -> list[tuple[str, int]]:
         ("deploymentOptions.cpuTargetPercent", group.cpu_target_percent, default.cpu_target_percent),
     )
     return [(key, value) for key, value, unchanged in keys if value != unchanged]
-
-
-def hosted_zone_id_problem(value: Any) -> Problem | None:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not HOSTED_ZONE_ID_PATTERN.fullmatch(value):
-        return Problem("hostedZoneId", value, "a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ")
-    return None

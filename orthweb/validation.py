@@ -1,6 +1,9 @@
-"""Pure checks behind the config's one-line messages: what exactly is wrong, and what was meant.
+"""The checks behind each config key: a value as given -> the value the program uses, or a
+`ConfigError` whose Problem says exactly what is wrong and what was meant.
 
-No Pulumi and no orthweb imports: `orthweb.config` turns each answer into a `ConfigError`.
+Every check is `check(key, value)`; the ones with parameters are small dataclasses that carry them
+(`IntIn(1, 8)`, `CidrList(example=...)`). `orthweb.config_keys` names the check of each key. Pure:
+no Pulumi, and only orthweb's pure helpers.
 """
 
 from __future__ import annotations
@@ -8,28 +11,47 @@ from __future__ import annotations
 import datetime
 import difflib
 import ipaddress
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, ClassVar, NoReturn
 
 import botocore.loaders
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from orthweb import redaction, sso
+from orthweb.constants import DOMAIN_PATTERN, REGION_PATTERN, VIEWERS, is_pinned_image
+from orthweb.infra import instance_types
+from orthweb.modalities import MAX_MODALITIES, DicomModality, modalities_reason, parse_modality
+from orthweb.problems import STACK_NAME, ConfigError, Problem
+from orthweb.sizing import RDS_CLASS_MEMORY_GIB
+from orthweb.telemetry import LOG_RETENTION_DAYS
+from orthweb.topology import HOSTED_ZONE_ID_PATTERN
+
+Check = Callable[[str, Any], Any]
+
 # Networks AWS accepts for a VPC besides RFC 1918: the shared address space (RFC 6598).
 SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 CERTIFICATE_WARNING_DAYS = 30
-
-# The Terraform orthweb's variable names, and ours (a stack written the old way gets them all).
-TERRAFORM_NAMES = {
-    "DeploymentOptions": "deploymentOptions",
-    "pubkey_data": "pubkeyData",
-    "pubkey_path": "pubkeyPath",
-    "EnvoyImg": "envoyImage",
-    "OrthancImg": "orthancImage",
-    "InstanceType": "instanceType",
-}
+# RDS PostgreSQL majors that AWS offers for new instances (give the major only: AWS picks a
+# current minor, so a retired minor can never break `pulumi up`).
+POSTGRES_MAJORS = (14, 15, 16, 17)
+COMPOSE_VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
+# The stack name becomes part of AWS names (RDS identifier, bucket prefixes, load balancer names),
+# which allow lower-case letters, digits and single hyphens; 20 keeps the longest within limits.
+STACK_NAME_PATTERN = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
+# Only the standard partition: ARNs and service names of the others differ (arn:aws-cn, ...).
+SUPPORTED_PARTITION = "aws"
+# An address SNS can deliver to: no spaces, one @, a dotted domain (SNS confirms it by mail).
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+# An IAM role or user as aws:PrincipalArn names it: with its path, never a session or a wildcard.
+PRINCIPAL_ARN_PATTERN = re.compile(r"^arn:aws:iam::\d{12}:(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+ASSUMED_ROLE_ARN_PATTERN = re.compile(r"^arn:aws:sts::\d{12}:assumed-role/.+$")
+AMI_ID_PATTERN = re.compile(r"^ami-[0-9a-f]{8,17}$")
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -40,11 +62,6 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
-def terraform_renames(names: Iterable[str]) -> str:
-    """'OldName -> newName, ...' for the Terraform orthweb names among `names`, or ''."""
-    return ", ".join(f"{name} -> {TERRAFORM_NAMES[name]}" for name in names if name in TERRAFORM_NAMES)
-
-
 @cache
 def known_regions() -> dict[str, str]:
     """Every region botocore knows, with its partition (aws, aws-cn, aws-us-gov, ...)."""
@@ -52,38 +69,328 @@ def known_regions() -> dict[str, str]:
     return {region: partition["partition"] for partition in endpoints["partitions"] for region in partition["regions"]}
 
 
-def vpc_cidr_problem(text: str, *, smallest: int, largest: int) -> str | None:
-    """Why `text` cannot be this stack's VPC range, or None when it can."""
-    network = _network(text)
-    if isinstance(network, str):
-        return network
-    if not (network.is_private or network.subnet_of(SHARED_ADDRESS_SPACE)) or network.is_loopback:
-        return f"{network} is not a private range (use 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10)"
-    if not largest <= network.prefixlen <= smallest:
-        return f"a /{network.prefixlen} is the wrong size: the VPC must be from /{largest} to /{smallest}"
-    return None
+def check_region(region: Any, key: str = "aws:region") -> str:
+    """A region of the standard partition that botocore knows."""
+    regions = known_regions()
+    if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region) or region not in regions:
+        hint = did_you_mean(region, regions) if isinstance(region, str) else ""
+        raise ConfigError.of(key, region, f"an AWS region such as us-east-1{hint}")
+    if regions[region] != SUPPORTED_PARTITION:
+        raise ConfigError.of(
+            key, region, f"a region of the standard AWS partition ({regions[region]} is not supported)"
+        )
+    return region
 
 
-def cidr_problem(text: str) -> str | None:
-    """Why `text` is not an IPv4 network a security-group rule accepts, or None."""
-    network = _network(text)
-    return network if isinstance(network, str) else None
+def check_stack_name(stack: str) -> None:
+    if not STACK_NAME_PATTERN.fullmatch(stack):
+        raise ConfigError.of(
+            STACK_NAME,
+            stack,
+            "lower-case letters, digits and single hyphens, starting with a letter, at most 20 characters "
+            "(it becomes part of AWS names such as the database identifier and the bucket names)",
+        )
 
 
-def _network(text: str) -> ipaddress.IPv4Network | str:
+# --- scalars -------------------------------------------------------------------------------
+
+
+def as_int(key: str, value: Any, allowed: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError.of(key, value, allowed)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,9}", value.strip()):
+        return int(value)
+    raise ConfigError.of(key, value, allowed)
+
+
+@dataclass(frozen=True)
+class IntIn:
+    """An integer from `low` to `high`."""
+
+    low: int
+    high: int
+
+    def __call__(self, key: str, value: Any) -> int:
+        allowed = f"an integer from {self.low} to {self.high}"
+        number = as_int(key, value, allowed)
+        if not self.low <= number <= self.high:
+            raise ConfigError.of(key, value, allowed)
+        return number
+
+
+def int_among(choices: tuple[int, ...], allowed: str) -> Check:
+    """An integer that must be one of `choices` (PostgreSQL majors, CloudWatch retentions)."""
+
+    def check(key: str, value: Any) -> int:
+        number = as_int(key, value, allowed)
+        if number not in choices:
+            raise ConfigError.of(key, value, allowed)
+        return number
+
+    return check
+
+
+def one_of(choices: tuple[str, ...], *, empty: str | None = None) -> Check:
+    """One of `choices`; `empty` (when given) is what an empty or unset value means."""
+
+    def check(key: str, value: Any) -> str:
+        if empty is not None and not value:
+            value = empty
+        if value not in choices:
+            raise ConfigError.of(key, value, "one of " + ", ".join(choices))
+        return str(value)
+
+    return check
+
+
+def flag(key: str, value: Any) -> bool:
+    # `pulumi config set --path` may hand a boolean over as text.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError.of(key, value, "true or false")
+
+
+def text(key: str, value: Any) -> str | None:
+    """Any string; empty means unset (what a stack gets when a default of "" is applied)."""
+    if value is not None and not isinstance(value, str):
+        raise ConfigError.of(key, value, "a string")
+    return value or None
+
+
+def image(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.endswith(":latest"):
+        raise ConfigError.of(key, value, "a pinned tag or digest, not ':latest'")
+    if not isinstance(value, str) or not is_pinned_image(value):
+        raise ConfigError.of(key, value, "a container image pinned by tag or digest, e.g. repo/name:1.2.3")
+    return value
+
+
+def instance_type(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not instance_types.is_known(value):
+        raise ConfigError.of(key, value, "an EC2 instance type botocore knows, e.g. t4g.medium or t3.medium")
+    if not instance_types.supports_al2023(value):
+        raise ConfigError.of(key, value, "an x86_64 or arm64 instance type (no Mac, no previous-generation Xen types)")
+    return value
+
+
+def db_class(key: str, value: Any) -> str:
+    # Only classes whose memory we know: Orthanc's connection pool is sized from it.
+    if not isinstance(value, str) or value not in RDS_CLASS_MEMORY_GIB:
+        raise ConfigError.of(key, value, "an RDS PostgreSQL class among " + ", ".join(sorted(RDS_CLASS_MEMORY_GIB)))
+    return value
+
+
+db_major = int_among(POSTGRES_MAJORS, "a PostgreSQL major version, one of " + ", ".join(map(str, POSTGRES_MAJORS)))
+# CloudWatch Logs refuses any other number of days.
+retention_days = int_among(
+    LOG_RETENTION_DAYS, "a CloudWatch Logs retention: one of " + ", ".join(map(str, LOG_RETENTION_DAYS))
+)
+
+
+def compose_version(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not COMPOSE_VERSION_PATTERN.fullmatch(value):
+        raise ConfigError.of(key, value, "a docker compose release such as 2.29.7")
+    return value
+
+
+def ami_id(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not AMI_ID_PATTERN.fullmatch(value):
+        raise ConfigError.of(key, value, "an AMI id such as ami-0123456789abcdef0 (ami- and 8 to 17 hex digits)")
+    return value
+
+
+def domain(key: str, value: Any) -> str | None:
+    if not value:
+        return None
+    if not isinstance(value, str) or not DOMAIN_PATTERN.fullmatch(value):
+        raise ConfigError.of(key, value, "a lower-case DNS name such as pacs.example.org")
+    return value
+
+
+def domain_prefix(key: str, value: Any) -> str | None:
+    if not value:
+        return None
+    reason = sso.domain_prefix_reason(value) if isinstance(value, str) else "a string"
+    if reason is not None:
+        raise ConfigError.of(key, value, reason)
+    return value
+
+
+def hosted_zone_id(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not HOSTED_ZONE_ID_PATTERN.fullmatch(value):
+        raise ConfigError.of(key, value, "a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    return value
+
+
+def pem(marker: str) -> Check:
+    """A PEM block of `marker` (never quoted: a private key may sit under the wrong key)."""
+
+    def check(key: str, value: Any) -> str | None:
+        if not value:
+            return None
+        # PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY") and SEC1 ("EC PRIVATE KEY") all qualify.
+        if not isinstance(value, str) or "-----BEGIN " not in value or marker not in value:
+            allowed = f"a PEM block ({marker})"
+            if marker == "CERTIFICATE" and isinstance(value, str) and "PRIVATE KEY-----" in value:
+                allowed += "; this is a private key, which goes in siteCertificateKey (as a secret)"
+            raise ConfigError.of(key, redaction.NOT_SHOWN, allowed)
+        return value
+
+    return check
+
+
+def vpc_cidr(smallest: int, largest: int) -> Check:
+    def check(key: str, value: Any) -> str:
+        network = _network(value) if isinstance(value, str) else None
+        if network is None:
+            reason = f"a private IPv4 network from /{largest} to /{smallest}, e.g. 172.27.0.0/16"
+        elif isinstance(network, str):
+            reason = network
+        elif not (network.is_private or network.subnet_of(SHARED_ADDRESS_SPACE)) or network.is_loopback:
+            reason = (
+                f"{network} is not a private range (use 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10)"
+            )
+        elif not largest <= network.prefixlen <= smallest:
+            reason = f"a /{network.prefixlen} is the wrong size: the VPC must be from /{largest} to /{smallest}"
+        else:
+            return value
+        raise ConfigError.of(key, value, reason)
+
+    return check
+
+
+def _network(given: str) -> ipaddress.IPv4Network | str:
     try:
-        return ipaddress.IPv4Network(text, strict=True)
+        return ipaddress.IPv4Network(given, strict=True)
     except ValueError:
         pass
     try:
-        loose = ipaddress.IPv4Network(text, strict=False)
+        loose = ipaddress.IPv4Network(given, strict=False)
     except ValueError:
         return "not an IPv4 network in CIDR notation such as 203.0.113.0/24"
     return f"host bits are set: the network is {loose}"
 
 
-class KeyProblem(ValueError):
-    """The private key itself is unusable (as opposed to the certificate, or the pair)."""
+# --- lists and objects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Structured:
+    """A list or an object, as JSON text (how the engine hands them over) or parsed (from a file);
+    `example` is a value that passes, shown with the problems of its shape."""
+
+    example: Any
+    kind: ClassVar[type] = list
+    allowed: ClassVar[str] = ""
+
+    def __call__(self, key: str, value: Any) -> Any:
+        return self.parsed(key, value)
+
+    def parsed(self, key: str, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise self.refused(key, value) from None
+        if not isinstance(value, self.kind):
+            raise self.refused(key, value)
+        return value
+
+    def refused(self, key: str, value: Any) -> ConfigError:
+        return ConfigError(Problem(key, value, self.rule(), example=self.example))
+
+    def rule(self) -> str:
+        return self.allowed
+
+
+@dataclass(frozen=True)
+class JsonObject(Structured):
+    keys: tuple[str, ...] = ()
+    kind = dict
+
+    def rule(self) -> str:
+        return f"an object with keys among {', '.join(self.keys)}"
+
+
+class CidrList(Structured):
+    allowed = "a non-empty list of IPv4 networks"
+
+    def __call__(self, key: str, value: Any) -> tuple[str, ...]:
+        items = self.parsed(key, value)
+        if not items:
+            raise self.refused(key, value)
+        for item in items:
+            if not isinstance(item, str):
+                raise self.refused(key, item)
+            network = _network(item)
+            if isinstance(network, str):
+                raise ConfigError.of(key, item, network)
+        return tuple(dict.fromkeys(items))
+
+
+class EmailList(Structured):
+    allowed = "a list of e-mail addresses (or [] for none)"
+
+    def __call__(self, key: str, value: Any) -> tuple[str, ...]:
+        items = self.parsed(key, value)
+        for item in items:
+            if not isinstance(item, str) or not EMAIL_PATTERN.fullmatch(item):
+                raise self.refused(key, item)
+        return tuple(dict.fromkeys(items))
+
+
+class PrincipalArnList(Structured):
+    allowed = "a list of IAM role or user ARNs with their paths"
+
+    def __call__(self, key: str, value: Any) -> tuple[str, ...]:
+        items = self.parsed(key, value)
+        for item in items:
+            if isinstance(item, str) and ASSUMED_ROLE_ARN_PATTERN.fullmatch(item):
+                raise ConfigError.of(
+                    key, item, "the role's ARN (arn:aws:iam::<account>:role/<path>/<name>), not an assumed-role session"
+                )
+            if not isinstance(item, str) or not PRINCIPAL_ARN_PATTERN.fullmatch(item):
+                raise self.refused(key, item)
+        return tuple(dict.fromkeys(items))
+
+
+class ViewerList(Structured):
+    allowed = f"a list of distinct viewers among {', '.join(VIEWERS)} (may be empty)"
+
+    def __call__(self, key: str, value: Any) -> tuple[str, ...]:
+        items = self.parsed(key, value)
+        if any(item not in VIEWERS for item in items) or len(set(items)) != len(items):
+            raise self.refused(key, value)
+        return tuple(items)
+
+
+class ModalityList(Structured):
+    allowed = f'a list of at most {MAX_MODALITIES} "AET@host:port" strings'
+
+    def __call__(self, key: str, value: Any) -> tuple[DicomModality, ...]:
+        modalities = []
+        for index, item in enumerate(self.parsed(key, value)):
+            try:
+                modalities.append(parse_modality(item if isinstance(item, str) else ""))
+            except ValueError as error:
+                raise ConfigError.of(f"{key}[{index}]", item, str(error)) from None
+        reason = modalities_reason(tuple(modalities))
+        if reason:
+            raise ConfigError.of(key, value, reason)
+        return tuple(modalities)
+
+
+# --- the user's certificate ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -96,20 +403,19 @@ class CertificateReport:
 def check_certificate_pair(
     certificate_pem: str, key_pem: str, *, site_domain: str | None, now: datetime.datetime
 ) -> CertificateReport:
-    """Parse the user's certificate and key; ValueError with the reason when they cannot serve."""
-    certificates = _certificates(certificate_pem)
-    leaf = certificates[0]
+    """Parse the user's certificate and key; ConfigError (never quoting either) when they cannot serve."""
+    leaf = _certificates(certificate_pem)[0]
     key = _private_key(key_pem)
     if key.public_key().public_bytes(*_SPKI) != leaf.public_key().public_bytes(*_SPKI):
-        raise ValueError("the private key does not belong to the (first) certificate")
+        _refuse_certificate("the private key does not belong to the (first) certificate")
     if leaf.not_valid_after_utc <= now:
-        raise ValueError(f"the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
+        _refuse_certificate(f"the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
     if leaf.not_valid_before_utc > now:
-        raise ValueError(f"the certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
+        _refuse_certificate(f"the certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
     names = _dns_names(leaf)
     if site_domain and not any(_covers(name, site_domain) for name in names):
         shown = ", ".join(names) or "none"
-        raise ValueError(f"the certificate's names ({shown}) do not cover siteDomain {site_domain}")
+        _refuse_certificate(f"the certificate's names ({shown}) do not cover siteDomain {site_domain}")
     warnings = []
     days_left = (leaf.not_valid_after_utc - now).days
     if days_left < CERTIFICATE_WARNING_DAYS:
@@ -120,21 +426,24 @@ def check_certificate_pair(
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _certificates(pem: str) -> list[x509.Certificate]:
+def _refuse_certificate(reason: str, key: str = "siteCertificate") -> NoReturn:
+    raise ConfigError.of(key, redaction.NOT_SHOWN, reason)
+
+
+def _certificates(pem_text: str) -> list[x509.Certificate]:
     try:
-        certificates = x509.load_pem_x509_certificates(pem.encode())
+        return x509.load_pem_x509_certificates(pem_text.encode())
     except ValueError:
-        raise ValueError("not a PEM certificate (chain) that can be parsed") from None
-    return certificates
+        _refuse_certificate("not a PEM certificate (chain) that can be parsed")
 
 
-def _private_key(pem: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+def _private_key(pem_text: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        key = serialization.load_pem_private_key(pem_text.encode(), password=None)
     except (ValueError, TypeError):
-        raise KeyProblem("not an unencrypted PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)") from None
+        _refuse_certificate("not an unencrypted PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)", "siteCertificateKey")
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise KeyProblem("an RSA or EC private key (Envoy serves no other kind)")
+        _refuse_certificate("an RSA or EC private key (Envoy serves no other kind)", "siteCertificateKey")
     return key
 
 
@@ -146,9 +455,9 @@ def _dns_names(certificate: x509.Certificate) -> list[str]:
     return [name.lower() for name in extension.value.get_values_for_type(x509.DNSName)]
 
 
-def _covers(pattern: str, domain: str) -> bool:
+def _covers(pattern: str, name: str) -> bool:
     # A wildcard covers exactly one leftmost label, as browsers match it.
     if pattern.startswith("*."):
-        head, _, rest = domain.partition(".")
+        head, _, rest = name.partition(".")
         return bool(head) and rest == pattern[2:]
-    return pattern == domain
+    return pattern == name

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from orthweb import redaction
-from orthweb.config import ConfigError, check_region, check_stack_name
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.overrides import parse_assignment, value_of
 from orthweb.evaluate.stack_file import read_stack_file
 from orthweb.ops.aws import OpsError
+from orthweb.problems import ConfigError
+from orthweb.validation import check_region, check_stack_name
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
             overrides[key] = Path(path).expanduser().read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise ConfigError("--set-file", pair, f"a readable text file ({reason})") from None
+            raise ConfigError.of("--set-file", pair, f"a readable text file ({reason})") from None
         # Never shown, not even in part: whatever the key, and however a message quotes it.
         redaction.register(overrides[key])
         secret_keys.append(key)

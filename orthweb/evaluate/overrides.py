@@ -13,13 +13,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from orthweb.config import ConfigError, qualified_key
+from orthweb.problems import ConfigError, qualified_key
 
 
 def parse_assignment(pair: str, option: str = "--set") -> tuple[str, str]:
     key, separator, text = pair.partition("=")
     if not separator or not key:
-        raise ConfigError(option, pair, "KEY=VALUE, e.g. deploymentOptions.orthancReplicas=5")
+        raise ConfigError.of(option, pair, "KEY=VALUE, e.g. deploymentOptions.orthancReplicas=5")
     return key, text
 
 
@@ -54,7 +54,7 @@ def _parsed(value: Any) -> Any:
 def _as_object(key: str, value: Any) -> dict[str, Any]:
     current = _parsed(value) if value is not None else {}
     if not isinstance(current, dict):
-        raise ConfigError(key, value, "an object, to set one of its fields with a dotted path")
+        raise ConfigError.of(key, value, "an object, to set one of its fields with a dotted path")
     return current
 
 

@@ -18,7 +18,7 @@ from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from orthweb.config import ConfigError, StackConfig, load_config, qualified_key
+from orthweb.config import StackConfig, load_config
 from orthweb.constants import PROJECT
 from orthweb.evaluate.mocks import MockAccount, OfflineMocks
 from orthweb.evaluate.model import Evaluation, Secret
@@ -26,6 +26,7 @@ from orthweb.evaluate.monitor import RecordingMonitor
 from orthweb.evaluate.overrides import apply_overrides
 from orthweb.evaluate.project_config import ProjectConfigError, StackValue, merge
 from orthweb.evaluate.stack_file import read_stack_file
+from orthweb.problems import ConfigError, qualified_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The region an evaluation assumes when the stack file sets no `aws:region`.
@@ -96,7 +97,7 @@ def _as_the_cli_hands_it(root: Path, stack: str, values: dict[str, Any], secret_
     try:
         merged = merge(project, stack, stack_values)
     except ProjectConfigError as error:
-        raise ConfigError("--stack", stack, f"what the Pulumi CLI accepts: {error}") from None
+        raise ConfigError.of("--stack", stack, f"what the Pulumi CLI accepts: {error}") from None
     return {key: value.value for key, value in merged.items()}
 
 

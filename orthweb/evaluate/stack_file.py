@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from orthweb import redaction
-from orthweb.config import ConfigError, qualified_key
+from orthweb.problems import ConfigError, qualified_key
 
 # What a Pulumi.<stack>.yaml may hold at its top level (the CLI's stack settings file).
 STACK_FILE_KEYS = frozenset({"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"})
@@ -48,18 +48,20 @@ def _config_section(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError("--stack", stack, f"an existing stack file ({path} not found)") from None
+        raise ConfigError.of("--stack", stack, f"an existing stack file ({path} not found)") from None
     except (OSError, UnicodeDecodeError) as error:
         # A name too long for a file, a folder of that name, a file that is not text: one line.
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ConfigError("--stack", stack, f"a readable stack file Pulumi.<stack>.yaml ({reason})") from None
+        raise ConfigError.of("--stack", stack, f"a readable stack file Pulumi.<stack>.yaml ({reason})") from None
     except yaml.YAMLError as error:
-        raise ConfigError("--stack", stack, f"valid YAML in {path.name} ({_yaml_problem(error)})") from None
+        raise ConfigError.of("--stack", stack, f"valid YAML in {path.name} ({_yaml_problem(error)})") from None
     if not isinstance(document, dict):
-        raise ConfigError("--stack", stack, f"a stack file whose top level is a mapping with `config:` ({path.name})")
+        raise ConfigError.of(
+            "--stack", stack, f"a stack file whose top level is a mapping with `config:` ({path.name})"
+        )
     unknown = sorted(set(document) - STACK_FILE_KEYS)
     if unknown:
-        raise ConfigError(
+        raise ConfigError.of(
             "--stack",
             stack,
             f"{path.name} has top-level {', '.join(map(repr, unknown))}: settings go under `config:` "
@@ -67,7 +69,7 @@ def _config_section(path: Path) -> dict[str, Any]:
         )
     config = document.get("config") or {}
     if not isinstance(config, dict):
-        raise ConfigError("--stack", stack, f"a `config:` mapping of key: value in {path.name}")
+        raise ConfigError.of("--stack", stack, f"a `config:` mapping of key: value in {path.name}")
     return config
 
 

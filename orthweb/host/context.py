@@ -20,7 +20,7 @@ from orthweb.constants import (
     is_pinned_image,
 )
 from orthweb.host.sso_context import SsoHostContext
-from orthweb.modalities import DicomModality, modalities_problem
+from orthweb.modalities import DicomModality, modalities_reason
 
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _STACK_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -100,7 +100,7 @@ class HostAppContext:
             (
                 "dicom_modalities",
                 all(isinstance(m, DicomModality) for m in self.dicom_modalities)
-                and not modalities_problem(self.dicom_modalities),
+                and not modalities_reason(self.dicom_modalities),
             ),
             (
                 "dicom_client_trust_secret_arn",

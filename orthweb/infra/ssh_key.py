@@ -2,6 +2,7 @@
 
 1. `pubkeyData` when set; 2. else the file at `pubkeyPath`; 3. else `~/.ssh/id_rsa.pub` when it
 exists; 4. else no key at all (SSM Session Manager is then the only way in, which is fine).
+A key that cannot be used is a ConfigError naming the config key it came from.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
+from orthweb.problems import ConfigError
+from orthweb.redaction import NOT_SHOWN
+
 # EC2 imports RSA and ED25519 keys only; RSA below 2048 bits is refused by AWS as well.
 ALLOWED = "an OpenSSH public key line: ssh-ed25519 or ssh-rsa (>= 2048 bits)"
 MAX_KEY_FILE_BYTES = 16_384
-
-
-class KeyPairError(ValueError):
-    def __init__(self, key: str, value: object, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key} = {value!r}: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -33,29 +31,29 @@ class PublicKey:
 def _validated(text: str, key: str, shown: object) -> str:
     line = text.strip()
     if "\n" in line or not line:
-        raise KeyPairError(key, shown, ALLOWED + ", exactly one line")
+        raise ConfigError.of(key, shown, ALLOWED + ", exactly one line")
     if "PRIVATE KEY" in line:
-        raise KeyPairError(key, "[private key, not shown]", ALLOWED + " — this is a private key")
+        raise ConfigError.of(key, NOT_SHOWN, ALLOWED + " — this is a private key")
     try:
         parsed = load_ssh_public_key(line.encode())
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise KeyPairError(key, shown, ALLOWED) from None
+        raise ConfigError.of(key, shown, ALLOWED) from None
     if isinstance(parsed, rsa.RSAPublicKey):
         if parsed.key_size < 2048:
-            raise KeyPairError(key, shown, ALLOWED + f" (this RSA key has {parsed.key_size} bits)")
+            raise ConfigError.of(key, shown, ALLOWED + f" (this RSA key has {parsed.key_size} bits)")
     elif not isinstance(parsed, ed25519.Ed25519PublicKey):
-        raise KeyPairError(key, shown, ALLOWED + " (EC2 does not import this key type)")
+        raise ConfigError.of(key, shown, ALLOWED + " (EC2 does not import this key type)")
     return line
 
 
 def _read(path: Path, key: str) -> str:
     try:
         if path.stat().st_size > MAX_KEY_FILE_BYTES:
-            raise KeyPairError(key, str(path), "a public key file (this file is too large)")
+            raise ConfigError.of(key, str(path), "a public key file (this file is too large)")
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or "not a text file"
-        raise KeyPairError(key, str(path), f"a readable public key file ({reason})") from None
+        raise ConfigError.of(key, str(path), f"a readable public key file ({reason})") from None
 
 
 def resolve_public_key(*, data: str | None, path: str | None, home: Path) -> PublicKey | None:

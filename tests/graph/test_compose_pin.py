@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from orthweb.config import DeploymentOptions
+from orthweb.config import default_options
 from orthweb.constants import COMPOSE_SHA256
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.host_files import host_files
 
 
 def test_the_default_release_has_a_digest_for_each_architecture() -> None:
-    digests = COMPOSE_SHA256[DeploymentOptions().compose_version]
+    digests = COMPOSE_SHA256[default_options().compose_version]
     assert set(digests) == {"x86_64", "aarch64"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in digests.values())
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from orthweb.config import _OPTION_FIELDS, _TOP_LEVEL_KEYS
+from orthweb.config_keys import KEYS, OPTIONS, OPTIONS_KEY
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.replacement import replaced
 from orthweb.evaluate.stack_file import stand_in_certificate
@@ -89,8 +89,7 @@ def documented_database_replacements() -> set[str]:
 
 
 def test_every_config_key_has_a_change_to_try() -> None:
-    keys = {k for k in _TOP_LEVEL_KEYS if k != "deploymentOptions"}
-    keys |= {f"deploymentOptions.{name}" for name in _OPTION_FIELDS}
+    keys = {row.path for row in (*KEYS, *OPTIONS) if row.name != OPTIONS_KEY}
     missing = sorted(keys - set(CHANGES))
     assert not missing, f"add a changed value for {missing} to CHANGES"
 

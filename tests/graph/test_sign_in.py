@@ -106,7 +106,7 @@ def test_the_machine_client_has_client_credentials_and_one_scope_per_role(dev_ss
 
 def test_the_sign_in_domain_is_a_prefix_cognito_accepts(dev_sso: Evaluation, empty_home: Path) -> None:
     prefix = dev_sso.one("aws:cognito/userPoolDomain:UserPoolDomain").inputs["domain"]
-    assert prefix.startswith("orthweb-dev-") and sso.domain_prefix_problem(prefix) is None
+    assert prefix.startswith("orthweb-dev-") and sso.domain_prefix_reason(prefix) is None
     assert dev_sso.outputs["sign_in_domain"] == f"{prefix}.auth.us-east-1.amazoncognito.com"
     chosen = sso_stack(empty_home, ssoDomainPrefix="st-mary-pacs")
     assert chosen.one("aws:cognito/userPoolDomain:UserPoolDomain").inputs["domain"] == "st-mary-pacs"

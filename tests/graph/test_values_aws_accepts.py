@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.config import DEFAULT_LOG_RETENTION_DAYS
+from orthweb.config_keys import OPTION_BY_NAME
 from orthweb.evaluate import Evaluation, evaluate
 
 HOST_LAUNCHERS = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
@@ -48,6 +48,7 @@ def test_database_logs_are_kept_exactly_the_configured_days(empty_home: Path, da
 
 
 def test_each_environment_keeps_database_logs_its_default_days(dev: Evaluation, prod: Evaluation) -> None:
-    assert database_log_retention(dev) == {DEFAULT_LOG_RETENTION_DAYS["dev"]}
-    assert database_log_retention(prod) == {DEFAULT_LOG_RETENTION_DAYS["prod"]}
-    assert DEFAULT_LOG_RETENTION_DAYS["prod"] > DEFAULT_LOG_RETENTION_DAYS["dev"]
+    retention = OPTION_BY_NAME["logRetentionDays"]
+    assert database_log_retention(dev) == {retention.default_in("dev")}
+    assert database_log_retention(prod) == {retention.default_in("prod")}
+    assert retention.default_in("prod") > retention.default_in("dev")

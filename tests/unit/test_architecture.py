@@ -7,7 +7,8 @@
 - orthweb.clients (the DICOM and DICOMweb clients verify speaks) needs nothing of orthweb but its
   constants, so the harness can build on it without the operator tools;
 - orthweb.host is pure: no Pulumi and no infrastructure;
-- orthweb.config does not import the host layer; orthweb.constants and orthweb.sizing import
+- orthweb.config (with its table of keys, their checks and the Problem they answer with) does not
+  import the host layer; orthweb.constants and orthweb.sizing import
   nothing of orthweb, so every layer may use them; orthweb.telemetry (the names hosts report
   under) imports only constants, so the host layer, the program and the operator tools share it;
   orthweb.access (the role table) likewise imports only constants and sso.
@@ -46,6 +47,17 @@ RULES: dict[str, tuple[str, ...]] = {
     ),
     "orthweb.stack": (*OPERATOR_SIDE, "orthweb.evaluate", "orthweb.compliance"),
     "orthweb.config": (*OPERATOR_SIDE, "orthweb.host", "orthweb.stack", "orthweb.evaluate", "pulumi_aws"),
+    "orthweb.config_keys": (*OPERATOR_SIDE, "orthweb.host", "orthweb.stack", "orthweb.evaluate", "pulumi"),
+    "orthweb.validation": (*OPERATOR_SIDE, "orthweb.host", "orthweb.stack", "orthweb.evaluate", "pulumi"),
+    # The answer type every input check raises: below the config, beside redaction.
+    "orthweb.problems": (
+        *OPERATOR_SIDE,
+        "orthweb.host",
+        "orthweb.stack",
+        "orthweb.evaluate",
+        "orthweb.infra",
+        "pulumi",
+    ),
     "orthweb.constants": ("orthweb",),
     # What every layer passes its messages through: it depends on nothing of orthweb.
     "orthweb.redaction": ("orthweb",),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orthweb.config import ConfigError, DeploymentOptions, load_config
+from orthweb.config import ConfigError, default_options, load_config
 
 
 def load(home: Path, **values: Any) -> Any:
@@ -23,7 +23,7 @@ def test_no_config_at_all_gives_working_defaults(empty_home: Path) -> None:
     assert cfg.environment == "dev"
     assert cfg.vpc_cidr == "172.27.0.0/16"
     assert cfg.web_allowed_cidrs == ("0.0.0.0/0",)
-    assert cfg.options == DeploymentOptions()
+    assert cfg.options == default_options()
     assert cfg.options.orthanc_replicas == 3
     assert cfg.public_key is None and cfg.public_key_source == "none"
 

@@ -108,9 +108,9 @@ def test_a_prefix_passes_exactly_when_cognito_would_take_it(prefix: str) -> None
         and not prefix.endswith("-")
         and not any(word in prefix for word in ("aws", "amazon", "cognito"))
     )
-    assert (sso.domain_prefix_problem(prefix) is None) == cognito_accepts
+    assert (sso.domain_prefix_reason(prefix) is None) == cognito_accepts
 
 
 def test_the_generated_prefix_fits_for_the_longest_stack_name() -> None:
     longest = sso.default_prefix_start("s" * 20) + "a" * sso.PREFIX_SUFFIX_LENGTH
-    assert sso.domain_prefix_problem(longest) is None
+    assert sso.domain_prefix_reason(longest) is None

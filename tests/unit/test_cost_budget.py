@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from orthweb.config import DeploymentOptions
+from orthweb.config import default_options
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.ops.cost import LineItem, estimate
 
@@ -36,7 +36,7 @@ def test_the_dev_stack_file_uses_the_default_sizes() -> None:
     # So a stack with no deploymentOptions at all costs what the dev figure says.
     document = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
     options = document["config"]["orthweb:deploymentOptions"]
-    defaults = DeploymentOptions()
+    defaults = default_options()
     assert options["instanceType"] == defaults.instance_type
     assert options["dbInstanceClass"] == defaults.db_instance_class
     assert "secretsManagerEndpoint" not in options and defaults.secrets_manager_endpoint is False

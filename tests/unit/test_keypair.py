@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from orthweb.config import ConfigError, load_config
-from orthweb.infra.ssh_key import KeyPairError, resolve_public_key
+from orthweb.config import load_config
+from orthweb.infra.ssh_key import resolve_public_key
+from orthweb.problems import ConfigError
 from tests.conftest import openssh_public
 
 
@@ -61,21 +62,21 @@ def test_unreadable_pubkey_path_names_the_key_and_path(tmp_path: Path) -> None:
     ],
 )
 def test_non_openssh_material_is_refused(tmp_path: Path, text: str) -> None:
-    with pytest.raises(KeyPairError):
+    with pytest.raises(ConfigError):
         resolve_public_key(data=text, path=None, home=tmp_path)
 
 
 def test_key_types_ec2_cannot_import_are_refused(tmp_path: Path) -> None:
     ecdsa = openssh_public(ec.generate_private_key(ec.SECP256R1()))
-    with pytest.raises(KeyPairError, match="does not import"):
+    with pytest.raises(ConfigError, match="does not import"):
         resolve_public_key(data=ecdsa, path=None, home=tmp_path)
     weak = openssh_public(rsa.generate_private_key(public_exponent=65537, key_size=1024))
-    with pytest.raises(KeyPairError, match="1024 bits"):
+    with pytest.raises(ConfigError, match="1024 bits"):
         resolve_public_key(data=weak, path=None, home=tmp_path)
 
 
 def test_a_broken_default_file_is_reported_not_ignored(tmp_path: Path) -> None:
     path = write_default_key(tmp_path, "garbage")
-    with pytest.raises(KeyPairError) as caught:
+    with pytest.raises(ConfigError) as caught:
         resolve_public_key(data=None, path=None, home=tmp_path)
-    assert caught.value.value == str(path)
+    assert caught.value.problems[0].key == "pubkeyPath" and caught.value.problems[0].value == str(path)

@@ -39,10 +39,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
-from orthweb import config, redaction, sso
+from orthweb import redaction, sso
 from orthweb.cli import main
+from orthweb.config_keys import KEYS, OPTIONS
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.infra.tags import with_role
+from orthweb.problems import qualified_key
 from tools.bench.__main__ import main as bench_main
 
 WINDOW = redaction.WINDOW
@@ -157,12 +159,7 @@ def assert_not_shown(secret: Secret, *streams: str) -> None:
 
 # --- where a user can put them -------------------------------------------------------------------
 
-OPTION_KEYS = sorted(config._OPTION_FIELDS)  # pyright: ignore[reportPrivateUsage]
-CONFIG_KEYS = [
-    *config._TOP_LEVEL_KEYS,  # pyright: ignore[reportPrivateUsage]
-    *(f"deploymentOptions.{name}" for name in OPTION_KEYS),
-    "aws:region",
-]
+CONFIG_KEYS = [*(row.path for row in (*KEYS, *OPTIONS)), "aws:region"]
 PLACEMENTS = ["set", "set-list", "set-file", "stack-file", "key-name", "stack-name", "inside", "inside-file"]
 SSO = {"orthweb:authentication": "sso", "orthweb:ssoAdminEmails": ["pacs-admin@example.org"]}
 # Where a secret can sit inside a value that is otherwise valid, so the stack evaluates with it.
@@ -240,7 +237,7 @@ def offline_arguments(sandbox: Sandbox, secret: Secret, placement: str, key: str
     if placement == "stack-file":
         top, _, option = key.partition(".")
         value: Any = {option: secret.text} if option else secret.text
-        sandbox.stack_file({"orthweb:environment": "dev", config.qualified_key(top): value})
+        sandbox.stack_file({"orthweb:environment": "dev", qualified_key(top): value})
         return ["--stack", STACK]
     if placement == "key-name":
         return ["--stack", STACK, "--set", f"{key.partition('.')[0]}.{secret.text}=1"]

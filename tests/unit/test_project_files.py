@@ -8,13 +8,14 @@ import pulumi
 import pytest
 import yaml
 
-from orthweb import config as config_module
-from orthweb.config import ConfigError, load_config
+from orthweb.config import load_config
+from orthweb.config_keys import KEYS
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.evaluate.mocks import OfflineMocks
 from orthweb.evaluate.monitor import RecordingMonitor
 from orthweb.evaluate.run import run_program
 from orthweb.evaluate.stack_file import read_stack_file
+from orthweb.problems import ConfigError
 
 
 def project_schema() -> dict[str, dict]:
@@ -25,7 +26,7 @@ def test_pulumi_yaml_declares_every_scalar_key_with_the_same_defaults(empty_home
     schema = project_schema()
     # The object and the certificate pair are documented in README; see the comment in Pulumi.yaml.
     undeclared = {"deploymentOptions", "siteCertificate", "siteCertificateKey"}
-    assert set(schema) == set(config_module._TOP_LEVEL_KEYS) - undeclared
+    assert set(schema) == {row.name for row in KEYS} - undeclared
     defaults = {f"orthweb:{k}": v["default"] for k, v in schema.items() if "default" in v}
     assert load_config(defaults, stack="t", home=empty_home) == load_config({}, stack="t", home=empty_home)
     assert all("default" in entry for entry in schema.values()), "a typed key without a default is required"

@@ -1,35 +1,22 @@
-"""What README.md and the docs claim is what the code does: the configuration tables, the cost
-figures, and no pointers a user cannot follow (specification sections, issue numbers, "the seed")."""
+"""What README.md and the docs claim is what the code does: the cost figures, and no pointers a user
+cannot follow (specification sections, issue numbers, "the seed"). The configuration tables are
+tests/unit/test_config_keys.py's."""
 
 from __future__ import annotations
 
 import ast
-import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orthweb import config
-from orthweb.config import (
-    DEFAULT_LOG_RETENTION_DAYS,
-    DEFAULT_SECRETS_MANAGER_ENDPOINT,
-    DeploymentOptions,
-    StackConfig,
-)
 from orthweb.evaluate import PROJECT_ROOT, evaluate
 from orthweb.ops.cost import estimate, terraform_anchor
 
 README = PROJECT_ROOT / "README.md"
 # Pointers into material a user of the product does not have.
 UNFOLLOWABLE = re.compile(r"(?-i:\bSPEC\b)|§\s*\d|\bissue\s+#?\d+|\bthe seed\b|\bseed's\b", re.IGNORECASE)
-# Options whose default depends on the environment, written "`dev value` in dev, `prod value` in prod".
-ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "logRetentionDays": DEFAULT_LOG_RETENTION_DAYS,
-    "secretsManagerEndpoint": DEFAULT_SECRETS_MANAGER_ENDPOINT,
-}
 
 
 def _section(heading: str) -> str:
@@ -37,63 +24,6 @@ def _section(heading: str) -> str:
     start = text.index(f"\n{heading}\n")
     end = text.find("\n## ", start + len(heading) + 2)
     return text[start : end if end != -1 else len(text)]
-
-
-def _table(text: str, first_header: str) -> dict[str, str]:
-    """First cell's backticked names -> second cell, for the table whose header starts `first_header`."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
-    rows: dict[str, str] = {}
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        for name in re.findall(r"`([^`]+)`", cells[0]):
-            rows[name] = cells[1]
-    return rows
-
-
-def _shown(value: Any) -> str:
-    """A default as the README writes it: JSON for lists and booleans, else the plain value."""
-    if isinstance(value, tuple):
-        return json.dumps(list(value))
-    if isinstance(value, bool):
-        return json.dumps(value)
-    return str(value)
-
-
-def _first_literal(cell: str) -> str | None:
-    found = re.match(r"`([^`]*)`", cell)
-    return found[1] if found else None
-
-
-def test_every_top_level_key_is_in_the_readme_table_with_its_default() -> None:
-    rows = _table(_section("### Configuration"), "key")
-    assert set(rows) == set(config._TOP_LEVEL_KEYS), "README's config table and config.py differ"  # pyright: ignore[reportPrivateUsage]
-    defaults = {f.name: f for f in dataclasses.fields(StackConfig)}
-    for key, (attribute, _check) in config._PLAIN_FIELDS.items():  # pyright: ignore[reportPrivateUsage]
-        field = defaults[attribute]
-        default = field.default if field.default is not dataclasses.MISSING else None
-        if default is None:
-            assert rows[key].startswith("—"), (key, rows[key])
-        else:
-            assert _first_literal(rows[key]) == _shown(default), (key, rows[key])
-
-
-def test_every_deployment_option_is_in_the_readme_table_with_its_default() -> None:
-    rows = _table(_section("### Configuration"), "`deploymentOptions` key")
-    known = config._OPTION_FIELDS  # pyright: ignore[reportPrivateUsage]
-    assert set(rows) == set(known), "README's deploymentOptions table and config.py differ"
-    defaults = DeploymentOptions()
-    for key, (attribute, _check) in known.items():
-        if key in ENVIRONMENT_DEFAULTS:
-            by_environment = ENVIRONMENT_DEFAULTS[key]
-            dev, prod = _shown(by_environment["dev"]), _shown(by_environment["prod"])
-            assert rows[key] == f"`{dev}` in dev, `{prod}` in prod", rows[key]
-        elif getattr(defaults, attribute) is None:
-            assert rows[key].startswith("—"), (key, rows[key])
-        else:
-            assert _first_literal(rows[key]) == _shown(getattr(defaults, attribute)), (key, rows[key])
 
 
 # The rows of the cost table, and the evaluation each one states.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from orthweb.config import StackConfig
+from orthweb.config import load_config
 from orthweb.evaluate.model import Evaluation, RecordedResource
 from orthweb.evaluate.replacement import replaced
 
+# A HOME without ~/.ssh: the config takes no key pair.
+CONFIG = load_config({}, stack="t", home=Path("/nonexistent"))
 KEY = "aws:kms/key:Key"
 PARAMS = "aws:rds/parameterGroup:ParameterGroup"
 DB = "aws:rds/instance:Instance"
@@ -39,7 +42,7 @@ def graph(*, key_spec: str, family: str, db_name: str = "orthanc") -> Evaluation
             depends={"kmsKeyId": f"{KEY}::key", "parameterGroupName": f"{PARAMS}::params"},
         ),
     ]
-    return Evaluation(stack="t", config=StackConfig(stack="t"), resources=resources, outputs={})
+    return Evaluation(stack="t", config=CONFIG, resources=resources, outputs={})
 
 
 def test_nothing_changes_nothing_is_replaced() -> None:

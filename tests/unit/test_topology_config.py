@@ -66,7 +66,7 @@ def test_scale_out_reads_the_group_and_budgets_for_its_maximum(empty_home: Path)
 def test_bad_topology_settings_name_the_key(empty_home: Path, values: dict[str, Any], key: str, allowed: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load(empty_home, **values)
-    assert raised.value.key == key
+    assert raised.value.problems[0].key == key
     assert allowed in str(raised.value)
     assert "\n" not in str(raised.value)
 
@@ -79,7 +79,7 @@ def test_the_database_budget_holds_at_the_groups_maximum_size(empty_home: Path) 
     with pytest.raises(ConfigError) as raised:
         load(empty_home, topology="scale-out", deploymentOptions={**small, "groupMaxSize": 20})
     message = str(raised.value)
-    assert raised.value.key == "deploymentOptions.groupMaxSize"
+    assert raised.value.problems[0].key == "deploymentOptions.groupMaxSize"
     assert re.search(r"20 hosts x 8 replicas x 2 connections .* = 320", message), message
     assert re.search(r"allows about \d+ connections", message), message
 
@@ -110,5 +110,5 @@ def test_plan_shows_the_topology_and_the_group(empty_home: Path) -> None:
 def test_a_stopped_secondary_means_nothing_to_a_scale_out_stack(empty_home: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load(empty_home, topology="scale-out", secondaryState="stopped")
-    assert raised.value.key == "secondaryState" and "only used with topology failover" in str(raised.value)
+    assert raised.value.problems[0].key == "secondaryState" and "only used with topology failover" in str(raised.value)
     assert load(empty_home, topology="scale-out", secondaryState="running").topology == "scale-out"

@@ -1,0 +1,92 @@
+"""What is wrong with what the user gave: every answer about configuration is a `Problem`.
+
+A check that refuses a value raises `ConfigError` carrying one or more Problems; each prints as one
+line naming where the value came from (when known), the key, the value (unless any of it looks
+secret: `orthweb.redaction.shown`) and what is allowed, with an example when one helps.
+
+Imports only `constants` and `redaction` (and, to name keys, the table of them), so every layer
+that checks input may use it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
+
+from orthweb import redaction
+from orthweb.constants import PROJECT
+
+# The key of a problem with the stack's name (it is not a config key).
+STACK_NAME = "(stack name)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad input: the key as the user writes it (`vpcCidr`, `deploymentOptions.orthancReplicas`,
+    `dicomModalities[2]`, `aws:region`, an option such as `--set`, or STACK_NAME), the value given
+    (redaction.NOT_SHOWN when it must never be quoted), and what is allowed."""
+
+    key: str
+    value: Any
+    allowed: str
+    # A value that would be accepted (JSON-able), for keys whose shape is easy to get wrong.
+    example: Any = None
+    # Where the value came from ("--set vpcCidr=...", "Pulumi.dev.yaml, line 4, column 3"); "" when not known.
+    source: str = ""
+
+    def from_source(self, source: str) -> Problem:
+        return replace(self, source=source)
+
+    def line(self) -> str:
+        """The problem as one line for the user, with nothing secret in it."""
+        # Keys can come from the user's own JSON: escape line breaks so the message stays one line.
+        key = _shown_key(self.key if self.key.isprintable() else json.dumps(self.key)[1:-1])
+        if self.key == STACK_NAME:
+            where = "stack name"
+        elif self.key.startswith("--"):
+            where = f"option {key}"
+        else:
+            where = f"config {qualified_key(key)}"
+        value = self.value if self.value == redaction.NOT_SHOWN else redaction.shown(self.value)
+        allowed = self.allowed if self.example is None else f"{self.allowed}, e.g. {json.dumps(self.example)}"
+        origin = f"{redaction.scrub(self.source)}: " if self.source else ""
+        return f"{origin}{where} = {value} is invalid: {redaction.scrub(allowed)}"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; `problems` says why, one line each."""
+
+    def __init__(self, *problems: Problem) -> None:
+        if not problems:
+            raise TypeError("ConfigError needs at least one Problem")
+        self.problems = problems
+        super().__init__("\n".join(problem.line() for problem in problems))
+
+    @classmethod
+    def of(cls, key: str, value: Any, allowed: str, *, example: Any = None) -> ConfigError:
+        """The error of one problem (the usual case), built in one call."""
+        return cls(Problem(key, value, allowed, example=example))
+
+
+def qualified_key(key: str) -> str:
+    """A stack config key with its namespace: bare keys belong to this project (`orthweb:`)."""
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def _shown_key(key: str) -> str:
+    """The key as a message may name it: made of the names orthweb knows, or reading as a name."""
+    name = re.sub(r"\[\d+\]", "", key)
+    if all(part in _known_names() for part in re.split(r"[.:]", name)):
+        return key
+    return key if redaction.plainly_benign(name) and redaction.kind_of_secret(name) is None else redaction.NOT_SHOWN
+
+
+@cache
+def _known_names() -> frozenset[str]:
+    # Imported here, not at the top: the table's checks raise Problems, so it imports this module.
+    from orthweb.config_keys import KEYS, OPTIONS
+
+    return frozenset({PROJECT, "aws", "region", *(row.name for row in (*KEYS, *OPTIONS))})
