@@ -33,6 +33,7 @@ from orthweb.config_keys import (
 )
 from orthweb.constants import COMPOSE_SHA256, DEV, PROD, PROJECT, SCALE_OUT, TLS_AT_ENVOY, TLS_AT_LOAD_BALANCER
 from orthweb.infra import instance_types
+from orthweb.infra.durability import DURABILITY, Durability
 from orthweb.infra.ssh_key import resolve_public_key
 from orthweb.modalities import AE_TITLE, CLIENT_CERTIFICATE, DicomModality
 from orthweb.problems import ConfigError, Problem, qualified_key
@@ -132,6 +133,11 @@ class StackConfig:
     @property
     def is_production(self) -> bool:
         return self.environment == PROD
+
+    @property
+    def durability(self) -> Durability:
+        """What the stack keeps on destroy and how it guards its data: its environment's."""
+        return DURABILITY[self.environment]
 
     @property
     def authentication(self) -> str:

@@ -192,9 +192,8 @@ def _create_encryption_key(
             account_id=target.account_id,
             partition=target.partition,
             region=target.region,
-            deletion_window_days=30 if cfg.is_production else 7,
+            durability=cfg.durability,
             db_identifier=db_identifier,
-            retain_on_delete=cfg.is_production,
             launch_role_arn=launch_role.arn if launch_role else None,
         ),
     )
@@ -214,8 +213,7 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             ),
             admin_principal_arns=admins,
             log_retention_days=cfg.options.log_retention_days,
-            force_destroy=not cfg.is_production,
-            retain_on_delete=cfg.is_production,
+            durability=cfg.durability,
             # The load balancer writes access logs with TLS listeners only.
             load_balancer_logs=cfg.tls_ends_at == TLS_AT_LOAD_BALANCER,
         ),
@@ -231,9 +229,9 @@ def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Netw
             availability_zones=target.zones,
             region=target.region,
             flow_log_bucket_arn=storage.log_bucket.arn,
+            durability=cfg.durability,
             secrets_manager_endpoint=cfg.options.secrets_manager_endpoint,
             flow_log_waits_for=[storage.log_bucket_policy],
-            keep_database_network=cfg.is_production,
         ),
     )
 
@@ -304,7 +302,7 @@ def _create_scale_out(
 def _create_app_secrets(cfg: StackConfig, key: EncryptionKey) -> AppSecrets:
     return AppSecrets(
         f"{NAME}-secrets",
-        AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, recovery_window_days=30 if cfg.is_production else 0),
+        AppSecretsArgs(stack=cfg.stack, key_arn=key.arn, durability=cfg.durability),
     )
 
 
@@ -318,8 +316,7 @@ def _create_sign_in(cfg: StackConfig, target: _Target, key: EncryptionKey) -> Si
             admin_emails=cfg.sso.admin_emails,
             domain_prefix=cfg.sso.domain_prefix,
             key_arn=key.arn,
-            recovery_window_days=30 if cfg.is_production else 0,
-            production=cfg.is_production,
+            durability=cfg.durability,
         ),
     )
 
@@ -331,7 +328,7 @@ def _create_dicom_client_certificates(cfg: StackConfig, key: EncryptionKey) -> D
             stack=cfg.stack,
             modalities=cfg.dicom_modalities,
             key_arn=key.arn,
-            recovery_window_days=30 if cfg.is_production else 0,
+            durability=cfg.durability,
             # The administrators read the modalities' certificates; the hosts never need them.
             reader_arns=principals.admin_principal_arns(cfg.admin_principal_arns),
         ),
@@ -371,7 +368,7 @@ def _create_database(
             engine_major=cfg.options.db_engine_version,
             storage_gb=cfg.options.db_storage_gb,
             max_storage_gb=cfg.options.db_max_storage_gb,
-            production=cfg.is_production,
+            durability=cfg.durability,
             log_retention_days=cfg.options.log_retention_days,
         ),
     )

@@ -88,12 +88,12 @@ def _settings(evaluation: Evaluation) -> list[tuple[str, str]]:
         (
             "database",
             f"PostgreSQL {options.db_engine_version} on {options.db_instance_class}, "
-            f"{'Multi-AZ' if cfg.is_production else 'single-AZ'}, {options.db_storage_gb} GB gp3",
+            f"{'Multi-AZ' if cfg.durability.multi_az else 'single-AZ'}, {options.db_storage_gb} GB gp3",
         ),
         (
             "deletion protection",
             "on for the database (and a sign-in user pool), kept on destroy with the buckets"
-            if cfg.is_production
+            if cfg.durability.deletion_protection
             else "off (dev: destroy removes data)",
         ),
         ("SSH key", cfg.public_key_source if cfg.public_key else "none (Session Manager only)"),

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from orthweb.constants import CREDENTIALS_ROLE, PROJECT, SITE_TLS_ROLE
+from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, with_role
 
 ADMIN_USER = "admin"
@@ -27,7 +28,7 @@ HEALTH_USER = "healthcheck"
 class AppSecretsArgs:
     stack: str
     key_arn: pulumi.Input[str]
-    recovery_window_days: int
+    durability: Durability  # how long a deleted secret can be restored
 
 
 class AppSecrets(pulumi.ComponentResource):
@@ -81,7 +82,7 @@ class AppSecrets(pulumi.ComponentResource):
             name_prefix=f"{PROJECT}/{args.stack}/{role}-",
             description=describe(args.stack, role),
             kms_key_id=args.key_arn,
-            recovery_window_in_days=args.recovery_window_days,
+            recovery_window_in_days=args.durability.secret_recovery_window_days,
             tags=with_role(args.stack, role),
             opts=child,
         )

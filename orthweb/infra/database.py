@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from orthweb import telemetry
 from orthweb.constants import POSTGRES_PORT
 from orthweb.infra import policies
+from orthweb.infra.durability import Durability
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import describe, stack_tags
 
@@ -36,7 +37,8 @@ class DatabaseArgs:
     engine_major: int
     storage_gb: int
     max_storage_gb: int
-    production: bool
+    # Zones, backups, protection, and what `destroy` and a replacement do with it.
+    durability: Durability
     log_retention_days: int
 
 
@@ -56,8 +58,8 @@ class Database(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        # A kept production database keeps what AWS will not delete while it uses it.
-        self._held = pulumi.ResourceOptions(parent=self, retain_on_delete=args.production)
+        # A kept database keeps what AWS will not delete while it uses it.
+        self._held = pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data)
         self._tags = stack_tags(args.stack)
 
         self.instance = self._create_instance(
@@ -80,7 +82,7 @@ class Database(pulumi.ComponentResource):
                 vpc_id=self._args.vpc_id,
                 description="PostgreSQL from the orthweb hosts only",
                 tags=self._tags,
-                retain_on_delete=self._args.production,
+                retain_on_delete=self._args.durability.keep_data,
                 ingress=(
                     Rule(
                         "postgres",
@@ -166,7 +168,7 @@ class Database(pulumi.ComponentResource):
         log_groups: list[aws.cloudwatch.LogGroup],
         monitoring: _MonitoringRole,
     ) -> aws.rds.Instance:
-        args = self._args
+        args, durability = self._args, self._args.durability
         return aws.rds.Instance(
             f"{self._name}-postgres",
             identifier=args.identifier,
@@ -196,12 +198,13 @@ class Database(pulumi.ComponentResource):
             vpc_security_group_ids=[database_firewall.id],
             parameter_group_name=parameters.name,
             publicly_accessible=False,
-            multi_az=args.production,
-            deletion_protection=args.production,
-            skip_final_snapshot=not args.production,
-            final_snapshot_identifier=pulumi.Output.concat(args.identifier, "-final") if args.production else None,
-            delete_automated_backups=not args.production,
-            backup_retention_period=30 if args.production else 7,
+            multi_az=durability.multi_az,
+            deletion_protection=durability.deletion_protection,
+            # A database kept on destroy also leaves its last state and its backups behind.
+            skip_final_snapshot=not durability.keep_data,
+            final_snapshot_identifier=pulumi.Output.concat(args.identifier, "-final") if durability.keep_data else None,
+            delete_automated_backups=not durability.keep_data,
+            backup_retention_period=durability.backup_retention_days,
             copy_tags_to_snapshot=True,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=True,
@@ -209,7 +212,7 @@ class Database(pulumi.ComponentResource):
             performance_insights_retention_period=7,
             monitoring_interval=MONITORING_INTERVAL_SECONDS,
             monitoring_role_arn=monitoring.role.arn,
-            apply_immediately=not args.production,
+            apply_immediately=durability.apply_database_changes_now,
             tags=self._tags,
             opts=self._instance_options(log_groups=log_groups, monitoring=monitoring),
         )
@@ -217,14 +220,14 @@ class Database(pulumi.ComponentResource):
     def _instance_options(
         self, *, log_groups: list[aws.cloudwatch.LogGroup], monitoring: _MonitoringRole
     ) -> pulumi.ResourceOptions:
-        production = self._args.production
+        kept = self._args.durability.keep_data
         # The log groups and the role's permissions exist before RDS first writes to them.
-        # A replacement keeps the identifier, which two instances cannot share: dev deletes
-        # the old one first (its data is disposable); prod never deletes it, so AWS refuses the
-        # new one (DBInstanceAlreadyExists) before the old is touched, and destroy leaves it.
+        # A replacement keeps the identifier, which two instances cannot share: a disposable
+        # database is deleted first; a kept one never is, so AWS refuses the new one
+        # (DBInstanceAlreadyExists) before the old is touched, and destroy leaves it.
         return pulumi.ResourceOptions(
             parent=self,
             depends_on=[*log_groups, monitoring.attachment],
-            delete_before_replace=not production,
-            retain_on_delete=production,
+            delete_before_replace=not kept,
+            retain_on_delete=kept,
         )

@@ -22,6 +22,7 @@ import pulumi_tls as tls
 
 from orthweb.constants import DICOM_CLIENT_TRUST_ROLE, DICOM_CLIENTS_ROLE, PROJECT
 from orthweb.infra import policies
+from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, with_role
 from orthweb.modalities import DicomModality, certificate_fingerprint, certificate_uri
 
@@ -38,7 +39,7 @@ class DicomClientCertificatesArgs:
     stack: str
     modalities: tuple[DicomModality, ...]
     key_arn: pulumi.Input[str]
-    recovery_window_days: int
+    durability: Durability  # how long a deleted secret can be restored
     # The IAM roles and users who may read the certificates' secret (the stack's administrators).
     reader_arns: pulumi.Input[list[str]]
 
@@ -203,7 +204,7 @@ def _secret(
         name_prefix=f"{PROJECT}/{args.stack}/{role}-",
         description=describe(args.stack, what),
         kms_key_id=args.key_arn,
-        recovery_window_in_days=args.recovery_window_days,
+        recovery_window_in_days=args.durability.secret_recovery_window_days,
         tags=with_role(args.stack, role),
         opts=child,
     )

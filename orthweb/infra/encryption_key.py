@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from orthweb.constants import key_alias
 from orthweb.infra import policies
+from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, stack_tags
 
 
@@ -19,11 +20,10 @@ class EncryptionKeyArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     region: pulumi.Input[str]
-    deletion_window_days: int
+    # Its deletion window; kept when the stack keeps data, which stays readable only while its key exists.
+    durability: Durability
     # The database's identifier (its log groups are encrypted with the key).
     db_identifier: pulumi.Input[str]
-    # Kept data (production buckets and database) stays readable only while its key exists.
-    retain_on_delete: bool = False
     # The scale-out group's Auto Scaling role, which launches hosts with key-encrypted volumes.
     launch_role_arn: pulumi.Input[str] | None = None
 
@@ -46,11 +46,11 @@ class EncryptionKey(pulumi.ComponentResource):
             f"{name}-key",
             description=describe(args.stack, "database, DICOM bucket, secrets and logs"),
             enable_key_rotation=True,
-            deletion_window_in_days=args.deletion_window_days,
+            deletion_window_in_days=args.durability.key_deletion_window_days,
             policy=document,
             tags=stack_tags(args.stack),
             # The alias goes (a new stack of the same name can take it); the key stays if asked.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data),
         )
         aws.kms.Alias(f"{name}-alias", name=key_alias(args.stack), target_key_id=self.key.key_id, opts=child)
         self.arn = self.key.arn

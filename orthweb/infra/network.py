@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from orthweb.constants import FLOW_LOGS_PREFIX, HTTPS_PORT, ZONE_SUFFIXES
 from orthweb.infra import policies
 from orthweb.infra.cidr import plan_subnets
+from orthweb.infra.durability import Durability
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import stack_tags, with_name
 
@@ -22,14 +23,15 @@ class NetworkArgs:
     availability_zones: pulumi.Input[list[str]]
     region: pulumi.Input[str]
     flow_log_bucket_arn: pulumi.Input[str]
+    # A stack that keeps its data keeps the VPC and the private subnets on destroy: a kept
+    # database's network interfaces live there.
+    durability: Durability
     # An interface endpoint keeps the hosts' secret fetches inside the VPC (billed per AZ-hour), and
     # the hosts' role may then read its secrets only through it; without it they go over TLS
     # through the internet gateway, like every other AWS API call.
     secrets_manager_endpoint: bool = True
     # What must exist before the flow log: the log bucket's policy letting log delivery write.
     flow_log_waits_for: Sequence[pulumi.Resource] = ()
-    # Keep the VPC and the private subnets on destroy: a kept database's network interfaces live there.
-    keep_database_network: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -44,7 +46,7 @@ class Network(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        self._held = pulumi.ResourceOptions(parent=self, retain_on_delete=args.keep_database_network)
+        self._held = pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data)
         self._tags = stack_tags(args.stack)
 
         subnet_plan = plan_subnets(args.vpc_cidr)

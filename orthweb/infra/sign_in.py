@@ -23,6 +23,7 @@ import pulumi_random as random
 
 from orthweb import sso
 from orthweb.constants import PROJECT, aws_name
+from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, stack_tags, with_role
 from orthweb.infra.user_data import SignInHostInputs
 
@@ -42,8 +43,8 @@ class SignInArgs:
     # None: `orthweb-<stack>-` and eight random digits (digits never spell a reserved word).
     domain_prefix: str | None
     key_arn: pulumi.Input[str]
-    recovery_window_days: int
-    production: bool
+    # Whether the pool and its people are kept and protected, and its secrets' recovery window.
+    durability: Durability
 
 
 class SignIn(pulumi.ComponentResource):
@@ -59,9 +60,9 @@ class SignIn(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        # Production keeps the pool and who is in it on destroy (AWS refuses to delete a protected
-        # pool); the domain and the clients, which only serve this site, go.
-        self._people = pulumi.ResourceOptions(parent=self, retain_on_delete=args.production)
+        # A stack that keeps its data keeps the pool and who is in it on destroy (AWS refuses to
+        # delete a protected pool); the domain and the clients, which only serve this site, go.
+        self._people = pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data)
 
         self.user_pool = self._create_user_pool()
         groups = self._create_groups()
@@ -134,7 +135,7 @@ class SignIn(pulumi.ComponentResource):
                     aws.cognito.UserPoolAccountRecoverySettingRecoveryMechanismArgs(name="verified_email", priority=1)
                 ]
             ),
-            deletion_protection="ACTIVE" if args.production else "INACTIVE",
+            deletion_protection="ACTIVE" if args.durability.deletion_protection else "INACTIVE",
             tags=stack_tags(args.stack),
             opts=self._people,
         )
@@ -315,7 +316,7 @@ class SignIn(pulumi.ComponentResource):
             name_prefix=f"{PROJECT}/{args.stack}/{role}-",
             description=describe(args.stack, what),
             kms_key_id=args.key_arn,
-            recovery_window_in_days=args.recovery_window_days,
+            recovery_window_in_days=args.durability.secret_recovery_window_days,
             tags=with_role(args.stack, role),
             opts=self._child,
         )

@@ -20,6 +20,7 @@ from orthweb.constants import (
     bucket_prefix,
 )
 from orthweb.infra import policies
+from orthweb.infra.durability import Durability
 from orthweb.infra.tags import with_role
 
 # Older object versions of DICOM files are kept this long after being overwritten or deleted.
@@ -37,12 +38,11 @@ class StorageArgs:
     # May write host bundles: the admins (whoever runs `pulumi up` among them).
     admin_principal_arns: pulumi.Input[list[str]]
     log_retention_days: int
-    # Dev stacks are destroyed with their data; production buckets refuse to go while not empty.
-    force_destroy: bool
+    # A stack that keeps its data keeps its buckets and every setting of theirs on destroy (and a
+    # bucket refuses to go while not empty); the others are destroyed with their data.
+    durability: Durability
     # The scale-out topology's load balancer writes its access logs to the log bucket too.
     load_balancer_logs: bool = False
-    # Production buckets and every setting of theirs stay when the stack is destroyed.
-    retain_on_delete: bool = False
 
 
 class Storage(pulumi.ComponentResource):
@@ -55,7 +55,7 @@ class Storage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:Storage", name, None, opts)
-        self._child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete)
+        self._child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data)
         # What `pulumi up` makes again from the templates goes with the stack, in production too.
         self._disposable = pulumi.ResourceOptions(parent=self)
         self._args = args
@@ -112,7 +112,7 @@ class Storage(pulumi.ComponentResource):
         return aws.s3.Bucket(
             resource_name,
             bucket_prefix=bucket_prefix(args.stack, role),
-            force_destroy=disposable or args.force_destroy,
+            force_destroy=disposable or not args.durability.keep_data,
             tags=with_role(args.stack, role),
             opts=self._disposable if disposable else self._child,
         )
