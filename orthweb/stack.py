@@ -13,7 +13,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb import telemetry
 from orthweb.config import StackConfig
 from orthweb.constants import (
     GROUP_MEMBER,
@@ -24,13 +23,13 @@ from orthweb.constants import (
     ZONE_SUFFIXES,
     aws_name,
 )
-from orthweb.infra import instance_types, policies, principals
+from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.dicom_client_certificates import DicomClientCertificates, DicomClientCertificatesArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
-from orthweb.infra.host_role import HostRole, HostRoleArgs
+from orthweb.infra.host_role import HostAccess, HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
 from orthweb.infra.monitoring import Monitoring, MonitoringArgs
 from orthweb.infra.network import Network, NetworkArgs
@@ -111,9 +110,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         sign_in.connect_site(site_address)
     database = _create_database(cfg, db_identifier, network, serving, key)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
-    _grant_access(
-        host_role, network, secrets, database, storage, key, monitoring, cfg.stack, target, sign_in, dicom_clients
-    )
+    _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
         site_address=site_address,
         host_info=serving.host_info,
@@ -409,50 +406,28 @@ def _grant_access(
     storage: Storage,
     key: EncryptionKey,
     monitoring: Monitoring,
-    stack: str,
     target: _Target,
     sign_in: SignIn | None,
     dicom_clients: DicomClientCertificates | None,
 ) -> None:
-    """The hosts' permissions (their secret reads bound to the Secrets Manager endpoint when there
-    is one), and the secrets that endpoint lets through."""
+    """What the hosts use (their secret reads bound to the Secrets Manager endpoint when there is
+    one), and the secrets that endpoint lets through."""
     network.admit_secrets(_stack_secret_arns(secrets, database, sign_in, dicom_clients), target.account_id)
-    host_role.grant(
-        pulumi.Output.all(
-            secrets_endpoint_id=network.secrets_endpoint_id or "",
-            credentials_secret=secrets.orthanc_credentials_arn,
-            sign_in_secret=sign_in.site_client_secret_arn if sign_in else "",
-            dicom_client_trust_secret=dicom_clients.trust_secret_arn if dicom_clients else "",
-            site_tls_secret=secrets.site_tls_arn,
-            db_master_secret=database.master_secret_arn,
+    host_role.allow(
+        HostAccess(
+            secret_arns=[
+                secrets.orthanc_credentials_arn,
+                secrets.site_tls_arn,
+                database.master_secret_arn,
+                sign_in.site_client_secret_arn if sign_in else "",
+                dicom_clients.trust_secret_arn if dicom_clients else "",
+            ],
             dicom_bucket_arn=storage.dicom_bucket.arn,
             key_arn=key.arn,
             db_arn=database.instance.arn,
             region=target.region,
             log_group_arns=[group.arn for group in monitoring.log_groups.values()],
-        ).apply(
-            lambda v: policies.to_json(
-                policies.host_permissions(
-                    secret_arns=[
-                        arn
-                        for arn in (
-                            v["credentials_secret"],
-                            v["site_tls_secret"],
-                            v["db_master_secret"],
-                            v["sign_in_secret"],
-                            v["dicom_client_trust_secret"],
-                        )
-                        if arn
-                    ],
-                    dicom_bucket_arn=v["dicom_bucket_arn"],
-                    key_arn=v["key_arn"],
-                    db_arn=v["db_arn"],
-                    region=v["region"],
-                    log_group_arns=v["log_group_arns"],
-                    metric_namespace=telemetry.metric_namespace(stack),
-                    secrets_endpoint_id=v["secrets_endpoint_id"] or None,
-                )
-            )
+            secrets_endpoint_id=network.secrets_endpoint_id,
         )
     )
 

@@ -1,16 +1,21 @@
-"""The hosts' IAM role and instance profile.
+"""The hosts' IAM role and instance profile, and the permissions it grants them.
 
 The role exists before the buckets so the DICOM bucket policy can name it; its permissions
-(which name the buckets, secrets and database) are attached later with `grant`.
+(which name the buckets, secrets and database) are attached later: `allow_bundle_reads` once the
+bundle bucket exists, `allow` once everything a host uses does. The role writes the policy
+documents itself (orthweb.infra.policies); the composer says only what the hosts use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from orthweb import telemetry
 from orthweb.constants import PROJECT
 from orthweb.infra import policies
 from orthweb.infra.tags import stack_tags
@@ -22,6 +27,22 @@ class HostRoleArgs:
     partition: pulumi.Input[str]
 
 
+@dataclass(frozen=True)
+class HostAccess:
+    """What the hosts use: the secrets they read, the DICOM bucket and its key, the database they
+    look up, where they log."""
+
+    # "" for a secret the stack does not have (sign-in's, the modalities' trust).
+    secret_arns: Sequence[pulumi.Input[str]]
+    dicom_bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    db_arn: pulumi.Input[str]
+    region: pulumi.Input[str]
+    log_group_arns: Sequence[pulumi.Input[str]]
+    # With the Secrets Manager endpoint, the secrets are readable through it only.
+    secrets_endpoint_id: pulumi.Input[str] | None = None
+
+
 class HostRole(pulumi.ComponentResource):
     role: aws.iam.Role
     instance_profile: aws.iam.InstanceProfile
@@ -30,6 +51,7 @@ class HostRole(pulumi.ComponentResource):
     def __init__(self, name: str, args: HostRoleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orthweb:index:HostRole", name, None, opts)
         self._name = name
+        self._stack = args.stack
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -51,11 +73,44 @@ class HostRole(pulumi.ComponentResource):
         self.arn = self.role.arn
         self.register_outputs({"arn": self.arn, "instance_profile": self.instance_profile.name})
 
-    def grant(self, document: pulumi.Input[str], *, purpose: str = "permissions") -> aws.iam.RolePolicy:
-        """Attach the hosts' own permissions (an inline policy owned by this component)."""
+    def allow_bundle_reads(
+        self, *, bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str], region: pulumi.Input[str]
+    ) -> aws.iam.RolePolicy:
+        """Reading the host bundles: its own policy, as the hosts' main one names the database,
+        which exists much later, and a host must not boot before it may read its bundle."""
+        document = pulumi.Output.all(bucket_arn=bucket_arn, key_arn=key_arn, region=region).apply(
+            lambda v: policies.to_json(policies.host_bundle_read(**v))
+        )
+        return self._policy("bundle-read", document)
+
+    def allow(self, access: HostAccess) -> aws.iam.RolePolicy:
+        """Exactly what the hosts use (policies.host_permissions), and their stack's metrics."""
+        document = pulumi.Output.all(
+            secret_arns=list(access.secret_arns),
+            dicom_bucket_arn=access.dicom_bucket_arn,
+            key_arn=access.key_arn,
+            db_arn=access.db_arn,
+            region=access.region,
+            log_group_arns=list(access.log_group_arns),
+            secrets_endpoint_id=access.secrets_endpoint_id or "",
+        ).apply(self._permissions)
+        return self._policy("permissions", document)
+
+    def _permissions(self, used: dict[str, Any]) -> str:
+        return policies.to_json(
+            policies.host_permissions(
+                secret_arns=[arn for arn in used["secret_arns"] if arn],
+                dicom_bucket_arn=used["dicom_bucket_arn"],
+                key_arn=used["key_arn"],
+                db_arn=used["db_arn"],
+                region=used["region"],
+                log_group_arns=used["log_group_arns"],
+                metric_namespace=telemetry.metric_namespace(self._stack),
+                secrets_endpoint_id=used["secrets_endpoint_id"] or None,
+            )
+        )
+
+    def _policy(self, purpose: str, document: pulumi.Input[str]) -> aws.iam.RolePolicy:
         return aws.iam.RolePolicy(
-            f"{self._name}-{purpose}",
-            role=self.role.id,
-            policy=document,
-            opts=pulumi.ResourceOptions(parent=self),
+            f"{self._name}-{purpose}", role=self.role.id, policy=document, opts=pulumi.ResourceOptions(parent=self)
         )

@@ -22,7 +22,6 @@ from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import gzip_base64, render_host
 from orthweb.host.sso_context import SsoHostContext
-from orthweb.infra import policies
 from orthweb.infra.host_role import HostRole
 from orthweb.infra.tags import stack_tags
 from orthweb.sizing import index_connections_for
@@ -85,12 +84,8 @@ class HostApplication(pulumi.ComponentResource):
         self._cfg = cfg
         self._inputs = inputs
         self._child = pulumi.ResourceOptions(parent=self)
-        # Its own inline policy: the hosts' main one names the database, which exists much later.
-        read_grant = readers.grant(
-            pulumi.Output.all(bucket_arn=inputs.bundle_bucket_arn, key_arn=inputs.key_arn, region=inputs.region).apply(
-                lambda v: policies.to_json(policies.host_bundle_read(**v))
-            ),
-            purpose="bundle-read",
+        read_grant = readers.allow_bundle_reads(
+            bucket_arn=inputs.bundle_bucket_arn, key_arn=inputs.key_arn, region=inputs.region
         )
         self.boots = {role: self._create_boot(role, read_grant) for role in roles}
         self.register_outputs({role: boot.bundle_uri for role, boot in self.boots.items()})

@@ -172,6 +172,18 @@ def test_a_broken_rule_is_reported(module: str, source: str) -> None:
     assert violations(module, imports_of(source, module))
 
 
+# What composes the components: it says which resources each uses; each writes its own policies.
+COMPOSERS = ("orthweb.stack", "orthweb.serving")
+
+
+def test_the_composer_writes_no_policy_document() -> None:
+    sources = dict(all_modules())
+    for composer in COMPOSERS:
+        imported = imports_of(sources[composer], composer)
+        assert not [name for name in imported if name.startswith("orthweb.infra.policies")], composer
+        assert "orthweb.infra.policies" not in sources[composer] and "policies." not in sources[composer]
+
+
 def test_allowed_imports_pass() -> None:
     assert not violations("orthweb.ops.failover", imports_of("from orthweb.infra.tags import stack_tags\n", "x"))
     assert not violations("orthweb.infra.hosts", imports_of("from orthweb.host.render import TEMPLATES_DIR\n", "x"))
