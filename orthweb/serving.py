@@ -8,7 +8,6 @@ Network Load Balancer with one Elastic IP per zone in front of an Auto Scaling g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -16,12 +15,12 @@ import pulumi
 from orthweb.config import StackConfig
 from orthweb.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, PRIMARY, PROJECT
 from orthweb.infra.alarm_plan import HostToWatch
+from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.hosts import Hosts
 from orthweb.infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from orthweb.infra.monitoring import LoadBalancerToWatch
 from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
 from orthweb.infra.storage import Storage
-from orthweb.infra.user_data import HostBoot
 
 # The load balancer's listeners by the names the alarms use.
 LISTENER_NAMES = {HTTPS_PORT: "https", DICOM_TLS_PORT: "dicom"}
@@ -63,26 +62,13 @@ def failover_serving(cfg: StackConfig, hosts: Hosts) -> Serving:
     )
 
 
-@dataclass(frozen=True)
-class GroupHost:
-    """How each host of the group is launched (the same as a failover host, minus its role)."""
-
-    # The group's own Auto Scaling role, which the stack key admits for the hosts' volumes.
-    launch_role_arn: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
-    public_subnet_ids: list[pulumi.Output[str]]
-    # What EC2's instance-type lookup says the type runs (a pinned AMI must match).
-    instance_architectures: pulumi.Input[Sequence[str] | None]
-    ami_id: pulumi.Input[str]
-    instance_profile: pulumi.Input[str]
-    key_arn: pulumi.Input[str]
-    boot: HostBoot
-
-
-def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Serving:
-    """The load balancer with its fixed addresses, then the group of hosts behind it."""
-    load_balancer = _create_load_balancer(cfg, host, storage)
-    scaling_group = _create_scaling_group(cfg, host, load_balancer)
+def create_scale_out(
+    cfg: StackConfig, launch: HostLaunch, launch_role_arn: pulumi.Input[str], storage: Storage
+) -> Serving:
+    """The load balancer with its fixed addresses, then the group of hosts behind it, launched with
+    the group's own Auto Scaling role (which the stack key admits for the hosts' volumes)."""
+    load_balancer = _create_load_balancer(cfg, launch, storage)
+    scaling_group = _create_scaling_group(cfg, launch, launch_role_arn, load_balancer)
     load_balancer.open_to(scaling_group.security_group.id)
     dns_name = load_balancer.load_balancer.dns_name
     return Serving(
@@ -104,13 +90,13 @@ def create_scale_out(cfg: StackConfig, host: GroupHost, storage: Storage) -> Ser
     )
 
 
-def _create_load_balancer(cfg: StackConfig, host: GroupHost, storage: Storage) -> LoadBalancer:
+def _create_load_balancer(cfg: StackConfig, launch: HostLaunch, storage: Storage) -> LoadBalancer:
     return LoadBalancer(
         f"{PROJECT}-load-balancer",
         LoadBalancerArgs(
             stack=cfg.stack,
-            vpc_id=host.vpc_id,
-            subnet_ids=host.public_subnet_ids,
+            vpc_id=launch.vpc_id,
+            subnet_ids=launch.subnet_ids,
             web_allowed_cidrs=cfg.web_allowed_cidrs,
             dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
             log_bucket=storage.log_bucket.bucket,
@@ -121,32 +107,20 @@ def _create_load_balancer(cfg: StackConfig, host: GroupHost, storage: Storage) -
     )
 
 
-def _create_scaling_group(cfg: StackConfig, host: GroupHost, load_balancer: LoadBalancer) -> ScalingGroup:
-    options = cfg.options
-    group = options.group
+def _create_scaling_group(
+    cfg: StackConfig, launch: HostLaunch, launch_role_arn: pulumi.Input[str], load_balancer: LoadBalancer
+) -> ScalingGroup:
+    group = cfg.options.group
     return ScalingGroup(
         f"{PROJECT}-group",
         ScalingGroupArgs(
-            stack=cfg.stack,
-            launch_role_arn=host.launch_role_arn,
-            vpc_id=host.vpc_id,
-            vpc_cidr=cfg.vpc_cidr,
-            subnet_ids=host.public_subnet_ids,
-            instance_type=options.instance_type,
-            instance_architectures=host.instance_architectures,
-            ami_id=host.ami_id,
-            instance_profile=host.instance_profile,
-            key_arn=host.key_arn,
-            root_volume_gb=options.root_volume_gb,
-            boot=host.boot,
-            public_key=cfg.public_key,
+            launch=launch,
+            launch_role_arn=launch_role_arn,
             load_balancer_security_group_id=load_balancer.security_group.id,
             target_group_arns=[tg.arn for tg in load_balancer.target_groups.values()],
             desired_size=group.desired,
             min_size=group.minimum,
             max_size=group.maximum,
             cpu_target_percent=group.cpu_target_percent or None,
-            pinned_ami_id=options.ami_id,
-            dicom_modalities=cfg.dicom_modalities,
         ),
     )

@@ -29,6 +29,7 @@ from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.dicom_client_certificates import DicomClientCertificates, DicomClientCertificatesArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
+from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.host_role import HostAccess, HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
 from orthweb.infra.monitoring import Monitoring, MonitoringArgs
@@ -38,7 +39,7 @@ from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostApplication, HostUserDataInputs
 from orthweb.infra.zones import usable_zones
-from orthweb.serving import GroupHost, Serving, create_scale_out, failover_serving
+from orthweb.serving import Serving, create_scale_out, failover_serving
 
 # Component names start with the project's: `orthweb-network`, `orthweb-hosts-primary`, ...
 NAME = PROJECT
@@ -101,10 +102,11 @@ def build_stack(cfg: StackConfig) -> Exports:
     user_data = _create_host_application(
         cfg, target, db_identifier, key, host_role, storage, secrets, sign_in, dicom_clients
     )
+    launch = _host_launch(cfg, target, network, host_role, key, user_data)
     if launch_role is not None:
-        serving = _create_scale_out(cfg, target, network, host_role, key, user_data, storage, launch_role)
+        serving = create_scale_out(cfg, launch, launch_role.arn, storage)
     else:
-        serving = failover_serving(cfg, _create_hosts(cfg, target, network, host_role, key, user_data))
+        serving = failover_serving(cfg, _create_hosts(cfg, launch))
     site_address = _create_site_certificate(cfg, secrets, serving)
     if sign_in is not None:
         sign_in.connect_site(site_address)
@@ -238,61 +240,42 @@ def _current_ami(cfg: StackConfig) -> pulumi.Output[str]:
     return aws.ssm.get_parameter_output(name=AL2023_AMI_PARAMETER.format(arch=architecture)).value
 
 
-def _create_hosts(
+def _host_launch(
     cfg: StackConfig,
     target: _Target,
     network: Network,
     host_role: HostRole,
     key: EncryptionKey,
     user_data: HostApplication,
-) -> Hosts:
-    return Hosts(
-        f"{NAME}-hosts",
-        HostsArgs(
-            stack=cfg.stack,
-            vpc_id=network.vpc.id,
-            vpc_cidr=cfg.vpc_cidr,
-            subnet_ids=network.public_subnet_ids,
-            instance_type=cfg.options.instance_type,
-            instance_architectures=target.host_type.supported_architectures,
-            ami_id=_current_ami(cfg),
-            instance_profile=host_role.instance_profile.name,
-            key_arn=key.arn,
-            root_volume_gb=cfg.options.root_volume_gb,
-            web_allowed_cidrs=cfg.web_allowed_cidrs,
-            dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
-            boot=user_data.for_role,
-            public_key=cfg.public_key,
-            secondary_state=cfg.secondary_state,
-            pinned_ami_id=cfg.options.ami_id,
-            dicom_modalities=cfg.dicom_modalities,
-        ),
+) -> HostLaunch:
+    """How every host is launched, in either topology."""
+    return HostLaunch(
+        stack=cfg.stack,
+        vpc_id=network.vpc.id,
+        vpc_cidr=cfg.vpc_cidr,
+        subnet_ids=network.public_subnet_ids,
+        instance_type=cfg.options.instance_type,
+        instance_architectures=target.host_type.supported_architectures,
+        current_ami_id=_current_ami(cfg),
+        instance_profile=host_role.instance_profile.name,
+        key_arn=key.arn,
+        root_volume_gb=cfg.options.root_volume_gb,
+        boot=user_data.for_role,
+        public_key=cfg.public_key,
+        pinned_ami_id=cfg.options.ami_id,
+        dicom_modalities=cfg.dicom_modalities,
     )
 
 
-def _create_scale_out(
-    cfg: StackConfig,
-    target: _Target,
-    network: Network,
-    host_role: HostRole,
-    key: EncryptionKey,
-    user_data: HostApplication,
-    storage: Storage,
-    launch_role: AutoScalingRole,
-) -> Serving:
-    return create_scale_out(
-        cfg,
-        GroupHost(
-            launch_role_arn=launch_role.arn,
-            vpc_id=network.vpc.id,
-            public_subnet_ids=network.public_subnet_ids,
-            instance_architectures=target.host_type.supported_architectures,
-            ami_id=_current_ami(cfg),
-            instance_profile=host_role.instance_profile.name,
-            key_arn=key.arn,
-            boot=user_data.for_role(GROUP_MEMBER),
+def _create_hosts(cfg: StackConfig, launch: HostLaunch) -> Hosts:
+    return Hosts(
+        f"{NAME}-hosts",
+        HostsArgs(
+            launch=launch,
+            web_allowed_cidrs=cfg.web_allowed_cidrs,
+            dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
+            secondary_state=cfg.secondary_state,
         ),
-        storage,
     )
 
 

@@ -28,7 +28,7 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 
 @dataclass(frozen=True)
-class HostLaunch:
+class LaunchInputs:
     """What the host is launched with besides the AMI that replaces it when it changes."""
 
     user_data_base64: pulumi.Input[str]
@@ -53,7 +53,7 @@ def host_image(
     *,
     stack: str,
     role: str,
-    launch: HostLaunch,
+    launch: LaunchInputs,
     current_ami: pulumi.Input[str],
     pinned_ami: str | None,
     instance_type: InstanceType,
