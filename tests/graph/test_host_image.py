@@ -113,36 +113,40 @@ def test_only_the_replacement_forcing_inputs_decide(live: dict, matches: bool) -
 GROUP_PROGRAM = """
 import pulumi
 
+from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
 from orthweb.infra.user_data import HostBoot
 
+BOOT = HostBoot(
+    user_data_base64=pulumi.Output.from_input("{user_data}"),
+    bundle_sha256=pulumi.Output.from_input("{digest}"),
+    bundle_uri=pulumi.Output.from_input("s3://orthweb-dev-host-bundles/bundles/{digest}.tar"),
+    ready=[],
+)
 ScalingGroup(
     "orthweb-group",
     ScalingGroupArgs(
-        stack="dev",
-        launch_role_arn="arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_t",
-        vpc_id="vpc-0123",
-        vpc_cidr="172.27.0.0/16",
-        subnet_ids=["subnet-a", "subnet-b"],
-        instance_type="t4g.medium",
-        instance_architectures=["arm64"],
-        ami_id="{current}",
-        instance_profile="orthweb-hosts",
-        key_arn="{key}",
-        root_volume_gb=30,
-        boot=HostBoot(
-            user_data_base64=pulumi.Output.from_input("{user_data}"),
-            bundle_sha256=pulumi.Output.from_input("{digest}"),
-            bundle_uri=pulumi.Output.from_input("s3://orthweb-dev-host-bundles/bundles/{digest}.tar"),
-            ready=[],
+        launch=HostLaunch(
+            stack="dev",
+            vpc_id="vpc-0123",
+            vpc_cidr="172.27.0.0/16",
+            subnet_ids=["subnet-a", "subnet-b"],
+            instance_type="t4g.medium",
+            instance_architectures=["arm64"],
+            current_ami_id="{current}",
+            instance_profile="orthweb-hosts",
+            key_arn="{key}",
+            root_volume_gb=30,
+            boot=lambda role: BOOT,
+            public_key=None,
+            pinned_ami_id={pinned!r},
         ),
-        public_key=None,
+        launch_role_arn="arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_t",
         load_balancer_security_group_id="sg-lb",
         target_group_arns=["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"],
         desired_size=2,
         min_size=2,
         max_size=4,
-        pinned_ami_id={pinned!r},
     ),
 )
 """
