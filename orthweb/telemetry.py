@@ -8,8 +8,10 @@ sender and the alarm would fail silently in AWS, so there is exactly one place t
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from orthweb.constants import PROJECT
 
@@ -32,8 +34,12 @@ LOG_RETENTION_DAYS: Final = (
 # The fields of Envoy's access log lines (templates/envoy.yaml.j2 renders exactly these): an HTTPS
 # request's path never carries its query string (QIDO-RS queries name patients), and no header but
 # the request id is logged.
+# Who asked, for the audit trail: `source` is the TCP peer (never X-Forwarded-For); the others come
+# only from the token Envoy verified (sign-in), through the AUDIT_METADATA namespace.
+IDENTITY_FIELDS: Final = ("auth", "subject", "user", "groups", "client")
 HTTP_ACCESS_LOG_FIELDS: Final = (
     "time", "method", "path", "status", "bytes_sent", "bytes_received", "duration_ms", "upstream", "request_id",
+    "source", *IDENTITY_FIELDS,
 )  # fmt: skip
 # One line per DICOM association (a TCP connection through Envoy): who, how long, how much.
 # `client_certificate`: the URI of the modality's certificate (dicomClientCertificates), else "-".
@@ -46,6 +52,54 @@ DICOM_CONNECTION_LOG_FIELDS: Final = (
     "bytes_received",
     "upstream",
 )
+
+
+# --- the audit trail --------------------------------------------------------------------------
+
+# Envoy's dynamic metadata namespace the sign-in filter writes the verified identity into.
+AUDIT_METADATA: Final = "orthweb.audit"
+# Each identity field and the access token claims it is taken from, first present wins (Cognito
+# access tokens carry `username`; a machine client's token has no user, its `sub` is the client).
+IDENTITY_CLAIMS: Final = {
+    "subject": ("sub",),
+    "user": ("username", "email"),
+    "groups": ("cognito:groups",),
+    "client": ("client_id",),
+}
+# `auth`: a token Envoy verified, or basic authentication's one shared credential (nobody in
+# particular: such lines are not attributable to a person). Absent: no verified identity.
+AUTH_TOKEN: Final = "token"
+AUTH_SHARED_CREDENTIAL: Final = "shared-credential"
+# Orthanc's audit lines: its Lua `print` writes "Lua says: " and then this mark and one JSON object.
+AUDIT_MARK: Final = "orthweb-audit"
+# The events Orthanc's Lua callbacks record, and the fields each line may carry (UIDs, never names).
+AUDIT_EVENT_HTTP: Final = "http"  # a request naming a resource, with the request id Envoy gave it
+AUDIT_EVENT_STORED: Final = "stored"  # an instance stored (REST upload, STOW-RS, C-STORE)
+AUDIT_EVENT_FIND: Final = "c-find"  # a DICOM query
+AUDIT_EVENTS: Final = (AUDIT_EVENT_HTTP, AUDIT_EVENT_STORED, AUDIT_EVENT_FIND)
+AUDIT_UID_FIELDS: Final = ("study", "series", "instance")
+# How many Orthanc ids each replica keeps resolved to UIDs (ids never change; a full cache starts over).
+AUDIT_CACHE_ENTRIES: Final = 10000
+AUDIT_LINE_FIELDS: Final = (
+    "event", "request_id", "orthanc_id", "level", *AUDIT_UID_FIELDS, "origin", "remote_aet", "called_aet",
+    "remote_ip",
+)  # fmt: skip
+
+
+# Orthanc's log line for a Lua print (orthanc-server/orthanc 1.12, OrthancFramework/Sources/Logging.cpp
+# GetLinePrefix: level, date, time, an optional 16-character thread name, file:line), then the mark.
+_ORTHANC_AUDIT_LINE: Final = re.compile(
+    r"^W\d{4} \d\d:\d\d:\d\d\.\d{6} (?:.{16} )?LuaContext\.cpp:\d+\] Lua says: " + AUDIT_MARK + r" (\{.*\})$"
+)
+
+
+def orthanc_audit_event(line: str) -> dict[str, Any] | None:
+    """The event of one of Orthanc's audit lines, else None (any other line, whatever it contains)."""
+    match = _ORTHANC_AUDIT_LINE.match(line.rstrip("\r\n"))
+    if match is None:
+        return None
+    event = json.loads(match.group(1))
+    return event if isinstance(event, dict) else None
 
 
 def log_group_name(stack: str, component: str) -> str:

@@ -125,6 +125,8 @@ def test_the_filters_run_in_the_order_that_makes_them_safe(envoy: dict[str, Any]
         "orthweb.sso.entry",
         "envoy.filters.http.oauth2",
         "envoy.filters.http.jwt_authn",
+        # Before any refusal: a request the roles refuse is attributed too.
+        "orthweb.sso.identity",
         "orthweb.sso.clients",
         "envoy.filters.http.rbac",
         "orthweb.sso.upstream",

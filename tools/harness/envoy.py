@@ -162,6 +162,9 @@ class EnvoyProxy:
             str(self.concurrency),
             "--log-level",
             "warn",
+            # Access log lines within half a second (Envoy's default is 10 s), so tests wait less.
+            "--file-flush-interval-msec",
+            "500",
         ]
         self.process = ManagedProcess("envoy", argv, self.log).start()
         self.process.wait_ready(
