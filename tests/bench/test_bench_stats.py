@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tools.bench.runner import CLEAR_EFFECT, geometric_mean, verdict
-from tools.bench.stats import median, paired_ratio, percentile, ratio
+from tools.bench.stats import chi_square_sf, median, paired_ratio, percentile, ratio, uniform_chi_square
 
 
 def test_nearest_rank_percentiles() -> None:
@@ -54,3 +54,21 @@ def test_geometric_mean_and_verdict_thresholds() -> None:
     assert verdict(1.0) == "no clear effect"
     assert verdict(None) == "not measured"
     assert math.isclose(CLEAR_EFFECT, 0.10)
+
+
+@pytest.mark.parametrize(
+    ("statistic", "degrees"),
+    # Critical values at 5% from any chi-square table, and 27.63 at 1e-6 with 2 degrees (= -2 ln 1e-6).
+    [(3.841, 1), (5.991, 2), (7.815, 3), (9.488, 4), (11.070, 5), (27.631, 2)],
+)
+def test_chi_square_tail_matches_the_tables(statistic: float, degrees: int) -> None:
+    expected = 1e-6 if statistic > 20 else 0.05
+    assert chi_square_sf(statistic, degrees) == pytest.approx(expected, rel=2e-3)
+
+
+def test_an_even_split_passes_and_a_missing_cell_does_not() -> None:
+    assert uniform_chi_square([50, 50, 50]) == (0.0, 1.0)
+    statistic, p = uniform_chi_square([0, 75, 75])
+    assert statistic == 75.0 and p < 1e-15
+    with pytest.raises(ValueError, match="at least two cells"):
+        uniform_chi_square([0, 0])

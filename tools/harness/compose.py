@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socketserver
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -51,7 +52,8 @@ def compose_call(stack: Stack, argv: Sequence[str]) -> tuple[int, str]:
     if "--wait-timeout" in options:
         wait = float(options[options.index("--wait-timeout") + 1])
     if service == "envoy":
-        stack.recreate_envoy()
+        # Compose returns once the container runs: whoever needs Envoy serving waits for it.
+        stack.recreate_envoy(wait="--wait" in options)
         return 0, ""
     index = int(service.removeprefix("orthanc-"))
     if "--wait" not in options:
@@ -98,3 +100,22 @@ def compose_shim(stack: Stack, directory: Path) -> Iterator[dict[str, str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def run_start_script(stack: Stack, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The rendered start.sh with `args` (e.g. --rolling --envoy) against the Stack, through the shim."""
+    app_dir = stack.work_dir / "start"
+    app_dir.mkdir(exist_ok=True)
+    script = app_dir / "start.sh"
+    script.write_text(stack.rendered["start.sh"])
+    script.chmod(0o700)
+    with compose_shim(stack, stack.work_dir / "compose") as shim_env:
+        return subprocess.run(
+            ["bash", str(script), *args],
+            env={**os.environ, **shim_env, "ORTHWEB_APP_DIR": str(app_dir)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )

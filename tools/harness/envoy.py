@@ -152,7 +152,8 @@ class EnvoyProxy:
     process: ManagedProcess | None = None
     concurrency: int = 2  # worker threads; a 2-vCPU host's default
 
-    def start(self) -> EnvoyProxy:
+    def start(self, *, wait: bool = True) -> EnvoyProxy:
+        """Launch Envoy; with `wait`, return once it is LIVE and its listeners accept."""
         argv = [
             str(envoy_binary()),
             "-c",
@@ -167,6 +168,8 @@ class EnvoyProxy:
             "500",
         ]
         self.process = ManagedProcess("envoy", argv, self.log).start()
+        if not wait:
+            return self
         self.process.wait_ready(
             lambda: self.admin("/ready").strip() == "LIVE" and all(port_open(p) for p in self.listener_ports.values()),
             START_TIMEOUT,

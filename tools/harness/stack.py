@@ -242,17 +242,18 @@ class Stack:
         return True
 
     # -- envoy ---------------------------------------------------------------------------------
-    def _start_envoy(self) -> None:
+    def _start_envoy(self, *, wait: bool = True) -> None:
         if not self.envoy_admin_port:
             self.https_port = self.https_port or free_port()
             self.dicom_port, self.envoy_admin_port = free_port(), free_port()
         # The live config is the one the secret step wrote (health credential filled in).
         live = yaml.safe_load((self.secrets_dir / "envoy.yaml").read_text())
-        self.envoy = self._launch_envoy(live, self._listener_ports(), self.envoy_admin_port, "envoy")
-        self.wait_replicas_healthy()
+        self.envoy = self._launch_envoy(live, self._listener_ports(), self.envoy_admin_port, "envoy", wait=wait)
+        if wait:
+            self.wait_replicas_healthy()
 
     def _launch_envoy(
-        self, live: dict[str, Any], listener_ports: Mapping[int, int], admin_port: int, name: str
+        self, live: dict[str, Any], listener_ports: Mapping[int, int], admin_port: int, name: str, *, wait: bool = True
     ) -> EnvoyProxy:
         from orthweb.host.layout import APP_DIR
 
@@ -270,7 +271,7 @@ class Stack:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return EnvoyProxy(
             path, admin_port, listener_ports, directory / "envoy.log", concurrency=self.envoy_concurrency
-        ).start()
+        ).start(wait=wait)
 
     def start_variant_envoy(self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
         """Another Envoy in front of the same replicas, from the live config as `change` returns it
@@ -284,11 +285,12 @@ class Stack:
         proxy.wait_all_healthy({"orthanc_http": ready})
         return ports[envoy_mod.HTTPS_PORT]
 
-    def recreate_envoy(self) -> None:
-        """`compose up --force-recreate envoy`: the same ports, the live config of this moment."""
+    def recreate_envoy(self, *, wait: bool = True) -> None:
+        """`compose up --force-recreate envoy`: the same ports, the live config of this moment;
+        without `wait`, back as soon as the process runs (what compose does without --wait)."""
         if self.envoy is not None:
             self.envoy.stop()
-        self._start_envoy()
+        self._start_envoy(wait=wait)
 
     def _listener_ports(self) -> dict[int, int]:
         """Rendered listener port -> local port, with the load balancer's health port on a group host."""
