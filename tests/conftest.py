@@ -1,8 +1,14 @@
-"""Shared fixtures: the dev and prod stacks evaluated once per session, and SSH keys."""
+"""Shared fixtures (the dev and prod stacks evaluated once per session, SSH keys), and how the
+suite runs on two processes (scripts/test runs pytest-xdist): every test that starts servers goes to
+one worker, in order, so the session's running stack is started once and the two workers never run
+two stacks at a time; the runtime measurements come back from that worker to be printed at the end."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -44,3 +50,45 @@ def prod(empty_home: Path) -> Evaluation:
 @pytest.fixture(scope="session", params=["dev", "prod"])
 def stack(request: pytest.FixtureRequest, dev: Evaluation, prod: Evaluation) -> Evaluation:
     return dev if request.param == "dev" else prod
+
+
+# Measurements the runtime tests record (`runtime_report`), printed after the test summary.
+_RUNTIME_REPORT: dict[str, object] = {}
+_SESSION_START = time.monotonic()
+_WORKER_OUTPUT_KEY = "orthweb_runtime_report"
+
+
+@pytest.fixture(scope="session")
+def runtime_report() -> dict[str, object]:
+    return _RUNTIME_REPORT
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # --dist loadgroup sends a group to one worker; tests without a group are shared out.
+    for item in items:
+        if item.get_closest_marker("runtime"):
+            item.add_marker(pytest.mark.xdist_group("servers"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _RUNTIME_REPORT:
+        _RUNTIME_REPORT["runtime session wall time, s"] = round(time.monotonic() - _SESSION_START, 1)
+    worker_output: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    if worker_output is not None and _RUNTIME_REPORT:
+        worker_output[_WORKER_OUTPUT_KEY] = json.dumps(_RUNTIME_REPORT, default=str)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist, in the controlling process: a worker finished and sent what it measured."""
+    sent = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT_KEY)
+    if sent:
+        _RUNTIME_REPORT.update(json.loads(sent))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _RUNTIME_REPORT:
+        return
+    terminalreporter.section("orthweb runtime measurements")
+    for key, value in _RUNTIME_REPORT.items():
+        terminalreporter.write_line(f"{key}: {value}")

@@ -3,7 +3,7 @@
 The host files are what the rendered bootstrap.sh installs from the host's bundle, served by moto's
 S3 and checked against its digest as on a host (or, with `$ORTHWEB_RENDERED_DIR/primary`, a
 `python -m orthweb plan --out` folder); the secret files come from the rendered fetch-secrets.sh run
-against moto. Measurements go to `runtime_report` and are printed at the end of the run.
+against moto. Measurements go to `runtime_report` (tests/conftest.py), printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -64,23 +64,6 @@ def runtime_context(
     )
 
 
-_REPORT: dict[str, object] = {}
-_SESSION_START = time.monotonic()
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _REPORT:
-        return
-    terminalreporter.section("orthweb runtime measurements")
-    for key, value in _REPORT.items():
-        terminalreporter.write_line(f"{key}: {value}")
-
-
-@pytest.fixture(scope="session")
-def runtime_report() -> dict[str, object]:
-    return _REPORT
-
-
 @pytest.fixture(scope="session")
 def test_modality() -> DicomModality:
     """The tests' own DICOM node as the stack config registers it: AE title, and where it
@@ -123,7 +106,6 @@ def stack(rendered: dict[str, str], secrets_source: FetchSecrets, runtime_report
         runtime_report["stack start (incl. fetch-secrets.sh via moto), s"] = round(time.monotonic() - start, 1)
         runtime_report["replicas"] = running.replica_total
         yield running
-    runtime_report["runtime session wall time, s"] = round(time.monotonic() - _SESSION_START, 1)
 
 
 # Sign-in stacks: the machine client's id and the site client's secret as the harness names them.
