@@ -19,7 +19,15 @@ from typing import Final
 import jinja2
 
 from orthweb import access, telemetry
-from orthweb.constants import DICOMWEB_ROOT, STONE, USER_DATA_NAME, VIEWER_PATHS, WADO_URI_ROOT
+from orthweb.constants import (
+    DICOMWEB_ROOT,
+    STONE,
+    TCP_KEEPALIVE_SECONDS,
+    TRANSFER_IDLE_TIMEOUT_SECONDS,
+    USER_DATA_NAME,
+    VIEWER_PATHS,
+    WADO_URI_ROOT,
+)
 from orthweb.host.bundle import HostBundle
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
@@ -77,6 +85,8 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         secrets_dir=SECRETS_DIR,
         health_auth_placeholder=HEALTH_AUTH_PLACEHOLDER,
         upstream_idle_timeout=UPSTREAM_IDLE_TIMEOUT,
+        transfer_idle_timeout_seconds=TRANSFER_IDLE_TIMEOUT_SECONDS,
+        tcp_keepalive_seconds=TCP_KEEPALIVE_SECONDS,
         orthanc_keep_alive_seconds=ORTHANC_KEEP_ALIVE_SECONDS,
         registration_refused=REGISTRATION_REFUSED,
         orthanc_secrets=ORTHANC_SECRET_FILES,

@@ -29,6 +29,7 @@ from orthweb.constants import (
     LOAD_BALANCER_LOGS_PREFIX,
     LOAD_BALANCER_ROLE,
     SITE_ROLE,
+    TRANSFER_IDLE_TIMEOUT_SECONDS,
     ZONE_SUFFIXES,
     aws_name,
 )
@@ -212,6 +213,8 @@ class LoadBalancer(pulumi.ComponentResource):
             protocol="TLS" if certificate_arn is not None else "TCP",
             certificate_arn=certificate_arn,
             ssl_policy=TLS_POLICY if certificate_arn is not None else None,
+            # A TCP listener's idle timeout can follow Envoy's (a TLS listener's is 350 s, fixed).
+            tcp_idle_timeout_seconds=TRANSFER_IDLE_TIMEOUT_SECONDS if certificate_arn is None else None,
             default_actions=[
                 aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_groups[port].arn)
             ],

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from parliament import analyze_policy_string
 
-from orthweb.constants import LB_HEALTH_PATH, LB_HEALTH_PORT, LOAD_BALANCER_LOGS_PREFIX
+from orthweb.constants import LB_HEALTH_PATH, LB_HEALTH_PORT, LOAD_BALANCER_LOGS_PREFIX, TRANSFER_IDLE_TIMEOUT_SECONDS
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.host_files import host_files, user_data_text
 from orthweb.infra.load_balancer import DEREGISTRATION_DELAY_SECONDS, TLS_POLICY
@@ -88,6 +88,8 @@ def test_one_fixed_address_per_public_subnet(scaled: Evaluation) -> None:
 def test_with_tls_listeners_access_logs_go_to_the_log_bucket_which_admits_them_first(public_tls: Evaluation) -> None:
     nlb = public_tls.one(LB)
     assert {listener["protocol"] for listener in by_port(public_tls, LISTENER).values()} == {"TLS"}
+    # AWS refuses the idle timeout on TLS listeners (fixed 350 s): Envoy's TCP keepalives cover them.
+    assert not any("tcpIdleTimeoutSeconds" in listener for listener in by_port(public_tls, LISTENER).values())
     logs = nlb.inputs["accessLogs"]
     assert logs == {
         "bucket": public_tls.named("orthweb-storage-logs").state["bucket"],
@@ -128,6 +130,8 @@ def test_tcp_listeners_pass_tls_through_to_envoy(scaled: Evaluation) -> None:
         target = next(tg for tg in scaled.of_type(TARGET_GROUP) if int(tg.inputs["port"]) == port)
         assert action == {"type": "forward", "targetGroupArn": target.state["arn"]}
         assert groups[port]["protocol"] == "TCP" and groups[port]["targetType"] == "instance"
+        # A silent transfer outlives the listener's default 350 s idle timeout, as it does Envoy's.
+        assert listeners[port]["tcpIdleTimeoutSeconds"] == TRANSFER_IDLE_TIMEOUT_SECONDS
 
 
 def test_a_target_is_healthy_while_envoys_health_endpoint_answers_200(scaled: Evaluation) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orthweb.constants import TCP_KEEPALIVE_SECONDS, TRANSFER_IDLE_TIMEOUT_SECONDS
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
 from tests.static.static_checks import (
     CheckFailed,
@@ -87,6 +88,8 @@ def test_https_has_no_timeouts_and_cookie_affinity(envoy: dict[str, Any]) -> Non
     (chain,) = _listener(envoy, "https")["filter_chains"]
     (hcm,) = chain["filters"]
     assert hcm["typed_config"]["request_timeout"] == "0s"
+    # Envoy's default stream idle timeout is 300 s (HttpConnectionManager.stream_idle_timeout).
+    assert _seconds(hcm["typed_config"]["stream_idle_timeout"]) == TRANSFER_IDLE_TIMEOUT_SECONDS > 300
     routes = _orthanc_routes(envoy)
     assert routes and routes[-1]["match"] == {"prefix": "/"}  # every request reaches Orthanc
     for route in routes:
@@ -94,6 +97,15 @@ def test_https_has_no_timeouts_and_cookie_affinity(envoy: dict[str, Any]) -> Non
         assert route["route"]["timeout"] == "0s"
         (policy,) = route["route"]["hash_policy"]
         assert policy["cookie"]["name"] and policy["cookie"]["ttl"] != "0s"
+
+
+@pytest.mark.parametrize("name", ["https", "dicom_tls"])
+def test_client_connections_send_tcp_keepalives(envoy: dict[str, Any], name: str) -> None:
+    """Linux numbers: SOL_SOCKET 1, SO_KEEPALIVE 9; IPPROTO_TCP 6, TCP_KEEPIDLE 4, TCP_KEEPINTVL 5
+    (asm-generic/socket.h, netinet/tcp.h). Shorter than the load balancer's 350 s idle timeout."""
+    options = {(o["level"], o["name"]): o["int_value"] for o in _listener(envoy, name)["socket_options"]}
+    assert options == {(1, 9): 1, (6, 4): TCP_KEEPALIVE_SECONDS, (6, 5): TCP_KEEPALIVE_SECONDS}
+    assert TCP_KEEPALIVE_SECONDS < 350
 
 
 def _seconds(duration: str) -> float:
