@@ -39,7 +39,7 @@ LOG_RETENTION_DAYS: Final = (
 IDENTITY_FIELDS: Final = ("auth", "subject", "user", "groups", "client")
 HTTP_ACCESS_LOG_FIELDS: Final = (
     "time", "method", "path", "status", "bytes_sent", "bytes_received", "duration_ms", "upstream", "request_id",
-    "source", *IDENTITY_FIELDS,
+    "source", *IDENTITY_FIELDS, "studies", "stored",
 )  # fmt: skip
 # One line per DICOM association (a TCP connection through Envoy): who, how long, how much.
 # `client_certificate`: the URI of the modality's certificate (dicomClientCertificates), else "-".
@@ -78,6 +78,11 @@ AUDIT_EVENT_STORED: Final = "stored"  # an instance stored (REST upload, STOW-RS
 AUDIT_EVENT_FIND: Final = "c-find"  # a DICOM query
 AUDIT_EVENTS: Final = (AUDIT_EVENT_HTTP, AUDIT_EVENT_STORED, AUDIT_EVENT_FIND)
 AUDIT_UID_FIELDS: Final = ("study", "series", "instance")
+# Envoy's own references to what a request touched, comma-separated: the study UIDs a WADO-URI
+# query or a STOW-RS answer names, and the Orthanc ids of the instances a REST upload stored.
+AUDIT_REFERENCE_FIELDS: Final = ("studies", "stored")
+# How much of an upload's answer Envoy carries from one chunk to the next (longer than any name).
+AUDIT_CARRY_BYTES: Final = 200
 # How many Orthanc ids each replica keeps resolved to UIDs (ids never change; a full cache starts over).
 AUDIT_CACHE_ENTRIES: Final = 10000
 AUDIT_LINE_FIELDS: Final = (
@@ -88,9 +93,11 @@ AUDIT_LINE_FIELDS: Final = (
 
 # Orthanc's log line for a Lua print (orthanc-server/orthanc 1.12, OrthancFramework/Sources/Logging.cpp
 # GetLinePrefix: level, date, time, an optional 16-character thread name, file:line), then the mark.
-_ORTHANC_AUDIT_LINE: Final = re.compile(
-    r"^W\d{4} \d\d:\d\d:\d\d\.\d{6} (?:.{16} )?LuaContext\.cpp:\d+\] Lua says: " + AUDIT_MARK + r" (\{.*\})$"
+# A regex in both Python and Logs Insights (no "/" in it): only Orthanc's Lua prints match it.
+ORTHANC_AUDIT_PREFIX: Final = (
+    r"^W\d{4} \d\d:\d\d:\d\d\.\d{6} (?:.{16} )?LuaContext\.cpp:\d+\] Lua says: " + AUDIT_MARK + r" \{"
 )
+_ORTHANC_AUDIT_LINE: Final = re.compile(ORTHANC_AUDIT_PREFIX[: -len(r"\{")] + r"(\{.*\})$")
 
 
 def orthanc_audit_event(line: str) -> dict[str, Any] | None:

@@ -5,19 +5,32 @@ request id Envoy gave it."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from pydicom import Dataset
 
 from orthweb import sso, telemetry
-from orthweb.clients.dicom import make_study, to_bytes
-from tools.harness import Stack
+from orthweb.cli import build_parser
+from orthweb.clients.dicom import CALLED_AE, SUCCESS, make_study, store, to_bytes
+from orthweb.clients.dicomweb import Answer, DicomWebClient
+from orthweb.constants import DICOMWEB_ROOT, WADO_URI_ROOT
+from orthweb.ops import audit
+from orthweb.ops.audit import Runner
+from tools.harness import Stack, insights
+from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
 from tools.harness.oidc import CognitoLike
 from tools.harness.processes import LOOPBACK, wait_until
 
 pytestmark = pytest.mark.runtime
+
+PATIENT_ID = "AUDIT-DAY-PATIENT"
+# The sign-in stack's name (tests/runtime/conftest.py `sso_stack`): its log groups' names.
+STACK = "ssoorthanc"
+PATIENT_NAME = "Test^Orthweb"  # what make_instance writes
 
 # What a client may send to pass for someone else, or hide where it is.
 FORGED = {
@@ -67,6 +80,11 @@ class Person:
     def user(self) -> str:
         return f"{self.name}@example.org"
 
+    @property
+    def label(self) -> str:
+        """How `orthweb audit` names them."""
+        return f"{self.user} ({','.join(self.groups)})" if self.groups else self.user
+
     def headers(self, **extra: str) -> dict[str, str]:
         claims: dict[str, Any] = {"sub": self.subject, "username": self.user, "cognito:groups": self.groups}
         return {"Authorization": f"Bearer {self.provider.access_token(**claims)}", **extra}
@@ -115,3 +133,187 @@ def test_basic_authentication_is_marked_as_nobody_in_particular(stack: Stack) ->
     assert line["auth"] == telemetry.AUTH_SHARED_CREDENTIAL
     assert {line[field] for field in telemetry.IDENTITY_FIELDS if field != "auth"} == {None}
     assert line["source"] == LOOPBACK and line["request_id"] != FORGED["X-Request-Id"]
+
+
+# --- a scripted day: two signed-in people and one modality, then `orthweb audit` over its lines ----
+
+
+def recorded_runner(stack: Stack, name: str) -> Runner:
+    """Runs `orthweb audit`'s query texts over what this stack logged, as Logs Insights would."""
+    files = {
+        telemetry.log_group_name(name, telemetry.ENVOY_LOGS): lambda: [stack.envoy_log],
+        telemetry.log_group_name(name, telemetry.ORTHANC_LOGS): lambda: [
+            stack.replica(i).log for i in range(1, stack.replica_total + 1)
+        ],
+    }
+
+    def run(group: str, query: str) -> list[dict[str, str]]:
+        lines = [line for path in files[group]() for line in path.read_text(errors="replace").splitlines()]
+        return insights.run(query, insights.records(enumerate(lines)))
+
+    return run
+
+
+@dataclass
+class Day:
+    """What was done, study by study: (who, action) for each access, in any order."""
+
+    expected: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def did(self, study: str, who: str, action: str) -> None:
+        self.expected.setdefault(study, []).append((who, action))
+
+
+def _modality_part(day: Day, stack: Stack, study_a: list[Dataset]) -> str:
+    endpoint = local_endpoint(port=stack.dicom_port, tls=tls_context(str(stack.site_ca)), server_hostname=LOOPBACK)
+    assert store(endpoint, study_a) == [SUCCESS] * len(study_a)
+    uid = str(study_a[0].StudyInstanceUID)
+    assert find_instances(endpoint, uid) == {str(ds.SOPInstanceUID) for ds in study_a}
+    modality = f"AE {CALLING_AE} -> {CALLED_AE}"
+    for _ in study_a:
+        day.did(uid, modality, "C-STORE")
+    day.did(uid, modality, "C-FIND SERIES")
+    day.did(uid, modality, "C-FIND IMAGE")
+    return uid
+
+
+def _ana_part(day: Day, stack: Stack, ana: Person, study_a: str) -> tuple[str, str]:
+    """Ana (uploader): a REST upload (study B: its Orthanc id and UID returned), a STOW-RS upload,
+    a patient search, a look at study A."""
+    study_b = make_study(1, patient_id=PATIENT_ID)[0]
+    status, _, body = stack.request("/instances", method="POST", body=to_bytes(study_b), headers=ana.headers())
+    assert status == 200
+    day.did(str(study_b.StudyInstanceUID), ana.label, "POST /instances")
+    study_c = make_study(1, patient_id=PATIENT_ID)[0]
+    web = DicomWebClient(lambda m, p, b, h: Answer(*stack.request(p, method=m, body=b, headers={**h, **ana.headers()})))
+    assert web.store([to_bytes(study_c)]).status == 200
+    day.did(str(study_c.StudyInstanceUID), ana.label, f"POST {DICOMWEB_ROOT}studies")
+    assert web.search("studies", PatientName=PATIENT_NAME, PatientID=PATIENT_ID).status == 200
+    assert web.metadata(f"studies/{study_a}").status == 200
+    day.did(study_a, ana.label, f"GET {DICOMWEB_ROOT}studies/{study_a}/metadata")
+    return json.loads(body)["ParentStudy"], str(study_b.StudyInstanceUID)
+
+
+def _ben_part(day: Day, stack: Stack, ben: Person, study_a: list[Dataset], orthanc_b: str, uid_b: str) -> None:
+    """Ben (admin): study A by Orthanc id, by WADO-URI, as a download; deletes study B."""
+    uid_a = str(study_a[0].StudyInstanceUID)
+    orthanc_a = json.loads(stack.request("/tools/lookup", method="POST", body=uid_a.encode(), headers=ben.headers())[2])
+    path = f"/studies/{orthanc_a[0]['ID']}"
+    for request in (path, f"{path}/archive"):
+        assert stack.request(request, headers=ben.headers())[0] == 200
+        day.did(uid_a, ben.label, f"GET {request}")
+    web = DicomWebClient(lambda m, p, b, h: Answer(*stack.request(p, method=m, body=b, headers={**h, **ben.headers()})))
+    ds = study_a[0]
+    assert web.wado_uri(uid_a, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)).status == 200
+    day.did(uid_a, ben.label, f"GET {WADO_URI_ROOT}")
+    # WADO-URI without the study it is in: refused, as the standard requires the study.
+    no_study = f"{WADO_URI_ROOT}?requestType=WADO&objectUID={ds.SOPInstanceUID}&contentType=application/dicom"
+    assert stack.request(no_study, headers=ben.headers())[0] == 400
+    assert stack.request(f"/studies/{orthanc_b}", method="DELETE", headers=ben.headers())[0] == 200
+    day.did(uid_b, ben.label, f"DELETE /studies/{orthanc_b}")
+
+
+@dataclass
+class Recorded:
+    day: Day
+    run: Runner
+    groups: dict[str, str]
+    study_a: str
+
+
+@pytest.fixture(scope="module")
+def recorded(sso_provider: CognitoLike, sso_stack: Stack) -> Recorded:
+    """The day, done once over HTTPS, DICOMweb and DICOM-TLS; its lines stay in the stack's logs."""
+    day = Day()
+    ana, ben = Person(sso_provider, "ana", [sso.UPLOADER]), Person(sso_provider, "ben", [sso.ADMIN])
+    study_a = make_study(2, patient_id=PATIENT_ID)
+    uid_a = _modality_part(day, sso_stack, study_a)
+    orthanc_b, uid_b = _ana_part(day, sso_stack, ana, uid_a)
+    _ben_part(day, sso_stack, ben, study_a, orthanc_b, uid_b)
+    groups = {c: telemetry.log_group_name(STACK, c) for c in (telemetry.ORTHANC_LOGS, telemetry.ENVOY_LOGS)}
+    return Recorded(day, recorded_runner(sso_stack, STACK), groups, uid_a)
+
+
+def test_every_access_of_the_day_is_answered_once_and_attributed(
+    recorded: Recorded, runtime_report: dict[str, object]
+) -> None:
+    def answered(study: str) -> list[audit.Access]:
+        return audit.answer(study, recorded.run, recorded.groups, user=None, ae=None)
+
+    for study, done in recorded.day.expected.items():
+        wait_until(
+            lambda s=study, d=done: sorted((a.who, a.action) for a in answered(s)) == sorted(d),
+            timeout=15,
+            what=f"the audit of {study}",
+            interval=0.2,
+        )
+        found = answered(study)
+        assert all(a.attributed and a.source == LOOPBACK for a in found), found
+        assert {a.status for a in found} <= {"200", ""}, found
+    total = sum(len(done) for done in recorded.day.expected.values())
+    runtime_report["audit: scripted-day accesses answered / attributed"] = f"{total} / {total}"
+
+
+def test_no_line_of_the_day_names_the_patient_or_carries_a_query(recorded: Recorded, sso_stack: Stack) -> None:
+    text = sso_stack.envoy_log.read_text(errors="replace") + "".join(
+        sso_stack.replica(i).log.read_text(errors="replace") for i in range(1, sso_stack.replica_total + 1)
+    )
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    envoy = [line for line in lines if "method" in line]  # HTTPS requests (DICOM associations have none)
+    orthanc = [line for line in text.splitlines() if telemetry.AUDIT_MARK in line]
+    assert recorded.study_a in "".join(orthanc)
+    assert any(line["path"] == f"{DICOMWEB_ROOT}studies" and line["method"] == "GET" for line in envoy)  # the search
+    for line in lines:
+        assert (
+            "?" not in line.get("path", "") and PATIENT_ID not in json.dumps(line) and "Orthweb" not in json.dumps(line)
+        )
+    for line in orthanc:
+        assert PATIENT_ID not in line and "Orthweb" not in line, line
+
+
+def test_the_audit_command_answers_from_the_recorded_lines(
+    recorded: Recorded, runtime_report: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser().parse_args(["audit", "--stack", STACK, "--study", recorded.study_a, "--json"])
+    started = time.monotonic()
+    assert args.func(args, runner=recorded.run) == 0
+    runtime_report["audit: answer time over the harness lines, ms"] = round((time.monotonic() - started) * 1000, 1)
+    rows = json.loads(capsys.readouterr().out)
+    runtime_report["audit: study A, who / action / status"] = "".join(
+        f"\n  {r['who']} | {r['action']} | {r['status'] or '-'}" for r in rows
+    )
+    assert sorted((r["who"], r["action"]) for r in rows) == sorted(recorded.day.expected[recorded.study_a])
+    for flag, value, kept in (("--user", "ben@example.org", "ben@"), ("--ae", CALLING_AE, f"AE {CALLING_AE}")):
+        args = build_parser().parse_args(["audit", "--stack", STACK, "--study", recorded.study_a, flag, value])
+        assert args.func(args, runner=recorded.run) == 0
+        table = capsys.readouterr().out.splitlines()
+        assert table[0].split()[:3] == ["time", "who", "source"] and len(table) > 1
+        assert all(kept in row for row in table[1:]), table
+    for bad in (["--study", "1.2.x"], ["--study", "1.2", "--since", "3w"], ["--study", "1.2", "--ae", 'A"B']):
+        args = build_parser().parse_args(["audit", "--stack", STACK, *bad])
+        assert args.func(args, runner=recorded.run) == 1
+        assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "studies"),
+    [
+        ("studyUID=1.2.3&objectUID=4.5", "1.2.3"),
+        # As Orthanc's web server decodes it: key and value percent-encoded, the study given twice.
+        ("%73tudyUID=1.2%2E30&objectUID=4.5", "1.2.30"),
+        ("studyUID=1.2.31&studyUID=1.2.32&objectUID=4.5", "1.2.31,1.2.32"),
+        ("objectUID=4.5", None),
+        ("studyUID=1.2.3x&objectUID=4.5", None),
+        ("studyUID=&objectUID=4.5", None),
+        ("studyuid=1.2.3&objectUID=4.5", None),
+    ],
+)
+def test_wado_uri_names_its_study_however_the_query_is_spelled(stack: Stack, query: str, studies: str | None) -> None:
+    """WADO-URI requires the study (DICOM PS3.18); the plugin reads `studyUID` case-sensitively, each
+    value decoded once (orthanc-server/orthanc-dicomweb, Plugin/WadoUri.cpp), and the last one wins."""
+    before = len([line for line in envoy_lines(stack) if line["path"] == WADO_URI_ROOT])
+    path = f"{WADO_URI_ROOT}?requestType=WADO&{query}&contentType=application/dicom"
+    status, _, _ = stack.request(path, credential=stack.admin)
+    assert (status == 400) == (studies is None)
+    line = lines_for(stack, WADO_URI_ROOT, before + 1)[-1]
+    assert line["status"] == status and line["studies"] == studies

@@ -290,6 +290,8 @@ ALLOWED_OPERATORS = {
     "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
     # Who asked, as the sign-in filter took it from the verified token.
     *(f"%DYNAMIC_METADATA({telemetry.AUDIT_METADATA}:{field})%" for field in telemetry.IDENTITY_FIELDS),
+    # What a request touched that only Envoy sees: UIDs and Orthanc ids (orthweb.telemetry).
+    *(f"%DYNAMIC_METADATA({telemetry.AUDIT_METADATA}:{field})%" for field in telemetry.AUDIT_REFERENCE_FIELDS),
     # The URI of a modality's client certificate: the name of a modality, not a secret.
     "%DOWNSTREAM_PEER_URI_SAN%",
 }

@@ -1,0 +1,78 @@
+"""`python -m orthweb audit`: who accessed a study, when, from where, with what result.
+
+python -m orthweb audit --stack prod --study 1.2.840.113619.2.55.3 --since 90d [--user U] [--ae AE] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from orthweb import telemetry
+from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.ops.audit import Access, Runner, answer, as_json, check_inputs, cloudwatch_runner, since_seconds
+from orthweb.ops.aws import OpsError, open_clients
+
+COLUMNS = ("time", "who", "source", "action", "status", "bytes", "instance")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
+    parser = subparsers.add_parser(
+        "audit",
+        help="who accessed a study: web requests, uploads, DICOM stores and queries",
+        description=(
+            "Ask CloudWatch Logs Insights, with your AWS credentials, for the stack's audit lines about "
+            "one study (Orthanc's, by DICOM UIDs) and the requests behind them (Envoy's: who asked, from "
+            "where, with what result). Prints one row per access; changes nothing."
+        ),
+    )
+    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    parser.add_argument("--study", required=True, help="the study's StudyInstanceUID")
+    parser.add_argument("--since", default="90d", help="how far back: a number and d, h or m (default: 90d)")
+    parser.add_argument("--user", help="only this person's web accesses (sign-in user name or subject)")
+    parser.add_argument("--ae", help="only what this DICOM AE title did")
+    parser.add_argument("--json", action="store_true", help="the rows as JSON")
+    parser.add_argument("--region", help=REGION_HELP)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, *, runner: Runner | None = None, out: TextIO | None = None) -> int:
+    """Exit 0 with the accesses on stdout; 1 with one line on stderr otherwise."""
+    stream: TextIO = out if out is not None else sys.stdout
+    try:
+        check_inputs(args.study, user=args.user, ae=args.ae)
+        seconds = since_seconds(args.since)
+        stack = args.stack or selected_pulumi_stack()
+        if runner is None:
+            _, opened = open_clients(("logs",), region=stack_region(stack, args.region))
+            end = int(time.time())
+            runner = cloudwatch_runner(opened["logs"], end - seconds, end)
+        groups = {c: telemetry.log_group_name(stack, c) for c in (telemetry.ORTHANC_LOGS, telemetry.ENVOY_LOGS)}
+        started = time.monotonic()
+        found = answer(args.study, runner, groups, user=args.user, ae=args.ae)
+        took = time.monotonic() - started
+    except OpsError as error:
+        print(f"orthweb audit: {error}", file=sys.stderr, flush=True)
+        return 1
+    if args.json:
+        json.dump(as_json(found), stream, indent=2)
+        stream.write("\n")
+    else:
+        stream.write(table(found))
+    unattributed = sum(1 for a in found if not a.attributed)
+    print(
+        f"orthweb audit: {len(found)} accesses to study {args.study} in the last {args.since}"
+        f" ({unattributed} not attributable to a person or AE title), answered in {took:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def table(accesses: Sequence[Access]) -> str:
+    rows = [COLUMNS] + [tuple(str(getattr(a, c)) for c in COLUMNS) for a in accesses]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in rows)
