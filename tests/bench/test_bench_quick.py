@@ -78,8 +78,24 @@ def test_quick_variants_and_program(quick_run: tuple[dict[str, Any], str]) -> No
     assert program["suite"]["label"] == "pytest " + " ".join(QUICK_SUITE)
 
 
+def test_whole_studies_run_through_envoy_direct_and_nginx(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, _ = quick_run
+    studies = result["studies"]
+    workloads = [row["workload"].split(" ")[0] for row in studies["rows"]]
+    assert workloads == ["C-STORE", "C-STORE", "STOW-RS", "WADO-RS", "WADO-RS", "ZIP"]
+    for row in studies["rows"]:
+        for target in ("envoy-tls", "direct", "nginx-tls"):
+            assert _positive(row[target]["mb_per_s"]) and _positive(row[target]["instances_per_s"]), row
+        assert _positive(row["envoy/direct"]) and _positive(row["envoy/nginx-tls"]) and row["limit"]
+    # Every read of a stored study started streaming: its first byte came before its last.
+    assert all(_positive(row["envoy-tls"]["first_byte_s"]) for row in studies["rows"][3:])
+    memory = studies["peak_memory_mib"]
+    assert {"envoy", "nginx workers", "orthanc-1", "orthanc-2", "orthanc-3"} <= set(memory)
+    assert all(_positive(mib) for mib in memory.values())
+
+
 def test_the_table_is_printed(quick_run: tuple[dict[str, Any], str]) -> None:
     _, stdout = quick_run
     assert stdout.startswith("orthweb bench — QUICK")
-    for heading in ("Deploy:", "DICOM C-STORE ingest", "Web GET", "Variants:", "Program:"):
+    for heading in ("Deploy:", "DICOM C-STORE ingest", "Web GET", "Whole studies:", "Variants:", "Program:"):
         assert heading in stdout

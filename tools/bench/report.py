@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tools.bench.studies import NGINX
 from tools.bench.targets import DEFAULTS, DIRECT, ENVOY
 
 TARGET_ORDER = (ENVOY, DIRECT, DEFAULTS)
+STUDY_TARGETS = (ENVOY, DIRECT, NGINX)
 RATIO_NAMES = ("envoy/direct", "ours/defaults", "site/defaults")
 
 
@@ -194,7 +196,34 @@ def format_report(result: dict[str, Any]) -> str:
         deploy_lines(result["deploy"]),
         dicom_lines(result["dicom"], settings["runs"]),
         web_lines(result["web"], settings["runs"]),
+        studies_lines(result.get("studies")),
         variant_lines(result["variants"]),
         program_lines(result["program"]),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+
+
+def studies_lines(studies: dict[str, Any] | None) -> list[str]:
+    """Whole-study workloads: MB/s per target, ratios to direct and to nginx, the limit reached."""
+    if not studies:
+        return ["Whole studies: not run"]
+    rows = []
+    for row in studies["rows"]:
+        first = row[ENVOY].get("first_byte_s")
+        rows.append(
+            [
+                row["workload"],
+                *(number(row[target]["mb_per_s"]) for target in STUDY_TARGETS),
+                number(row[ENVOY]["instances_per_s"]),
+                times(row["envoy/direct"]),
+                times(row["envoy/nginx-tls"]),
+                "-" if first is None else f"{first:.2f}",
+                row["limit"],
+            ]
+        )
+    lines = [f"Whole studies: MB/s, median of {studies['settings']['runs']} run(s)"]
+    lines += table(
+        ["workload", *STUDY_TARGETS, "inst/s envoy", "envoy/direct", "envoy/nginx", "1st byte s", "limit"], rows
+    )
+    memory = ", ".join(f"{name} {mib:,.0f}" for name, mib in studies["peak_memory_mib"].items())
+    return [*lines, f"  peak RSS, MiB: {memory}"]

@@ -16,20 +16,23 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from orthweb.constants import SCALE_OUT
 from orthweb.evaluate import Evaluation, evaluate
-from tools.bench import program
+from tools.bench import program, studies
 from tools.bench.deploy_model import ReadyModel, model_stack, model_terraform_anchor
 from tools.bench.dicom import Workload, ingest, large_workload, small_workload
 from tools.bench.failover_model import model_failover, model_rolling_replacement
 from tools.bench.stats import median, paired_ratio, ratio
+from tools.bench.studies import StudySettings, studies_section
 from tools.bench.targets import DEFAULTS, DIRECT, ENVOY, DefaultOrthanc, Target, direct_target, envoy_target
 from tools.bench.variants import VARIANTS, Variant, envoy_concurrency
 from tools.bench.web import fetch_files, instance_ids
@@ -69,6 +72,8 @@ class BenchSettings:
     stack: str = "dev"
     # Variants are measured at these concurrencies only (all of `concurrency` in full mode).
     variant_concurrency: tuple[int, ...] = ()
+    # Whole-study workloads through Envoy, straight to a replica and through nginx (None: not run).
+    studies: StudySettings | None = None
 
     @classmethod
     def full(cls, variants: tuple[Variant, ...] = VARIANTS) -> BenchSettings:
@@ -84,6 +89,7 @@ class BenchSettings:
             suite=FULL_SUITE,
             variants=variants,
             variant_concurrency=(1, 4),
+            studies=studies.FULL,
         )
 
     @classmethod
@@ -100,6 +106,7 @@ class BenchSettings:
             suite=QUICK_SUITE,
             variants=variants,
             variant_concurrency=(4,),
+            studies=studies.QUICK,
         )
 
     def workloads(self) -> tuple[Workload, ...]:
@@ -118,6 +125,7 @@ class BenchSettings:
             "plan_runs": self.plan_runs,
             "suite": list(self.suite),
             "stack": self.stack,
+            "studies": self.studies.to_json() if self.studies is not None else None,
         }
 
 
@@ -150,6 +158,7 @@ class Deployment:
     variant: str
     targets: dict[str, Target]
     web_ids: dict[str, list[str]] = field(default_factory=dict)
+    stack: Stack | None = None
 
 
 def primary_files(evaluation: Evaluation) -> dict[str, str]:
@@ -173,7 +182,7 @@ def running(settings: BenchSettings, rendered: dict[str, str], progress: Progres
             targets = {ENVOY: envoy_target(stack), DIRECT: direct_target(stack)}
             if variant is not None:
                 targets = {k: v for k, v in targets.items() if k in variant.targets}
-            deployments.append(Deployment(OURS if variant is None else variant.name, targets))
+            deployments.append(Deployment(OURS if variant is None else variant.name, targets, stack=stack))
         defaults = DefaultOrthanc()
         servers.append(defaults)
         defaults.start()
@@ -401,6 +410,16 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def whole_studies(settings: BenchSettings, deployments: Sequence[Deployment], say: Progress) -> dict[str, Any] | None:
+    """The whole-study workloads on our stack, after the other cells (they fill its storage)."""
+    if settings.studies is None:
+        return None
+    ours = next(d.stack for d in deployments if d.variant == OURS and d.stack is not None)
+    say(f"whole studies: {settings.studies.instances}-instance study, {settings.studies.zip_mb} MB ZIP, with nginx")
+    with tempfile.TemporaryDirectory(prefix="orthweb-bench-nginx-") as work:
+        return studies_section(ours, settings.studies, Path(work), say)
+
+
 def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict[str, Any]:
     say: Progress = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.monotonic()
@@ -420,6 +439,7 @@ def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict
     with running(settings, rendered, say) as deployments:
         prepare_web(settings, deployments, say)
         cells = measure(settings, deployments, say)
+        result["studies"] = whole_studies(settings, deployments, say)
     dicom_cells = [c for k, c in cells.items() if k.kind == "dicom"]
     web_cells = [c for k, c in cells.items() if k.kind == "web"]
     result["dicom"] = {
