@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from orthweb.evaluate import Evaluation
-from tools.bench.report import format_report, table, times
+from tools.bench.report import format_report, studies_lines, table, times
 from tools.bench.runner import (
     OURS,
     BenchSettings,
@@ -198,3 +198,28 @@ def test_each_round_runs_every_cell_once_grouped_and_reordered() -> None:
     firsts = {order[0][0].variant for order in rounds}
     assert len(firsts) > 1 or len({tuple(k for k, _ in order) for order in rounds}) > 1
     assert round_order(plan, 1) == rounds[1]  # reproducible
+
+
+def test_whole_studies_show_both_anchors_the_first_byte_and_peak_memory() -> None:
+    cell = {"mb_per_s": 100.0, "instances_per_s": 5.0, "cpu_busy": 0.5}
+    studies = {
+        "settings": {"runs": 3},
+        "rows": [
+            {
+                "workload": "ZIP of 1000 MB study",
+                "envoy-tls": {**cell, "first_byte_s": 4.25},
+                "direct": {**cell, "mb_per_s": 110.0},
+                "nginx-tls": {**cell, "mb_per_s": 90.0},
+                "envoy/direct": 0.91,
+                "envoy/nginx-tls": 1.11,
+                "limit": "cpu",
+            }
+        ],
+        "peak_memory_mib": {"envoy": 80.0, "orthanc-1": 1100.0},
+    }
+    text = "\n".join(studies_lines(studies))
+    assert "median of 3 run(s)" in text
+    row = next(line for line in text.splitlines() if line.startswith("ZIP"))
+    assert row.split()[-8:] == ["100.0", "110.0", "90.0", "5.0", "0.91x", "1.11x", "4.25", "cpu"]
+    assert "envoy 80, orthanc-1 1,100" in text
+    assert studies_lines(None) == []

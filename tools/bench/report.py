@@ -200,13 +200,13 @@ def format_report(result: dict[str, Any]) -> str:
         variant_lines(result["variants"]),
         program_lines(result["program"]),
     ]
-    return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+    return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 
 def studies_lines(studies: dict[str, Any] | None) -> list[str]:
     """Whole-study workloads: MB/s per target, ratios to direct and to nginx, the limit reached."""
     if not studies:
-        return ["Whole studies: not run"]
+        return []
     rows = []
     for row in studies["rows"]:
         first = row[ENVOY].get("first_byte_s")

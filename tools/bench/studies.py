@@ -215,16 +215,25 @@ def _stored(answer: Any, count: int) -> None:
         raise RuntimeError(f"STOW-RS stored {len(referenced)} of {count}, {len(failed)} failed")
 
 
+def _store(associations: int) -> Callable[[Target, Any], tuple[int, int, float | None]]:
+    def run(target: Target, datasets: Any) -> tuple[int, int, float | None]:
+        done = ingest(target.dicom, datasets, associations)
+        if done.acknowledged != len(datasets):
+            raise RuntimeError(f"{target.name}: {len(datasets) - done.acknowledged} instances not stored")
+        return done.bytes_acknowledged, done.acknowledged, None
+
+    return run
+
+
+def _reader(path: str, count: int, accept: str | None) -> Callable[[Target, Any], tuple[int, int, float | None]]:
+    def run(target: Target, _: Any) -> tuple[int, int, float | None]:
+        size, first = fetch(target, path, accept)
+        return size, count, first
+
+    return run
+
+
 def workloads(settings: StudySettings, stored: Stored, admin: Target) -> list[Workload]:
-    def store_run(associations: int) -> Callable[[Target, Any], tuple[int, int, float | None]]:
-        def run(target: Target, datasets: Any) -> tuple[int, int, float | None]:
-            done = ingest(target.dicom, datasets, associations)
-            if done.acknowledged != len(datasets):
-                raise RuntimeError(f"{target.name}: {len(datasets) - done.acknowledged} instances not stored")
-            return done.bytes_acknowledged, done.acknowledged, None
-
-        return run
-
     def stow_input() -> tuple[str, bytes, str]:
         series = make_mr_series(settings.stow_instances, "BENCH-STOW")
         return (str(series[0].StudyInstanceUID), *multipart_related([to_bytes(ds) for ds in series]))
@@ -239,20 +248,13 @@ def workloads(settings: StudySettings, stored: Stored, admin: Target) -> list[Wo
     def drop_mr(datasets: Any) -> None:
         delete_study(admin, str(datasets[0].StudyInstanceUID))
 
-    def reader(path: str, count: int, accept: str | None) -> Callable[[Target, Any], tuple[int, int, float | None]]:
-        def run(target: Target, _: Any) -> tuple[int, int, float | None]:
-            size, first = fetch(target, path, accept)
-            return size, count, first
-
-        return run
-
     series_path = f"{DICOMWEB_ROOT}studies/{stored.large_study_uid}/series/{stored.series}"
     return [
-        Workload(f"C-STORE {settings.instances}, 1 assoc", fresh_study, store_run(1), drop_mr),
+        Workload(f"C-STORE {settings.instances}, 1 assoc", fresh_study, _store(1), drop_mr),
         Workload(
             f"C-STORE {settings.instances}, {settings.associations} assoc",
             fresh_study,
-            store_run(settings.associations),
+            _store(settings.associations),
             drop_mr,
         ),
         Workload(
@@ -264,17 +266,17 @@ def workloads(settings: StudySettings, stored: Stored, admin: Target) -> list[Wo
         Workload(
             f"WADO-RS study of {settings.instances}",
             lambda: None,
-            reader(f"{DICOMWEB_ROOT}studies/{stored.mr_study}", settings.instances, AS_STORED),
+            _reader(f"{DICOMWEB_ROOT}studies/{stored.mr_study}", settings.instances, AS_STORED),
         ),
         Workload(
             f"WADO-RS {settings.series_mb} MB series",
             lambda: None,
-            reader(series_path, stored.series_instances, AS_STORED),
+            _reader(series_path, stored.series_instances, AS_STORED),
         ),
         Workload(
             f"ZIP of {settings.zip_mb} MB study",
             lambda: None,
-            reader(f"/studies/{stored.large_study}/archive", stored.large_instances, None),
+            _reader(f"/studies/{stored.large_study}/archive", stored.large_instances, None),
         ),
     ]
 
