@@ -31,7 +31,16 @@ from orthweb.config_keys import (
     SECRET_KEYS,
     terraform_renames,
 )
-from orthweb.constants import COMPOSE_SHA256, DEV, PROD, PROJECT, SCALE_OUT, TLS_AT_ENVOY, TLS_AT_LOAD_BALANCER
+from orthweb.constants import (
+    COMPOSE_SHA256,
+    DEV,
+    PROD,
+    PROJECT,
+    READABLE_STORAGE_CLASSES,
+    SCALE_OUT,
+    TLS_AT_ENVOY,
+    TLS_AT_LOAD_BALANCER,
+)
 from orthweb.infra import instance_types
 from orthweb.infra.durability import DURABILITY, Durability
 from orthweb.infra.ssh_key import resolve_public_key
@@ -68,6 +77,12 @@ class DeploymentOptions:
     group_min_size: int
     group_max_size: int
     cpu_target_percent: int  # 0: a fixed size
+    # AWS Backup's continuous backups of the database and the DICOM bucket, and their copy region.
+    backup_retention_days: int
+    backup_copy_region: str | None
+    # DICOM objects move to `storage_class` after this many days (0: never).
+    storage_transition_days: int
+    storage_class: str
 
     @property
     def group(self) -> topology.GroupSize:
@@ -136,8 +151,11 @@ class StackConfig:
 
     @property
     def durability(self) -> Durability:
-        """What the stack keeps on destroy and how it guards its data: its environment's."""
-        return DURABILITY[self.environment]
+        """What the stack keeps on destroy and how it guards its data: its environment's, with the
+        backup retention the user chose (the environment's is that key's default)."""
+        return dataclasses.replace(
+            DURABILITY[self.environment], backup_retention_days=self.options.backup_retention_days
+        )
 
     @property
     def authentication(self) -> str:
@@ -190,6 +208,7 @@ def load_config(
         warnings=(*certificate_warnings, *_option_warnings(options)),
     )
     _check_topology(config)
+    _check_backup_copy(config)
     _check_host_memory(config.options)
     _check_dicom_callers(config)
     return dataclasses.replace(config, warnings=(*config.warnings, *_dicom_warnings(config)))
@@ -211,6 +230,13 @@ def _options(given: dict[str, Any], environment: str) -> DeploymentOptions:
             options.db_max_storage_gb,
             f"at least dbStorageGb ({options.db_storage_gb})",
         )
+    fewest = READABLE_STORAGE_CLASSES[options.storage_class]
+    if 0 < options.storage_transition_days < fewest:
+        raise ConfigError.of(
+            f"{OPTIONS_KEY}.storageTransitionDays",
+            options.storage_transition_days,
+            f"0 (never) or at least {fewest}: S3 moves objects to {options.storage_class} no sooner",
+        )
     if options.viewers and not options.dicom_web:
         raise ConfigError.of(
             f"{OPTIONS_KEY}.viewers",
@@ -228,6 +254,15 @@ def _option_warnings(options: DeploymentOptions) -> tuple[str, ...]:
         f"deploymentOptions.composeVersion {options.compose_version} has no SHA-256 pinned in orthweb "
         f"(pinned: {pinned}); the hosts check the download only against the release's own checksum file",
     )
+
+
+def _check_backup_copy(config: StackConfig) -> None:
+    """A copy in the stack's own region would fall with it."""
+    copy_region = config.options.backup_copy_region
+    if copy_region is not None and copy_region == config.region:
+        raise ConfigError.of(
+            f"{OPTIONS_KEY}.backupCopyRegion", copy_region, f"a region other than the stack's ({config.region})"
+        )
 
 
 def _check_host_memory(options: DeploymentOptions) -> None:

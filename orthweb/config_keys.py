@@ -18,6 +18,7 @@ from typing import Any
 
 from orthweb import sso, topology
 from orthweb.constants import (
+    CONTINUOUS_BACKUP_DAYS,
     DEV,
     DICOM_TLS_PORT,
     ENVIRONMENTS,
@@ -25,9 +26,11 @@ from orthweb.constants import (
     HTTPS_PORT,
     MAX_REPLICAS,
     PROD,
+    READABLE_STORAGE_CLASSES,
     TOPOLOGIES,
     VIEWERS,
 )
+from orthweb.infra.durability import DURABILITY
 from orthweb.modalities import OWN_AET
 from orthweb.sizing import ORTHANC_REPLICA_MIB
 from orthweb.telemetry import LOG_RETENTION_DAYS
@@ -52,6 +55,7 @@ from orthweb.validation import (
     image,
     instance_type,
     one_of,
+    optional_region,
     pem,
     retention_days,
     text,
@@ -291,6 +295,44 @@ OPTIONS: tuple[ConfigKey, ...] = (
         doc="scale-out: 0 to 90; `0` keeps `groupSize` fixed, any other lets the group track this average CPU between "
         "min and max",
         field="cpu_target_percent",
+    ),
+    option(
+        name="backupRetentionDays",
+        type=INTEGER,
+        default=ByEnvironment(dev=DURABILITY[DEV].backup_retention_days, prod=DURABILITY[PROD].backup_retention_days),
+        check=IntIn(*CONTINUOUS_BACKUP_DAYS),
+        doc=f"days AWS Backup keeps the database's and the DICOM bucket's continuous backups (any moment of them "
+        f"can be restored), {CONTINUOUS_BACKUP_DAYS[0]} to {CONTINUOUS_BACKUP_DAYS[1]} (what AWS accepts for "
+        "continuous backups); RDS keeps its automated backups as long, and old versions of DICOM objects are kept "
+        "one day longer (see [Back up and restore](#back-up-and-restore))",
+        field="backup_retention_days",
+    ),
+    option(
+        name="backupCopyRegion",
+        type=STRING,
+        default="",
+        check=optional_region,
+        doc="a second region that receives a copy of each daily recovery point, in a vault of its own under a key "
+        "of its own (a region other than the stack's)",
+        field="backup_copy_region",
+        unset="no copy",
+    ),
+    option(
+        name="storageTransitionDays",
+        type=INTEGER,
+        default=30,
+        check=IntIn(0, 3650),
+        doc="days after which a DICOM object moves to `storageClass`, 0 to 3650; `0` keeps every object in S3 Standard",
+        field="storage_transition_days",
+    ),
+    option(
+        name="storageClass",
+        type=STRING,
+        default="STANDARD_IA",
+        check=one_of(tuple(READABLE_STORAGE_CLASSES)),
+        doc="where older DICOM objects go: `STANDARD_IA` (at least 30 days) or `GLACIER_IR`; both are read at once, "
+        "so Orthanc serves old studies as it serves new ones (classes that need a restore first are not offered)",
+        field="storage_class",
     ),
 )
 

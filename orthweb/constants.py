@@ -43,6 +43,15 @@ BUNDLE_PREFIX: Final = "bundles/"
 # On each host (and each group host's launch template): the SHA-256 of the bundle it runs.
 BUNDLE_TAG: Final = "orthweb:bundle"
 
+# AWS Backup: the vault holding the stack's recovery points (found by this role tag).
+BACKUP_VAULT_ROLE: Final = "backup"
+# Days a continuous (point-in-time) backup rule may keep recovery points (AWS Backup Developer Guide,
+# "Changing your retention period": minimum 1, maximum 35).
+CONTINUOUS_BACKUP_DAYS: Final = (1, 35)
+# Storage classes S3 serves at once (milliseconds, no RestoreObject first), so Orthanc's S3 plugin
+# reads them as it reads Standard; each with the fewest days S3 lifecycle allows before it.
+READABLE_STORAGE_CLASSES: Final = {"STANDARD_IA": 30, "GLACIER_IR": 0}
+
 # Two availability zones, each with one host, one public and one private subnet.
 ZONE_SUFFIXES: Final = ("a", "b")
 

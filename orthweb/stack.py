@@ -26,6 +26,7 @@ from orthweb.constants import (
 from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
+from orthweb.infra.backup import Backup, BackupArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.dicom_client_certificates import DicomClientCertificates, DicomClientCertificatesArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
@@ -60,6 +61,8 @@ class Exports:
     site_tls_secret_arn: pulumi.Output[str]
     orthanc_credentials_secret_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
+    # The AWS Backup vault holding the continuous backups `orthweb restore` restores from.
+    backup_vault: pulumi.Output[str]
     # With `authentication: sso`: the host of Cognito's sign-in pages.
     sign_in_domain: pulumi.Output[str] | None = None
     # The failover topology's Elastic IP (scale-out has one address per zone: site_ips).
@@ -111,6 +114,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     if sign_in is not None:
         sign_in.connect_site(site_address)
     database = _create_database(cfg, db_identifier, network, serving, key)
+    backup = _create_backup(cfg, target, key, database, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
@@ -125,6 +129,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         site_tls_secret_arn=secrets.site_tls_arn,
         orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
         dashboard_name=monitoring.dashboard_name,
+        backup_vault=backup.vault.name,
         sign_in_domain=sign_in.domain if sign_in else None,
     )
 
@@ -213,6 +218,10 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             admin_principal_arns=admins,
             log_retention_days=cfg.options.log_retention_days,
             durability=cfg.durability,
+            # Old versions outlive the backup window by a day: a restore may read them instead.
+            noncurrent_version_days=cfg.options.backup_retention_days + 1,
+            transition_days=cfg.options.storage_transition_days,
+            storage_class=cfg.options.storage_class,
             # The load balancer writes access logs with TLS listeners only.
             load_balancer_logs=cfg.tls_ends_at == TLS_AT_LOAD_BALANCER,
         ),
@@ -377,6 +386,24 @@ def _create_monitoring(
             db_identifier=db_identifier,
             db_instance_class=cfg.options.db_instance_class,
             db_storage_gb=cfg.options.db_storage_gb,
+        ),
+    )
+
+
+def _create_backup(
+    cfg: StackConfig, target: _Target, key: EncryptionKey, database: Database, storage: Storage
+) -> Backup:
+    return Backup(
+        f"{NAME}-backup",
+        BackupArgs(
+            stack=cfg.stack,
+            key_arn=key.arn,
+            partition=target.partition,
+            account_id=target.account_id,
+            db_arn=database.instance.arn,
+            dicom_bucket_arn=storage.dicom_bucket.arn,
+            durability=cfg.durability,
+            copy_region=cfg.options.backup_copy_region,
         ),
     )
 

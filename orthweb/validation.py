@@ -82,6 +82,11 @@ def check_region(region: Any, key: str = "aws:region") -> str:
     return region
 
 
+def optional_region(key: str, value: Any) -> str | None:
+    """A region as `check_region` takes it; empty means unset."""
+    return check_region(value, key) if value else None
+
+
 def check_stack_name(stack: str) -> None:
     if not STACK_NAME_PATTERN.fullmatch(stack):
         raise ConfigError.of(

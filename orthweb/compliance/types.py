@@ -113,6 +113,10 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
         "aws_autoscaling_group", renames={"tags": "tag", "vpcZoneIdentifiers": "vpc_zone_identifier"}
     ),
     "aws:autoscaling/policy:Policy": TerraformType("aws_autoscaling_policy"),
+    "aws:backup/plan:Plan": TerraformType("aws_backup_plan", renames={"rules": "rule", "copyActions": "copy_action"}),
+    "aws:backup/selection:Selection": TerraformType("aws_backup_selection"),
+    "aws:backup/vault:Vault": TerraformType("aws_backup_vault"),
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": TerraformType("aws_backup_vault_lock_configuration"),
     # Sign-in (`authentication: sso`): the Cognito user pool, its roles, clients and domain.
     "aws:cognito/userPool:UserPool": TerraformType(
         "aws_cognito_user_pool", renames={"recoveryMechanisms": "recovery_mechanism", "schemas": "schema"}

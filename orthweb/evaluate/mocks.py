@@ -413,7 +413,15 @@ def _metric_alarm(r: NewResource) -> Fabricated:
     return name, {"arn": f"arn:{r.partition}:cloudwatch:{r.region}:{MOCK_ACCOUNT}:alarm:{name}"}
 
 
+def _backup_vault(r: NewResource) -> Fabricated:
+    name = r.inputs.get("name") or r.default_id
+    return name, {"arn": f"arn:{r.partition}:backup:{r.region}:{MOCK_ACCOUNT}:backup-vault:{name}", "name": name}
+
+
+AWS_PROVIDER = "pulumi:providers:aws"
+
 _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
+    "aws:backup/vault:Vault": _backup_vault,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:ec2/instance:Instance": _ec2_instance,
     "aws:ec2/eip:Eip": _elastic_ip_allocation,
@@ -452,6 +460,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
         # or None for a first deployment.
         self.site_holder = site_holder
         self.account = account or MockAccount()
+        # Explicit AWS providers by resource name -> their region.
+        self._provider_regions: dict[str, str] = {}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         answer = _DATA_SOURCES.get(args.token)
@@ -462,11 +472,15 @@ class OfflineMocks(pulumi_mocks.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         token, name, inputs = args.typ, args.name, dict(args.inputs)
+        if token == AWS_PROVIDER:
+            self._provider_regions[name] = str(inputs.get("region") or self.region)
+        # A resource made through an explicit provider (`urn:...::<name>::<id>`) lives in its region.
+        region = self._provider_regions.get((args.provider or "").split("::")[-2:][0], self.region)
         default_id = name + "-" + _fake_id(token, name, length=8)
-        resource = NewResource(token, name, self.region, inputs, default_id, self.account.partition)
+        resource = NewResource(token, name, region, inputs, default_id, self.account.partition)
         state: dict[str, Any] = {**inputs}
         service = token.split(":")[1].split("/")[0] if ":" in token else "misc"
-        state.setdefault("arn", f"arn:{self.account.partition}:{service}:{self.region}:{MOCK_ACCOUNT}:{name}")
+        state.setdefault("arn", f"arn:{self.account.partition}:{service}:{region}:{MOCK_ACCOUNT}:{name}")
         # Auto-named resources (parameter groups, subnet groups, ...) get their physical name.
         state.setdefault("name", resource.default_id)
         fabricate = _RESOURCES.get(token)

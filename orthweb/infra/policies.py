@@ -512,3 +512,168 @@ def _autoscaling_launches(role_arn: str) -> list[Document]:
             "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
         },
     ]
+
+
+# --- AWS Backup ------------------------------------------------------------------------------------
+
+
+def backup_assume_role() -> Document:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def account_key_policy(*, partition: str, account_id: str) -> Document:
+    """A key the account's principals use as their IAM policies allow (KMS's default key policy)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "AccountAdministersThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def backup_permissions(*, db_arn: str, bucket_arn: str, key_arns: list[str], vault_arns: list[str]) -> Document:
+    """What AWS Backup's managed policies for backup and S3 backup give it, narrowed to this stack's
+    database, DICOM bucket, key(s) and vault(s) (AWSBackupServiceRolePolicyForBackup and
+    AWSBackupServiceRolePolicyForS3Backup in the IAM console)."""
+    # arn:<partition>:rds:<region>:<account>:db:<identifier> -> arn:<partition>:rds:<region>:<account>
+    rds = db_arn.rsplit(":", 2)[0]
+    partition, region, account = rds.split(":")[1], rds.split(":")[3], rds.split(":")[4]
+    recovery_points = f"arn:{partition}:backup:{region}:{account}:recovery-point:*"
+    return {
+        "Version": VERSION,
+        "Statement": [
+            *_backup_database(db_arn, rds),
+            *_backup_bucket(bucket_arn, f"arn:{partition}:events:{region}:{account}:rule/AwsBackupManagedRule*"),
+            {
+                "Sid": "KeyOfTheDataAndTheVaults",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncrypt*"],
+                "Resource": key_arns,
+            },
+            {
+                "Sid": "GrantsForAwsResourcesOnly",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": key_arns,
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+            {
+                "Sid": "OwnVaults",
+                "Effect": "Allow",
+                "Action": ["backup:DescribeBackupVault", "backup:CopyIntoBackupVault", "backup:CopyFromBackupVault"],
+                "Resource": vault_arns,
+            },
+            {
+                "Sid": "TagRecoveryPoints",
+                "Effect": "Allow",
+                "Action": "backup:TagResource",
+                "Resource": recovery_points,
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
+            },
+            {"Sid": "FindSelectedResources", "Effect": "Allow", "Action": "tag:GetResources", "Resource": "*"},
+        ],
+    }
+
+
+def _backup_database(db_arn: str, rds: str) -> list[Document]:
+    """The instance (continuous backup sets its retention), and the snapshots AWS Backup names."""
+    snapshots = f"{rds}:snapshot:awsbackup:*"
+    return [
+        {
+            "Sid": "Database",
+            "Effect": "Allow",
+            "Action": [
+                "rds:DescribeDBInstances",
+                "rds:ListTagsForResource",
+                "rds:AddTagsToResource",
+                "rds:ModifyDBInstance",
+                "rds:CreateDBSnapshot",
+            ],
+            "Resource": [db_arn, snapshots],
+        },
+        {
+            "Sid": "DatabaseSnapshots",
+            "Effect": "Allow",
+            "Action": [
+                "rds:DescribeDBSnapshots",
+                "rds:CopyDBSnapshot",
+                "rds:DeleteDBSnapshot",
+                "rds:ModifyDBSnapshotAttribute",
+            ],
+            "Resource": snapshots,
+        },
+        {
+            "Sid": "DatabaseAutomatedBackups",
+            "Effect": "Allow",
+            "Action": "rds:DeleteDBInstanceAutomatedBackup",
+            "Resource": f"{rds}:auto-backup:*",
+        },
+    ]
+
+
+def _backup_bucket(bucket_arn: str, managed_rules: str) -> list[Document]:
+    """The bucket's versions and settings, and the EventBridge rule continuous S3 backup keeps."""
+    return [
+        {
+            "Sid": "DicomBucket",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetBucketTagging",
+                "s3:GetInventoryConfiguration",
+                "s3:PutInventoryConfiguration",
+                "s3:ListBucketVersions",
+                "s3:ListBucket",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketLocation",
+                "s3:GetBucketAcl",
+                "s3:GetBucketNotification",
+                "s3:PutBucketNotification",
+            ],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "DicomObjects",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:GetObjectAcl",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersion",
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging",
+            ],
+            "Resource": f"{bucket_arn}/*",
+        },
+        {
+            "Sid": "ContinuousBackupEvents",
+            "Effect": "Allow",
+            "Action": [
+                "events:DescribeRule",
+                "events:EnableRule",
+                "events:DisableRule",
+                "events:PutRule",
+                "events:DeleteRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:ListTargetsByRule",
+            ],
+            "Resource": managed_rules,
+        },
+        {
+            "Sid": "ListOnly",
+            "Effect": "Allow",
+            "Action": ["events:ListRules", "s3:ListAllMyBuckets", "cloudwatch:GetMetricData"],
+            "Resource": "*",
+        },
+    ]

@@ -23,7 +23,7 @@ from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import with_role
 
-# Older object versions of DICOM files are kept this long after being overwritten or deleted.
+# Older versions of host bundles are kept this long after being replaced.
 NONCURRENT_VERSION_DAYS = 30
 ABORT_MULTIPART_DAYS = 7
 
@@ -41,6 +41,11 @@ class StorageArgs:
     # A stack that keeps its data keeps its buckets and every setting of theirs on destroy (and a
     # bucket refuses to go while not empty); the others are destroyed with their data.
     durability: Durability
+    # Days an overwritten or deleted DICOM object's old version is kept (past the backup window).
+    noncurrent_version_days: int
+    # DICOM objects move to `storage_class` after `transition_days` (0: never).
+    transition_days: int
+    storage_class: str
     # The scale-out topology's load balancer writes its access logs to the log bucket too.
     load_balancer_logs: bool = False
 
@@ -67,7 +72,13 @@ class Storage(pulumi.ComponentResource):
 
         self.dicom_bucket = self._bucket(f"{name}-{DICOM_BUCKET_ROLE}", DICOM_BUCKET_ROLE)
         self._harden(f"{name}-dicom", self.dicom_bucket, kms_key_arn=args.key_arn)
-        self._lifecycle(f"{name}-dicom", self.dicom_bucket, expire_days=None, noncurrent_days=NONCURRENT_VERSION_DAYS)
+        self._lifecycle(
+            f"{name}-dicom",
+            self.dicom_bucket,
+            expire_days=None,
+            noncurrent_days=args.noncurrent_version_days,
+            transition=(args.transition_days, args.storage_class) if args.transition_days else None,
+        )
         self._access_logs(f"{name}-dicom", self.dicom_bucket, DICOM_BUCKET_ROLE, self._child)
         self.host_bundle_bucket = self._create_host_bundle_bucket(name)
         aws.s3.BucketPolicy(
@@ -151,9 +162,11 @@ class Storage(pulumi.ComponentResource):
         *,
         expire_days: int | None,
         noncurrent_days: int,
+        transition: tuple[int, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Expire current objects after `expire_days` (None: never), old versions after `noncurrent_days`."""
+        """Expire current objects after `expire_days` (None: never), old versions after `noncurrent_days`;
+        `transition` (days, storage class) moves current objects to a cheaper class."""
         aws.s3.BucketLifecycleConfiguration(
             f"{resource_name}-lifecycle",
             bucket=bucket.id,
@@ -164,6 +177,13 @@ class Storage(pulumi.ComponentResource):
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
                     if expire_days is not None
+                    else None,
+                    transitions=[
+                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                            days=transition[0], storage_class=transition[1]
+                        )
+                    ]
+                    if transition is not None
                     else None,
                     noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                         noncurrent_days=noncurrent_days

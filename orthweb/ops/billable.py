@@ -36,6 +36,9 @@ LOAD_BALANCER: Final = "aws:lb/loadBalancer:LoadBalancer"
 SCALING_GROUP: Final = "aws:autoscaling/group:Group"
 SCALING_POLICY: Final = "aws:autoscaling/policy:Policy"
 LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
+# AWS Backup: the vault's recovery points are billed by the GB-month (cost.py states the rates).
+BACKUP_VAULT: Final = "aws:backup/vault:Vault"
+BUCKET_LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 
 # Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer).
 PRICED: Final = frozenset(
@@ -65,6 +68,7 @@ USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
     SNS_TOPIC: ("SNS alarm notifications", "notification", "e-mail deliveries beyond the free tier"),
     SNS_SUBSCRIPTION: ("SNS alarm notifications", "notification", "e-mail deliveries beyond the free tier"),
     ROUTE53_RECORD: ("Route53 queries", "query", "queries of non-alias records (alias queries to AWS are free)"),
+    BACKUP_VAULT: ("AWS Backup storage (continuous backups)", "GB-month", "recovery points by their size"),
 }
 
 FREE: Final = frozenset(
@@ -94,7 +98,13 @@ FREE: Final = frozenset(
         "aws:kms/alias:Alias",
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:rds/subnetGroup:SubnetGroup",
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        BUCKET_LIFECYCLE,
+        # A backup plan, what it selects and the vault's lock bill nothing themselves; an explicit
+        # provider (the backup copy region's) is configuration of this program.
+        "aws:backup/plan:Plan",
+        "aws:backup/selection:Selection",
+        "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+        "pulumi:providers:aws",
         "aws:s3/bucketLogging:BucketLogging",
         "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
         "aws:s3/bucketPolicy:BucketPolicy",

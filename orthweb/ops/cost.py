@@ -22,6 +22,8 @@ from orthweb import telemetry
 from orthweb.constants import AFTER_FIRST_BOOT_TAG, PRIMARY, ROLE_TAG, SECONDARY
 from orthweb.ops import billable
 from orthweb.ops.billable import (
+    BACKUP_VAULT,
+    BUCKET_LIFECYCLE,
     DASHBOARD,
     EC2_INSTANCE,
     EIP,
@@ -372,6 +374,8 @@ def estimate(
     _price_keys_and_secrets(build, records)
     _price_monitoring(build, records, hosts, group_hosts=group_hosts)
     _price_sign_in(build, records)
+    _price_backups(build, records)
+    _price_storage_classes(build, records)
     _usage_based(build, records)
     _unknown_types(build, records)
     return build.result()
@@ -630,6 +634,49 @@ def _price_sign_in(build: _Builder, records: list[ResourceLike]) -> None:
             build.table.flat("cognito_m2m_app_client_month"),
             note="no free tier; token requests are usage-based, not included ($2.25 per 1,000)",
         )
+
+
+# The DICOM volume the storage lines are worked out for (a stated volume, not a forecast).
+STATED_DICOM_GB = 1000
+
+
+def _price_backups(build: _Builder, records: list[ResourceLike]) -> None:
+    """Recovery points are billed by their size: the rates, per stated volume, in the line's note."""
+    vaults = [r for r in records if r.type == BACKUP_VAULT]
+    if not vaults:
+        return
+    s3, _ = build.regional("backup_s3_gb_month")
+    rds, _ = build.regional("backup_rds_gb_month")
+    rates = (
+        f"S3 backup ${s3} per GB-month (${s3 * STATED_DICOM_GB:,.2f} a month for {STATED_DICOM_GB:,} GB of DICOM "
+        f"kept), RDS backup ${rds} per GB-month beyond the database's allocated size"
+        if s3 is not None and rds is not None
+        else f"no AWS Backup rates for {build.region} in orthweb/data/prices.json"
+    )
+    copies = " and again in the copy region, plus transfer" if len(vaults) > 1 else ""
+    build.usage(
+        "AWS Backup storage (continuous backups)",
+        "GB-month",
+        f"usage-based, not included: {rates}{copies}",
+    )
+
+
+def _price_storage_classes(build: _Builder, records: list[ResourceLike]) -> None:
+    """What the DICOM bucket's lifecycle saves, for a stated volume kept past its transition age."""
+    for lifecycle in (r for r in records if r.type == BUCKET_LIFECYCLE):
+        for rule in _input(lifecycle, "rules") or []:
+            for transition in _plain(rule.get("transitions")) or []:
+                days, storage_class = int(_plain(transition["days"])), str(_plain(transition["storageClass"]))
+                standard, _ = build.regional("s3_gb_month", "STANDARD")
+                cold, _ = build.regional("s3_gb_month", storage_class)
+                effect = (
+                    f"{STATED_DICOM_GB:,} GB cost ${standard * STATED_DICOM_GB:,.2f} a month in S3 Standard and "
+                    f"${cold * STATED_DICOM_GB:,.2f} in {storage_class} once older than {days} days (reading them "
+                    "back bills retrieval per GB)"
+                    if standard is not None and cold is not None
+                    else f"no S3 storage prices for {build.region} in orthweb/data/prices.json"
+                )
+                build.usage(f"DICOM objects older than {days} days in {storage_class}", "GB-month", effect)
 
 
 def _price_monitoring(
