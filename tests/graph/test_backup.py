@@ -81,7 +81,7 @@ def test_retention_outside_what_aws_accepts_is_refused(empty_home: Path, days: o
 
 def test_each_environment_has_its_default_retention(dev: Evaluation, prod: Evaluation) -> None:
     assert dev.one(PLAN).inputs["rules"][0]["lifecycle"]["deleteAfter"] == 7
-    assert prod.one(PLAN).inputs["rules"][0]["lifecycle"]["deleteAfter"] == 35
+    assert prod.one(PLAN).inputs["rules"][0]["lifecycle"]["deleteAfter"] == 30
 
 
 def test_the_selection_is_exactly_the_database_and_the_dicom_bucket(stack: Evaluation) -> None:
@@ -198,3 +198,11 @@ def dicom_lifecycle(stack: Evaluation) -> dict[str, Any]:
     bucket = dicom_bucket(stack).id
     (lifecycle,) = [r for r in stack.of_type(LIFECYCLE) if r.inputs["bucket"] == bucket]
     return lifecycle.inputs
+
+
+def test_the_database_keeps_its_own_backups_as_long(empty_home: Path) -> None:
+    """AWS Backup manages an RDS instance's point-in-time recovery through the instance's backup
+    retention: the program sets the same number, so `pulumi up` and AWS Backup never undo each other."""
+    stack = evaluate("prod", {"deploymentOptions": {"backupRetentionDays": 14}}, home=empty_home)
+    assert stack.one(DATABASE).inputs["backupRetentionPeriod"] == 14
+    assert stack.one(LOCK).inputs["minRetentionDays"] == 14
