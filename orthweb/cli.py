@@ -17,7 +17,17 @@ from orthweb import redaction
 
 # Each module in orthweb.commands (named after its command, `_` for `-`) exposes register(subparsers);
 # the parser it adds sets `func(args) -> int`. Modules are imported lazily so `--help` stays fast.
-COMMANDS: tuple[str, ...] = ("plan", "check", "failover", "verify", "token", "modality-cert", "audit")
+COMMANDS: tuple[str, ...] = (
+    "plan",
+    "check",
+    "failover",
+    "verify",
+    "token",
+    "modality-cert",
+    "audit",
+    "restore",
+    "drill",
+)
 # Environment variables whose names say they hold a secret (AWS_SECRET_ACCESS_KEY, PULUMI_ACCESS_TOKEN, ...).
 SECRET_VARIABLE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSPHRASE|PRIVATE|CREDENTIAL", re.IGNORECASE)
 # What an unexpected failure exits with (a bug: no traceback unless ORTHWEB_DEBUG is set).
