@@ -79,6 +79,10 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deploymentOptions.groupMinSize": _option("groupMinSize", 1, SCALE_OUT),
     "deploymentOptions.groupMaxSize": _option("groupMaxSize", 5, SCALE_OUT),
     "deploymentOptions.cpuTargetPercent": _option("cpuTargetPercent", 50, SCALE_OUT),
+    "deploymentOptions.backupRetentionDays": _option("backupRetentionDays", 14),
+    "deploymentOptions.backupCopyRegion": _option("backupCopyRegion", "eu-west-1"),
+    "deploymentOptions.storageTransitionDays": _option("storageTransitionDays", 60),
+    "deploymentOptions.storageClass": _option("storageClass", "GLACIER_IR"),
 }
 
 

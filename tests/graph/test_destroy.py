@@ -92,10 +92,15 @@ def test_nothing_a_kept_resource_uses_is_deleted_under_it(prod: Evaluation) -> N
     assert missing == []
 
 
+# The backups are data too: the vault with its recovery points, and its lock.
+BACKUPS = {"aws:backup/vault:Vault", "aws:backup/vaultLockConfiguration:VaultLockConfiguration"}
+
+
 def test_only_data_and_what_holds_it_is_kept(prod: Evaluation) -> None:
     storage = {r.urn for r in storage_children(prod)}
     others = sorted(r.type for r in kept(prod) if r.urn not in storage)
-    assert set(others) <= HELD_WHILE_IN_USE | {DB}
+    assert set(others) <= HELD_WHILE_IN_USE | {DB} | BACKUPS
+    assert BACKUPS <= set(others)
 
 
 # --- deletion protection ------------------------------------------------------------------------

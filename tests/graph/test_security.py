@@ -352,6 +352,7 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     documents = policy_documents(stack)
     trust = documents.pop("orthweb-host-identity-role.assumeRolePolicy")
     monitoring_trust = documents.pop("orthweb-database-monitoring-role.assumeRolePolicy")
+    backup_trust = documents.pop("orthweb-backup-role.assumeRolePolicy")
     assert len(documents) >= 4
     key = stack.one("aws:kms/key:Key")
     for name, document in documents.items():
@@ -378,6 +379,7 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
     assert [s["Principal"] for s in monitoring_trust["Statement"]] == [{"Service": "monitoring.rds.amazonaws.com"}]
+    assert [s["Principal"] for s in backup_trust["Statement"]] == [{"Service": "backup.amazonaws.com"}]
     assert all(s["Action"] == "sts:AssumeRole" for s in monitoring_trust["Statement"])
 
 

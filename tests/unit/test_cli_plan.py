@@ -61,7 +61,7 @@ def test_plan_json_lists_the_stack(
         "aws:s3/bucket:Bucket": 3,  # DICOM, logs, host bundles
         "aws:s3/bucketPolicy:BucketPolicy": 3,
         "aws:s3/bucketObjectv2:BucketObjectv2": 2,  # one bundle per host
-        "aws:iam/role:Role": 2,  # the hosts' role and RDS enhanced monitoring
+        "aws:iam/role:Role": 3,  # the hosts' role, RDS enhanced monitoring and AWS Backup's
         "aws:iam/instanceProfile:InstanceProfile": 1,
         "aws:ec2/instance:Instance": 2,
         "aws:ec2/eip:Eip": 1,
