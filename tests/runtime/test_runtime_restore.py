@@ -27,6 +27,8 @@ from tools.harness.aws import FetchSecrets
 from tools.harness.pitr import ArchivingPostgres, IndexedOrthanc, mirror_to_bucket, next_second, restore_storage
 from tools.harness.processes import free_port
 
+pytestmark = pytest.mark.runtime
+
 BUCKET = "orthweb-restore-proof"
 REGION = "us-east-1"
 # Three studies before the moment, two after (and one of the three deleted after): enough for every
