@@ -317,3 +317,35 @@ def test_wado_uri_names_its_study_however_the_query_is_spelled(stack: Stack, que
     assert (status == 400) == (studies is None)
     line = lines_for(stack, WADO_URI_ROOT, before + 1)[-1]
     assert line["status"] == status and line["studies"] == studies
+
+
+def _internal_clients(config: dict[str, Any]) -> dict[str, Any]:
+    """Envoy told that loopback is internal, as it counts private addresses (a VPN's clients) by default."""
+    for listener in config["static_resources"]["listeners"]:
+        if listener["name"] == "https":
+            manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+            manager["internal_address_config"] = {"cidr_ranges": [{"address_prefix": "127.0.0.0", "prefix_len": 8}]}
+    return config
+
+
+def test_a_client_cannot_choose_its_request_id_even_from_an_internal_address(stack: Stack) -> None:
+    """Envoy keeps the x-request-id of a request from an address it counts as internal (envoyproxy.io,
+    HTTP header sanitizing; x-request-id): the listener drops it before Envoy looks (an early header
+    mutation), so the id that joins Orthanc's lines to Envoy's is always Envoy's own."""
+    port = stack.start_variant_envoy("envoy-internal-clients", _internal_clients)
+    status, _, _ = stack.request(
+        "/system",
+        credential=stack.admin,
+        headers={"X-Request-Id": "chosen-by-client"},
+        base=f"https://{LOOPBACK}:{port}",
+    )
+    assert status == 200
+    log = stack.work_dir / "envoy-internal-clients" / "envoy.log"
+
+    def lines() -> list[dict[str, Any]]:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"/system"' in line]
+
+    wait_until(lambda: bool(lines()), timeout=15, what="the variant Envoy's access line", interval=0.1)
+    assert [line["request_id"] for line in lines()] != ["chosen-by-client"]
+    assert uuid.UUID(lines()[0]["request_id"])
