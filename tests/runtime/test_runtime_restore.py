@@ -74,11 +74,13 @@ def timeline(secrets_source: FetchSecrets, runtime_report: dict[str, object]) ->
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     live_db = ArchivingPostgres(work / "pg", free_port(), "orthanc", "orthanc", "restore-proof", archive=work / "wal")
-    live_db.start()
-    base = live_db.base_backup(work / "base")
-    live = IndexedOrthanc(work / "live", live_db, work / "live-storage").start()
+    live = IndexedOrthanc(work / "live", live_db, work / "live-storage")
+    # Listed before they start: whatever fails, every server started is stopped.
     servers: list = [live_db, live]
     try:
+        live_db.start()
+        base = live_db.base_backup(work / "base")
+        live.start()
         before = _store(live, BEFORE, "BEFORE")
         _mirror(live, s3)
         moment = datetime.datetime.now(datetime.UTC)
@@ -95,8 +97,9 @@ def timeline(secrets_source: FetchSecrets, runtime_report: dict[str, object]) ->
         restored_db = live_db.recover(base, work / "pg-restored", moment)
         servers.append(restored_db)
         restore_storage(s3, BUCKET, versions_at(s3, BUCKET, moment), work / "restored-storage")
-        restored = IndexedOrthanc(work / "restored", restored_db, work / "restored-storage").start()
+        restored = IndexedOrthanc(work / "restored", restored_db, work / "restored-storage")
         servers.append(restored)
+        restored.start()
         seconds = time.monotonic() - started
         runtime_report["point-in-time restore"] = (
             f"{seconds:.1f} s for {BEFORE} instances (PostgreSQL recovery from base backup + WAL, "

@@ -81,13 +81,17 @@ class ArchivingPostgres(PostgresServer):
         (restored.data / "recovery.signal").touch()
         shutil.chown(restored.data / "recovery.signal", PG_USER, PG_USER)
         restored._provisioned = True  # the roles and the database come back with the data
-        restored.start()
-        wait_until(
-            lambda: restored.psql("SELECT pg_is_in_recovery()").strip() == "f",
-            timeout=START_TIMEOUT,
-            what="recovery to the target time",
-            log=restored.log,
-        )
+        try:
+            restored.start()
+            wait_until(
+                lambda: restored.psql("SELECT pg_is_in_recovery()").strip() == "f",
+                timeout=START_TIMEOUT,
+                what="recovery to the target time",
+                log=restored.log,
+            )
+        except BaseException:
+            restored.stop()
+            raise
         return restored
 
 
