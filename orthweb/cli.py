@@ -58,7 +58,8 @@ def remember_inputs(argv: Sequence[str], environ: dict[str, str]) -> None:
         if not separator:
             _remember_argument(token)
             continue
-        redaction.register_input(key)
+        # A config path's indexes (`ssoAdminEmails[0]`) are structure, not part of a possible secret.
+        redaction.register_input(re.sub(r"\[\d+\]", "", key))
         try:
             redaction.register_input(json.loads(value))
         except ValueError:

@@ -192,10 +192,20 @@ def load_config(
 ) -> StackConfig:
     """Validate the flat stack config (`orthweb:key` -> value) into a StackConfig."""
     check_stack_name(stack)
-    given = _project_values(raw, secret_keys)
-    # Checked in the table's order, so the first bad key reported is the same on every run.
-    values = {row.name: row.value(given) for row in KEYS}
-    options = _options(values[OPTIONS_KEY], values["environment"])
+    given, problems = _project_values(raw, secret_keys)
+    # Every key is checked, in the table's order, and all that are wrong are reported together.
+    values: dict[str, Any] = {}
+    for row in KEYS:
+        try:
+            values[row.name] = row.value(given)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    options = None
+    if OPTIONS_KEY in values and "environment" in values:
+        options, option_problems = _checked_options(values[OPTIONS_KEY], values["environment"])
+        problems.extend(option_problems)
+    if problems or options is None:
+        raise ConfigError(*problems)
     certificate, certificate_warnings = _site_certificate(values, now or datetime.datetime.now(datetime.UTC))
     config = StackConfig(
         stack=stack,
@@ -211,7 +221,7 @@ def load_config(
     _check_backup_copy(config)
     _check_host_memory(config.options)
     _check_dicom_callers(config)
-    return dataclasses.replace(config, warnings=(*config.warnings, *_dicom_warnings(config)))
+    return dataclasses.replace(config, warnings=(*config.warnings, *_dicom_warnings(config), *_group_warnings(config)))
 
 
 def default_options(environment: str = DEV) -> DeploymentOptions:
@@ -220,10 +230,35 @@ def default_options(environment: str = DEV) -> DeploymentOptions:
 
 
 def _options(given: dict[str, Any], environment: str) -> DeploymentOptions:
-    for name, value in given.items():
-        if name not in OPTION_BY_NAME:
-            raise ConfigError.of(f"{OPTIONS_KEY}.{name}", value, _unknown_option_hint(name, given))
-    options = DeploymentOptions(**{row.field: row.value(given, environment) for row in OPTIONS})
+    options, problems = _checked_options(given, environment)
+    if problems or options is None:
+        raise ConfigError(*problems)
+    return options
+
+
+def _checked_options(given: dict[str, Any], environment: str) -> tuple[DeploymentOptions | None, list[Problem]]:
+    """The options, or every problem with them (unknown names and bad values together)."""
+    problems = [
+        Problem(f"{OPTIONS_KEY}.{name}", value, _unknown_option_hint(name, given))
+        for name, value in given.items()
+        if name not in OPTION_BY_NAME
+    ]
+    fields: dict[str, Any] = {}
+    for row in OPTIONS:
+        try:
+            fields[row.field] = row.value(given, environment)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        return None, problems
+    try:
+        return _joined_options(DeploymentOptions(**fields)), []
+    except ConfigError as error:
+        return None, list(error.problems)
+
+
+def _joined_options(options: DeploymentOptions) -> DeploymentOptions:
+    """The rules between options."""
     if options.db_max_storage_gb < options.db_storage_gb:
         raise ConfigError.of(
             f"{OPTIONS_KEY}.dbMaxStorageGb",
@@ -297,6 +332,17 @@ def _check_dicom_callers(config: StackConfig) -> None:
         )
 
 
+def _group_warnings(config: StackConfig) -> tuple[str, ...]:
+    group = config.options.group
+    if config.topology != SCALE_OUT or not group.cpu_target_percent or group.minimum != group.maximum:
+        return ()
+    return (
+        f"deploymentOptions.cpuTargetPercent {group.cpu_target_percent} has nothing to scale: groupMinSize and "
+        f"groupMaxSize are both {group.minimum}, so the group stays at that size (widen them to let it track CPU, "
+        "or set cpuTargetPercent 0)",
+    )
+
+
 def _dicom_warnings(config: StackConfig) -> tuple[str, ...]:
     if not config.is_production or config.dicom_client_certificates or "0.0.0.0/0" not in config.dicom_allowed_cidrs:
         return ()
@@ -307,22 +353,23 @@ def _dicom_warnings(config: StackConfig) -> tuple[str, ...]:
     )
 
 
-def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> dict[str, Any]:
-    """This project's keys without their namespace; unknown keys and unencrypted secrets rejected."""
+def _project_values(raw: Mapping[str, Any], secret_keys: frozenset[str]) -> tuple[dict[str, Any], list[Problem]]:
+    """This project's keys without their namespace, and a Problem for each unknown key."""
     values: dict[str, Any] = {}
+    problems: list[Problem] = []
     for full_key, value in raw.items():
         _screen_for_secrets(full_key, value, secret_keys)
         namespace, _, key = full_key.partition(":")
         if namespace != PROJECT:
             _check_foreign_namespace(full_key, value)
-            continue
-        if key not in BY_NAME:
-            raise ConfigError.of(key, value, _unknown_key_hint(key, value))
-        values[key] = value
+        elif key not in BY_NAME:
+            problems.append(_unknown_key(key, value))
+        else:
+            values[key] = value
     for key in SECRET_KEYS:
         if key in values and qualified_key(key) not in secret_keys:
             raise ConfigError.of(key, redaction.NOT_SHOWN, f"a secret: set it with `pulumi config set --secret {key}`")
-    return values
+    return values, problems
 
 
 # Keys of other namespaces whose names say they hold a secret (aws:secretKey, aws:token, ...).
@@ -373,17 +420,28 @@ def _unknown_option_hint(name: str, given: Mapping[str, Any]) -> str:
     renames = terraform_renames(given)
     if renames:
         return f"a name of the Terraform orthweb; here it is {renames}"
-    return f"unknown option{did_you_mean(name, OPTION_BY_NAME)}; known options are {', '.join(sorted(OPTION_BY_NAME))}"
+    close = did_you_mean(name, OPTION_BY_NAME)
+    return (
+        f"unknown option{close}" if close else f"unknown option; known options are {', '.join(sorted(OPTION_BY_NAME))}"
+    )
 
 
-def _unknown_key_hint(key: str, value: Any) -> str:
+def _unknown_key(key: str, value: Any) -> Problem:
     if isinstance(value, str) and value.startswith("{"):
         with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)
+    if key in OPTION_BY_NAME:
+        path = f"{OPTIONS_KEY}.{key}"
+        return Problem(
+            key, value, f"a key of {OPTIONS_KEY}, not a top-level one: {path}", example=value, example_key=path
+        )
     renames = terraform_renames([key, *(value if isinstance(value, dict) else [])])
     if renames:
-        return f"a name of the Terraform orthweb; here it is {renames}"
-    return f"unknown key{did_you_mean(key, BY_NAME)}; known keys are " + ", ".join(BY_NAME)
+        return Problem(key, value, f"a name of the Terraform orthweb; here it is {renames}")
+    close = did_you_mean(key, [*BY_NAME, *OPTION_BY_NAME])
+    if close:
+        return Problem(key, value, f"unknown key{close}")
+    return Problem(key, value, "unknown key; known keys are " + ", ".join(BY_NAME))
 
 
 def _site_certificate(

@@ -80,7 +80,8 @@ def modality_reason(aet: str, host: str, port: int) -> str:
     except ValueError:
         return "the host must be an IPv4 address (the firewall opens exactly that address)"
     if not 1 <= port <= 65534:
-        return "the port must be from 1 to 65534"
+        # Orthanc's RemoteModalityParameters.cpp (CheckPortNumber) refuses 0 and 65535.
+        return "the port must be from 1 to 65534: Orthanc refuses any other for a modality and would not start"
     return ""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -21,6 +23,10 @@ from orthweb.constants import PROJECT
 
 # The key of a problem with the stack's name (it is not a config key).
 STACK_NAME = "(stack name)"
+# A run reports every problem it finds, up to this many lines (then how many more there are).
+MOST_SHOWN = 10
+# How a source names a `--set` (`--set alarmEmails`), and how it names a place in a stack file.
+SET_SOURCE = "--set "
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,11 @@ class Problem:
     allowed: str
     # A value that would be accepted (JSON-able), for keys whose shape is easy to get wrong.
     example: Any = None
-    # Where the value came from ("--set vpcCidr=...", "Pulumi.dev.yaml, line 4, column 3"); "" when not known.
+    # Where the value came from (`--set vpcCidr`, `Pulumi.dev.yaml:4:3`); "" when not known.
     source: str = ""
+    # The key `example` is a value of, when it is not `key` (`deploymentOptions.dbInstanceClass` for a
+    # top-level `dbInstanceClass`).
+    example_key: str | None = None
 
     def from_source(self, source: str) -> Problem:
         return replace(self, source=source)
@@ -51,9 +60,27 @@ class Problem:
         else:
             where = f"config {qualified_key(key)}"
         value = self.value if self.value == redaction.NOT_SHOWN else redaction.shown(self.value)
-        allowed = self.allowed if self.example is None else f"{self.allowed}, e.g. {json.dumps(self.example)}"
+        allowed = self.allowed
+        if self.example is not None:
+            allowed += f", e.g. {example_as_written(self.example_key or self.key, self.example, self.source)}"
         origin = f"{redaction.scrub(self.source)}: " if self.source else ""
         return f"{origin}{where} = {value} is invalid: {redaction.scrub(allowed)}"
+
+
+def example_as_written(key: str, example: Any, source: str) -> str:
+    """`example` as the user would write it where the value came from: a `--set` option, a line of
+    a stack file (YAML, here in flow style so it stays one line), or else JSON."""
+    path = key.removeprefix(f"{PROJECT}:")
+    if source.startswith(SET_SOURCE):
+        text = example if isinstance(example, str) else json.dumps(example)
+        return f"--set {shlex.quote(f'{path}={text}')}"
+    if source.endswith(".yaml") or ".yaml:" in source:
+        top, _, rest = path.partition(".")
+        value = json.dumps(example)
+        for name in reversed(rest.split(".") if rest else []):
+            value = f"{{{name}: {value}}}"
+        return f"{qualified_key(top)}: {value}"
+    return json.dumps(example)
 
 
 class ConfigError(ValueError):
@@ -63,7 +90,14 @@ class ConfigError(ValueError):
         if not problems:
             raise TypeError("ConfigError needs at least one Problem")
         self.problems = problems
-        super().__init__("\n".join(problem.line() for problem in problems))
+        lines = [problem.line() for problem in problems[:MOST_SHOWN]]
+        if len(problems) > MOST_SHOWN:
+            lines.append(f"... and {len(problems) - MOST_SHOWN} more problems of the same run")
+        super().__init__("\n".join(lines))
+
+    def with_sources(self, source_of: Callable[[str], str]) -> ConfigError:
+        """The same problems, each naming where its value came from when it did not say already."""
+        return ConfigError(*(p if p.source else p.from_source(source_of(p.key)) for p in self.problems))
 
     @classmethod
     def of(cls, key: str, value: Any, allowed: str, *, example: Any = None) -> ConfigError:

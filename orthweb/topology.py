@@ -60,6 +60,12 @@ def check_topology(
     elif secondary_state != "running":
         # A scaled-out stack has no secondary; a stopped one would be silently ignored.
         return Problem("secondaryState", secondary_state, "only used with topology failover (remove it)")
+    elif group.minimum > group.maximum:
+        return Problem(
+            "deploymentOptions.groupMinSize",
+            group.minimum,
+            f"at most groupMaxSize ({group.maximum}), the group's ceiling",
+        )
     elif not group.minimum <= group.desired <= group.maximum:
         return Problem(
             "deploymentOptions.groupSize",

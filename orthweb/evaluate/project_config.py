@@ -21,7 +21,22 @@ DECLARATION_KEYS = frozenset({"type", "items", "description", "secret", "default
 
 
 class ProjectConfigError(ValueError):
-    """The CLI would refuse the project file or the stack; the message is the CLI's own wording."""
+    """The CLI would refuse the project file or the stack; the message is the CLI's own wording.
+    `failures` holds each of the stack's values the CLI refuses, all of them."""
+
+    def __init__(self, message: str, failures: tuple[StackFailure, ...] = ()) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class StackFailure:
+    """One stack value the CLI refuses: its key (as the project declares it), the CLI's words, and
+    the type it wanted ("" when the value must be encrypted instead)."""
+
+    key: str
+    message: str
+    wanted: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,23 +124,35 @@ def merge(project: Mapping[str, Any], stack_name: str, stack: Mapping[str, Stack
     if missing:
         noun = "value" if len(missing) == 1 else "values"
         raise ProjectConfigError(f"Stack '{stack_name}' is missing configuration {noun} {_listed(missing)}")
-    for key in sorted(declared):
-        _check_stack_value(stack_name, key, declared[key], merged[key if ":" in key else f"{name}:{key}"])
+    failures = [
+        failure
+        for key in sorted(declared)
+        if (
+            failure := _check_stack_value(
+                stack_name, key, declared[key], merged[key if ":" in key else f"{name}:{key}"]
+            )
+        )
+    ]
+    if failures:
+        raise ProjectConfigError("; ".join(failure.message for failure in failures), tuple(failures))
     return merged
 
 
-def _check_stack_value(stack_name: str, key: str, entry: Mapping[str, Any], stack_value: StackValue) -> None:
+def _check_stack_value(
+    stack_name: str, key: str, entry: Mapping[str, Any], stack_value: StackValue
+) -> StackFailure | None:
     if "type" not in entry:
-        return
+        return None
     if entry.get("secret") and not stack_value.secure:
-        raise ProjectConfigError(
-            f"Stack '{stack_name}' with configuration key '{key}' must be encrypted as it's secret"
+        return StackFailure(
+            key, f"Stack '{stack_name}' with configuration key '{key}' must be encrypted as it's secret"
         )
     if not value_has_type(stack_value.value, entry["type"], entry.get("items")):
-        raise ProjectConfigError(
-            f"Stack '{stack_name}' with configuration key '{key}' must be of type "
-            f"'{full_type_name(entry['type'], entry.get('items'))}'"
+        wanted = full_type_name(entry["type"], entry.get("items"))
+        return StackFailure(
+            key, f"Stack '{stack_name}' with configuration key '{key}' must be of type '{wanted}'", wanted
         )
+    return None
 
 
 def _listed(keys: list[str]) -> str:

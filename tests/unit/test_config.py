@@ -153,7 +153,8 @@ def test_random_config_is_accepted_or_rejected_never_a_crash(empty_home: Path, v
     try:
         load(empty_home, **values)
     except ConfigError as error:
-        assert "\n" not in str(error)
+        # Every problem is reported, one line each.
+        assert str(error).splitlines() == [problem.line() for problem in error.problems]
 
 
 def test_alarm_emails_arrive_as_a_json_list_and_keep_their_order(empty_home: Path) -> None:

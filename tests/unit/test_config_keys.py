@@ -136,8 +136,13 @@ def test_a_problem_names_its_source_and_example_in_its_line() -> None:
         "config orthweb:alarmEmails = 'oncall@example.org' is invalid: a list of e-mail addresses, "
         'e.g. ["a@example.org"]'
     )
-    located = problem.from_source("--set alarmEmails=oncall@example.org")
-    assert located.line() == f"--set alarmEmails=oncall@example.org: {problem.line()}"
+    located = problem.from_source("--set alarmEmails")
+    # The example is written the way the value was given: a --set option, or a stack file's line.
+    assert located.line() == (
+        "--set alarmEmails: config orthweb:alarmEmails = 'oncall@example.org' is invalid: a list of e-mail "
+        """addresses, e.g. --set 'alarmEmails=["a@example.org"]'"""
+    )
+    assert problem.from_source("Pulumi.dev.yaml:9:3").line().endswith('e.g. orthweb:alarmEmails: ["a@example.org"]')
     assert str(ConfigError(problem, located)) == f"{problem.line()}\n{located.line()}"
 
 
