@@ -63,7 +63,9 @@ def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
         overrides, secret_keys = _overrides(args)
         evaluation = evaluate(args.stack, overrides, secret_overrides=secret_keys)
     except ConfigError as error:
-        print(f"orthweb: {error}", file=sys.stderr)
+        # One line per problem, each marked as orthweb's, all of them at once.
+        for line in str(error).splitlines():
+            print(f"orthweb: {line}", file=sys.stderr)
         return None
     for resource in evaluation.resources:
         # Ids the engine assigned are public, even one that looks random (a Cognito client id).

@@ -190,8 +190,8 @@ def _refused(failure: StackFailure, value: Any) -> Problem:
     return Problem(
         failure.key,
         value,
-        f"{_TYPE_WORDS.get(failure.wanted, failure.wanted)} (Pulumi.yaml declares {failure.wanted}, and the "
-        "Pulumi CLI stops on any other value before the program runs)",
+        f"{_TYPE_WORDS.get(failure.wanted, failure.wanted)} (Pulumi.yaml declares {failure.wanted}: the Pulumi CLI "
+        "refuses any other value)",
         example=example,
     )
 

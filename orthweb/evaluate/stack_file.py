@@ -207,8 +207,8 @@ def _duplicate_keys(name: str, node: yaml.Node, path: str = "") -> list[Problem]
                     Problem(
                         child,
                         shown,
-                        f"one {text}: it is also at line {first[text].start_mark.line + 1}, and the Pulumi CLI refuses "
-                        "a file that holds a key twice (YAML's mapping key already defined)",
+                        f"written once (it is also at line {first[text].start_mark.line + 1}): the Pulumi CLI refuses "
+                        "a file that holds a key twice",
                         source=_place(name, key),
                     )
                 )
