@@ -4,6 +4,7 @@ selected Pulumi stack for the commands that operate a deployed one."""
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -66,11 +67,19 @@ def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
         # One line per problem, each marked as orthweb's, all of them at once.
         for line in str(error).splitlines():
             print(f"orthweb: {line}", file=sys.stderr)
+        if getattr(args, "json", False):
+            write_json({"stack": args.stack, "errors": str(error).splitlines(), "warnings": []})
         return None
     for resource in evaluation.resources:
         # Ids the engine assigned are public, even one that looks random (a Cognito client id).
         redaction.vouch(resource.id)
     return evaluation
+
+
+def write_json(document: dict[str, Any]) -> None:
+    """One JSON document on stdout, its keys sorted: identical input prints identical bytes."""
+    json.dump(redaction.scrub_document(document), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
 
 
 def selected_pulumi_stack() -> str:

@@ -44,6 +44,13 @@ class Evaluation:
     config: StackConfig
     resources: list[RecordedResource]
     outputs: dict[str, Any]
+    # What the program logged as warnings (`pulumi.log.warn`), which `pulumi up` would print.
+    logged_warnings: tuple[str, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning of the run, each once: the config's, then what the program logged besides."""
+        return tuple(dict.fromkeys((*self.config.warnings, *self.logged_warnings)))
 
     def of_type(self, token: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == token]
@@ -82,6 +89,8 @@ class Evaluation:
         return seen
 
     def to_json(self) -> dict[str, Any]:
+        """The evaluation as JSON, in an order that depends only on the input: resources by URN
+        (the engine registers them in whatever order their inputs resolve)."""
         return {
             "stack": self.stack,
             "resources": [
@@ -91,9 +100,10 @@ class Evaluation:
                     "parent": r.parent,
                     "inputs": redact(r.inputs),
                 }
-                for r in self.resources
+                for r in sorted(self.resources, key=lambda resource: resource.urn)
             ],
             "outputs": redact(self.outputs),
+            "warnings": list(self.warnings),
         }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import re
 import runpy
@@ -117,7 +118,10 @@ def run_program(
     """Run `root/__main__.py` as the engine would, with `engine_config` as its stack config."""
     settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per evaluation
     runtime_config.set_all_config(engine_config, secret_keys)
-    pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    engine_log = _EngineLog()
+    pulumi_mocks.set_mocks(
+        monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger
+    )
 
     program = root / "__main__.py"
     previous_home = _set_home(home)
@@ -133,7 +137,28 @@ def run_program(
         raise
     finally:
         _set_home(previous_home)
-    return Evaluation(stack=stack, config=config, resources=list(monitor.records), outputs=outputs)
+    return Evaluation(
+        stack=stack,
+        config=config,
+        resources=list(monitor.records),
+        outputs=outputs,
+        logged_warnings=tuple(engine_log.warnings),
+    )
+
+
+class _EngineLog(logging.Handler):
+    """What the program logs through the engine, kept for the caller instead of printed (the
+    commands print each warning once, with the config's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.warnings: list[str] = []
+        # Not attached to the logging tree: nothing it receives reaches another handler.
+        self.logger = logging.Logger("orthweb-engine")
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.warnings.append(record.getMessage())
 
 
 def _as_the_cli_hands_it(
