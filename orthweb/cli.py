@@ -90,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # of stdout from raising again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        except ModuleNotFoundError as missing:  # a missing prerequisite, not a bug: say what to run
+            print(
+                f"orthweb: Python package {missing.name} is missing: run scripts/setup (in a checkout), or "
+                "reinstall orthweb with its dependencies",
+                file=sys.stderr,
+            )
+            return 2
         except Exception as error:  # a bug: one line, never a traceback or a raw library message
             print(f"orthweb: internal error ({type(error).__name__}): {error}; please report it", file=sys.stderr)
             if os.environ.get("ORTHWEB_DEBUG"):

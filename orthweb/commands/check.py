@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from orthweb import redaction
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
-from orthweb.compliance.scan import CheckovFailed, CheckovMissing, Report, scan
+from orthweb.compliance.scan import CheckovFailed, CheckovMissing, Report, find_checkov, scan
 from orthweb.compliance.skips import SKIPS_FILE, SkipsFileError
 from orthweb.compliance.types import UnmappedTypeError
 
@@ -30,6 +30,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     stream: TextIO = out if out is not None else sys.stdout
+    try:
+        find_checkov()  # before the evaluation: a missing prerequisite is said at once
+    except CheckovMissing as error:
+        print(f"orthweb check: {error}", file=sys.stderr)
+        return 2
     evaluation = evaluate_or_report(args)
     if evaluation is None:
         return 2

@@ -25,17 +25,19 @@ from orthweb.evaluate import PROJECT_ROOT, Evaluation
 CHECKOV_ENV = "ORTHWEB_CHECKOV"
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = PROJECT_ROOT / ".checkov-venv"
+# checkov pins packaging<24 while pulumi needs newer, so it lives in a virtualenv of its own.
 INSTALL_HINT = (
-    f"checkov not found. Install it in its own virtualenv (it pins packaging<24, pulumi needs newer):\n"
-    f"  python3 -m venv {CHECKOV_VENV} && {CHECKOV_VENV}/bin/pip install checkov=={CHECKOV_VERSION}\n"
-    f"or point {CHECKOV_ENV} at a checkov executable."
+    f"run scripts/setup --all (it makes {CHECKOV_VENV.name} with `pip install checkov=={CHECKOV_VERSION}`), "
+    f"or set {CHECKOV_ENV} to a checkov executable"
 )
 TIMEOUT_SECONDS = 600
 
 
 class CheckovMissing(RuntimeError):
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(f"{detail}\n{INSTALL_HINT}" if detail else INSTALL_HINT)
+    """checkov cannot be found or run; the message says, in one line, what to run."""
+
+    def __init__(self, detail: str = "checkov is not installed") -> None:
+        super().__init__(f"{detail}: {INSTALL_HINT}")
 
 
 class CheckovFailed(RuntimeError):
@@ -94,7 +96,7 @@ def find_checkov(project_root: Path = PROJECT_ROOT) -> Path:
     if configured:
         path = Path(configured).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise CheckovMissing(f"{CHECKOV_ENV}={configured} is not an executable file.")
+            raise CheckovMissing(f"{CHECKOV_ENV}={configured} is not an executable file")
         return path
     local = project_root / ".checkov-venv" / "bin" / "checkov"
     if local.is_file() and os.access(local, os.X_OK):
