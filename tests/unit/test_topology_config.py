@@ -91,7 +91,7 @@ def test_a_public_certificate_needs_a_zone_and_a_domain(empty_home: Path) -> Non
 
 
 def test_plan_shows_the_topology_and_the_group(empty_home: Path) -> None:
-    from orthweb.commands.plan import _hosts, _topology
+    from orthweb.commands.plan_settings import _hosts, _topology
 
     failover = load(empty_home)
     assert _topology(failover).startswith("failover:") and _hosts(failover).startswith("2 x ")
@@ -104,7 +104,7 @@ def test_plan_shows_the_topology_and_the_group(empty_home: Path) -> None:
     )
     assert _topology(scaled).startswith("scale-out: an Auto Scaling group behind a Network Load Balancer")
     assert "ACM certificate for pacs.example.org" in _topology(scaled)
-    assert _hosts(scaled).endswith("(2 to 6, CPU target 60%)") and _hosts(scaled).startswith("3 x ")
+    assert "(2 to 6, CPU target 60%;" in _hosts(scaled) and _hosts(scaled).startswith("3 x ")
 
 
 def test_a_stopped_secondary_means_nothing_to_a_scale_out_stack(empty_home: Path) -> None:
