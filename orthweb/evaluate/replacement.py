@@ -10,6 +10,7 @@ dependencies instead of comparing ids.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,15 +96,32 @@ def force_new_inputs(resource: RecordedResource) -> frozenset[str]:
 
 def replaced(before: Evaluation, after: Evaluation) -> list[str]:
     """The names of the resources in both evaluations that going to `after` replaces, in order."""
-    previous = {r.urn: r for r in before.resources}
-    kept = [r for r in after.resources if r.urn in previous]
+    found = replaced_urns(before, after)
+    return [r.name for r in after.resources if r.urn in found]
+
+
+def replaced_urns(before: Evaluation, after: Evaluation) -> set[str]:
+    """The URNs (of `after`) of the resources that going from `before` to `after` replaces; the two
+    may be different stacks: a resource is the same one when its URN is, but for the stack's name."""
+    previous = {same_resource(r.urn): r for r in before.resources}
+    kept = [r for r in after.resources if same_resource(r.urn) in previous]
     found: set[str] = set()
     # A replacement propagates to dependents; repeat until nothing more is found.
     while True:
-        more = {r.urn for r in kept if r.urn not in found and _replaces(previous[r.urn], r, found)}
+        more = {r.urn for r in kept if r.urn not in found and _replaces(previous[same_resource(r.urn)], r, found)}
         if not more:
-            return [r.name for r in kept if r.urn in found]
+            return found
         found |= more
+
+
+def same_resource(urn: str) -> str:
+    """A URN without its stack's name (`urn:pulumi:<stack>::`), to match a resource across stacks."""
+    return re.sub(r"^urn:pulumi:[^:]*::", "", urn)
+
+
+def forced_by(old: RecordedResource, new: RecordedResource) -> list[str]:
+    """The force-new inputs whose change replaces `new`."""
+    return [name for name in sorted(force_new_inputs(new)) if _at(old.inputs, name) != _at(new.inputs, name)]
 
 
 def _replaces(old: RecordedResource, new: RecordedResource, replaced_urns: set[str]) -> bool:
