@@ -151,6 +151,19 @@ def _data_rows(cfg: StackConfig) -> list[Row]:
         ),
         ("DICOM objects readable by", f"the hosts and {readers}", ("adminPrincipalArns",)),
         ("logs kept", f"{options.log_retention_days} days (CloudWatch Logs and the log bucket)", ("logRetentionDays",)),
+        (
+            "backups",
+            f"AWS Backup keeps {options.backup_retention_days} days of the database and the DICOM bucket"
+            + (f", a daily copy in {options.backup_copy_region}" if options.backup_copy_region else ""),
+            ("backupRetentionDays", "backupCopyRegion"),
+        ),
+        (
+            "older DICOM objects",
+            f"move to {options.storage_class} after {options.storage_transition_days} days"
+            if options.storage_transition_days
+            else "stay in S3 Standard",
+            ("storageTransitionDays", "storageClass"),
+        ),
         ("alarm e-mails", ", ".join(cfg.alarm_emails) or "none (alarms reach the SNS topic only)", ("alarmEmails",)),
         (
             "Secrets Manager endpoint",
