@@ -2,10 +2,10 @@
 
 import pulumi
 
-from orthweb.config import from_pulumi
-from orthweb.problems import ConfigError
-from orthweb.redaction import scrub
-from orthweb.stack import build_stack
+from orthweb.config.problems import ConfigError
+from orthweb.config.stack_config import from_pulumi
+from orthweb.infra.stack import build_stack
+from orthweb.shared.redaction import scrub
 
 try:
     stack_config = from_pulumi()

@@ -1,5 +1,5 @@
 import sys
 
-from orthweb.cli import main
+from orthweb.commands.cli import main
 
 sys.exit(main())

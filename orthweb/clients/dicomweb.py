@@ -15,7 +15,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlencode
 
-from orthweb.constants import DICOMWEB_ROOT, WADO_URI_ROOT
+from orthweb.shared.constants import DICOMWEB_ROOT, WADO_URI_ROOT
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"

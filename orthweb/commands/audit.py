@@ -12,10 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from orthweb import telemetry
 from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
 from orthweb.ops.audit import Access, Runner, answer, as_json, check_inputs, cloudwatch_runner, since_seconds
 from orthweb.ops.aws import OpsError, open_clients
+from orthweb.shared import telemetry
 
 COLUMNS = ("time", "who", "source", "action", "status", "bytes", "instance")
 

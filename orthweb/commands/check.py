@@ -8,11 +8,11 @@ import sys
 from collections import defaultdict
 from typing import Any, TextIO
 
-from orthweb import redaction
 from orthweb.commands.common import add_stack_arguments, evaluate_or_report
-from orthweb.compliance.scan import CheckovFailed, CheckovMissing, Report, find_checkov, scan
-from orthweb.compliance.skips import SKIPS_FILE, SkipsFileError
-from orthweb.compliance.types import UnmappedTypeError
+from orthweb.ops.compliance.scan import CheckovFailed, CheckovMissing, Report, find_checkov, scan
+from orthweb.ops.compliance.skips import SKIPS_FILE, SkipsFileError
+from orthweb.ops.compliance.types import UnmappedTypeError
+from orthweb.shared import redaction
 
 
 def register(subparsers: Any) -> None:
@@ -75,7 +75,7 @@ def format_report(report: Report) -> str:
             lines.append(f"  {'':<12} {result.name}")
         lines.append("")
     if report.skipped:
-        lines.append(f"Skipped (reviewed in orthweb/compliance/{SKIPS_FILE.name})")
+        lines.append(f"Skipped (reviewed in orthweb/ops/compliance/{SKIPS_FILE.name})")
         for skipped in report.skipped:
             result = skipped.result
             lines.append(f"  {result.id:<12} {_resource(result.resource, result.pulumi_name)}")

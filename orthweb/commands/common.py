@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orthweb import redaction
+from orthweb.config.problems import ConfigError
+from orthweb.config.validation import check_region, check_stack_name
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.overrides import parse_assignment, value_of
 from orthweb.evaluate.stack_file import read_stack_file
 from orthweb.ops.aws import OpsError
-from orthweb.problems import ConfigError
-from orthweb.validation import check_region, check_stack_name
+from orthweb.shared import redaction
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import TextIO
 
 from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
-from orthweb.constants import HOST_ROLES
 from orthweb.ops.aws import OpsError, connect
 from orthweb.ops.failover import Failover, FailoverPlan, NoStandby
 from orthweb.ops.progress import Reporter
+from orthweb.shared.constants import HOST_ROLES
 
 Confirm = Callable[[FailoverPlan], bool]
 

@@ -4,11 +4,11 @@ the DNS record the user must create when the stack does not publish it."""
 
 from __future__ import annotations
 
-from orthweb import sso
-from orthweb.config import StackConfig
-from orthweb.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
+from orthweb.config.stack_config import StackConfig
 from orthweb.evaluate import Evaluation
 from orthweb.evaluate.ec2_types import recorded_types
+from orthweb.shared import sso
+from orthweb.shared.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
 
 # One row: its label, the value shown, and the config keys (or options) it shows.
 Row = tuple[str, str, tuple[str, ...]]

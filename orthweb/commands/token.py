@@ -9,10 +9,10 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb import redaction, sso
 from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import AwsClients, OpsError, open_clients
 from orthweb.ops.token import find_machine_client, request_token
+from orthweb.shared import redaction, sso
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]

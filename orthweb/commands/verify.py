@@ -7,11 +7,11 @@ import sys
 from typing import TextIO
 
 from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
-from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
 from orthweb.ops.aws import OpsError
 from orthweb.ops.verify.model import CheckFailed, CheckResult, Report
 from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.verifier import Verifier
+from orthweb.shared.constants import DICOM_TLS_PORT, HTTPS_PORT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]

@@ -15,10 +15,10 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from orthweb.constants import ROLE_TAG, USER_DATA_NAME
 from orthweb.evaluate.model import Evaluation, RecordedResource
 from orthweb.host.bundle import unpack
 from orthweb.host.layout import HOST_FILES, USER_DATA_FILES
+from orthweb.shared.constants import ROLE_TAG, USER_DATA_NAME
 
 # The same names as orthweb.host.render.render_host_files uses.
 _NAMES = {file.path: file.name for file in (*HOST_FILES, *USER_DATA_FILES)}

@@ -14,10 +14,10 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-from orthweb.constants import POSTGRES_PORT, ROLE_TAG
 from orthweb.evaluate.ec2_types import recorded_types
 from orthweb.evaluate.mock_account import MOCK_ACCOUNT, LiveHost, MockAccount, assumed_role, session_issuer
 from orthweb.evaluate.mock_cognito import COGNITO_RESOURCES
+from orthweb.shared.constants import POSTGRES_PORT, ROLE_TAG
 
 __all__ = ["MOCK_ACCOUNT", "MockAccount", "OfflineMocks", "assumed_role"]
 

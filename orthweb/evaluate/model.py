@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orthweb.config import StackConfig
+from orthweb.config.stack_config import StackConfig
 
 SECRET_PLACEHOLDER = "[secret]"
 

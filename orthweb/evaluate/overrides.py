@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orthweb.constants import PROJECT
-from orthweb.problems import SET_SOURCE, ConfigError, Problem, qualified_key
+from orthweb.config.problems import SET_SOURCE, ConfigError, Problem, qualified_key
+from orthweb.shared.constants import PROJECT
 
 PathPart = str | int
 

@@ -18,10 +18,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orthweb.config_keys import KEY_NAMES
-from orthweb.constants import PROJECT
-from orthweb.problems import Problem
-from orthweb.validation import did_you_mean
+from orthweb.config.keys import KEY_NAMES
+from orthweb.config.problems import Problem
+from orthweb.config.validation import did_you_mean
+from orthweb.shared.constants import PROJECT
 
 # The providers this program uses, and the SDK package whose config getters name each one's keys.
 PROVIDER_CONFIG_MODULES = {"aws": "pulumi_aws", "tls": "pulumi_tls", "random": None}

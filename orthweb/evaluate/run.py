@@ -21,9 +21,9 @@ from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from orthweb.config import StackConfig, load_config
-from orthweb.config_keys import BY_NAME
-from orthweb.constants import PROJECT
+from orthweb.config.keys import BY_NAME
+from orthweb.config.problems import ConfigError, Problem, qualified_key
+from orthweb.config.stack_config import StackConfig, load_config
 from orthweb.evaluate.mocks import MockAccount, OfflineMocks
 from orthweb.evaluate.model import Evaluation, Secret
 from orthweb.evaluate.monitor import RecordingMonitor
@@ -31,7 +31,7 @@ from orthweb.evaluate.overrides import apply_each
 from orthweb.evaluate.project_config import ProjectConfigError, StackFailure, StackValue, engine_value, merge
 from orthweb.evaluate.provider_config import check_namespaces
 from orthweb.evaluate.stack_file import load_stack_file
-from orthweb.problems import ConfigError, Problem, qualified_key
+from orthweb.shared.constants import PROJECT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The region an evaluation assumes when the stack file sets no `aws:region`.

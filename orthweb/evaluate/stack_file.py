@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from orthweb import redaction
-from orthweb.config_keys import BY_NAME
-from orthweb.constants import ENVIRONMENTS, PROJECT
-from orthweb.problems import ConfigError, Problem, qualified_key
+from orthweb.config.keys import BY_NAME
+from orthweb.config.problems import ConfigError, Problem, qualified_key
+from orthweb.shared import redaction
+from orthweb.shared.constants import ENVIRONMENTS, PROJECT
 
 # What a Pulumi.<stack>.yaml may hold at its top level (the CLI's stack settings file).
 STACK_FILE_KEYS = frozenset({"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"})

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
 
-from orthweb.constants import BUNDLE_PREFIX
 from orthweb.host.layout import HOST_FILES
+from orthweb.shared.constants import BUNDLE_PREFIX
 
 _BY_MEMBER: Final = {file.path.lstrip("/"): file for file in HOST_FILES}
 

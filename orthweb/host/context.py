@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb.constants import (
+from orthweb.host.sso_context import SsoHostContext
+from orthweb.shared.constants import (
     GROUP_MEMBER,
     HOST_ROLES,
     LB_HEALTH_PATH,
@@ -19,8 +20,7 @@ from orthweb.constants import (
     VIEWERS,
     is_pinned_image,
 )
-from orthweb.host.sso_context import SsoHostContext
-from orthweb.modalities import DicomModality, modalities_reason
+from orthweb.shared.modalities import DicomModality, modalities_reason
 
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _STACK_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

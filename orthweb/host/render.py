@@ -18,16 +18,6 @@ from typing import Final
 
 import jinja2
 
-from orthweb import access, telemetry
-from orthweb.constants import (
-    DICOMWEB_ROOT,
-    STONE,
-    TCP_KEEPALIVE_SECONDS,
-    TRANSFER_IDLE_TIMEOUT_SECONDS,
-    USER_DATA_NAME,
-    VIEWER_PATHS,
-    WADO_URI_ROOT,
-)
 from orthweb.host.bundle import HostBundle
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import (
@@ -49,7 +39,17 @@ from orthweb.host.layout import (
     UPSTREAM_IDLE_TIMEOUT,
     USER_DATA_FILES,
 )
-from orthweb.modalities import CERTIFICATE_URI_PATTERN
+from orthweb.shared import access, telemetry
+from orthweb.shared.constants import (
+    DICOMWEB_ROOT,
+    STONE,
+    TCP_KEEPALIVE_SECONDS,
+    TRANSFER_IDLE_TIMEOUT_SECONDS,
+    USER_DATA_NAME,
+    VIEWER_PATHS,
+    WADO_URI_ROOT,
+)
+from orthweb.shared.modalities import CERTIFICATE_URI_PATTERN
 
 
 def _templates_dir() -> Path:
@@ -98,7 +98,7 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         dicom_clients_file=DICOM_CLIENTS_FILE,
         dicom_clients_sds_name=DICOM_CLIENTS_SDS_NAME,
         certificate_uri_pattern=CERTIFICATE_URI_PATTERN,
-        # What the host reports under: log groups, metric names, the metrics port (orthweb.telemetry).
+        # What the host reports under: log groups, metric names, the metrics port (orthweb.shared.telemetry).
         telemetry=telemetry,
         # Who may do what, and how a request must be written (Envoy and Orthanc's filter).
         access=access,

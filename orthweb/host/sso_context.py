@@ -10,7 +10,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb import sso
+from orthweb.shared import sso
 
 # Filled by fetch-secrets.sh from the site client's secret (values checked there first).
 CLIENT_ID_PLACEHOLDER: Final = "__ORTHWEB_SSO_CLIENT_ID__"
@@ -105,7 +105,7 @@ class SsoHostContext:
         """Cognito's logout URL with the site's client and address (filled in at boot)."""
         return f"{self.logout_endpoint}?client_id={CLIENT_ID_PLACEHOLDER}&logout_uri={LOGOUT_URI_PLACEHOLDER}"
 
-    # -- facts the template reads (from orthweb.sso, defined once there) -----------------------
+    # -- facts the template reads (from orthweb.shared.sso, defined once there) -----------------------
     payload_key = "token"
     client_id_placeholder = CLIENT_ID_PLACEHOLDER
     site_address_placeholder = SITE_ADDRESS_PLACEHOLDER

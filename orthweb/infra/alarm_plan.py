@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
-from orthweb import telemetry
-from orthweb.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
+from orthweb.shared import telemetry
+from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
 
 V = TypeVar("V")
 

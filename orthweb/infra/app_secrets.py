@@ -14,9 +14,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb.constants import CREDENTIALS_ROLE, PROJECT, SITE_TLS_ROLE
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, with_role
+from orthweb.shared.constants import CREDENTIALS_ROLE, PROJECT, SITE_TLS_ROLE
 
 ADMIN_USER = "admin"
 # A separate, least-privileged user for Envoy's health checks (the template restricts it to GET

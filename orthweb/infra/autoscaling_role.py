@@ -17,8 +17,8 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import aws_name
 from orthweb.infra.tags import describe
+from orthweb.shared.constants import aws_name
 
 AUTOSCALING_SERVICE: Final = "autoscaling.amazonaws.com"
 # IAM role names hold 64 characters; AWS puts "AWSServiceRoleForAutoScaling_" before the suffix.

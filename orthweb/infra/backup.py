@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import BACKUP_VAULT_ROLE, aws_name
 from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, stack_tags, with_role
+from orthweb.shared.constants import BACKUP_VAULT_ROLE, aws_name
 
 # The daily moment AWS Backup runs the plan's upkeep (the continuous backup itself never stops).
 DAILY_SCHEDULE = "cron(0 5 ? * * *)"

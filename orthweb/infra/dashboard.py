@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from orthweb import telemetry
-from orthweb.constants import aws_name
 from orthweb.infra.alarm_plan import EC2_NAMESPACE, RDS_NAMESPACE
+from orthweb.shared import telemetry
+from orthweb.shared.constants import aws_name
 
 WIDTH: Final = 24  # CloudWatch's dashboard grid is 24 units wide
 GRAPH_HEIGHT: Final = 6

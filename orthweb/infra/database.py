@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb import telemetry
-from orthweb.constants import POSTGRES_PORT
 from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import describe, stack_tags
+from orthweb.shared import telemetry
+from orthweb.shared.constants import POSTGRES_PORT
 
 DB_ENGINE = "postgres"
 DB_STORAGE_TYPE = "gp3"

@@ -20,11 +20,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from orthweb.constants import DICOM_CLIENT_TRUST_ROLE, DICOM_CLIENTS_ROLE, PROJECT
 from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, with_role
-from orthweb.modalities import DicomModality, certificate_fingerprint, certificate_uri
+from orthweb.shared.constants import DICOM_CLIENT_TRUST_ROLE, DICOM_CLIENTS_ROLE, PROJECT
+from orthweb.shared.modalities import DicomModality, certificate_fingerprint, certificate_uri
 
 # Ten years: the CA only signs at `pulumi up`; replacing it means issuing every modality again.
 CA_VALIDITY_HOURS = 10 * 365 * 24

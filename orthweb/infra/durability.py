@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb.constants import DEV, PROD
+from orthweb.shared.constants import DEV, PROD
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import key_alias
 from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, stack_tags
+from orthweb.shared.constants import key_alias
 
 
 @dataclass(frozen=True)

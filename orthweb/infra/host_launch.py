@@ -19,13 +19,13 @@ from typing import Any, Final
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import BUNDLE_TAG, HTTPS_PORT, POSTGRES_PORT, aws_name
 from orthweb.infra.firewall import Rule
 from orthweb.infra.host_image import InstanceType, LaunchInputs, host_image
 from orthweb.infra.modality_egress import modality_egress_rules
 from orthweb.infra.tags import stack_tags, with_role
 from orthweb.infra.user_data import HostBoot
-from orthweb.modalities import DicomModality
+from orthweb.shared.constants import BUNDLE_TAG, HTTPS_PORT, POSTGRES_PORT, aws_name
+from orthweb.shared.modalities import DicomModality
 
 # IMDSv2 only, with two hops: the Orthanc containers reach it for the instance role.
 METADATA_OPTIONS: Final[dict[str, Any]] = {

@@ -15,10 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from orthweb import telemetry
-from orthweb.constants import PROJECT
 from orthweb.infra import policies
 from orthweb.infra.tags import stack_tags
+from orthweb.shared import telemetry
+from orthweb.shared.constants import PROJECT
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import (
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.host_launch import METADATA_OPTIONS, HostLaunch
+from orthweb.infra.tags import with_role
+from orthweb.shared.constants import (
     AFTER_FIRST_BOOT_TAG,
     DICOM_TLS_PORT,
     HOST_ROLES,
@@ -17,9 +20,6 @@ from orthweb.constants import (
     SITE_ROLE,
     aws_name,
 )
-from orthweb.infra.firewall import FirewallArgs, Rule, firewall
-from orthweb.infra.host_launch import METADATA_OPTIONS, HostLaunch
-from orthweb.infra.tags import with_role
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import hashlib
 import re
 from typing import Final
 
-from orthweb.constants import aws_name
+from orthweb.shared.constants import aws_name
 
 ELB_NAME_MAX_LENGTH: Final = 32
 _DIGEST_LENGTH: Final = 6

@@ -21,7 +21,10 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import (
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.lb_names import elb_name
+from orthweb.infra.tags import stack_tags, with_role
+from orthweb.shared.constants import (
     DICOM_TLS_PORT,
     HTTPS_PORT,
     LB_HEALTH_PATH,
@@ -33,9 +36,6 @@ from orthweb.constants import (
     ZONE_SUFFIXES,
     aws_name,
 )
-from orthweb.infra.firewall import FirewallArgs, Rule, firewall
-from orthweb.infra.lb_names import elb_name
-from orthweb.infra.tags import stack_tags, with_role
 
 # Target health: a host that stops serving is out after interval x unhealthy threshold (20 s);
 # NLB allows intervals of 5-300 s and thresholds of 2-10.

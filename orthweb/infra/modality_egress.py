@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orthweb.infra.firewall import Rule
-from orthweb.modalities import DicomModality
+from orthweb.shared.modalities import DicomModality
 
 
 def modality_egress_rules(modalities: tuple[DicomModality, ...]) -> tuple[Rule, ...]:

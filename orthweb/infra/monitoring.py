@@ -1,6 +1,6 @@
 """What an on-call administrator gets: log groups, alarms to an encrypted topic, e-mail and a dashboard.
 
-The hosts write container logs and metrics under the names in `orthweb.telemetry`; this component
+The hosts write container logs and metrics under the names in `orthweb.shared.telemetry`; this component
 owns the log groups they write to (encrypted with the stack key, retention from config), one alarm
 per rule of `alarm_plan` (EC2 auto-recovery on the failover topology's hosts), the SNS topic the
 alarms notify (encrypted with the same key; only this stack's alarms may publish), one e-mail
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb import telemetry
-from orthweb.constants import aws_name
 from orthweb.infra import policies
 from orthweb.infra.alarm_plan import AlarmRule, HostToWatch, stack_rules
 from orthweb.infra.dashboard import DashboardInputs, dashboard_body, dashboard_name
 from orthweb.infra.tags import stack_tags, with_name
+from orthweb.shared import telemetry
+from orthweb.shared.constants import aws_name
 
 # What a status-check notification says where EC2 cannot recover the instance type.
 RECOVERY_UNSUPPORTED = (

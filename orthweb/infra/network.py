@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import FLOW_LOGS_PREFIX, HTTPS_PORT, ZONE_SUFFIXES
 from orthweb.infra import policies
 from orthweb.infra.cidr import plan_subnets
 from orthweb.infra.durability import Durability
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import stack_tags, with_name
+from orthweb.shared.constants import FLOW_LOGS_PREFIX, HTTPS_PORT, ZONE_SUFFIXES
 
 
 @dataclass(frozen=True)

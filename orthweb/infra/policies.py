@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb import telemetry
-from orthweb.constants import (
+from orthweb.shared import telemetry
+from orthweb.shared.constants import (
     ACCESS_LOGS_PREFIX,
     BUNDLE_PREFIX,
     FLOW_LOGS_PREFIX,

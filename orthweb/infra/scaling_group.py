@@ -17,10 +17,10 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, LB_HEALTH_PORT, aws_name
 from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.host_launch import METADATA_OPTIONS, HostLaunch
 from orthweb.infra.tags import with_role
+from orthweb.shared.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, LB_HEALTH_PORT, aws_name
 
 # A first deployment creates the database while the hosts boot; they wait for it (Multi-AZ RDS takes
 # up to ~20 minutes), and the group must not replace them for failing health checks meanwhile.

@@ -21,11 +21,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb import sso
-from orthweb.constants import PROJECT, aws_name
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, stack_tags, with_role
 from orthweb.infra.user_data import SignInHostInputs
+from orthweb.shared import sso
+from orthweb.shared.constants import PROJECT, aws_name
 
 # Password rules for people with access to patient data (Cognito's maximum strength classes).
 PASSWORD_MIN_LENGTH = 14

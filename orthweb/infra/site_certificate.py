@@ -14,8 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from orthweb.config import SiteCertificate as UserCertificate
-from orthweb.constants import PROJECT
+from orthweb.config.stack_config import SiteCertificate as UserCertificate
+from orthweb.shared.constants import PROJECT
 
 VALIDITY_HOURS = 825 * 24
 # Renewed by any `pulumi up` in its last month; hosts pick it up at their next boot.

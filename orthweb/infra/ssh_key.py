@@ -14,8 +14,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
-from orthweb.problems import ConfigError
-from orthweb.redaction import NOT_SHOWN
+from orthweb.config.problems import ConfigError
+from orthweb.shared.redaction import NOT_SHOWN
 
 # EC2 imports RSA and ED25519 keys only; RSA below 2048 bits is refused by AWS as well.
 ALLOWED = "an OpenSSH public key line: ssh-ed25519 or ssh-rsa (>= 2048 bits)"

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import (
+from orthweb.infra import policies
+from orthweb.infra.durability import Durability
+from orthweb.infra.tags import with_role
+from orthweb.shared.constants import (
     ACCESS_LOGS_PREFIX,
     DICOM_BUCKET_ROLE,
     HOST_BUNDLE_BUCKET_ROLE,
     LOG_BUCKET_ROLE,
     bucket_prefix,
 )
-from orthweb.infra import policies
-from orthweb.infra.durability import Durability
-from orthweb.infra.tags import with_role
 
 # Older versions of host bundles are kept this long after being replaced.
 NONCURRENT_VERSION_DAYS = 30

@@ -1,8 +1,8 @@
-"""The tags and descriptions every resource carries (tag keys and names in orthweb.constants)."""
+"""The tags and descriptions every resource carries (tag keys and names in orthweb.shared.constants)."""
 
 from __future__ import annotations
 
-from orthweb.constants import PROJECT, PROJECT_TAG, ROLE_TAG, STACK_TAG, aws_name
+from orthweb.shared.constants import PROJECT, PROJECT_TAG, ROLE_TAG, STACK_TAG, aws_name
 
 # The tag the AWS console shows as a resource's name.
 NAME_TAG = "Name"

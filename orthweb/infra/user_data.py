@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.config import StackConfig
-from orthweb.constants import COMPOSE_SHA256, SECONDARY
+from orthweb.config.stack_config import StackConfig
 from orthweb.host.context import HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import gzip_base64, render_host
 from orthweb.host.sso_context import SsoHostContext
 from orthweb.infra.host_role import HostRole
 from orthweb.infra.tags import stack_tags
-from orthweb.sizing import index_connections_for
+from orthweb.shared.constants import COMPOSE_SHA256, SECONDARY
+from orthweb.shared.sizing import index_connections_for
 
 
 @dataclass(frozen=True)

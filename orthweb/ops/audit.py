@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from orthweb import telemetry
 from orthweb.ops.aws import OpsError, call_aws
+from orthweb.shared import telemetry
 
 # A query's rows (field -> value); Logs Insights returns at most 10,000 per query.
 Row = dict[str, str]

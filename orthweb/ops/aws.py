@@ -13,9 +13,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from botocore.parsers import ResponseParserError
 
-from orthweb import redaction
-from orthweb.constants import ROLE_TAG
 from orthweb.infra.tags import stack_tags
+from orthweb.shared import redaction
+from orthweb.shared.constants import ROLE_TAG
 
 DENIED_CODES = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnauthorizedException"})
 REGION_HINT = "pass --region, or set aws:region in Pulumi.<stack>.yaml, AWS_REGION or a profile region"
@@ -81,7 +81,7 @@ def open_clients(
 
 
 def _remember_secret(parsed: dict[str, Any], **_: Any) -> None:
-    """Every secret value a command reads is never printed, not even in part (orthweb.redaction)."""
+    """Every secret value a command reads is never printed, not even in part (orthweb.shared.redaction)."""
     for field in ("SecretString", "SecretBinary"):
         value = parsed.get(field)
         if value:

@@ -17,10 +17,10 @@ from typing import Any
 
 from cryptography import x509
 
-from orthweb.constants import DICOM_CLIENTS_ROLE, ROLE_TAG
-from orthweb.modalities import certificate_fingerprint
 from orthweb.ops.aws import OpsError, call_aws
 from orthweb.ops.tagged import TaggedStack
+from orthweb.shared.constants import DICOM_CLIENTS_ROLE, ROLE_TAG
+from orthweb.shared.modalities import certificate_fingerprint
 
 FILE_MODE = 0o600
 

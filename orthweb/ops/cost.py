@@ -18,8 +18,6 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any, Protocol
 
-from orthweb import telemetry
-from orthweb.constants import AFTER_FIRST_BOOT_TAG, PRIMARY, ROLE_TAG, SECONDARY
 from orthweb.ops import billable
 from orthweb.ops.billable import (
     BACKUP_VAULT,
@@ -39,6 +37,8 @@ from orthweb.ops.billable import (
     USER_POOL_CLIENT,
     VPC_ENDPOINT,
 )
+from orthweb.shared import telemetry
+from orthweb.shared.constants import AFTER_FIRST_BOOT_TAG, PRIMARY, ROLE_TAG, SECONDARY
 
 # What EC2 detailed monitoring sends each minute per running instance, each billed as a custom metric:
 # CPUUtilization, DiskReadOps, DiskWriteOps, DiskReadBytes, DiskWriteBytes, NetworkIn, NetworkOut

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orthweb.constants import HOST_ROLES, HTTPS_PORT, PRIMARY
 from orthweb.ops.aws import AwsClients, OpsError, call_aws
 from orthweb.ops.key_access import CHECK_PERMISSIONS, KeyAccess, check_key_access, refusal, volume_keys
 from orthweb.ops.probe import HealthProbe, ProbeFactory, ProbeResult, https_probe
 from orthweb.ops.progress import Reporter, StepTiming
 from orthweb.ops.tagged import Host, SiteAddress, TaggedStack
+from orthweb.shared.constants import HOST_ROLES, HTTPS_PORT, PRIMARY
 
 # A host in one of these states can be brought to serve (a stopping one is started once stopped).
 SERVABLE_STATES = ("running", "stopped", "pending", "stopping")

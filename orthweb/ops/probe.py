@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from orthweb.constants import HTTPS_PORT
+from orthweb.shared.constants import HTTPS_PORT
 
 # Orthanc's REST root behind Envoy. Without credentials Orthanc answers 401; Envoy answers 503
 # when no replica passes its database-touching health check. So "< 500" means Orthanc answered.

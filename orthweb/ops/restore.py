@@ -12,9 +12,9 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb.constants import DICOM_BUCKET_ROLE, ROLE_TAG, STACK_TAG, bucket_prefix
 from orthweb.ops.aws import OpsError, call_aws, tags_of
 from orthweb.ops.point_in_time import copy_versions, versions_at
+from orthweb.shared.constants import DICOM_BUCKET_ROLE, ROLE_TAG, STACK_TAG, bucket_prefix
 
 RESTORED_ROLE = "restored"
 # RDS identifiers are at most 63 characters; ours end with the moment restored to.

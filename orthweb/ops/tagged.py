@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb.constants import (
+from orthweb.infra.tags import with_role
+from orthweb.ops.aws import AwsClients, OpsError, call_aws, tag_filters, tags_of
+from orthweb.shared.constants import (
     GROUP_MEMBER,
     HOST_ROLES,
     PROJECT,
@@ -22,8 +24,6 @@ from orthweb.constants import (
     SITE_TLS_ROLE,
     STACK_TAG,
 )
-from orthweb.infra.tags import with_role
-from orthweb.ops.aws import AwsClients, OpsError, call_aws, tag_filters, tags_of
 
 # Instance states of a host that still exists (terminated ones linger in the API for a while).
 LIVE_STATES = ("pending", "running", "stopping", "stopped")

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orthweb import sso
 from orthweb.ops.aws import AwsClients, OpsError, call_aws
 from orthweb.ops.tagged import TaggedStack
+from orthweb.shared import sso
 
 # Plain HTTP is refused except to a token endpoint on this machine (tests, SSH tunnels).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from orthweb.host.render import render_host_files
-from orthweb.telemetry import METRICS_PORT
+from orthweb.shared.telemetry import METRICS_PORT
 from tests.runtime.conftest import runtime_context
 from tools.bench.variants import (
     DEFAULT_ENVOY_CONCURRENCY,

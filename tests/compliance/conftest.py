@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from orthweb.compliance.scan import CheckovMissing, Report, find_checkov, scan
 from orthweb.evaluate import Evaluation, RecordedResource
+from orthweb.ops.compliance.scan import CheckovMissing, Report, find_checkov, scan
 
 # The hosts' HTTPS rule, turned into SSH from anywhere.
 HOSTS_HTTPS_RULE = "orthweb-hosts-sg-in-https-0.0.0.0_0"

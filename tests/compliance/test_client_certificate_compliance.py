@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.compliance.scan import Report, scan
-from orthweb.compliance.skips import SkipsFileError, load_skips
-from orthweb.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
 from orthweb.evaluate import Evaluation, evaluate
-from orthweb.modalities import AE_TITLE, CLIENT_CERTIFICATE
-from orthweb.sso import BASIC
+from orthweb.ops.compliance.scan import Report, scan
+from orthweb.ops.compliance.skips import SkipsFileError, load_skips
+from orthweb.ops.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
+from orthweb.shared.modalities import AE_TITLE, CLIENT_CERTIFICATE
+from orthweb.shared.sso import BASIC
 
 pytestmark = pytest.mark.compliance
 

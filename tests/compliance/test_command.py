@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orthweb import cli
-from orthweb.compliance.scan import CHECKOV_ENV, Report
+from orthweb.commands import cli
+from orthweb.ops.compliance.scan import CHECKOV_ENV, Report
 
 pytestmark = pytest.mark.compliance
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from orthweb.compliance.plan import SECRET_PLACEHOLDER, address_name, snake_case, terraform_plan
-from orthweb.compliance.types import UnmappedTypeError
 from orthweb.evaluate import Evaluation, plain, secrets_in
+from orthweb.ops.compliance.plan import SECRET_PLACEHOLDER, address_name, snake_case, terraform_plan
+from orthweb.ops.compliance.types import UnmappedTypeError
 
 pytestmark = pytest.mark.compliance
 

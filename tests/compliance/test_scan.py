@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orthweb.compliance.scan import Report
-from orthweb.compliance.skips import load_skips
+from orthweb.ops.compliance.scan import Report
+from orthweb.ops.compliance.skips import load_skips
 
 pytestmark = pytest.mark.compliance
 

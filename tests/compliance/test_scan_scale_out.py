@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.compliance.scan import Report, scan
 from orthweb.evaluate import evaluate
+from orthweb.ops.compliance.scan import Report, scan
 
 pytestmark = pytest.mark.compliance
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orthweb import sso
-from orthweb.compliance.scan import Report, scan
-from orthweb.compliance.skips import Skip, SkipsFileError, load_skips
-from orthweb.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
 from orthweb.evaluate import Evaluation, evaluate
+from orthweb.ops.compliance.scan import Report, scan
+from orthweb.ops.compliance.skips import Skip, SkipsFileError, load_skips
+from orthweb.ops.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
+from orthweb.shared import sso
 
 pytestmark = pytest.mark.compliance
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.compliance.skips import SkipsFileError, load_skips
+from orthweb.ops.compliance.skips import SkipsFileError, load_skips
 
 pytestmark = pytest.mark.compliance
 

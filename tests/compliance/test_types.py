@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
 from orthweb.evaluate import Evaluation, evaluate
+from orthweb.ops.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
 
 pytestmark = pytest.mark.compliance
 

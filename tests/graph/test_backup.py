@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
+from orthweb.config.problems import ConfigError
 from orthweb.evaluate import Evaluation, evaluate
-from orthweb.problems import ConfigError
 
 VAULT = "aws:backup/vault:Vault"
 PLAN = "aws:backup/plan:Plan"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from orthweb.config import default_options
-from orthweb.constants import COMPOSE_SHA256
+from orthweb.config.stack_config import default_options
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.host_files import host_files
+from orthweb.shared.constants import COMPOSE_SHA256
 
 
 def test_the_default_release_has_a_digest_for_each_architecture() -> None:

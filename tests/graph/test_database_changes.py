@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from orthweb.config_keys import KEYS, OPTIONS, OPTIONS_KEY
+from orthweb.config.keys import KEYS, OPTIONS, OPTIONS_KEY
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.replacement import replaced
 from orthweb.evaluate.stack_file import stand_in_certificate

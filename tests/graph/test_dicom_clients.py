@@ -16,11 +16,11 @@ import pytest
 import yaml
 from parliament import analyze_policy_string
 
-from orthweb.constants import DICOM_CLIENT_TRUST_ROLE, DICOM_CLIENTS_ROLE, ROLE_TAG
 from orthweb.evaluate import Evaluation, evaluate, redact, secrets_in
 from orthweb.evaluate.host_files import host_files, user_data_text
 from orthweb.host.layout import DICOM_CLIENTS_FILE, DICOM_CLIENTS_SDS_NAME
-from orthweb.modalities import certificate_fingerprint, certificate_uri
+from orthweb.shared.constants import DICOM_CLIENT_TRUST_ROLE, DICOM_CLIENTS_ROLE, ROLE_TAG
+from orthweb.shared.modalities import certificate_fingerprint, certificate_uri
 
 MODALITIES = ["CT_1@10.20.0.15:104", "MR_1@10.20.0.16:11112"]
 CERTIFICATES: dict[str, Any] = {"dicomClientCertificates": True, "dicomModalities": MODALITIES}

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.constants import BUNDLE_PREFIX, BUNDLE_TAG, MAX_REPLICAS
 from orthweb.evaluate import Evaluation, RecordedResource, evaluate, plain
 from orthweb.evaluate.host_files import BUNDLE_OBJECT, INSTANCE, LAUNCH_TEMPLATE, host_files, user_data_text
-from orthweb.modalities import MAX_MODALITIES
+from orthweb.shared.constants import BUNDLE_PREFIX, BUNDLE_TAG, MAX_REPLICAS
+from orthweb.shared.modalities import MAX_MODALITIES
 
 BUCKET = "orthweb-storage-host-bundles"
 READ_GRANT = "orthweb-host-identity-bundle-read"

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from orthweb.constants import BUNDLE_TAG
 from orthweb.evaluate import Evaluation, RecordedResource, evaluate
 from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.hosts import HostsArgs
 from orthweb.infra.scaling_group import ScalingGroupArgs
+from orthweb.shared.constants import BUNDLE_TAG
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"

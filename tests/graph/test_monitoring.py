@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from orthweb import telemetry
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.infra.dashboard import dashboard_name
-from orthweb.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
+from orthweb.shared import telemetry
+from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -65,7 +65,7 @@ def test_one_log_group_per_component_encrypted_with_the_stack_key_and_configured
 
 
 def test_a_retention_cloudwatch_refuses_never_reaches_aws(empty_home: Any) -> None:
-    from orthweb.config import ConfigError
+    from orthweb.config.stack_config import ConfigError
 
     with pytest.raises(ConfigError, match="logRetentionDays"):
         evaluate("dev", {"deploymentOptions": {"logRetentionDays": 100}}, home=empty_home)
@@ -254,7 +254,7 @@ def test_database_alarms_follow_the_configured_class_and_storage(stack: Evaluati
 
 def test_connections_threshold_stays_above_what_orthanc_holds(stack: Evaluation) -> None:
     """Orthanc alone must never trip the connections alarm: it holds a fixed pool per replica."""
-    from orthweb.sizing import index_connections_for
+    from orthweb.shared.sizing import index_connections_for
 
     options = stack.config.options
     per_replica = index_connections_for(options.db_instance_class, replicas_per_host=options.orthanc_replicas) + 1

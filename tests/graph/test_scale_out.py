@@ -11,11 +11,16 @@ import pytest
 import yaml
 from parliament import analyze_policy_string
 
-from orthweb.constants import LB_HEALTH_PATH, LB_HEALTH_PORT, LOAD_BALANCER_LOGS_PREFIX, TRANSFER_IDLE_TIMEOUT_SECONDS
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.host_files import host_files, user_data_text
 from orthweb.infra.load_balancer import DEREGISTRATION_DELAY_SECONDS, TLS_POLICY
 from orthweb.infra.scaling_group import FIRST_BOOT_GRACE_SECONDS
+from orthweb.shared.constants import (
+    LB_HEALTH_PATH,
+    LB_HEALTH_PORT,
+    LOAD_BALANCER_LOGS_PREFIX,
+    TRANSFER_IDLE_TIMEOUT_SECONDS,
+)
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"

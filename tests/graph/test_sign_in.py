@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from orthweb import sso
 from orthweb.evaluate import Evaluation, evaluate, plain, secrets_in
 from orthweb.evaluate.host_files import user_data_text
+from orthweb.shared import sso
 
 POOL = "aws:cognito/userPool:UserPool"
 CLIENT = "aws:cognito/userPoolClient:UserPoolClient"

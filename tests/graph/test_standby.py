@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orthweb.constants import AFTER_FIRST_BOOT_TAG
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.evaluate.host_files import user_data_text
 from orthweb.ops.cost import estimate
+from orthweb.shared.constants import AFTER_FIRST_BOOT_TAG
 
 INSTANCE_STATE = "aws:ec2transitgateway/instanceState:InstanceState"
 

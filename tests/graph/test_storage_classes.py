@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from orthweb.constants import READABLE_STORAGE_CLASSES
+from orthweb.config.problems import ConfigError
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.ops.cost import estimate
-from orthweb.problems import ConfigError
+from orthweb.shared.constants import READABLE_STORAGE_CLASSES
 
 BUCKET = "aws:s3/bucket:Bucket"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"

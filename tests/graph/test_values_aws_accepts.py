@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.config_keys import OPTION_BY_NAME
+from orthweb.config.keys import OPTION_BY_NAME
 from orthweb.evaluate import Evaluation, evaluate
 
 HOST_LAUNCHERS = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")

@@ -21,7 +21,7 @@ import pytest
 from orthweb.clients.dicom import DicomEndpoint
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host, render_host_files
-from orthweb.modalities import DicomModality
+from orthweb.shared.modalities import DicomModality
 from tools.harness import Stack, load_rendered
 from tools.harness.aws import FetchSecrets, fetch_secrets_provider
 from tools.harness.bundle import boot_from_bundle

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orthweb.sso import ROLE_HEADER, UPLOADER, VIEWER
+from orthweb.shared.sso import ROLE_HEADER, UPLOADER, VIEWER
 
 BULK_DELETE = '{{"Resources": ["{instance}"]}}'
 # A request with no token of its own (it brings another credential).

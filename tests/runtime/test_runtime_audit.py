@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from pydicom import Dataset
 
-from orthweb import sso, telemetry
-from orthweb.cli import build_parser
 from orthweb.clients.dicom import CALLED_AE, SUCCESS, make_study, store, to_bytes
 from orthweb.clients.dicomweb import Answer, DicomWebClient
-from orthweb.constants import DICOMWEB_ROOT, WADO_URI_ROOT
+from orthweb.commands.cli import build_parser
 from orthweb.ops import audit
 from orthweb.ops.audit import Runner
+from orthweb.shared import sso, telemetry
+from orthweb.shared.constants import DICOMWEB_ROOT, WADO_URI_ROOT
 from tools.harness import Stack, insights
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
 from tools.harness.oidc import CognitoLike

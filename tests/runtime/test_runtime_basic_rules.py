@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from orthweb import access
 from orthweb.host.render import render_host_files
+from orthweb.shared import access
 from tests.runtime.conftest import runtime_context
 from tests.runtime.role_attacks import REGISTRATION_ATTACKS
 from tools.harness import Stack

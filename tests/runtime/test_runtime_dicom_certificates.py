@@ -30,8 +30,8 @@ from orthweb.clients.dicom import (
     store,
 )
 from orthweb.host.render import render_host_files
-from orthweb.modalities import DicomModality, certificate_fingerprint, certificate_uri
 from orthweb.ops.client_certificates import ClientCertificate, write_private_file
+from orthweb.shared.modalities import DicomModality, certificate_fingerprint, certificate_uri
 from tests.runtime.conftest import ACCOUNT, REGION, instance_count, runtime_context, stored_instances
 from tools.harness import Stack
 from tools.harness.aws import FetchSecrets

@@ -25,7 +25,7 @@ from orthweb.clients.dicomweb import (
     split_multipart,
     urls_in,
 )
-from orthweb.constants import DICOMWEB_ROOT
+from orthweb.shared.constants import DICOMWEB_ROOT
 from tools.harness import Credential, Stack
 from tools.harness.compose_replicas import compose_services, service_environment
 from tools.harness.dicom import make_multiframe_instance

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from orthweb.clients.dicom import SUCCESS, DicomEndpoint, make_study, store
-from orthweb.modalities import DicomModality
+from orthweb.shared.modalities import DicomModality
 from tools.harness import Stack
 from tools.harness.dicom import find_instances
 

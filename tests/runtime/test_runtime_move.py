@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orthweb.clients.dicom import PENDING, SUCCESS, DicomEndpoint, make_study, store
-from orthweb.modalities import DicomModality
+from orthweb.shared.modalities import DicomModality
 from tools.harness import Stack
 from tools.harness.dicom import StorageListener, move_study
 

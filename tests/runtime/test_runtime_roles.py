@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orthweb import access, sso
 from orthweb.clients.dicom import make_study, to_bytes
 from orthweb.host.render import render_host_files
+from orthweb.shared import access, sso
 from tests.runtime.conftest import MACHINE_ID, runtime_context, site_secret_arn
 from tests.runtime.role_attacks import (
     ATTACKS,

@@ -20,10 +20,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from orthweb import access, sso
-from orthweb.constants import DICOMWEB_ROOT
 from orthweb.host.render import render_host_files
 from orthweb.host.sso_context import SsoHostContext
+from orthweb.shared import access, sso
+from orthweb.shared.constants import DICOMWEB_ROOT
 from tests.runtime.conftest import ACCOUNT, REGION, runtime_context
 from tools.harness.envoy import envoy_binary
 from tools.harness.oidc import Browser, CognitoLike, sign_in_context

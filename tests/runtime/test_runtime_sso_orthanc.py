@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from orthweb import sso
 from orthweb.clients.dicom import SUCCESS, echo, make_study, to_bytes
+from orthweb.shared import sso
 from tools.harness import Stack
 from tools.harness.dicom import local_endpoint, tls_context
 from tools.harness.oidc import CognitoLike

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from orthweb import telemetry
 from orthweb.clients.dicom import SUCCESS, DicomEndpoint, echo
+from orthweb.shared import telemetry
 from tools.harness import Stack
 from tools.harness.processes import LOOPBACK, wait_until
 

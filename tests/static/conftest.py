@@ -6,7 +6,7 @@ import pytest
 
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
-from orthweb.sizing import index_connections_for
+from orthweb.shared.sizing import index_connections_for
 from tests.static.static_checks import FakeSecrets, SiteCertificate, make_site_certificate
 
 ACCOUNT = "123456789012"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from orthweb.host import render
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import USER_DATA_LIMIT_BYTES, render_host_files, render_user_data, render_user_data_gzip_base64
-from orthweb.sizing import (
+from orthweb.shared.sizing import (
     MAX_CONNECTIONS_PER_REPLICA,
     RDS_CLASS_MEMORY_GIB,
     RESERVED_CONNECTIONS,

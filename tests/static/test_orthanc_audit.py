@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from orthweb import telemetry
 from orthweb.clients.dicom import make_study, to_bytes
+from orthweb.shared import telemetry
 from tests.static.test_orthanc_filter import ACCOUNTS, running_orthanc
 
 PATIENT_ID = "AUDIT-PATIENT-7"

@@ -1,6 +1,6 @@
 """The rendered orthweb-filter.lua, enforced by the real Orthanc (Debian's, SQLite index): the
 health-check account's limits, the registrations nobody may make, and with sign-in the role table
-of orthweb.access on the role Envoy names.
+of orthweb.shared.access on the role Envoy names.
 
 Loads the filter through `LuaScripts`, as the replicas do, with ExecuteLuaEnabled false, and
 checks what each account may do over HTTP.
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from orthweb import access, sso
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
 from orthweb.host.sso_context import SsoHostContext
+from orthweb.shared import access, sso
 from tests.static.static_checks import require_tool
 
 ACCOUNTS = {"admin": "admin-pw-for-test", "health": "health-pw-for-test"}
@@ -158,7 +158,7 @@ def test_a_draining_replica_fails_the_health_check_only(orthanc_port: int, drain
     assert _status(orthanc_port, "health", "GET", "/changes?last") == 200
 
 
-# --- with sign-in: the role table, as Orthanc's filter renders it, says what orthweb.access says ----
+# --- with sign-in: the role table, as Orthanc's filter renders it, says what orthweb.shared.access says ----
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ PATHS = sorted(
 
 def test_the_filter_enforces_the_role_table(sso_orthanc_port: int) -> None:
     """Each role (and none, and an unknown one) x each method Orthanc's filter sees x each path:
-    Orthanc refuses (403) exactly what orthweb.access.allows refuses."""
+    Orthanc refuses (403) exactly what orthweb.shared.access.allows refuses."""
     disagreements = []
     for role in (*sso.ROLES, None, "superadmin"):
         headers = {} if role is None else {sso.ROLE_HEADER: role}

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb import telemetry
 from orthweb.host.context import DICOMWEB_SWITCH, VIEWER_SWITCHES, HostAppContext
 from orthweb.host.layout import DRAIN_DIR, SECRETS_DIR
+from orthweb.shared import telemetry
 from tests.static.static_checks import CheckFailed, compose_validate
 
 # The only environment variables allowed in containers: none of them carries a secret.

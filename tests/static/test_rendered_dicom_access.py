@@ -28,7 +28,7 @@ import yaml
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import DICOM_CLIENTS_FILE
 from orthweb.host.render import render_host_files
-from orthweb.modalities import DicomModality, certificate_uri
+from orthweb.shared.modalities import DicomModality, certificate_uri
 from tests.static.static_checks import (
     SiteCertificate,
     envoy_validate,

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.constants import DICOMWEB_ROOT, OHIF, STONE, VIEWER_PATHS, WADO_URI_ROOT
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
+from orthweb.shared.constants import DICOMWEB_ROOT, OHIF, STONE, VIEWER_PATHS, WADO_URI_ROOT
 from tests.static.static_checks import orthanc_unknown_keys
 from tools.harness.image_plugins import image_plugins, plugin_switches
 

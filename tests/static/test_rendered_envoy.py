@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.constants import TCP_KEEPALIVE_SECONDS, TRANSFER_IDLE_TIMEOUT_SECONDS
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
+from orthweb.shared.constants import TCP_KEEPALIVE_SECONDS, TRANSFER_IDLE_TIMEOUT_SECONDS
 from tests.static.static_checks import (
     CheckFailed,
     SiteCertificate,

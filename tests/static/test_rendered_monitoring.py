@@ -14,10 +14,10 @@ import jsonschema
 import pytest
 import yaml
 
-from orthweb import telemetry
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER, HOST_FILES
 from orthweb.infra.alarm_plan import HostToWatch, host_rules
+from orthweb.shared import telemetry
 from tests.static.static_checks import first_boot_commands
 
 # --- the CloudWatch agent's configuration ------------------------------------------------------
@@ -290,7 +290,7 @@ ALLOWED_OPERATORS = {
     "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
     # Who asked, as the sign-in filter took it from the verified token.
     *(f"%DYNAMIC_METADATA({telemetry.AUDIT_METADATA}:{field})%" for field in telemetry.IDENTITY_FIELDS),
-    # What a request touched that only Envoy sees: UIDs and Orthanc ids (orthweb.telemetry).
+    # What a request touched that only Envoy sees: UIDs and Orthanc ids (orthweb.shared.telemetry).
     *(f"%DYNAMIC_METADATA({telemetry.AUDIT_METADATA}:{field})%" for field in telemetry.AUDIT_REFERENCE_FIELDS),
     # The URI of a modality's client certificate: the name of a modality, not a secret.
     "%DOWNSTREAM_PEER_URI_SAN%",

@@ -11,7 +11,7 @@ import yaml
 
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
-from orthweb.modalities import DicomModality, parse_modality
+from orthweb.shared.modalities import DicomModality, parse_modality
 from tests.static.static_checks import orthanc_unknown_keys, orthanc_unknown_modality_keys, orthancteam_name_unknown
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb.constants import LB_HEALTH_PATH, LB_HEALTH_PORT
 from orthweb.host.context import HOST_ID_VARIABLE, HostAppContext
 from orthweb.host.render import render_host_files
-from orthweb.telemetry import METRICS_PORT
+from orthweb.shared.constants import LB_HEALTH_PATH, LB_HEALTH_PORT
+from orthweb.shared.telemetry import METRICS_PORT
 from tests.static.static_checks import (
     CheckFailed,
     SiteCertificate,

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from orthweb import access, sso
 from orthweb.host.context import HostAppContext
 from orthweb.host.layout import HEALTH_AUTH_PLACEHOLDER
 from orthweb.host.render import render_host_files
@@ -26,6 +25,7 @@ from orthweb.host.sso_context import (
     TRUSTED_CA_FILE,
     SsoHostContext,
 )
+from orthweb.shared import access, sso
 from tests.static.static_checks import SiteCertificate, envoy_cluster_references, run, with_local_certificates
 from tests.static.static_checks import envoy_binary as static_envoy_binary
 

@@ -1,4 +1,4 @@
-"""The role table (orthweb.access) and the model of how Orthanc 1.12 reads a request
+"""The role table (orthweb.shared.access) and the model of how Orthanc 1.12 reads a request
 (tools.harness.orthanc_view), checked on their own; the runtime tests use both as oracles."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from orthweb import access, sso
+from orthweb.shared import access, sso
 from tools.harness.orthanc_view import orthanc_view, remove_dot_segments
 
 STUDY = "0123abcd-0123abcd-0123abcd-0123abcd-0123abcd"

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from orthweb import telemetry
 from orthweb.infra.alarm_plan import (
     BREACHING,
     NOT_BREACHING,
@@ -17,7 +16,8 @@ from orthweb.infra.alarm_plan import (
     load_balancer_rules,
     stack_rules,
 )
-from orthweb.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
+from orthweb.shared import telemetry
+from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
 
 HOSTS = [HostToWatch("primary", "i-1", True), HostToWatch("secondary", "i-2", False)]
 PER_HOST = ("status-check", "replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring")

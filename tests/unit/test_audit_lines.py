@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from orthweb import telemetry
+from orthweb.shared import telemetry
 
 EVENT = '{"event":"http","request_id":"r-1","study":"1.2.3"}'
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orthweb import telemetry
 from orthweb.ops import audit
 from orthweb.ops.aws import OpsError
+from orthweb.shared import telemetry
 from tools.harness import insights
 
 STUDY = "1.2.840.99.1"

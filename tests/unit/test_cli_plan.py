@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orthweb.cli import main
+from orthweb.commands.cli import main
 from orthweb.host.bundle import HostBundle
 from orthweb.host.layout import HOST_FILES
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orthweb.config import ConfigError, default_options, load_config
+from orthweb.config.stack_config import ConfigError, default_options, load_config
 
 
 def load(home: Path, **values: Any) -> Any:
@@ -164,7 +164,7 @@ def test_alarm_emails_arrive_as_a_json_list_and_keep_their_order(empty_home: Pat
 
 
 def test_log_retention_accepts_every_value_cloudwatch_accepts(empty_home: Path) -> None:
-    from orthweb.telemetry import LOG_RETENTION_DAYS
+    from orthweb.shared.telemetry import LOG_RETENTION_DAYS
 
     for days in LOG_RETENTION_DAYS:
         assert load(empty_home, deploymentOptions={"logRetentionDays": days}).options.log_retention_days == days

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from orthweb.config import ConfigError, load_config
+from orthweb.config.stack_config import ConfigError, load_config
 
 SSO_ROLE = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123456789abcdef"
 

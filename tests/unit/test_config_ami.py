@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.config import ConfigError, load_config
+from orthweb.config.stack_config import ConfigError, load_config
 
 
 @pytest.mark.parametrize("ami", ["ami-0123abcd", "ami-0123456789abcdef0"])

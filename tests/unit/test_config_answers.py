@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from orthweb.config import ConfigError, load_config
+from orthweb.config.stack_config import ConfigError, load_config
 
 NOW = datetime.datetime(2026, 11, 29, tzinfo=datetime.UTC)
 SECRET_KEY = frozenset({"orthweb:siteCertificateKey"})

@@ -1,4 +1,4 @@
-"""One table of config keys (orthweb/config_keys.py): every other home of a key is derived from its
+"""One table of config keys (orthweb/config/keys.py): every other home of a key is derived from its
 row or equal to it, and every refusal is a Problem naming the key."""
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orthweb import redaction
-from orthweb.config import DeploymentOptions, StackConfig, default_options, load_config
-from orthweb.config_keys import (
+from orthweb.config.keys import (
     KEYS,
     OPTION_NAMES,
     OPTIONS,
@@ -29,11 +27,13 @@ from orthweb.config_keys import (
     with_project_config,
     with_readme_tables,
 )
-from orthweb.constants import ENVIRONMENTS
+from orthweb.config.problems import ConfigError, Problem
+from orthweb.config.stack_config import DeploymentOptions, StackConfig, default_options, load_config
+from orthweb.config.validation import IntIn
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.evaluate.project_config import declarations
-from orthweb.problems import ConfigError, Problem
-from orthweb.validation import IntIn
+from orthweb.shared import redaction
+from orthweb.shared.constants import ENVIRONMENTS
 
 ROWS = (*KEYS, *OPTIONS)
 # StackConfig fields that no single key fills: assembled from several keys, or not config at all.

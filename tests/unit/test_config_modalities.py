@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orthweb.config import ConfigError, load_config
-from orthweb.modalities import DicomModality
+from orthweb.config.stack_config import ConfigError, load_config
+from orthweb.shared.modalities import DicomModality
 
 
 def modalities(value: object, home: Path) -> tuple[DicomModality, ...]:

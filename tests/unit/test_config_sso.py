@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orthweb import sso
-from orthweb.config import ConfigError, SsoSettings, load_config
+from orthweb.config.stack_config import ConfigError, SsoSettings, load_config
+from orthweb.shared import sso
 
 ADMINS = ["pacs-admin@example.org", "radiology-lead@example.org"]
 

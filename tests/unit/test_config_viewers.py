@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orthweb.config import ConfigError, load_config
-from orthweb.constants import OHIF, STONE, VIEWERS
+from orthweb.config.stack_config import ConfigError, load_config
+from orthweb.shared.constants import OHIF, STONE, VIEWERS
 
 
 def options(home: Path, **values: Any) -> Any:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from orthweb.constants import AFTER_FIRST_BOOT_TAG
 from orthweb.ops import billable, cost
 from orthweb.ops.cost import PriceTable, estimate, terraform_anchor
+from orthweb.shared.constants import AFTER_FIRST_BOOT_TAG
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from orthweb.config import default_options
+from orthweb.config.stack_config import default_options
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.ops.cost import LineItem, estimate
 

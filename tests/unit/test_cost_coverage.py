@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orthweb.config.validation import known_regions
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.infra import instance_types
 from orthweb.ops import billable
 from orthweb.ops.cost import CostEstimate, estimate
-from orthweb.sizing import RDS_CLASS_MEMORY_GIB
-from orthweb.validation import known_regions
+from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB
 from tests.unit.test_cost import Res, stack
 
 # The shapes `pulumi up` can create: both environments, both topologies, and the modalities'

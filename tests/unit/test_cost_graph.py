@@ -36,7 +36,7 @@ def test_plan_command_adds_the_cost_section(dev: Evaluation) -> None:
 
 
 def test_every_billed_monitoring_item_is_in_the_estimate(dev: Evaluation) -> None:
-    from orthweb import telemetry
+    from orthweb.shared import telemetry
 
     result = {item.item: item for item in estimate(dev.resources, "us-east-1").items}
     alarms = result["CloudWatch alarms (standard resolution)"]
@@ -50,7 +50,7 @@ def test_every_billed_monitoring_item_is_in_the_estimate(dev: Evaluation) -> Non
 
 
 def test_a_stopped_secondary_publishes_no_custom_metrics(dev: Evaluation) -> None:
-    from orthweb import telemetry
+    from orthweb.shared import telemetry
 
     per_host = telemetry.custom_metrics_per_host()
     items = estimate(dev.resources, "us-east-1", secondary_state="stopped").items
@@ -59,15 +59,15 @@ def test_a_stopped_secondary_publishes_no_custom_metrics(dev: Evaluation) -> Non
 
 
 def test_custom_metrics_per_host_counts_every_kept_series() -> None:
-    from orthweb import telemetry
+    from orthweb.shared import telemetry
 
     # Healthy replicas are kept for both clusters; every other scraped metric is one series.
     assert telemetry.custom_metrics_per_host() == (len(telemetry.SCRAPED_METRICS) + 1) + len(telemetry.HOST_METRICS)
 
 
 def test_the_scale_out_groups_hosts_share_one_set_of_custom_metrics(empty_home: Path) -> None:
-    from orthweb import telemetry
     from orthweb.evaluate import evaluate
+    from orthweb.shared import telemetry
 
     scale_out = evaluate("dev", {"topology": "scale-out"}, home=empty_home)
     items = estimate(scale_out.resources, "us-east-1").items

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from orthweb.config import load_config
+from orthweb.config.problems import ConfigError
+from orthweb.config.stack_config import load_config
 from orthweb.infra.ssh_key import resolve_public_key
-from orthweb.problems import ConfigError
 from tests.conftest import openssh_public
 
 

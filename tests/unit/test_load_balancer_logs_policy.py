@@ -6,8 +6,8 @@ import json
 
 from parliament import analyze_policy_string
 
-from orthweb.constants import LOAD_BALANCER_LOGS_PREFIX
 from orthweb.infra import policies
+from orthweb.shared.constants import LOAD_BALANCER_LOGS_PREFIX
 
 BUCKET = "arn:aws:s3:::orthweb-dev-logs-abc"
 ACCOUNT = "123456789012"

@@ -17,12 +17,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from orthweb.cli import build_parser
 from orthweb.commands import modality_cert
-from orthweb.constants import DICOM_CLIENTS_ROLE
+from orthweb.commands.cli import build_parser
 from orthweb.infra.tags import with_role
-from orthweb.modalities import certificate_fingerprint, certificate_uri
 from orthweb.ops.aws import AwsClients
+from orthweb.shared.constants import DICOM_CLIENTS_ROLE
+from orthweb.shared.modalities import certificate_fingerprint, certificate_uri
 from tools.harness.pki import issue_client_certificate, make_client_ca
 
 REGION = "eu-west-1"

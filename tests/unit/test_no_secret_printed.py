@@ -2,15 +2,15 @@
 config key and every flag of every command (as `--set`, `--set-file`, a stack file, a flag's
 value, the environment), never reach stdout or stderr, not even 16 characters of them.
 
-The commands run in-process through `orthweb.cli.main`, which is what a user runs: everything they
-print passes `orthweb.redaction`. `check` runs a stand-in checkov that fails by echoing the whole
+The commands run in-process through `orthweb.commands.cli.main`, which is what a user runs: everything they
+print passes `orthweb.shared.redaction`. `check` runs a stand-in checkov that fails by echoing the whole
 plan it was given (so any value that reached the plan would be printed back); `verify`,
 `failover`, `token` and `modality-cert` run against moto's AWS, with the secret in the environment's credentials
 and in the stack's own Secrets Manager values, and with a token endpoint that echoes the client
 secret it is sent in its error.
 
 The examples are drawn once (derandomized): where no secret channel marks a value, secret-shaped
-words are recognised by heuristics (orthweb/redaction.py), so a fixed draw keeps the run
+words are recognised by heuristics (orthweb/shared/redaction.py), so a fixed draw keeps the run
 reproducible; tests/unit/test_redaction.py measures those heuristics on their own.
 """
 
@@ -39,12 +39,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
-from orthweb import redaction, sso
-from orthweb.cli import main
-from orthweb.config_keys import KEYS, OPTIONS
+from orthweb.commands.cli import main
+from orthweb.config.keys import KEYS, OPTIONS
+from orthweb.config.problems import qualified_key
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.infra.tags import with_role
-from orthweb.problems import qualified_key
+from orthweb.shared import redaction, sso
 from tools.bench.__main__ import main as bench_main
 
 WINDOW = redaction.WINDOW
@@ -487,8 +487,8 @@ def test_modality_cert_prints_its_summary_whole_and_nothing_of_the_key(
 ) -> None:
     """Only the stored secret's secret fields are withheld: the summary's name and fingerprint,
     from the same stored value, print as they are."""
-    from orthweb.constants import DICOM_CLIENTS_ROLE
-    from orthweb.modalities import certificate_fingerprint, certificate_uri
+    from orthweb.shared.constants import DICOM_CLIENTS_ROLE
+    from orthweb.shared.modalities import certificate_fingerprint, certificate_uri
     from tools.harness.pki import issue_client_certificate, make_client_ca
 
     ca = make_client_ca()

@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
-from orthweb import sso
+from orthweb.shared import sso
 from tools.harness.oidc import Browser, CognitoLike, query_of
 
 REDIRECT = "https://127.0.0.1:9/orthweb/sso/callback"

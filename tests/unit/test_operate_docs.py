@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from orthweb import telemetry
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.infra.alarm_plan import ABOVE, AlarmRule, HostToWatch, stack_rules
+from orthweb.shared import telemetry
 
 AT_LEAST = "\N{GREATER-THAN OR EQUAL TO}"
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")

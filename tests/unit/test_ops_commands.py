@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from orthweb.cli import main
 from orthweb.commands import common
+from orthweb.commands.cli import main
 from orthweb.ops.aws import OpsError
 from orthweb.ops.verify.model import CheckFailed
 

@@ -71,7 +71,7 @@ def test_the_wheel_carries_every_template_and_data_file(wheel: Path) -> None:
         assert f"orthweb/templates/{template.name}" in names
     for data in (ROOT / "orthweb" / "data").glob("*.json"):
         assert f"orthweb/data/{data.name}" in names
-    assert "orthweb/compliance/skips.yaml" in names
+    assert "orthweb/ops/compliance/skips.yaml" in names
 
 
 def test_an_installed_wheel_renders_from_its_own_templates(wheel: Path, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from orthweb import cli
-from orthweb.config import load_config
+from orthweb.commands import cli
+from orthweb.config.stack_config import load_config
 from orthweb.evaluate.changes import Change, changes
 from orthweb.evaluate.model import Evaluation, RecordedResource
 

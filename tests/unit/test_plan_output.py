@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from orthweb.commands.plan_settings import settings_rows
-from orthweb.config import load_config
-from orthweb.config_keys import KEY_NAMES, OPTION_NAMES, OPTIONS_KEY
+from orthweb.config.keys import KEY_NAMES, OPTION_NAMES, OPTIONS_KEY
+from orthweb.config.stack_config import load_config
 from orthweb.evaluate import PROJECT_ROOT, Evaluation
 from orthweb.evaluate.model import RecordedResource
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from orthweb.config import ConfigError
+from orthweb.config.stack_config import ConfigError
 from orthweb.evaluate.overrides import apply_overrides
 from orthweb.evaluate.stack_file import read_stack_file, stand_in_certificate
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orthweb import cli
-from orthweb.compliance.scan import CHECKOV_ENV
+from orthweb.commands import cli
+from orthweb.ops.compliance.scan import CHECKOV_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 # Runs `main` of a module with one package made unimportable, as on a machine without it.
@@ -41,7 +41,7 @@ def test_check_without_checkov_says_what_to_run_before_evaluating(
 
 
 def test_a_command_without_its_python_packages_says_to_run_setup() -> None:
-    done = run_without("pulumi", "orthweb.cli", ["plan"])
+    done = run_without("pulumi", "orthweb.commands.cli", ["plan"])
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [
         "orthweb: Python package pulumi is missing: run scripts/setup (in a checkout), or reinstall orthweb with its "

@@ -1,4 +1,4 @@
-"""Pulumi.yaml, the stack files and __main__.py agree with orthweb/config.py."""
+"""Pulumi.yaml, the stack files and __main__.py agree with orthweb/config/stack_config.py."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pulumi
 import pytest
 import yaml
 
-from orthweb.config import load_config
-from orthweb.config_keys import KEYS
+from orthweb.config.keys import KEYS
+from orthweb.config.problems import ConfigError
+from orthweb.config.stack_config import load_config
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.evaluate.mocks import OfflineMocks
 from orthweb.evaluate.monitor import RecordingMonitor
 from orthweb.evaluate.run import run_program
 from orthweb.evaluate.stack_file import read_stack_file
-from orthweb.problems import ConfigError
 
 
 def project_schema() -> dict[str, dict]:

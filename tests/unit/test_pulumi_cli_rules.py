@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orthweb.config import load_config
+from orthweb.config.stack_config import load_config
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.evaluate.project_config import (
     ProjectConfigError,

@@ -1,4 +1,4 @@
-"""orthweb.redaction on its own: the stream a command prints through, what it recognises, and
+"""orthweb.shared.redaction on its own: the stream a command prints through, what it recognises, and
 that it leaves everything a command legitimately prints as it is."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from orthweb import redaction
-from orthweb.cli import main
+from orthweb.commands.cli import main
+from orthweb.shared import redaction
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orthweb.config import load_config
+from orthweb.config.stack_config import load_config
 from orthweb.evaluate.model import Evaluation, RecordedResource
 from orthweb.evaluate.replacement import replaced
 

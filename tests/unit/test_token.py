@@ -20,12 +20,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from orthweb import sso
-from orthweb.cli import build_parser
 from orthweb.commands import token as token_command
+from orthweb.commands.cli import build_parser
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.token import MachineClient, machine_client_from
+from orthweb.shared import sso
 from tools.harness.oidc import CognitoLike
 
 REGION = "eu-west-1"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orthweb.config import ConfigError, StackConfig, load_config
-from orthweb.topology import GroupSize
+from orthweb.config.stack_config import ConfigError, StackConfig, load_config
+from orthweb.config.topology import GroupSize
 
 
 def load(home: Path, **values: Any) -> StackConfig:

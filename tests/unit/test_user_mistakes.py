@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 import yaml
 
+from orthweb.config.problems import MOST_SHOWN, ConfigError
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.evaluate.overrides import apply_each, parse_assignment, parse_path, value_of
 from orthweb.evaluate.run import checked_config
-from orthweb.problems import MOST_SHOWN, ConfigError
 
 ROWS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "user_mistakes.yaml").read_text())
 

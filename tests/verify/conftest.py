@@ -28,17 +28,17 @@ from typing import Any
 import boto3
 import pytest
 
-from orthweb import telemetry
-from orthweb.constants import aws_name
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
 from orthweb.infra.alarm_plan import HostToWatch, stack_rules
 from orthweb.infra.tags import with_role
-from orthweb.modalities import DicomModality
 from orthweb.ops.verify.aws import AwsStack, VerifyClients, connect
 from orthweb.ops.verify.host import CommandOutput, HostLayout
 from orthweb.ops.verify.model import StoredObject
 from orthweb.ops.verify.telemetry_checks import AwsTelemetry
+from orthweb.shared import telemetry
+from orthweb.shared.constants import aws_name
+from orthweb.shared.modalities import DicomModality
 from tools.harness import Stack
 from tools.harness.aws import FAKE_CREDENTIALS, LocalAws
 from tools.harness.dicom import CALLING_AE

@@ -162,7 +162,7 @@ def test_ssm_runner_explains_an_unmanaged_instance() -> None:
 
 
 def test_command_without_a_region_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from orthweb.cli import main
+    from orthweb.commands.cli import main
 
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT, LB_HEALTH_PATH, LB_HEALTH_PORT
 from orthweb.ops.verify.aws import AwsStack
 from orthweb.ops.verify.host import BEGIN, END, CommandOutput
 from orthweb.ops.verify.host_checks import HostChecks
@@ -20,6 +19,7 @@ from orthweb.ops.verify.model import CheckFailed, Deployment, LoadBalancedGroup,
 from orthweb.ops.verify.scale_out import check_targets, group_name
 from orthweb.ops.verify.settings import Endpoint, Options
 from orthweb.ops.verify.target import Target
+from orthweb.shared.constants import DICOM_TLS_PORT, HTTPS_PORT, LB_HEALTH_PATH, LB_HEALTH_PORT
 from tests.verify.conftest import CLOUD_INIT_DONE, SITE_NAME, SeededStack, seed_stack
 from tools.harness.aws import LocalAws
 

@@ -1,7 +1,7 @@
 """`orthweb verify`'s telemetry checks against moto (CloudWatch Logs and CloudWatch on 127.0.0.1).
 
 The stack's log groups and alarms are seeded from the same names the program creates them with
-(`orthweb.telemetry`, the alarm plan), so a renamed group or dimension fails here too.
+(`orthweb.shared.telemetry`, the alarm plan), so a renamed group or dimension fails here too.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import uuid
 
 import pytest
 
-from orthweb import telemetry
-from orthweb.constants import aws_name
 from orthweb.host.credentials import Credential
 from orthweb.ops.verify.host import Section
 from orthweb.ops.verify.model import CheckFailed, Deployment
 from orthweb.ops.verify.telemetry_checks import AwsTelemetry, TelemetryChecks, check_agent
+from orthweb.shared import telemetry
+from orthweb.shared.constants import aws_name
 from tests.verify.conftest import REGION, publish, seed_alarms, seed_log_events
 from tools.harness.aws import LocalAws
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from orthweb import redaction
-from orthweb.cli import remember_inputs
+from orthweb.commands.cli import remember_inputs
+from orthweb.shared import redaction
 
 DEFAULT_OUT = Path("bench-results.json")
 PROG = "bench"

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orthweb.constants import SCALE_OUT
 from orthweb.evaluate import Evaluation, evaluate
+from orthweb.shared.constants import SCALE_OUT
 from tools.bench import program, studies
 from tools.bench.deploy_model import ReadyModel, model_stack, model_terraform_anchor
 from tools.bench.dicom import Workload, ingest, large_workload, small_workload

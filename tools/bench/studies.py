@@ -23,7 +23,7 @@ from pydicom.uid import generate_uid
 
 from orthweb.clients.dicom import to_bytes
 from orthweb.clients.dicomweb import multipart_related
-from orthweb.constants import DICOMWEB_ROOT
+from orthweb.shared.constants import DICOMWEB_ROOT
 from tools.bench.dicom import ingest, make_mr_series
 from tools.bench.nginx import NginxProxy
 from tools.bench.stats import median, paired_ratio

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from orthweb.constants import USER_DATA_NAME
 from orthweb.host.layout import BOOTSTRAP, HOST_FILES, USER_DATA_FILES
 from orthweb.host.render import RenderedHost
+from orthweb.shared.constants import USER_DATA_NAME
 from tools.harness.aws import LocalAws, aws_cli
 from tools.harness.processes import HarnessError
 

@@ -1,4 +1,4 @@
-"""The access rules of orthweb.access are enforced twice, by Envoy and by Orthanc's Lua filter;
+"""The access rules of orthweb.shared.access are enforced twice, by Envoy and by Orthanc's Lua filter;
 these variants of the live Envoy configuration take Envoy's layer out, so a test can show
 Orthanc's filter refusing on its own.
 

@@ -38,8 +38,8 @@ import werkzeug.serving
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from orthweb import sso
 from orthweb.host.sso_context import SsoHostContext
+from orthweb.shared import sso
 from tools.harness.pki import make_ca_and_server
 from tools.harness.processes import LOOPBACK
 

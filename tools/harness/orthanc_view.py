@@ -1,6 +1,6 @@
 """What Orthanc 1.12 makes of a request that reached it: the method and path its Lua
 `IncomingHttpRequestFilter` sees and its REST API runs. The runtime tests judge what a recording
-upstream received with it (`orthweb.access.allows` on the result), and check it on Debian's Orthanc
+upstream received with it (`orthweb.shared.access.allows` on the result), and check it on Debian's Orthanc
 where that one behaves the same.
 
 Read from the sources of the image's web server and Orthanc:

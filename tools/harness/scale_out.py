@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 
-from orthweb.constants import LB_HEALTH_PATH
+from orthweb.shared.constants import LB_HEALTH_PATH
 from tools.harness.processes import LOOPBACK
 from tools.harness.stack import Stack
 

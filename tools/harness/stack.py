@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from orthweb.constants import LB_HEALTH_PORT
-from orthweb.telemetry import METRICS_PORT
+from orthweb.shared.constants import LB_HEALTH_PORT
+from orthweb.shared.telemetry import METRICS_PORT
 from tools.harness import envoy as envoy_mod
 from tools.harness.compose_replicas import (
     UNSUPPORTED_BY_DEBIAN,

@@ -15,15 +15,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from orthweb.constants import (
-    CREDENTIALS_ROLE,
-    DICOM_BUCKET_ROLE,
-    GROUP_MEMBER,
-    ROLE_TAG,
-    SITE_TLS_ROLE,
-    bucket_prefix,
-    key_alias,
-)
 from orthweb.host.credentials import Credential
 from orthweb.infra.tags import with_role
 from orthweb.ops.aws import AwsClients, OpsError, call_aws, open_clients, tags_of
@@ -33,6 +24,15 @@ from orthweb.ops.verify.host import CommandOutput
 from orthweb.ops.verify.model import CheckFailed, Deployment, LoadBalancedGroup, StoredObject
 from orthweb.ops.verify.scale_out import find_group
 from orthweb.ops.verify.site import CertificateInfo
+from orthweb.shared.constants import (
+    CREDENTIALS_ROLE,
+    DICOM_BUCKET_ROLE,
+    GROUP_MEMBER,
+    ROLE_TAG,
+    SITE_TLS_ROLE,
+    bucket_prefix,
+    key_alias,
+)
 
 SSM_DOCUMENT = "AWS-RunShellScript"
 # get_command_invocation right after send_command may not know the invocation yet.

@@ -9,9 +9,9 @@ import json
 from collections.abc import Mapping
 
 from orthweb.clients.dicomweb import Answer, DicomWebClient, instance_path, split_multipart, urls_in
-from orthweb.constants import DICOMWEB_ROOT, HTTPS_PORT
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.target import Target
+from orthweb.shared.constants import DICOMWEB_ROOT, HTTPS_PORT
 
 TEST_PATIENT_ID = "ORTHWEB-VERIFY-DICOMWEB"
 PLUGIN_ID = "dicom-web"  # what /plugins lists for Orthanc's DICOMweb plugin

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orthweb.constants import aws_name
 from orthweb.ops.aws import OpsError, call_aws
 from orthweb.ops.verify.model import CheckFailed, LoadBalancedGroup, TargetHealth
+from orthweb.shared.constants import aws_name
 
 # The group's name is fixed by the program (orthweb.infra.scaling_group).
 GROUP_NAME_PART = "hosts"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orthweb.constants import DICOM_TLS_PORT, HTTPS_PORT
 from orthweb.ops.verify.host import HostLayout
+from orthweb.shared.constants import DICOM_TLS_PORT, HTTPS_PORT
 
 EXPECTED_PLUGINS = ("postgresql-index", "aws s3 storage")
 MIN_ORTHANC_VERSION = "1.12.0"  # what orthancteam/orthanc 24.x/25.x ship

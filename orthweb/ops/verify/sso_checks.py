@@ -13,7 +13,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from orthweb import sso
 from orthweb.host.credentials import Credential
 from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.tagged import TaggedStack
@@ -21,6 +20,7 @@ from orthweb.ops.token import MachineClient, machine_client_from, request_token
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.site import SiteConnection
 from orthweb.ops.verify.target import Target
+from orthweb.shared import sso
 
 # An instance id no Orthanc has: a refused DELETE must never depend on Orthanc refusing it.
 NO_SUCH_INSTANCE = "/instances/orthweb-verify-no-such-instance"

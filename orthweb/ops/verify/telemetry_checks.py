@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from orthweb import telemetry
-from orthweb.constants import aws_name
 from orthweb.ops.aws import OpsError, call_aws, open_clients
 from orthweb.ops.verify.host import Section
 from orthweb.ops.verify.model import CheckFailed, Deployment
+from orthweb.shared import telemetry
+from orthweb.shared.constants import aws_name
 
 # A group that received nothing in this long is not being written to (Envoy and the agent write
 # every minute; Orthanc logs every request verify itself makes).

@@ -2,7 +2,7 @@
 `ConfigError` whose Problem says exactly what is wrong and what was meant.
 
 Every check is `check(key, value)`; the ones with parameters are small dataclasses that carry them
-(`IntIn(1, 8)`, `CidrList(example=...)`). `orthweb.config_keys` names the check of each key. Pure:
+(`IntIn(1, 8)`, `CidrList(example=...)`). `orthweb.config.keys` names the check of each key. Pure:
 no Pulumi, and only orthweb's pure helpers.
 """
 
@@ -23,14 +23,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from orthweb import redaction, sso
-from orthweb.constants import DOMAIN_PATTERN, REGION_PATTERN, VIEWERS, is_pinned_image
+from orthweb.config.problems import STACK_NAME, ConfigError, Problem
+from orthweb.config.topology import HOSTED_ZONE_ID_PATTERN
 from orthweb.infra import instance_types
-from orthweb.modalities import MAX_MODALITIES, DicomModality, modalities_reason, parse_modality
-from orthweb.problems import STACK_NAME, ConfigError, Problem
-from orthweb.sizing import RDS_CLASS_MEMORY_GIB
-from orthweb.telemetry import LOG_RETENTION_DAYS
-from orthweb.topology import HOSTED_ZONE_ID_PATTERN
+from orthweb.shared import redaction, sso
+from orthweb.shared.constants import DOMAIN_PATTERN, REGION_PATTERN, VIEWERS, is_pinned_image
+from orthweb.shared.modalities import MAX_MODALITIES, DicomModality, modalities_reason, parse_modality
+from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB
+from orthweb.shared.telemetry import LOG_RETENTION_DAYS
 
 Check = Callable[[str, Any], Any]
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from orthweb.config import StackConfig
-from orthweb.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, PRIMARY, PROJECT
+from orthweb.config.stack_config import StackConfig
 from orthweb.infra.alarm_plan import HostToWatch
 from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.hosts import Hosts
@@ -21,6 +20,7 @@ from orthweb.infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from orthweb.infra.monitoring import LoadBalancerToWatch
 from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
 from orthweb.infra.storage import Storage
+from orthweb.shared.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, PRIMARY, PROJECT
 
 # The load balancer's listeners by the names the alarms use.
 LISTENER_NAMES = {HTTPS_PORT: "https", DICOM_TLS_PORT: "dicom"}

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from orthweb import redaction
+from orthweb.shared import redaction
 
 # Each module in orthweb.commands (named after its command, `_` for `-`) exposes register(subparsers);
 # the parser it adds sets `func(args) -> int`. Modules are imported lazily so `--help` stays fast.

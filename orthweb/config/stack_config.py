@@ -1,7 +1,7 @@
 """Stack configuration: the one place that reads and validates what a user may change.
 
 Every key lives in the `orthweb:` namespace of the stack config and is one row of
-`orthweb.config_keys` (name, type, default, check, doc). `load_config` runs each row's check on
+`orthweb.config.keys` (name, type, default, check, doc). `load_config` runs each row's check on
 the value given (or the row's default), then the rules that join keys: the SSH key, the
 certificate pair, sign-in, and how topology, sizes and the database fit. It is pure (it takes the
 flat key -> value mapping the engine hands to the program), so the CLI, the tests and the Pulumi
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb import redaction, sso, topology
-from orthweb.config_keys import (
+from orthweb.config import topology
+from orthweb.config.keys import (
     BY_NAME,
     KEYS,
     OPTION_BY_NAME,
@@ -31,7 +31,13 @@ from orthweb.config_keys import (
     SECRET_KEYS,
     terraform_renames,
 )
-from orthweb.constants import (
+from orthweb.config.problems import ConfigError, Problem, qualified_key
+from orthweb.config.validation import check_certificate_pair, check_region, check_stack_name, did_you_mean
+from orthweb.infra import instance_types
+from orthweb.infra.durability import DURABILITY, Durability
+from orthweb.infra.ssh_key import resolve_public_key
+from orthweb.shared import redaction, sso
+from orthweb.shared.constants import (
     COMPOSE_SHA256,
     DEV,
     PROD,
@@ -41,13 +47,8 @@ from orthweb.constants import (
     TLS_AT_ENVOY,
     TLS_AT_LOAD_BALANCER,
 )
-from orthweb.infra import instance_types
-from orthweb.infra.durability import DURABILITY, Durability
-from orthweb.infra.ssh_key import resolve_public_key
-from orthweb.modalities import AE_TITLE, CLIENT_CERTIFICATE, DicomModality
-from orthweb.problems import ConfigError, Problem, qualified_key
-from orthweb.sizing import host_memory_reason
-from orthweb.validation import check_certificate_pair, check_region, check_stack_name, did_you_mean
+from orthweb.shared.modalities import AE_TITLE, CLIENT_CERTIFICATE, DicomModality
+from orthweb.shared.sizing import host_memory_reason
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def rds_max_connections(db_instance_class: str) -> int:
         known = ", ".join(sorted(RDS_CLASS_MEMORY_GIB))
         raise ValueError(
             f"unknown RDS instance class {db_instance_class!r}: add its memory to "
-            f"RDS_CLASS_MEMORY_GIB in orthweb/sizing.py (known: {known})"
+            f"RDS_CLASS_MEMORY_GIB in orthweb/shared/sizing.py (known: {known})"
         ) from None
     usable = int(gib * _GIB * _CLASS_MEMORY_FRACTION)
     return min(usable // _BYTES_PER_CONNECTION, _MAX_CONNECTIONS_CAP)

@@ -4,7 +4,7 @@ config's key lists, the secret and Terraform names, `Pulumi.yaml`'s declarations
 configuration tables (`scripts/config-docs` writes both; tests keep them equal).
 
 A key's `field` is the StackConfig (or, for `deploymentOptions` keys, DeploymentOptions) field its
-checked value becomes; keys without one are read together with others by `orthweb.config` (the
+checked value becomes; keys without one are read together with others by `orthweb.config.stack_config` (the
 SSH key pair, the certificate pair, sign-in, the options object).
 """
 
@@ -16,25 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb import sso, topology
-from orthweb.constants import (
-    CONTINUOUS_BACKUP_DAYS,
-    DEV,
-    DICOM_TLS_PORT,
-    ENVIRONMENTS,
-    FAILOVER,
-    HTTPS_PORT,
-    MAX_REPLICAS,
-    PROD,
-    READABLE_STORAGE_CLASSES,
-    TOPOLOGIES,
-    VIEWERS,
-)
-from orthweb.infra.durability import DURABILITY
-from orthweb.modalities import OWN_AET
-from orthweb.sizing import ORTHANC_REPLICA_MIB
-from orthweb.telemetry import LOG_RETENTION_DAYS
-from orthweb.validation import (
+from orthweb.config import topology
+from orthweb.config.validation import (
     POSTGRES_MAJORS,
     Check,
     CidrList,
@@ -61,6 +44,24 @@ from orthweb.validation import (
     text,
     vpc_cidr,
 )
+from orthweb.infra.durability import DURABILITY
+from orthweb.shared import sso
+from orthweb.shared.constants import (
+    CONTINUOUS_BACKUP_DAYS,
+    DEV,
+    DICOM_TLS_PORT,
+    ENVIRONMENTS,
+    FAILOVER,
+    HTTPS_PORT,
+    MAX_REPLICAS,
+    PROD,
+    READABLE_STORAGE_CLASSES,
+    TOPOLOGIES,
+    VIEWERS,
+)
+from orthweb.shared.modalities import OWN_AET
+from orthweb.shared.sizing import ORTHANC_REPLICA_MIB
+from orthweb.shared.telemetry import LOG_RETENTION_DAYS
 
 # The types Pulumi.yaml can declare, and `object` (deploymentOptions), which it cannot.
 STRING, INTEGER, BOOLEAN, STRING_LIST, OBJECT = "string", "integer", "boolean", "array<string>", "object"
@@ -576,7 +577,7 @@ def plain(doc: str) -> str:
 
 
 # Where README's tables begin and end (Markdown comments: not shown).
-README_START = "<!-- The tables below are written by scripts/config-docs from orthweb/config_keys.py. -->"
+README_START = "<!-- The tables below are written by scripts/config-docs from orthweb/config/keys.py. -->"
 README_END = "<!-- End of the tables written by scripts/config-docs. -->"
 
 

@@ -6,7 +6,7 @@ roles, as RBAC), and Orthanc enforces it again in its Lua `IncomingHttpRequestFi
 method after Orthanc has applied any method override. Both are rendered from this module; the
 tests judge what reached Orthanc with `allows` below.
 
-Pure module (orthweb.constants and orthweb.sso only): every layer may import it.
+Pure module (orthweb.shared.constants and orthweb.shared.sso only): every layer may import it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb.constants import DICOMWEB_ROOT
-from orthweb.sso import ADMIN, ROLES, UPLOADER, VIEWER
+from orthweb.shared.constants import DICOMWEB_ROOT
+from orthweb.shared.sso import ADMIN, ROLES, UPLOADER, VIEWER
 
 # --- how every request must be written (both authentication modes) ----------------------------
 

@@ -1,6 +1,6 @@
 """What each host reports to CloudWatch, named once for the alarms, the dashboard, the host agent and verify.
 
-Pure module (it imports only `orthweb.constants`): the Pulumi components create log groups and
+Pure module (it imports only `orthweb.shared.constants`): the Pulumi components create log groups and
 alarms on these names, the host layer renders the CloudWatch agent and Docker logging from them,
 and the operator tools look for them in a deployed account. A name that differs between the
 sender and the alarm would fail silently in AWS, so there is exactly one place to spell it.
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from orthweb.constants import PROJECT
+from orthweb.shared.constants import PROJECT
 
 # --- logs --------------------------------------------------------------------------------------
 

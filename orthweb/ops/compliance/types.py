@@ -151,7 +151,7 @@ class UnmappedTypeError(LookupError):
         super().__init__(
             "no Terraform type known for "
             + ", ".join(tokens)
-            + ": add it to TERRAFORM_TYPES (or EXCLUDED_TYPES with a reason) in orthweb/compliance/types.py"
+            + ": add it to TERRAFORM_TYPES (or EXCLUDED_TYPES with a reason) in orthweb/ops/compliance/types.py"
         )
 
 

@@ -13,16 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from orthweb.config import StackConfig
-from orthweb.constants import (
-    GROUP_MEMBER,
-    HOST_ROLES,
-    PROJECT,
-    SCALE_OUT,
-    TLS_AT_LOAD_BALANCER,
-    ZONE_SUFFIXES,
-    aws_name,
-)
+from orthweb.config.stack_config import StackConfig
 from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
@@ -35,12 +26,21 @@ from orthweb.infra.host_role import HostAccess, HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
 from orthweb.infra.monitoring import Monitoring, MonitoringArgs
 from orthweb.infra.network import Network, NetworkArgs
+from orthweb.infra.serving import Serving, create_scale_out, failover_serving
 from orthweb.infra.sign_in import SignIn, SignInArgs
 from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostApplication, HostUserDataInputs
 from orthweb.infra.zones import usable_zones
-from orthweb.serving import Serving, create_scale_out, failover_serving
+from orthweb.shared.constants import (
+    GROUP_MEMBER,
+    HOST_ROLES,
+    PROJECT,
+    SCALE_OUT,
+    TLS_AT_LOAD_BALANCER,
+    ZONE_SUFFIXES,
+    aws_name,
+)
 
 # Component names start with the project's: `orthweb-network`, `orthweb-hosts-primary`, ...
 NAME = PROJECT

@@ -1,7 +1,7 @@
 """Single sign-on facts shared by the config checks, the Cognito component, the host files and the
 operator tools: the roles, what each may do, the paths Envoy answers itself, Cognito's URL shapes.
 
-Pure module (only orthweb.constants): every layer may import it.
+Pure module (only orthweb.shared.constants): every layer may import it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from orthweb.constants import PROJECT
+from orthweb.shared.constants import PROJECT
 
 # Config `authentication`: Orthanc's own generated credential, or sign-in through Amazon Cognito.
 BASIC: Final = "basic"
@@ -21,7 +21,7 @@ VIEWER: Final = "viewer"
 UPLOADER: Final = "uploader"
 ADMIN: Final = "admin"
 ROLES: Final = (VIEWER, UPLOADER, ADMIN)
-# What each role may do is the role table of orthweb.access; these describe it in Cognito.
+# What each role may do is the role table of orthweb.shared.access; these describe it in Cognito.
 ROLE_DESCRIPTIONS: Final = {
     VIEWER: "read: GET and HEAD (no ZIP archives), QIDO-RS, WADO-RS, WADO-URI, the viewers, find and lookup",
     UPLOADER: "viewer rights plus STOW-RS and POST /instances",
@@ -51,7 +51,7 @@ COOKIE_NAMES: Final = {
     "code_verifier": f"{COOKIE_PREFIX}verifier",
 }
 # Headers Envoy sets from a verified token; any copy a client sends is removed first. Orthanc's
-# Lua filter decides by the role header (orthweb.access).
+# Lua filter decides by the role header (orthweb.shared.access).
 USER_HEADER: Final = "x-orthweb-user"
 CLIENT_HEADER: Final = "x-orthweb-client"
 ROLE_HEADER: Final = "x-orthweb-role"

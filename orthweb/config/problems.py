@@ -2,7 +2,7 @@
 
 A check that refuses a value raises `ConfigError` carrying one or more Problems; each prints as one
 line naming where the value came from (when known), the key, the value (unless any of it looks
-secret: `orthweb.redaction.shown`) and what is allowed, with an example when one helps.
+secret: `orthweb.shared.redaction.shown`) and what is allowed, with an example when one helps.
 
 Imports only `constants` and `redaction` (and, to name keys, the table of them), so every layer
 that checks input may use it.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from orthweb import redaction
-from orthweb.constants import PROJECT
+from orthweb.shared import redaction
+from orthweb.shared.constants import PROJECT
 
 # The key of a problem with the stack's name (it is not a config key).
 STACK_NAME = "(stack name)"
@@ -121,6 +121,6 @@ def _shown_key(key: str) -> str:
 @cache
 def _known_names() -> frozenset[str]:
     # Imported here, not at the top: the table's checks raise Problems, so it imports this module.
-    from orthweb.config_keys import KEYS, OPTIONS
+    from orthweb.config.keys import KEYS, OPTIONS
 
     return frozenset({PROJECT, "aws", "region", *(row.name for row in (*KEYS, *OPTIONS))})

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from orthweb.constants import ENVIRONMENTS, TLS_AT_ENVOY, TLS_ENDS, TOPOLOGIES
-from orthweb.modalities import AE_TITLE, CALLER_CHECKS
-from orthweb.sso import AUTHENTICATION_MODES, BASIC
+from orthweb.shared.constants import ENVIRONMENTS, TLS_AT_ENVOY, TLS_ENDS, TOPOLOGIES
+from orthweb.shared.modalities import AE_TITLE, CALLER_CHECKS
+from orthweb.shared.sso import AUTHENTICATION_MODES, BASIC
 
 SKIPS_FILE = Path(__file__).with_name("skips.yaml")
 CHECK_ID = re.compile(r"CKV2?_[A-Z0-9]+_\d+")

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from orthweb.constants import HOST_ROLES, SCALE_OUT
-from orthweb.problems import Problem
-from orthweb.sizing import index_connections_for
+from orthweb.config.problems import Problem
+from orthweb.shared.constants import HOST_ROLES, SCALE_OUT
+from orthweb.shared.sizing import index_connections_for
 
 # Route53 hosted zone ids: "Z" and upper-case letters and digits, e.g. Z0123456789ABCDEFGHIJ.
 HOSTED_ZONE_ID_PATTERN: Final = re.compile(r"^Z[A-Z0-9]{4,31}$")

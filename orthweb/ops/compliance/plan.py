@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orthweb.compliance.types import MAP_ATTRIBUTES, TerraformType, UnmappedTypeError, is_component, terraform_type
 from orthweb.evaluate import DEFAULT_REGION, Evaluation, RecordedResource, Secret
+from orthweb.ops.compliance.types import MAP_ATTRIBUTES, TerraformType, UnmappedTypeError, is_component, terraform_type
 
 FORMAT_VERSION = "1.2"
 # The Terraform release whose plan format this imitates (any 1.x reads the same way to checkov).

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orthweb.compliance.plan import addresses, terraform_plan
-from orthweb.compliance.skips import Skip, load_skips
 from orthweb.evaluate import PROJECT_ROOT, Evaluation
+from orthweb.ops.compliance.plan import addresses, terraform_plan
+from orthweb.ops.compliance.skips import Skip, load_skips
 
 CHECKOV_ENV = "ORTHWEB_CHECKOV"
 CHECKOV_VERSION = "3.3.30"
