@@ -56,6 +56,9 @@ SECRET_FILES: Final = frozenset(ORTHANC_SECRET_FILES + ENVOY_SECRET_FILES + OPER
 DRAIN_DIR: Final = "/run/orthweb/drain"
 DRAIN_MOUNT: Final = "/run/orthweb-drain"
 ENVOY_ADMIN_PORT: Final = 9901
+# Each Orthanc replica's ports on the compose network (orthanc.json), reached through Envoy only.
+ORTHANC_HTTP_PORT: Final = 8042
+ORTHANC_DICOM_PORT: Final = 4242
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from orthweb.host.layout import (
     HEALTH_AUTH_PLACEHOLDER,
     HOST_FILES,
     OPERATOR_SECRET_FILES,
+    ORTHANC_DICOM_PORT,
+    ORTHANC_HTTP_PORT,
     ORTHANC_KEEP_ALIVE_SECONDS,
     ORTHANC_SECRET_FILES,
     REGISTRATION_REFUSED,
@@ -41,7 +43,9 @@ from orthweb.host.layout import (
 )
 from orthweb.shared import access, telemetry
 from orthweb.shared.constants import (
+    DICOM_TLS_PORT,
     DICOMWEB_ROOT,
+    HTTPS_PORT,
     STONE,
     TCP_KEEPALIVE_SECONDS,
     TRANSFER_IDLE_TIMEOUT_SECONDS,
@@ -95,6 +99,10 @@ def _render(env: jinja2.Environment, template: str, ctx: HostAppContext, **extra
         drain_dir=DRAIN_DIR,
         drain_mount=DRAIN_MOUNT,
         envoy_admin_port=ENVOY_ADMIN_PORT,
+        https_port=HTTPS_PORT,
+        dicom_tls_port=DICOM_TLS_PORT,
+        orthanc_http_port=ORTHANC_HTTP_PORT,
+        orthanc_dicom_port=ORTHANC_DICOM_PORT,
         dicom_clients_file=DICOM_CLIENTS_FILE,
         dicom_clients_sds_name=DICOM_CLIENTS_SDS_NAME,
         certificate_uri_pattern=CERTIFICATE_URI_PATTERN,

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from orthweb.host.layout import ORTHANC_DICOM_PORT, ORTHANC_HTTP_PORT
 from tools.harness.processes import (
     LOOPBACK,
     HarnessError,
@@ -21,10 +22,6 @@ from tools.harness.processes import (
 )
 
 REPLICA_HOST = re.compile(r"^orthanc-(\d+)$")
-HTTPS_PORT = 443
-DICOM_PORT = 11112
-ORTHANC_HTTP_PORT = 8042
-ORTHANC_DICOM_PORT = 4242
 START_TIMEOUT = 30.0
 
 

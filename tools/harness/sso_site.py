@@ -23,6 +23,8 @@ import yaml
 
 from orthweb.host.credentials import Credential
 from orthweb.host.layout import APP_DIR
+from orthweb.shared import telemetry
+from orthweb.shared.constants import DICOM_TLS_PORT, HTTPS_PORT
 from tools.harness import envoy as envoy_mod
 from tools.harness.aws import SCRIPT_NAME, LocalAws, ScriptTargets, run_fetch_secrets
 from tools.harness.compose_replicas import compose_services, service_files
@@ -214,7 +216,7 @@ class SsoSite:
             files[self.sso_ctx.trusted_ca_file] = self.provider.ca_file
         ports = ReplicaPorts(self.upstream.http_port, self.upstream.dicom_port)
         replicas = {i: ports for i in range(1, _replica_count(live) + 1)}
-        listeners = {envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port}
+        listeners = {HTTPS_PORT: self.https_port, DICOM_TLS_PORT: self.dicom_port}
         extra = {port: free_port() for port in _listener_ports(live) if port not in listeners}
         config = envoy_mod.rewire(
             yaml.safe_load(live),
@@ -229,7 +231,7 @@ class SsoSite:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.envoy = EnvoyProxy(path, admin_port, listeners, directory / "envoy.log").start()
         self.envoy.wait_all_healthy(
-            {"orthanc_http": {self.upstream.http_port}, "orthanc_dicom": {self.upstream.dicom_port}}
+            {telemetry.HTTP_CLUSTER: {self.upstream.http_port}, telemetry.DICOM_CLUSTER: {self.upstream.dicom_port}}
         )
 
     def stop(self) -> None:

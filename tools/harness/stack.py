@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from orthweb.shared.constants import LB_HEALTH_PORT
-from orthweb.shared.telemetry import METRICS_PORT
+from orthweb.shared.constants import DICOM_TLS_PORT, HTTPS_PORT, LB_HEALTH_PORT
+from orthweb.shared.telemetry import HTTP_CLUSTER, METRICS_PORT
 from tools.harness import envoy as envoy_mod
 from tools.harness.compose_replicas import (
     UNSUPPORTED_BY_DEBIAN,
@@ -282,8 +282,8 @@ class Stack:
         proxy = self._launch_envoy(live, ports, free_port(), name)
         self._variant_envoys.append(proxy)
         ready = {r.http_port for r in self.replicas if r.alive()}
-        proxy.wait_all_healthy({"orthanc_http": ready})
-        return ports[envoy_mod.HTTPS_PORT]
+        proxy.wait_all_healthy({HTTP_CLUSTER: ready})
+        return ports[HTTPS_PORT]
 
     def recreate_envoy(self, *, wait: bool = True) -> None:
         """`compose up --force-recreate envoy`: the same ports, the live config of this moment;
@@ -294,7 +294,7 @@ class Stack:
 
     def _listener_ports(self) -> dict[int, int]:
         """Rendered listener port -> local port, with the load balancer's health port on a group host."""
-        ports = {envoy_mod.HTTPS_PORT: self.https_port, envoy_mod.DICOM_PORT: self.dicom_port}
+        ports = {HTTPS_PORT: self.https_port, DICOM_TLS_PORT: self.dicom_port}
         if "load_balancer_health" in self.rendered["envoy.yaml"]:
             self.lb_health_port = self.lb_health_port or free_port()
             ports[LB_HEALTH_PORT] = self.lb_health_port

@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 
 from orthweb.clients.dicomweb import Answer, DicomWebClient, instance_path, split_multipart, urls_in
+from orthweb.host.layout import APP_DIR
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.target import Target
 from orthweb.shared.constants import DICOMWEB_ROOT, HTTPS_PORT
@@ -88,7 +89,7 @@ class DicomWebChecks:
             raise CheckFailed(
                 f"DICOMweb answers name {elsewhere[0] if elsewhere else 'no URL'}, not {prefix}...",
                 "clients follow these URLs: Envoy must send Forwarded / X-Forwarded-Host / X-Forwarded-Proto "
-                "(/opt/orthweb/envoy.yaml) and DicomWeb.Host must be unset in /opt/orthweb/orthanc.json",
+                f"({APP_DIR}/envoy.yaml) and DicomWeb.Host must be unset in {APP_DIR}/orthanc.json",
             )
 
     def cleanup(self) -> str:

@@ -16,13 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from orthweb.host.layout import APP_DIR, DEPLOYMENT_INFO, ENVOY_ADMIN_PORT, SECRETS_DIR
 from orthweb.ops.verify.model import CheckFailed
+from orthweb.shared import telemetry
+from orthweb.shared.constants import PROJECT
 
 BEGIN = "@@orthweb-verify-begin@@"
 END = "@@orthweb-verify-end@@"
 SECTIONS = ("deployment", "cloud-init", "compose-ps", "envoy-clusters", "database", "cloudwatch-agent")
-ENVOY_ADMIN_PORT = 9901  # templates/envoy.yaml.j2 (a test keeps them equal)
-CLUSTERS = ("orthanc_http", "orthanc_dicom")
+# The Envoy clusters of the Orthanc replicas (templates/envoy.yaml.j2 names them from telemetry).
+CLUSTERS = (telemetry.HTTP_CLUSTER, telemetry.DICOM_CLUSTER)
 # PostgreSQL 17 client (the RDS major version); only used for one read-only query per run.
 PSQL_IMAGE = "postgres:17.5-alpine"
 PSQL_APP_NAME = "orthweb-verify"
@@ -54,12 +57,12 @@ class HostRunner(Protocol):
 
 @dataclass(frozen=True)
 class HostLayout:
-    """Where things are on a host (templates/cloud-init.yaml.j2); tests point it at the harness."""
+    """Where things are on a host (orthweb.host.layout); tests point it at the harness."""
 
-    app_dir: str = "/opt/orthweb"
-    secrets_dir: str = "/etc/orthweb/secrets"
-    deployment_file: str = "/etc/orthweb/deployment.json"
-    compose_project: str = "orthweb"
+    app_dir: str = APP_DIR
+    secrets_dir: str = SECRETS_DIR
+    deployment_file: str = DEPLOYMENT_INFO.path
+    compose_project: str = PROJECT
     envoy_admin_port: int = ENVOY_ADMIN_PORT
     psql_image: str = PSQL_IMAGE
     cloudwatch_agent_ctl: str = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
@@ -182,7 +185,7 @@ def parse_deployment(section: Section) -> DeploymentInfo:
         )
     except (ValueError, KeyError, TypeError):
         raise CheckFailed(
-            f"/etc/orthweb/deployment.json unreadable: {_first_line(section.text)}",
+            f"{DEPLOYMENT_INFO.path} unreadable: {_first_line(section.text)}",
             f"cloud-init writes it on first boot: see {CLOUD_INIT_LOG}",
         ) from None
 
@@ -329,7 +332,7 @@ def parse_database(section: Section) -> DatabaseFacts:
         raise CheckFailed(
             f"the database query did not run: {_last_lines(section.text)}",
             "the host reaches RDS on 5432 (database security group) with the credential in "
-            "/etc/orthweb/secrets/ORTHANC__POSTGRESQL__*; `journalctl -u orthweb.service` shows the boot wait",
+            f"{SECRETS_DIR}/ORTHANC__POSTGRESQL__*; `journalctl -u orthweb.service` shows the boot wait",
         )
     return DatabaseFacts(own_ssl, own_version, connections, ssl_connections, versions, frozenset(tables))
 
@@ -343,7 +346,7 @@ def check_database_tls(facts: DatabaseFacts) -> str:
     if facts.ssl_connections != facts.connections:
         raise CheckFailed(
             f"{facts.connections - facts.ssl_connections} of {facts.connections} Orthanc connections without TLS",
-            "set PostgreSQL.EnableSsl in /opt/orthweb/orthanc.json, and rds.force_ssl=1 in the parameter group",
+            f"set PostgreSQL.EnableSsl in {APP_DIR}/orthanc.json, and rds.force_ssl=1 in the parameter group",
         )
     return (
         f"{facts.connections} Orthanc connections, all TLS ({facts.versions or '?'}); "

@@ -7,6 +7,7 @@ import json
 import re
 import ssl
 
+from orthweb.host.layout import APP_DIR
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.site import HOSTNAME_MISMATCH, CertificateInfo
 from orthweb.ops.verify.target import Target
@@ -75,7 +76,7 @@ class SiteChecks:
         if anonymous != 401:
             raise CheckFailed(
                 f"GET /system without credentials answered HTTP {anonymous}, not 401",
-                "AuthenticationEnabled must be true in /opt/orthweb/orthanc.json",
+                f"AuthenticationEnabled must be true in {APP_DIR}/orthanc.json",
             )
         status, body = self.target.get("/system")
         if status != 200:
@@ -107,7 +108,7 @@ class SiteChecks:
             raise CheckFailed(
                 f"{'; '.join(problems)} (loaded: {', '.join(plugins)})",
                 "check orthancImage in deploymentOptions and the Plugins / PostgreSQL / AwsS3Storage sections of "
-                "/opt/orthweb/orthanc.json; `docker logs orthweb-orthanc-1-1` shows plugin errors",
+                f"{APP_DIR}/orthanc.json; `docker logs orthweb-orthanc-1-1` shows plugin errors",
             )
         return f"Orthanc {version}; plugins {', '.join(plugins)}"
 

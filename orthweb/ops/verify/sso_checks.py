@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from orthweb.host.credentials import Credential
+from orthweb.host.layout import SECRETS_DIR
 from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.tagged import TaggedStack
 from orthweb.ops.token import MachineClient, machine_client_from, request_token
@@ -156,7 +157,7 @@ class SsoChecks:
         if refused.status != 403:
             raise CheckFailed(
                 f"DELETE with a viewer token answered HTTP {refused.status}, not 403",
-                "Envoy's roles (RBAC) are not enforced: check /etc/orthweb/secrets/envoy.yaml on the host",
+                f"Envoy's roles (RBAC) are not enforced: check {SECRETS_DIR}/envoy.yaml on the host",
             )
         password = self.target.client.request("GET", "/system", credential=self._generated_password())
         if password.status == 200:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from orthweb.host.layout import APP_DIR
 from orthweb.ops.verify.dicom_checks import DicomChecks
 from orthweb.ops.verify.model import CheckFailed, StackBackend
 from orthweb.ops.verify.target import Target
@@ -25,7 +26,7 @@ class StorageChecks:
         if found is None:
             raise CheckFailed(
                 f"no object {uuid}.dcm in s3://{bucket}",
-                "Orthanc does not store in S3: AwsS3Storage in /opt/orthweb/orthanc.json, the instance role's "
+                f"Orthanc does not store in S3: AwsS3Storage in {APP_DIR}/orthanc.json, the instance role's "
                 "s3:PutObject and kms:GenerateDataKey; `docker logs orthweb-orthanc-1-1` on the host",
             )
         key_arn = deployment.key_arn
