@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
 from orthweb.ops.audit import Access, Runner, answer, as_json, check_inputs, cloudwatch_runner, since_seconds
 from orthweb.ops.aws import OpsError, open_clients
 from orthweb.shared import telemetry
@@ -30,13 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "where, with what result). Prints one row per access; changes nothing."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    add_deployed_stack_arguments(parser)
     parser.add_argument("--study", required=True, help="the study's StudyInstanceUID")
     parser.add_argument("--since", default="90d", help="how far back: a number and d, h or m (default: 90d)")
     parser.add_argument("--user", help="only this person's web accesses (sign-in user name or subject)")
     parser.add_argument("--ae", help="only what this DICOM AE title did")
     parser.add_argument("--json", action="store_true", help="the rows as JSON")
-    parser.add_argument("--region", help=REGION_HELP)
     parser.set_defaults(func=run)
 
 

@@ -16,7 +16,7 @@ from orthweb.config.validation import check_region, check_stack_name
 from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.overrides import parse_assignment, value_of
 from orthweb.evaluate.stack_file import read_stack_file
-from orthweb.ops.aws import OpsError
+from orthweb.ops.aws import AwsClients, OpsError, open_clients
 from orthweb.shared import redaction
 
 
@@ -98,6 +98,22 @@ def selected_pulumi_stack() -> str:
 
 
 REGION_HELP = "AWS region (default: aws:region of Pulumi.<stack>.yaml, as plan reads it; else your AWS profile's)"
+
+
+def add_deployed_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--stack` and `--region` of every command that works on a deployed stack."""
+    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    parser.add_argument("--region", help=REGION_HELP)
+
+
+def stack_and_secrets(args: argparse.Namespace, clients: AwsClients | None) -> tuple[str, AwsClients]:
+    """The stack `--stack` names (else the selected Pulumi stack), and `clients` or else Secrets Manager
+    alone in its region (`stack_region`): for the commands that read one of its secrets."""
+    stack = args.stack or selected_pulumi_stack()
+    if clients is None:
+        region, opened = open_clients(("secretsmanager",), region=stack_region(stack, args.region))
+        clients = AwsClients(ec2=None, secretsmanager=opened["secretsmanager"], region=region)
+    return stack, clients
 
 
 def stack_region(stack: str, given: str | None) -> str | None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import OpsError, open_clients
 from orthweb.ops.drill import check_drillable, drill
 from orthweb.ops.restore import find_live_data
@@ -27,8 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "not changed. Uses your normal AWS credentials."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
-    parser.add_argument("--region", help=REGION_HELP)
+    add_deployed_stack_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(func=run)
 

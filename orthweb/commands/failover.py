@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import OpsError, connect
 from orthweb.ops.failover import Failover, FailoverPlan, NoStandby
 from orthweb.ops.progress import Reporter
@@ -26,13 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "check the site answers. Uses your normal AWS credentials."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    add_deployed_stack_arguments(parser)
     parser.add_argument(
         "--to",
         choices=HOST_ROLES,
         help="host to move the site to (default: the one not holding the Elastic IP)",
     )
-    parser.add_argument("--region", help=REGION_HELP)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(func=run)
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
-from orthweb.ops.aws import AwsClients, OpsError, open_clients
+from orthweb.commands.common import add_deployed_stack_arguments, stack_and_secrets
+from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.client_certificates import ClientCertificate, client_certificates, pick, write_private_file
 from orthweb.ops.tagged import TaggedStack
 
@@ -28,8 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "private key to FILE, readable by you only. The key is never printed."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
-    parser.add_argument("--region", help=REGION_HELP)
+    add_deployed_stack_arguments(parser)
     parser.add_argument(
         "--modality", required=True, metavar="AET", help="the modality's AE title, as in dicomModalities"
     )
@@ -42,10 +41,7 @@ def run(args: argparse.Namespace, *, clients: AwsClients | None = None, out: Tex
     """Exit 0 once the file is written; 1 with one line on stderr otherwise (nothing written)."""
     stream: TextIO = out if out is not None else sys.stdout
     try:
-        stack = args.stack or selected_pulumi_stack()
-        if clients is None:
-            region, opened = open_clients(("secretsmanager",), region=stack_region(stack, args.region))
-            clients = AwsClients(ec2=None, secretsmanager=opened["secretsmanager"], region=region)
+        stack, clients = stack_and_secrets(args, clients)
         certificates = client_certificates(TaggedStack(clients, stack))
         if certificates is None:
             raise OpsError(

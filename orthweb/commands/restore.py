@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import OpsError, open_clients
 from orthweb.ops.restore import LiveData, find_live_data, parse_moment, restore
 
@@ -27,9 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "that same moment. The live stack is not changed. Uses your normal AWS credentials."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    add_deployed_stack_arguments(parser)
     parser.add_argument("--to-time", required=True, help="the moment, ISO 8601 with its zone: 2026-12-06T12:30:00Z")
-    parser.add_argument("--region", help=REGION_HELP)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(func=run)
 

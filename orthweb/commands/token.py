@@ -9,8 +9,8 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
-from orthweb.ops.aws import AwsClients, OpsError, open_clients
+from orthweb.commands.common import add_deployed_stack_arguments, stack_and_secrets
+from orthweb.ops.aws import AwsClients, OpsError
 from orthweb.ops.token import find_machine_client, request_token
 from orthweb.shared import redaction, sso
 
@@ -25,11 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "print only the token. The client secret is never printed."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
+    add_deployed_stack_arguments(parser)
     parser.add_argument(
         "--role", choices=sso.ROLES, default=sso.VIEWER, help=f"what the token may do (default: {sso.VIEWER})"
     )
-    parser.add_argument("--region", help=REGION_HELP)
     parser.set_defaults(func=run)
 
 
@@ -37,10 +36,7 @@ def run(args: argparse.Namespace, *, clients: AwsClients | None = None, out: Tex
     """Exit 0 with the token on stdout; 1 with one line on stderr otherwise."""
     stream: TextIO = out if out is not None else sys.stdout
     try:
-        stack = args.stack or selected_pulumi_stack()
-        if clients is None:
-            region, opened = open_clients(("secretsmanager",), region=stack_region(stack, args.region))
-            clients = AwsClients(ec2=None, secretsmanager=opened["secretsmanager"], region=region)
+        stack, clients = stack_and_secrets(args, clients)
         token = request_token(find_machine_client(clients, stack), args.role)
     except OpsError as error:
         print(f"orthweb token: {error}", file=sys.stderr, flush=True)

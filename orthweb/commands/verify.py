@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import OpsError
 from orthweb.ops.verify.model import CheckFailed, CheckResult, Report
 from orthweb.ops.verify.settings import Endpoint, Options
@@ -28,8 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "on the database connections. Exit 0 only when every check passes. Uses your AWS credentials."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
-    parser.add_argument("--region", help=REGION_HELP)
+    add_deployed_stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--keep", action="store_true", help="leave the test instance in Orthanc")
     parser.add_argument(

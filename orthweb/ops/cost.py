@@ -18,6 +18,7 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any, Protocol
 
+from orthweb.evaluate.model import plain
 from orthweb.ops import billable
 from orthweb.ops.billable import (
     BACKUP_VAULT,
@@ -248,20 +249,13 @@ def _bundled_table() -> PriceTable:
 # --- reading the resource graph ---------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """Unwrap orthweb.evaluate.Secret (or anything shaped like it) without importing it."""
-    if type(value).__name__ == "Secret" and hasattr(value, "value"):
-        return value.value
-    return value
-
-
 def _input(resource: ResourceLike, key: str, default: Any = None) -> Any:
-    return _plain(resource.inputs.get(key, default))
+    return plain(resource.inputs.get(key, default))
 
 
 def _role(resource: ResourceLike) -> str | None:
     tags = _input(resource, "tags") or {}
-    return _plain(tags.get(ROLE_TAG)) if isinstance(tags, Mapping) else None
+    return plain(tags.get(ROLE_TAG)) if isinstance(tags, Mapping) else None
 
 
 def _resource_id(resource: ResourceLike) -> Any:
@@ -286,7 +280,7 @@ def _hosts(resources: list[ResourceLike], secondary_state: str | None) -> list[_
     for host in hosts:
         # A standby secondary powers itself off once its first boot is done.
         tags = _input(host.resource, "tags") or {}
-        host.running = not (isinstance(tags, Mapping) and _plain(tags.get(AFTER_FIRST_BOOT_TAG)) == "stopped")
+        host.running = not (isinstance(tags, Mapping) and plain(tags.get(AFTER_FIRST_BOOT_TAG)) == "stopped")
     if secondary_state is not None:
         for host in hosts:
             if host.role == SECONDARY:
@@ -381,20 +375,22 @@ def estimate(
     return build.result()
 
 
+def _add_while_running(
+    build: _Builder, host: _Host, item: str, unit: str, price: tuple[float | None, str | None], stopped: str
+) -> None:
+    """An hourly line for a host: every hour while it runs; none while it is stopped, saying why."""
+    if host.running:
+        build.add(item, build.hours, unit, price)
+    else:
+        build.add(f"{item} (stopped)", 0, unit, price, note=stopped)
+
+
 def _price_host(build: _Builder, host: _Host) -> None:
     resource = host.resource
     instance_type = str(_input(resource, "instanceType"))
     price = build.regional("ec2_linux_hour", instance_type)
-    if host.running:
-        build.add(f"EC2 {host.label} {instance_type}", build.hours, "hour", price)
-    else:
-        build.add(
-            f"EC2 {host.label} {instance_type} (stopped)",
-            0,
-            "hour",
-            price,
-            note="stopped: no instance-hours until failover starts it",
-        )
+    item = f"EC2 {host.label} {instance_type}"
+    _add_while_running(build, host, item, "hour", price, "stopped: no instance-hours until failover starts it")
     _price_detailed_monitoring(build, host)
     _price_volumes(build, host)
 
@@ -430,8 +426,8 @@ def _price_volumes(build: _Builder, host: _Host) -> None:
             note="size not set in the program (AMI default)",
         )
     for label, volume in volumes:
-        size = _plain(volume.get("volumeSize"))
-        volume_type = str(_plain(volume.get("volumeType")) or "gp3")
+        size = plain(volume.get("volumeSize"))
+        volume_type = str(plain(volume.get("volumeType")) or "gp3")
         price = build.regional("ebs_gb_month", volume_type)
         if size is None:
             build.add(
@@ -499,8 +495,8 @@ def _price_group_hosts(build: _Builder, group: ResourceLike, template: ResourceL
         )
     for mapping in _input(template, "blockDeviceMappings") or []:
         ebs = mapping.get("ebs") or {}
-        volume_type = str(_plain(ebs.get("volumeType")) or "gp3")
-        gigabytes = float(_plain(ebs.get("volumeSize")) or 0) * desired
+        volume_type = str(plain(ebs.get("volumeType")) or "gp3")
+        gigabytes = float(plain(ebs.get("volumeSize")) or 0) * desired
         build.add(
             f"EBS {volume_type} root volumes, {label}",
             gigabytes,
@@ -508,7 +504,7 @@ def _price_group_hosts(build: _Builder, group: ResourceLike, template: ResourceL
             build.regional("ebs_gb_month", volume_type),
         )
     if any(
-        str(_plain(n.get("associatePublicIpAddress"))) == "true" for n in _input(template, "networkInterfaces") or []
+        str(plain(n.get("associatePublicIpAddress"))) == "true" for n in _input(template, "networkInterfaces") or []
     ):
         build.add(f"Public IPv4: {label}", build.hours * desired, "IP-hour", build.table.flat("public_ipv4_hour"))
 
@@ -528,16 +524,8 @@ def _price_public_addresses(build: _Builder, records: list[ResourceLike], hosts:
             continue  # the Elastic IP replaces this host's own public address
         if _input(host.resource, "associatePublicIpAddress", True) is False:
             continue
-        if host.running:
-            build.add(f"Public IPv4: {host.label} address", build.hours, "IP-hour", price)
-        else:
-            build.add(
-                f"Public IPv4: {host.label} address (stopped)",
-                0,
-                "IP-hour",
-                price,
-                note="a stopped host releases its auto-assigned address",
-            )
+        item = f"Public IPv4: {host.label} address"
+        _add_while_running(build, host, item, "IP-hour", price, "a stopped host releases its auto-assigned address")
 
 
 def _price_database(build: _Builder, database: ResourceLike) -> None:
@@ -665,8 +653,8 @@ def _price_storage_classes(build: _Builder, records: list[ResourceLike]) -> None
     """What the DICOM bucket's lifecycle saves, for a stated volume kept past its transition age."""
     for lifecycle in (r for r in records if r.type == BUCKET_LIFECYCLE):
         for rule in _input(lifecycle, "rules") or []:
-            for transition in _plain(rule.get("transitions")) or []:
-                days, storage_class = int(_plain(transition["days"])), str(_plain(transition["storageClass"]))
+            for transition in plain(rule.get("transitions")) or []:
+                days, storage_class = int(plain(transition["days"])), str(plain(transition["storageClass"]))
                 standard, _ = build.regional("s3_gb_month", "STANDARD")
                 cold, _ = build.regional("s3_gb_month", storage_class)
                 effect = (

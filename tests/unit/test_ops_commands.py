@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orthweb.commands import common
-from orthweb.commands.cli import main
+from orthweb.commands.cli import build_parser, main
 from orthweb.ops.aws import OpsError
 from orthweb.ops.verify.model import CheckFailed
 
@@ -97,3 +98,19 @@ def test_failover_without_credentials_changes_nothing(
     assert captured.out == ""
     assert captured.err.splitlines()[0].startswith("orthweb failover: no AWS credentials found")
     assert "Nothing was changed." in captured.err
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, tuple[str | None, object]]:
+    return {o: (a.help, a.default) for a in parser._actions for o in a.option_strings}  # pyright: ignore[reportPrivateUsage]
+
+
+def test_the_commands_on_a_deployed_stack_share_one_stack_and_region_option() -> None:
+    """Declared once (common.add_deployed_stack_arguments): the same words and defaults in each command."""
+    reference = argparse.ArgumentParser()
+    common.add_deployed_stack_arguments(reference)
+    shared = {o: v for o, v in _options(reference).items() if o in ("--stack", "--region")}
+    assert set(shared) == {"--stack", "--region"} and shared["--stack"][1] is None
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]  # pyright: ignore[reportPrivateUsage]
+    for name in ("failover", "verify", "token", "modality-cert", "audit", "restore", "drill"):
+        options = _options(commands.choices[name])
+        assert {o: options.get(o) for o in shared} == shared, name
