@@ -335,6 +335,16 @@ OPTIONS: tuple[ConfigKey, ...] = (
         "so Orthanc serves old studies as it serves new ones (classes that need a restore first are not offered)",
         field="storage_class",
     ),
+    option(
+        name="auditRetentionDays",
+        type=INTEGER,
+        default=ByEnvironment(dev=DURABILITY[DEV].audit_retention_days, prod=DURABILITY[PROD].audit_retention_days),
+        check=IntIn(1, 36500),
+        doc="days each audit log file (CloudTrail's record of every read and write of DICOM objects) is locked "
+        "against deletion in the audit bucket, then deleted, 1 to 36500; in prod (compliance mode) nobody can "
+        "shorten or lift the lock, in dev (governance mode) `pulumi destroy` can (see [Audit trail](#audit-trail))",
+        field="audit_retention_days",
+    ),
 )
 
 KEYS: tuple[ConfigKey, ...] = (

@@ -84,6 +84,8 @@ class DeploymentOptions:
     # DICOM objects move to `storage_class` after this many days (0: never).
     storage_transition_days: int
     storage_class: str
+    # Days each audit log file (CloudTrail's data events) is locked in the audit bucket.
+    audit_retention_days: int
 
     @property
     def group(self) -> topology.GroupSize:
@@ -153,9 +155,11 @@ class StackConfig:
     @property
     def durability(self) -> Durability:
         """What the stack keeps on destroy and how it guards its data: its environment's, with the
-        backup retention the user chose (the environment's is that key's default)."""
+        backup and audit retentions the user chose (the environment's are those keys' defaults)."""
         return dataclasses.replace(
-            DURABILITY[self.environment], backup_retention_days=self.options.backup_retention_days
+            DURABILITY[self.environment],
+            backup_retention_days=self.options.backup_retention_days,
+            audit_retention_days=self.options.audit_retention_days,
         )
 
     @property

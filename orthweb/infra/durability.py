@@ -30,6 +30,10 @@ class Durability:
     secret_recovery_window_days: int
     # Database changes apply at once, or (production) in its next maintenance window.
     apply_database_changes_now: bool
+    # S3 Object Lock on the audit bucket: COMPLIANCE (nobody, the root user included, can delete a
+    # log file before its days are up) or GOVERNANCE (who holds s3:BypassGovernanceRetention can).
+    audit_lock_mode: str
+    audit_retention_days: int
 
 
 DURABILITY: Final = {
@@ -41,6 +45,8 @@ DURABILITY: Final = {
         key_deletion_window_days=7,
         secret_recovery_window_days=0,
         apply_database_changes_now=True,
+        audit_lock_mode="GOVERNANCE",
+        audit_retention_days=7,
     ),
     PROD: Durability(
         keep_data=True,
@@ -50,5 +56,8 @@ DURABILITY: Final = {
         key_deletion_window_days=30,
         secret_recovery_window_days=30,
         apply_database_changes_now=False,
+        audit_lock_mode="COMPLIANCE",
+        # Six years: what HIPAA asks its required documentation to be kept for.
+        audit_retention_days=2190,
     ),
 }
