@@ -399,6 +399,46 @@ def alarm_topic_name(stack: str) -> str:
     return aws_name(stack, "alarms")
 
 
+def audit_trail_name(stack: str) -> str:
+    """The CloudTrail trail recording every read and write of the stack's DICOM objects."""
+    return aws_name(stack, "audit")
+
+
+def audit_trail_arn(*, account_id: str, partition: str, region: str, stack: str) -> str:
+    return f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{audit_trail_name(stack)}"
+
+
+def audit_bucket_policy(*, bucket_arn: str, trail_arn: str, account_id: str) -> Document:
+    """TLS only; CloudTrail, for this stack's trail alone (aws:SourceArn), may check the bucket and
+    write log files under AWSLogs/<account>/ (the statements of the CloudTrail User Guide's
+    "Amazon S3 bucket policy for CloudTrail")."""
+    from_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _deny_insecure_transport(bucket_arn),
+            {
+                "Sid": "CloudTrailChecksBucket",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:GetBucketAcl",
+                "Resource": bucket_arn,
+                "Condition": from_trail,
+            },
+            {
+                "Sid": "CloudTrailWritesLogFiles",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}
+                },
+            },
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class KeyUsers:
     """Where the stack key is used on the stack's behalf, beyond the account's own principals."""
@@ -415,8 +455,9 @@ class KeyUsers:
 
 def key_policy(users: KeyUsers) -> Document:
     """The account administers the key through IAM; CloudWatch Logs may use it for the stack's log
-    groups, CloudWatch for this stack's alarms' notifications to the topic encrypted with it, and
-    the group's Auto Scaling role for the hosts' encrypted root volumes.
+    groups, CloudWatch for this stack's alarms' notifications to the topic encrypted with it,
+    the group's Auto Scaling role for the hosts' encrypted root volumes, and the stack's audit
+    trail for its log files.
 
     The other users need no statement of their own: they use the key with a principal of the
     account, allowed by IAM through the first statement (RDS storage, Performance Insights and its
@@ -437,6 +478,7 @@ def key_policy(users: KeyUsers) -> Document:
             },
             *_cloudwatch_logs(users),
             _alarm_notifications(users),
+            *_audit_trail(users),
             *(_autoscaling_launches(users.launch_role_arn) if users.launch_role_arn else []),
         ],
     }
@@ -490,6 +532,35 @@ def _alarm_notifications(users: KeyUsers) -> Document:
         "Resource": "*",
         "Condition": condition,
     }
+
+
+def _audit_trail(users: KeyUsers) -> list[Document]:
+    """What the CloudTrail User Guide's "Configure AWS KMS key policies for CloudTrail" lists: the
+    trail encrypts its log files (the encryption context names the trail), and may describe the key.
+    Reading them needs no statement: account principals decrypt through IAM (the first statement)."""
+    where = {"account_id": users.account_id, "partition": users.partition, "region": users.region}
+    trail = audit_trail_arn(**where, stack=users.stack)
+    return [
+        {
+            "Sid": "CloudTrailEncryptsAuditLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": trail},
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail},
+            },
+        },
+        {
+            "Sid": "CloudTrailDescribesKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail}},
+        },
+    ]
 
 
 def _autoscaling_launches(role_arn: str) -> list[Document]:

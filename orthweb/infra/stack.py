@@ -16,6 +16,7 @@ import pulumi_random as random
 from orthweb.config.stack_config import StackConfig
 from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
+from orthweb.infra.audit_trail import AuditTrail, AuditTrailArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.backup import Backup, BackupArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
@@ -63,6 +64,8 @@ class Exports:
     dashboard_name: pulumi.Output[str]
     # The AWS Backup vault holding the continuous backups `orthweb restore` restores from.
     backup_vault: pulumi.Output[str]
+    # CloudTrail's log files of every read and write of DICOM objects, locked against deletion.
+    audit_bucket: pulumi.Output[str]
     # With `authentication: sso`: the host of Cognito's sign-in pages.
     sign_in_domain: pulumi.Output[str] | None = None
     # The failover topology's Elastic IP (scale-out has one address per zone: site_ips).
@@ -115,6 +118,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         sign_in.connect_site(site_address)
     database = _create_database(cfg, db_identifier, network, serving, key)
     backup = _create_backup(cfg, target, key, database, storage)
+    audit = _create_audit_trail(cfg, target, key, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
@@ -130,6 +134,7 @@ def build_stack(cfg: StackConfig) -> Exports:
         orthanc_credentials_secret_arn=secrets.orthanc_credentials_arn,
         dashboard_name=monitoring.dashboard_name,
         backup_vault=backup.vault.name,
+        audit_bucket=audit.bucket.bucket,
         sign_in_domain=sign_in.domain if sign_in else None,
     )
 
@@ -224,6 +229,21 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
             storage_class=cfg.options.storage_class,
             # The load balancer writes access logs with TLS listeners only.
             load_balancer_logs=cfg.tls_ends_at == TLS_AT_LOAD_BALANCER,
+        ),
+    )
+
+
+def _create_audit_trail(cfg: StackConfig, target: _Target, key: EncryptionKey, storage: Storage) -> AuditTrail:
+    return AuditTrail(
+        f"{NAME}-audit",
+        AuditTrailArgs(
+            stack=cfg.stack,
+            key_arn=key.arn,
+            account_id=target.account_id,
+            partition=target.partition,
+            region=target.region,
+            dicom_bucket_arn=storage.dicom_bucket.arn,
+            durability=cfg.durability,
         ),
     )
 

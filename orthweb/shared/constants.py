@@ -35,6 +35,8 @@ DICOM_CLIENTS_ROLE: Final = "dicom-client-certificates"
 # The secret the hosts read of them: the CA's certificate, each certificate's URI and fingerprint.
 DICOM_CLIENT_TRUST_ROLE: Final = "dicom-client-trust"
 DICOM_BUCKET_ROLE: Final = "dicom"
+# The bucket of the audit trail: CloudTrail's log files, each locked against deletion (S3 Object Lock).
+AUDIT_BUCKET_ROLE: Final = "audit"
 LOG_BUCKET_ROLE: Final = "logs"
 # The bucket of the host bundles: each host's application files, one object per content digest.
 HOST_BUNDLE_BUCKET_ROLE: Final = "host-bundles"

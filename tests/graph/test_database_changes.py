@@ -83,6 +83,7 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deploymentOptions.backupCopyRegion": _option("backupCopyRegion", "eu-west-1"),
     "deploymentOptions.storageTransitionDays": _option("storageTransitionDays", 60),
     "deploymentOptions.storageClass": _option("storageClass", "GLACIER_IR"),
+    "deploymentOptions.auditRetentionDays": _option("auditRetentionDays", 30),
 }
 
 

@@ -96,8 +96,27 @@ def test_nothing_a_kept_resource_uses_is_deleted_under_it(prod: Evaluation) -> N
 BACKUPS = {"aws:backup/vault:Vault", "aws:backup/vaultLockConfiguration:VaultLockConfiguration"}
 
 
+def audit_children(stack: Evaluation) -> list[RecordedResource]:
+    audit = stack.one("orthweb:index:AuditTrail")
+    return [r for r in stack.resources if r.parent == audit.urn]
+
+
+def test_prod_keeps_the_audit_bucket_and_its_lock_and_lets_the_trail_go(prod: Evaluation) -> None:
+    """The log files are the record; the trail only writes more of them and `pulumi up` makes it again."""
+    children = audit_children(prod)
+    gone = [r.type for r in children if not r.retain_on_delete]
+    assert gone == ["aws:cloudtrail/trail:Trail"]
+    assert {r.type for r in children if r.retain_on_delete} >= {
+        BUCKET,
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    }
+
+
 def test_only_data_and_what_holds_it_is_kept(prod: Evaluation) -> None:
-    storage = {r.urn for r in storage_children(prod)}
+    storage = {r.urn for r in storage_children(prod) + audit_children(prod)}
     others = sorted(r.type for r in kept(prod) if r.urn not in storage)
     assert set(others) <= HELD_WHILE_IN_USE | {DB} | BACKUPS
     assert set(others) >= BACKUPS

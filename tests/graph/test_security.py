@@ -118,7 +118,12 @@ def test_production_and_dev_switch_protection(dev: Evaluation, prod: Evaluation)
     assert all(b.inputs["forceDestroy"] for b in dev.of_type("aws:s3/bucket:Bucket"))
     # The host bundles are made again by every `pulumi up`: that bucket goes with any stack.
     kept = {b.name: b.inputs["forceDestroy"] for b in prod.of_type("aws:s3/bucket:Bucket")}
-    assert kept == {"orthweb-storage-dicom": False, "orthweb-storage-logs": False, "orthweb-storage-host-bundles": True}
+    assert kept == {
+        "orthweb-storage-dicom": False,
+        "orthweb-storage-logs": False,
+        "orthweb-storage-host-bundles": True,
+        "orthweb-audit-audit": False,
+    }
 
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

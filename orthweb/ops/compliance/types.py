@@ -88,6 +88,17 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     ),
     "aws:s3/bucketVersioning:BucketVersioning": TerraformType("aws_s3_bucket_versioning"),
     "aws:s3/bucketObjectv2:BucketObjectv2": TerraformType("aws_s3_object"),
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": TerraformType(
+        "aws_s3_bucket_object_lock_configuration"
+    ),
+    "aws:cloudtrail/trail:Trail": TerraformType(
+        "aws_cloudtrail",
+        renames={
+            "advancedEventSelectors": "advanced_event_selector",
+            "fieldSelectors": "field_selector",
+            "startsWiths": "starts_with",
+        },
+    ),
     "aws:secretsmanager/secret:Secret": TerraformType("aws_secretsmanager_secret"),
     "aws:secretsmanager/secretVersion:SecretVersion": TerraformType("aws_secretsmanager_secret_version"),
     "aws:secretsmanager/secretPolicy:SecretPolicy": TerraformType("aws_secretsmanager_secret_policy"),
