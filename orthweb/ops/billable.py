@@ -39,6 +39,8 @@ LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 # AWS Backup: the vault's recovery points are billed by the GB-month (cost.py states the rates).
 BACKUP_VAULT: Final = "aws:backup/vault:Vault"
 BUCKET_LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+# CloudTrail bills its data events by the 100,000 (cost.py states the rate per stated volume).
+TRAIL: Final = "aws:cloudtrail/trail:Trail"
 
 # Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer).
 PRICED: Final = frozenset(
@@ -69,6 +71,11 @@ USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
     SNS_SUBSCRIPTION: ("SNS alarm notifications", "notification", "e-mail deliveries beyond the free tier"),
     ROUTE53_RECORD: ("Route53 queries", "query", "queries of non-alias records (alias queries to AWS are free)"),
     BACKUP_VAULT: ("AWS Backup storage (continuous backups)", "GB-month", "recovery points by their size"),
+    TRAIL: (
+        "CloudTrail data events (the audit trail)",
+        "event",
+        "data events recorded, then S3 storage of the log files",
+    ),
 }
 
 FREE: Final = frozenset(
@@ -111,6 +118,8 @@ FREE: Final = frozenset(
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketVersioning:BucketVersioning",
+        # Object Lock is free; the locked log files are billed as S3 storage.
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
         # S3 events to EventBridge's default bus are free.
         "aws:s3/bucketNotification:BucketNotification",
         "aws:secretsmanager/secretVersion:SecretVersion",

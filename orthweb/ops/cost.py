@@ -34,6 +34,7 @@ from orthweb.ops.billable import (
     SCALING_GROUP,
     SCALING_POLICY,
     SECRET,
+    TRAIL,
     USER_POOL,
     USER_POOL_CLIENT,
     VPC_ENDPOINT,
@@ -369,6 +370,7 @@ def estimate(
     _price_monitoring(build, records, hosts, group_hosts=group_hosts)
     _price_sign_in(build, records)
     _price_backups(build, records)
+    _price_audit_trail(build, records)
     _price_storage_classes(build, records)
     _usage_based(build, records)
     _unknown_types(build, records)
@@ -646,6 +648,28 @@ def _price_backups(build: _Builder, records: list[ResourceLike]) -> None:
         "AWS Backup storage (continuous backups)",
         "GB-month",
         f"usage-based, not included: {rates}{copies}",
+    )
+
+
+# The DICOM object reads and writes a month the audit trail's line is worked out for (a stated volume).
+STATED_AUDIT_EVENTS = 1_000_000
+
+
+def _price_audit_trail(build: _Builder, records: list[ResourceLike]) -> None:
+    """Data events are billed by the 100,000, the log files as S3 storage kept for the lock's days."""
+    if not any(r.type == TRAIL for r in records):
+        return
+    per_100k, _ = build.table.flat("cloudtrail_data_events_100k")
+    s3, _ = build.regional("s3_gb_month", "STANDARD")
+    storage = f"S3 Standard ${s3} per GB-month" if s3 is not None else "S3 storage at the region's rate"
+    item, unit, _what = billable.USAGE_BASED[TRAIL]
+    stated = per_100k * STATED_AUDIT_EVENTS / 100_000
+    build.usage(
+        item,
+        unit,
+        f"usage-based, not included: ${per_100k:.2f} per 100,000 data events (${stated:,.2f} a month for "
+        f"{STATED_AUDIT_EVENTS:,} DICOM object reads and writes), then the log files in the audit bucket at {storage}, "
+        "kept `auditRetentionDays`",
     )
 
 
