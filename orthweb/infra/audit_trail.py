@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.constants import AUDIT_BUCKET_ROLE, bucket_prefix
 from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.storage import ABORT_MULTIPART_DAYS
 from orthweb.infra.tags import stack_tags, with_role
+from orthweb.shared.constants import AUDIT_BUCKET_ROLE, bucket_prefix
 
 # CloudTrail's resource type for S3 object-level (data) events.
 S3_OBJECT = "AWS::S3::Object"

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
+from orthweb.config.problems import ConfigError
 from orthweb.evaluate import Evaluation, evaluate
 from orthweb.infra import policies
-from orthweb.problems import ConfigError
 
 TRAIL = "aws:cloudtrail/trail:Trail"
 BUCKET = "aws:s3/bucket:Bucket"
