@@ -158,6 +158,12 @@ def _data_rows(cfg: StackConfig) -> list[Row]:
             ("backupRetentionDays", "backupCopyRegion"),
         ),
         (
+            "audit trail",
+            f"every DICOM object read and write, locked {options.audit_retention_days} days in "
+            + ("compliance mode (nobody can delete it)" if cfg.is_production else "governance mode"),
+            ("auditRetentionDays",),
+        ),
+        (
             "older DICOM objects",
             f"move to {options.storage_class} after {options.storage_transition_days} days"
             if options.storage_transition_days

@@ -58,8 +58,9 @@ def test_plan_json_lists_the_stack(
         "aws:kms/key:Key": 1,
         "aws:rds/instance:Instance": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
-        "aws:s3/bucket:Bucket": 3,  # DICOM, logs, host bundles
-        "aws:s3/bucketPolicy:BucketPolicy": 3,
+        "aws:s3/bucket:Bucket": 4,  # DICOM, logs, host bundles, audit
+        "aws:s3/bucketPolicy:BucketPolicy": 4,
+        "aws:cloudtrail/trail:Trail": 1,
         "aws:s3/bucketObjectv2:BucketObjectv2": 2,  # one bundle per host
         "aws:iam/role:Role": 3,  # the hosts' role, RDS enhanced monitoring and AWS Backup's
         "aws:iam/instanceProfile:InstanceProfile": 1,
