@@ -255,6 +255,15 @@ def test_every_access_of_the_day_is_answered_once_and_attributed(
 
 
 def test_no_line_of_the_day_names_the_patient_or_carries_a_query(recorded: Recorded, sso_stack: Stack) -> None:
+    # The search names no study, so no earlier wait covered its line: wait for Envoy's log flush.
+    wait_until(
+        lambda: any(
+            line["path"] == f"{DICOMWEB_ROOT}studies" and line["method"] == "GET" for line in envoy_lines(sso_stack)
+        ),
+        timeout=15,
+        what="Envoy's line of the search",
+        interval=0.2,
+    )
     text = sso_stack.envoy_log.read_text(errors="replace") + "".join(
         sso_stack.replica(i).log.read_text(errors="replace") for i in range(1, sso_stack.replica_total + 1)
     )
