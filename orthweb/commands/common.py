@@ -4,6 +4,7 @@ selected Pulumi stack for the commands that operate a deployed one."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shutil
 import subprocess
@@ -135,3 +136,19 @@ def stack_region(stack: str, given: str | None) -> str | None:
         raise OpsError(str(error)) from None
     region = values.get("aws:region")
     return region if isinstance(region, str) and region else None
+
+
+def confirmed_on_terminal(question: str, *, non_interactive: str) -> bool:
+    """Ask on the terminal; with none (a pipe, CI), refuse and name the flag that skips the question."""
+    if not sys.stdin.isatty():
+        raise OpsError(f"no terminal to confirm on; pass --yes to {non_interactive} non-interactively")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def stack_live_data(args: argparse.Namespace, clients: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
+    """The AWS clients and the stack's live database and bucket, as `restore` and `drill` both start."""
+    from orthweb.ops.restore import find_live_data
+
+    stack = args.stack or selected_pulumi_stack()
+    clients = clients or open_clients(("rds", "s3"), region=stack_region(stack, args.region))[1]
+    return clients, find_live_data(clients["rds"], clients["s3"], stack, datetime.datetime.now(datetime.UTC))

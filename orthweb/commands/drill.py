@@ -8,10 +8,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
-from orthweb.ops.aws import OpsError, open_clients
+from orthweb.commands.common import add_deployed_stack_arguments, confirmed_on_terminal, stack_live_data
+from orthweb.ops.aws import OpsError
 from orthweb.ops.drill import check_drillable, drill
-from orthweb.ops.restore import find_live_data
 
 Confirm = Callable[[str], bool]
 
@@ -42,17 +41,15 @@ def run(
     """Exit 0 when the restored data matches the live data, 1 otherwise or on any refusal."""
     out = out or sys.stdout
     try:
-        stack = args.stack or selected_pulumi_stack()
-        clients = clients or open_clients(("rds", "s3"), region=stack_region(stack, args.region))[1]
-        live = find_live_data(clients["rds"], clients["s3"], stack, datetime.datetime.now(datetime.UTC))
+        clients, live = stack_live_data(args, clients)
         check_drillable(live)
         print(
-            f"Stack {stack}: restore database {live.database['DBInstanceIdentifier']} and bucket {live.bucket} to "
+            f"Stack {live.stack}: restore database {live.database['DBInstanceIdentifier']} and bucket {live.bucket} to "
             f"{live.window.latest.isoformat()} into scratch resources, compare, then delete them.",
             file=out,
             flush=True,
         )
-        if not args.yes and not (confirm or _ask)("Run the drill?"):
+        if not args.yes and not (confirm or _ask_here)("Run the drill?"):
             raise OpsError("not confirmed")
         report = drill(clients["rds"], clients["s3"], live, now=datetime.datetime.now(datetime.UTC))
     except OpsError as error:
@@ -63,7 +60,5 @@ def run(
     return 0 if report.passed else 1
 
 
-def _ask(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise OpsError("no terminal to confirm on; pass --yes to run the drill non-interactively")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+def _ask_here(question: str) -> bool:
+    return confirmed_on_terminal(question, non_interactive="run the drill")

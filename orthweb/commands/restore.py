@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
-from orthweb.ops.aws import OpsError, open_clients
-from orthweb.ops.restore import LiveData, find_live_data, parse_moment, restore
+from orthweb.commands.common import add_deployed_stack_arguments, confirmed_on_terminal, stack_live_data
+from orthweb.ops.aws import OpsError
+from orthweb.ops.restore import LiveData, parse_moment, restore
 
 Confirm = Callable[[str], bool]
 
@@ -44,14 +44,12 @@ def run(
     out = out or sys.stdout
     try:
         moment = parse_moment(args.to_time)
-        stack = args.stack or selected_pulumi_stack()
-        clients = clients or open_clients(("rds", "s3"), region=stack_region(stack, args.region))[1]
-        live = find_live_data(clients["rds"], clients["s3"], stack, datetime.datetime.now(datetime.UTC))
+        clients, live = stack_live_data(args, clients)
         refusal = live.window.refusal(moment)
         if refusal is not None:
             raise OpsError(refusal)
         print(describe(live, moment), file=out, flush=True)
-        if not args.yes and not (confirm or _ask)("Restore them?"):
+        if not args.yes and not (confirm or _ask_here)("Restore them?"):
             raise OpsError("not confirmed")
         started = time.monotonic()
         restored = restore(clients["rds"], clients["s3"], live, moment)
@@ -75,7 +73,5 @@ def describe(live: LiveData, moment: datetime.datetime) -> str:
     )
 
 
-def _ask(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise OpsError("no terminal to confirm on; pass --yes to restore non-interactively")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+def _ask_here(question: str) -> bool:
+    return confirmed_on_terminal(question, non_interactive="restore")

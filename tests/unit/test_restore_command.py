@@ -174,3 +174,12 @@ def test_a_drill_for_an_unknown_stack_is_refused_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no database of stack 'prod'" in err
     assert state(aws) == before
+
+
+def test_without_a_terminal_the_question_is_refused_naming_the_flag() -> None:
+    """restore and drill ask before changing anything; in a pipe or CI they stop and name --yes."""
+    from orthweb.commands.common import confirmed_on_terminal
+    from orthweb.ops.aws import OpsError
+
+    with pytest.raises(OpsError, match=r"pass --yes to run the drill non-interactively"):
+        confirmed_on_terminal("Run the drill?", non_interactive="run the drill")
