@@ -63,11 +63,29 @@ def runtime_report() -> dict[str, object]:
     return _RUNTIME_REPORT
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # --dist loadgroup sends a group to one worker; tests without a group are shared out.
+    # --dist loadgroup sends a group to one worker; tests without a group are shared out. First:
+    # the worker's own hook (registered after this file) turns the group marker into the node id
+    # suffix the scheduler reads, and a marker added after it is ignored.
     for item in items:
         if item.get_closest_marker("runtime"):
             item.add_marker(pytest.mark.xdist_group("servers"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker with --dist loadgroup: every server test must carry its group in
+    its id by now, or the scheduler shares them out and two stacks run at once, each with half
+    of a module's tests. Stop instead of running that way."""
+    if not session.config.getvalue("loadgroup"):
+        return
+    ungrouped = [i.nodeid for i in session.items if i.get_closest_marker("runtime") and "@" not in i.nodeid]
+    if ungrouped:
+        raise RuntimeError(
+            f"pytest-xdist did not group {len(ungrouped)} server tests (e.g. {ungrouped[0]}): "
+            "install the pytest and pytest-xdist versions pyproject.toml names"
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
