@@ -78,7 +78,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """On a pytest-xdist worker with --dist loadgroup: every server test must carry its group in
     its id by now, or the scheduler shares them out and two stacks run at once, each with half
     of a module's tests. Stop instead of running that way."""
-    if not session.config.getvalue("loadgroup"):
+    # xdist's worker sets the option; a run without -n (or xdist's controller) has no such option.
+    if not getattr(session.config.option, "loadgroup", False):
         return
     ungrouped = [i.nodeid for i in session.items if i.get_closest_marker("runtime") and "@" not in i.nodeid]
     if ungrouped:
