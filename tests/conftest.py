@@ -1,7 +1,8 @@
 """Shared fixtures (the dev and prod stacks evaluated once per session, SSH keys), and how the
-suite runs on two processes (scripts/test runs pytest-xdist): every test that starts servers goes to
-one worker, in order, so the session's running stack is started once and the two workers never run
-two stacks at a time; the runtime measurements come back from that worker to be printed at the end."""
+suite runs on two processes (scripts/test runs pytest-xdist): the tests of one module that starts
+servers run in order on one worker, so a module's fixtures and the lines its tests leave in a stack's
+logs stay with it, while the two workers share the modules out; the runtime measurements come back
+from the workers to be printed at the end."""
 
 from __future__ import annotations
 
@@ -70,14 +71,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # suffix the scheduler reads, and a marker added after it is ignored.
     for item in items:
         if item.get_closest_marker("runtime"):
-            item.add_marker(pytest.mark.xdist_group("servers"))
+            module = item.nodeid.split("::", 1)[0].removesuffix(".py").replace("/", ".")
+            item.add_marker(pytest.mark.xdist_group(f"servers-{module}"))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """On a pytest-xdist worker with --dist loadgroup: every server test must carry its group in
-    its id by now, or the scheduler shares them out and two stacks run at once, each with half
-    of a module's tests. Stop instead of running that way."""
+    its id by now, or the scheduler shares a module's tests out over both workers, each with its
+    own copy of the module's fixtures and stacks. Stop instead of running that way."""
     # xdist's worker sets the option; a run without -n (or xdist's controller) has no such option.
     if not getattr(session.config.option, "loadgroup", False):
         return
