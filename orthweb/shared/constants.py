@@ -74,9 +74,9 @@ LOAD_BALANCER_ROLE: Final = "load-balancer"
 LB_HEALTH_PORT: Final = 8081
 LB_HEALTH_PATH: Final = "/orthweb/health"
 
-# How long a transfer may go without a byte: Orthanc sends a ZIP's headers at once, then nothing
-# until its archive job gets a slot (ConcurrentJobs) and walks the index. Envoy's stream idle
-# timeout (default 300 s) and the load balancer's TCP idle timeout (default 350 s) are set to it.
+# How long a transfer may go without a byte: Orthanc sends nothing of a ZIP until its archive job
+# gets a slot (ConcurrentJobs) and has written the whole archive to a temporary file. Envoy's stream
+# idle timeout (default 300 s) and the load balancer's TCP idle timeout (default 350 s) are set to it.
 TRANSFER_IDLE_TIMEOUT_SECONDS: Final = 3600
 # Envoy's client connections send a TCP keepalive after this long without data, so a silent one
 # survives whatever drops idle flows on the way (the load balancer's TLS listener: 350 s, fixed).

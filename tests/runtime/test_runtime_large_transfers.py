@@ -4,11 +4,11 @@ The ZIP's size is ORTHWEB_LARGE_ZIP_MB (300 in CI; `ORTHWEB_LARGE_ZIP_MB=1000 py
 tests/runtime/test_runtime_large_transfers.py` for 1 GB). Its pixels are incompressible, so the
 archive is as large as the study.
 
-What Orthanc does before a ZIP's first byte (OrthancRestArchive.cpp, SynchronousZipStream, the
-default since 1.9.4, the same in Debian's 1.10.1 and the image's 1.12): it submits an archive job,
-sends the status line and headers at once (chunked), then sends nothing until the job runs and
-writes its first entry. The job waits for a free slot among ConcurrentJobs and first walks the
-index for every instance: that silent phase is what Envoy's stream idle timeout must outlast.
+What Orthanc does before a ZIP's first byte with orthanc.json's SynchronousZipStream false
+(OrthancRestArchive.cpp, the same in Debian's 1.10.1 and the image's 1.12): it submits an archive
+job and waits for it, sending nothing, not even the status line, until the job got a slot among
+ConcurrentJobs, walked the index and wrote the whole archive to a temporary file; then it sends
+the file with its length. That silent phase is what Envoy's stream idle timeout must outlast.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import struct
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pydicom.uid import generate_uid
@@ -29,7 +31,7 @@ from pydicom.uid import generate_uid
 from orthweb.clients.dicom import to_bytes
 from tools.harness import Stack
 from tools.harness.dicom import make_multiframe_instance
-from tools.harness.processes import LOOPBACK
+from tools.harness.processes import LOOPBACK, wait_until
 
 pytestmark = pytest.mark.runtime
 
@@ -39,6 +41,9 @@ SLOW_MB = 6  # what the slow client reads, at SLOW_RATE: several seconds of back
 SLOW_RATE = 1_000_000  # bytes per second
 END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
 EOCD_SIZE = 22
+# A ZIP whose client pauses: several instances, each far smaller than the archive.
+PAUSED_MB = 64
+PAUSED_INSTANCE_MB = 8
 
 
 @dataclass
@@ -51,12 +56,12 @@ class Download:
     tail: bytes = b""
 
 
-def _store_study(stack: Stack, megabytes: int, patient_id: str) -> str:
-    """Instances of up to INSTANCE_MB in one new study, stored straight into a replica; its Orthanc id."""
+def _store_study(stack: Stack, megabytes: int, patient_id: str, instance_mb: int = INSTANCE_MB) -> str:
+    """Instances of up to `instance_mb` in one new study, stored straight into a replica; its Orthanc id."""
     study_uid, series_uid = generate_uid(), generate_uid()
     study = ""
-    for number in range(1, -(-megabytes // INSTANCE_MB) + 1):
-        dataset = make_multiframe_instance(min(INSTANCE_MB, megabytes), patient_id=patient_id)
+    for number in range(1, -(-megabytes // instance_mb) + 1):
+        dataset = make_multiframe_instance(min(instance_mb, megabytes), patient_id=patient_id)
         dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.InstanceNumber = study_uid, series_uid, number
         status, _, body = stack.request(
             "/instances",
@@ -150,3 +155,54 @@ def test_client_connections_carry_tcp_keepalives(stack: Stack) -> None:
     finally:
         connection.close()
     assert "timer:(keepalive," in shown, shown
+
+
+def _resident_mib(pid: int) -> float:
+    """The process's resident memory now (VmRSS), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def _archive_jobs(stack: Stack, base: str) -> dict[str, str]:
+    """The replica's archive jobs: id -> state (GET /jobs?expand)."""
+    status, _, body = stack.request("/jobs?expand", credential=stack.admin, base=base)
+    assert status == 200, body[:300]
+    return {job["ID"]: job["State"] for job in json.loads(body) if job["Type"] == "Archive"}
+
+
+def test_a_paused_zip_reader_does_not_make_a_replica_hold_the_archive(
+    stack: Stack, runtime_report: dict[str, object]
+) -> None:
+    """A client that asks for a ZIP and reads nothing. With Orthanc's streamed ZIP
+    (SynchronousZipStream true, OrthancRestArchive.cpp) the archive job puts every compressed chunk
+    in a queue without a bound while the HTTP thread waits on the client: the replica holds the
+    whole archive for as long as the client stays connected (Envoy's stream idle timeout, an hour).
+    orthanc.json sets it to false: the job writes the archive to a temporary file and the HTTP
+    thread sends it from there at the client's pace. Asked straight from a replica, so no proxy
+    buffer is in between; the study is several small instances so that one instance in memory
+    (Orthanc reads each whole) is far below the archive."""
+    replica = stack.replica(stack.replica_total)
+    study = _store_study(stack, PAUSED_MB, "ORTHWEB-PAUSED", instance_mb=PAUSED_INSTANCE_MB)
+    assert replica.process is not None and replica.process.popen is not None
+    pid = replica.process.popen.pid
+    earlier = _archive_jobs(stack, replica.base_url)
+    before = _resident_mib(pid)
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # the kernel takes little off Orthanc
+    try:
+        reader.connect((LOOPBACK, replica.http_port))
+        head = f"GET /studies/{study}/archive HTTP/1.1\r\nHost: orthanc\r\nAuthorization: {stack.admin.header}"
+        reader.sendall(f"{head}\r\n\r\n".encode())
+        wait_until(
+            lambda: "Success" in {s for j, s in _archive_jobs(stack, replica.base_url).items() if j not in earlier},
+            timeout=120,
+            what="the archive job to finish while its client reads nothing",
+        )
+        held = _resident_mib(pid) - before
+    finally:
+        reader.close()
+        stack.request(f"/studies/{study}", method="DELETE", credential=stack.admin)
+    runtime_report[f"replica memory while a ZIP of {PAUSED_MB} MB waits on a paused client"] = f"+{held:.0f} MiB"
+    assert held < PAUSED_MB / 3, f"the replica grew {held:.0f} MiB holding a {PAUSED_MB} MB archive for a paused client"
