@@ -25,6 +25,10 @@ from orthweb.clients.dicom import make_study, to_bytes
 from orthweb.shared import telemetry
 from tests.static.test_orthanc_filter import ACCOUNTS, running_orthanc
 
+# Some tests read the lines the module's earlier requests made Orthanc write: with pytest-xdist
+# they all run on one worker, in order, against the one Orthanc of the module.
+pytestmark = pytest.mark.xdist_group("orthanc-audit")
+
 PATIENT_ID = "AUDIT-PATIENT-7"
 PATIENT_NAME = "Test^Orthweb"  # what make_instance writes
 
