@@ -9,6 +9,7 @@ from orthweb.evaluate import Evaluation
 from orthweb.evaluate.ec2_types import recorded_types
 from orthweb.shared import sso
 from orthweb.shared.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
+from orthweb.shared.restore_point import moment_text
 
 # One row: its label, the value shown, and the config keys (or options) it shows.
 Row = tuple[str, str, tuple[str, ...]]
@@ -156,6 +157,14 @@ def _data_rows(cfg: StackConfig) -> list[Row]:
             f"AWS Backup keeps {options.backup_retention_days} days of the database and the DICOM bucket"
             + (f", a daily copy in {options.backup_copy_region}" if options.backup_copy_region else ""),
             ("backupRetentionDays", "backupCopyRegion"),
+        ),
+        (
+            "data from",
+            f"restored: database {cfg.restore_from.database} at {moment_text(cfg.restore_from.moment)}, DICOM bucket "
+            f"{cfg.restore_from.bucket} (adopted, kept on destroy)"
+            if cfg.restore_from
+            else "new: an empty database and DICOM bucket",
+            ("restoreFrom",),
         ),
         (
             "audit trail",

@@ -26,6 +26,7 @@ from orthweb.config.validation import (
     JsonObject,
     ModalityList,
     PrincipalArnList,
+    RestoreFrom,
     ViewerList,
     ami_id,
     compose_version,
@@ -525,6 +526,25 @@ KEYS: tuple[ConfigKey, ...] = (
         doc="`true`: DICOM-TLS requires the client certificate the stack issues each modality (`orthweb "
         "modality-cert` writes it to a file); not with `hostedZoneId`, where TLS ends at the load balancer",
         field="dicom_client_certificates",
+    ),
+    ConfigKey(
+        name="restoreFrom",
+        type=OBJECT,
+        default={},
+        check=RestoreFrom(
+            example={
+                "database": "orthweb-dev-abc123",
+                "time": "2026-12-06T12:30:00Z",
+                "bucket": "orthweb-dev-r1-dicom-0a1b2c3d",
+            }
+        ),
+        doc="a restored stack's data, written by `orthweb restore`: `database`, the RDS instance whose automated "
+        "backups `pulumi up` restores to `time` (the new database keeps that instance's key), and `bucket`, which "
+        "`restore` filled with the DICOM objects current at `time` and which the stack adopts and keeps on destroy "
+        "(see [Back up and restore](#back-up-and-restore))",
+        field="restore_from",
+        declared=False,
+        unset="a stack of its own, new data",
     ),
     ConfigKey(
         name=OPTIONS_KEY,

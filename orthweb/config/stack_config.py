@@ -48,6 +48,7 @@ from orthweb.shared.constants import (
     TLS_AT_LOAD_BALANCER,
 )
 from orthweb.shared.modalities import AE_TITLE, CLIENT_CERTIFICATE, DicomModality
+from orthweb.shared.restore_point import TIME, RestorePoint, moment_text
 from orthweb.shared.sizing import host_memory_reason
 
 
@@ -147,6 +148,8 @@ class StackConfig:
     sso: SsoSettings | None = None
     # Things that work today but need the user's attention soon (printed by plan, logged by up).
     warnings: tuple[str, ...] = ()
+    # A restored stack: where its database and DICOM bucket come from (`orthweb restore` writes it).
+    restore_from: RestorePoint | None = None
 
     @property
     def is_production(self) -> bool:
@@ -223,6 +226,7 @@ def load_config(
         warnings=(*certificate_warnings, *_option_warnings(options)),
     )
     _check_topology(config)
+    _check_restore_time(config, now or datetime.datetime.now(datetime.UTC))
     _check_backup_copy(config)
     _check_host_memory(config.options)
     _check_dicom_callers(config)
@@ -294,6 +298,16 @@ def _option_warnings(options: DeploymentOptions) -> tuple[str, ...]:
         f"deploymentOptions.composeVersion {options.compose_version} has no SHA-256 pinned in orthweb "
         f"(pinned: {pinned}); the hosts check the download only against the release's own checksum file",
     )
+
+
+def _check_restore_time(config: StackConfig, now: datetime.datetime) -> None:
+    """Backups hold only the past: RDS refuses a RestoreTime after its latest restorable time."""
+    if config.restore_from is not None and config.restore_from.moment > now:
+        raise ConfigError.of(
+            f"restoreFrom.{TIME}",
+            moment_text(config.restore_from.moment),
+            f"a moment in the past (it is {moment_text(now)} now)",
+        )
 
 
 def _check_backup_copy(config: StackConfig) -> None:

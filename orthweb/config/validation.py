@@ -29,6 +29,16 @@ from orthweb.infra import instance_types
 from orthweb.shared import redaction, sso
 from orthweb.shared.constants import DOMAIN_PATTERN, REGION_PATTERN, VIEWERS, is_pinned_image
 from orthweb.shared.modalities import MAX_MODALITIES, DicomModality, modalities_reason, parse_modality
+from orthweb.shared.restore_point import (
+    BUCKET,
+    BUCKET_NAME_PATTERN,
+    DATABASE,
+    DB_IDENTIFIER_PATTERN,
+    RESTORE_FROM_KEYS,
+    TIME,
+    RestorePoint,
+    parse_moment,
+)
 from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB
 from orthweb.shared.telemetry import LOG_RETENTION_DAYS
 
@@ -393,6 +403,43 @@ class ModalityList(Structured):
         if reason:
             raise ConfigError.of(key, value, reason)
         return tuple(modalities)
+
+
+class RestoreFrom(Structured):
+    """`restoreFrom`: every one of its keys, each of its shape; empty means a stack of its own data."""
+
+    kind = dict
+
+    def rule(self) -> str:
+        return f"an object with exactly the keys {', '.join(RESTORE_FROM_KEYS)}"
+
+    def __call__(self, key: str, value: Any) -> RestorePoint | None:
+        if value in (None, "", {}):
+            return None
+        given = self.parsed(key, value)
+        unknown = [name for name in given if name not in RESTORE_FROM_KEYS]
+        if unknown:
+            hint = did_you_mean(str(unknown[0]), RESTORE_FROM_KEYS)
+            raise ConfigError.of(f"{key}.{unknown[0]}", given[unknown[0]], f"{self.rule()}{hint}")
+        missing = [name for name in RESTORE_FROM_KEYS if name not in given]
+        if missing:
+            raise ConfigError(Problem(f"{key}.{missing[0]}", None, self._allowed(missing[0]), example=self.example))
+        for name, pattern in ((DATABASE, DB_IDENTIFIER_PATTERN), (BUCKET, BUCKET_NAME_PATTERN)):
+            if not isinstance(given[name], str) or not pattern.fullmatch(given[name]):
+                raise ConfigError.of(f"{key}.{name}", given[name], self._allowed(name))
+        moment = parse_moment(given[TIME]) if isinstance(given[TIME], str) else None
+        if moment is None:
+            raise ConfigError.of(f"{key}.{TIME}", given[TIME], self._allowed(TIME))
+        return RestorePoint(database=given[DATABASE], moment=moment, bucket=given[BUCKET])
+
+    @staticmethod
+    def _allowed(name: str) -> str:
+        return {
+            DATABASE: "the identifier of the RDS instance to restore from (a letter, then letters, digits and "
+            "single hyphens, at most 63)",
+            TIME: "the moment to restore to, ISO 8601 with its zone, e.g. 2026-12-06T12:30:00Z",
+            BUCKET: "the name of the bucket `orthweb restore` filled (lower-case letters, digits and hyphens, 3 to 63)",
+        }[name]
 
 
 # --- the user's certificate ----------------------------------------------------------------

@@ -109,6 +109,24 @@ def _instance_type(call: DataSourceCall) -> dict[str, Any]:
     }
 
 
+def _db_instance_lookup(call: DataSourceCall) -> dict[str, Any]:
+    """An existing instance (the source of a restore): encrypted with a key of its own stack's."""
+    identifier = str(call.arguments.get("dbInstanceIdentifier", ""))
+    prefix = f"arn:{call.account.partition}:%s:{call.region}:{MOCK_ACCOUNT}"
+    return {
+        "dbInstanceIdentifier": identifier,
+        "dbInstanceArn": f"{prefix % 'rds'}:db:{identifier}",
+        "kmsKeyId": f"{prefix % 'kms'}:key/{source_key_id(identifier)}",
+        "storageEncrypted": True,
+        "id": identifier,
+    }
+
+
+def source_key_id(identifier: str) -> str:
+    """The key id the mock engine gives an existing instance's key."""
+    return _fake_id("source-key", identifier, length=32)
+
+
 def _engine_version(call: DataSourceCall) -> dict[str, Any]:
     # A partial version with `latest` names the newest release of that major.
     version = str(call.arguments.get("version", "17"))
@@ -207,6 +225,7 @@ _DATA_SOURCES: dict[str, Callable[[DataSourceCall], dict[str, Any]]] = {
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": _instance_type_offerings,
     "aws:ec2/getInstanceType:getInstanceType": _instance_type,
     "aws:rds/getEngineVersion:getEngineVersion": _engine_version,
+    "aws:rds/getInstance:getInstance": _db_instance_lookup,
     "aws:rds/getOrderableDbInstance:getOrderableDbInstance": _orderable_db_instance,
     "aws:ssm/getParameter:getParameter": _ssm_parameter,
     "aws:ec2/getEips:getEips": _elastic_ips,
@@ -236,7 +255,7 @@ Fabricated = tuple[str, dict[str, Any]]
 
 
 def _bucket(r: NewResource) -> Fabricated:
-    bucket = (r.inputs.get("bucketPrefix") or r.name) + _fake_id(r.name, length=8)
+    bucket = r.inputs.get("bucket") or (r.inputs.get("bucketPrefix") or r.name) + _fake_id(r.name, length=8)
     return bucket, {
         "bucket": bucket,
         "arn": f"arn:{r.partition}:s3:::{bucket}",

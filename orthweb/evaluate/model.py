@@ -36,6 +36,8 @@ class RecordedResource:
     retain_on_delete: bool = False
     delete_before_replace: bool = False
     ignore_changes: tuple[str, ...] = ()
+    # The id of an existing resource `up` adopts instead of creating ("": none).
+    import_id: str = ""
 
 
 @dataclass

@@ -39,6 +39,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 ignore_changes=tuple(request.ignoreChanges),
+                import_id=request.importId,
             )
         )
         return response

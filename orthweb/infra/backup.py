@@ -35,6 +35,8 @@ class BackupArgs:
     durability: Durability
     # A second region receiving a copy of each daily recovery point; None: no copy.
     copy_region: str | None = None
+    # A restored stack's data key (the source stack's), which its database and objects are encrypted with.
+    data_key_arn: pulumi.Input[str] | None = None
 
 
 class Backup(pulumi.ComponentResource):
@@ -128,7 +130,11 @@ class Backup(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 db_arn=args.db_arn,
                 bucket_arn=args.dicom_bucket_arn,
-                key_arns=pulumi.Output.all(args.key_arn, *([self.copy_key.arn] if self.copy_key else [])),
+                key_arns=pulumi.Output.all(
+                    args.key_arn,
+                    *([args.data_key_arn] if args.data_key_arn else []),
+                    *([self.copy_key.arn] if self.copy_key else []),
+                ),
                 vault_arns=pulumi.Output.all(self.vault.arn, *([self.copy_vault.arn] if self.copy_vault else [])),
             ).apply(lambda v: policies.to_json(policies.backup_permissions(**v))),
             opts=child,

@@ -14,6 +14,7 @@ from orthweb.infra.firewall import FirewallArgs, Rule, firewall
 from orthweb.infra.tags import describe, stack_tags
 from orthweb.shared import telemetry
 from orthweb.shared.constants import POSTGRES_PORT
+from orthweb.shared.restore_point import RestorePoint, moment_text
 
 DB_ENGINE = "postgres"
 DB_STORAGE_TYPE = "gp3"
@@ -40,6 +41,10 @@ class DatabaseArgs:
     # Zones, backups, protection, and what `destroy` and a replacement do with it.
     durability: Durability
     log_retention_days: int
+    # A restored stack's database: the source instance's data at that moment (RDS point-in-time
+    # restore), encrypted with the source's key, which RDS keeps (`data_key_arn`).
+    restore_from: RestorePoint | None = None
+    data_key_arn: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,8 @@ class Database(pulumi.ComponentResource):
             max_allocated_storage=args.max_storage_gb,
             storage_type=DB_STORAGE_TYPE,
             storage_encrypted=True,
-            kms_key_id=args.key_arn,
+            kms_key_id=args.data_key_arn or args.key_arn,
+            restore_to_point_in_time=_point_in_time(args.restore_from),
             db_name=DATABASE_NAME,
             username=MASTER_USERNAME,
             # RDS generates, stores (in Secrets Manager, under our key) and rotates the password:
@@ -231,3 +237,12 @@ class Database(pulumi.ComponentResource):
             delete_before_replace=not kept,
             retain_on_delete=kept,
         )
+
+
+def _point_in_time(restore_from: RestorePoint | None) -> aws.rds.InstanceRestoreToPointInTimeArgs | None:
+    """RDS restores the source instance's automated backups to the moment into this new instance."""
+    if restore_from is None:
+        return None
+    return aws.rds.InstanceRestoreToPointInTimeArgs(
+        source_db_instance_identifier=restore_from.database, restore_time=moment_text(restore_from.moment)
+    )

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from orthweb.infra import policies
 from orthweb.infra.durability import Durability
 from orthweb.infra.tags import describe, stack_tags
-from orthweb.shared.constants import key_alias
+from orthweb.shared.constants import data_key_alias, key_alias
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class EncryptionKeyArgs:
     db_identifier: pulumi.Input[str]
     # The scale-out group's Auto Scaling role, which launches hosts with key-encrypted volumes.
     launch_role_arn: pulumi.Input[str] | None = None
+    # A restored stack's data key (its source's), named by an alias of this stack for `verify`.
+    data_key_arn: pulumi.Input[str] | None = None
 
 
 class EncryptionKey(pulumi.ComponentResource):
@@ -53,5 +55,9 @@ class EncryptionKey(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data),
         )
         aws.kms.Alias(f"{name}-alias", name=key_alias(args.stack), target_key_id=self.key.key_id, opts=child)
+        if args.data_key_arn is not None:
+            aws.kms.Alias(
+                f"{name}-data-alias", name=data_key_alias(args.stack), target_key_id=args.data_key_arn, opts=child
+            )
         self.arn = self.key.arn
         self.register_outputs({"arn": self.arn})

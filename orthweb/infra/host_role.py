@@ -41,6 +41,8 @@ class HostAccess:
     log_group_arns: Sequence[pulumi.Input[str]]
     # With the Secrets Manager endpoint, the secrets are readable through it only.
     secrets_endpoint_id: pulumi.Input[str] | None = None
+    # A restored stack's data key (the source stack's), which its DICOM objects are encrypted with.
+    data_key_arn: pulumi.Input[str] | None = None
 
 
 class HostRole(pulumi.ComponentResource):
@@ -93,6 +95,7 @@ class HostRole(pulumi.ComponentResource):
             region=access.region,
             log_group_arns=list(access.log_group_arns),
             secrets_endpoint_id=access.secrets_endpoint_id or "",
+            data_key_arn=access.data_key_arn or "",
         ).apply(self._permissions)
         return self._policy("permissions", document)
 
@@ -107,6 +110,7 @@ class HostRole(pulumi.ComponentResource):
                 log_group_arns=used["log_group_arns"],
                 metric_namespace=telemetry.metric_namespace(self._stack),
                 secrets_endpoint_id=used["secrets_endpoint_id"] or None,
+                data_key_arn=used["data_key_arn"] or None,
             )
         )
 

@@ -65,12 +65,14 @@ def host_permissions(
     log_group_arns: list[str],
     metric_namespace: str,
     secrets_endpoint_id: str | None = None,
+    data_key_arn: str | None = None,
 ) -> Document:
     """Exactly what a host needs: its secrets, the DICOM bucket, the key, to find the DB, and to
     report: its log groups and its stack's metric namespace.
 
     With `secrets_endpoint_id`, the secrets are readable only through that VPC endpoint: a host's
-    credential taken elsewhere cannot read them.
+    credential taken elsewhere cannot read them. A restored stack's DICOM objects are encrypted with
+    the source stack's key (`data_key_arn`), which the hosts may use through S3 alone.
     """
     return {
         "Version": VERSION,
@@ -84,6 +86,7 @@ def host_permissions(
             },
             *_dicom_bucket_access(dicom_bucket_arn),
             _key_through_services(key_arn, region),
+            *([_data_key_through_s3(data_key_arn, region)] if data_key_arn and data_key_arn != key_arn else []),
             *_log_and_metric_reporting(log_group_arns, metric_namespace),
         ],
     }
@@ -187,6 +190,16 @@ def _key_through_services(key_arn: str, region: str) -> Document:
                 ]
             }
         },
+    }
+
+
+def _data_key_through_s3(key_arn: str, region: str) -> Document:
+    return {
+        "Sid": "UseRestoredDataKeyThroughS3",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
     }
 
 

@@ -85,6 +85,9 @@ class _Target:
     zones: pulumi.Output[list[str]]
     # EC2's description of the hosts' instance type (architectures, whether EC2 can recover it).
     host_type: pulumi.Output[aws.ec2.GetInstanceTypeResult]
+    # A restored stack's data key: the one the source database (and so its restore) is encrypted
+    # with, which also encrypts the adopted DICOM bucket; None for a stack of its own data.
+    data_key_arn: pulumi.Output[str] | None = None
 
 
 def build_stack(cfg: StackConfig) -> Exports:
@@ -116,7 +119,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     site_address = _create_site_certificate(cfg, secrets, serving)
     if sign_in is not None:
         sign_in.connect_site(site_address)
-    database = _create_database(cfg, db_identifier, network, serving, key)
+    database = _create_database(cfg, target, db_identifier, network, serving, key)
     backup = _create_backup(cfg, target, key, database, storage)
     audit = _create_audit_trail(cfg, target, key, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
@@ -188,6 +191,10 @@ def _look_up_target(cfg: StackConfig) -> _Target:
         region=aws.get_region_output().region,
         zones=zones,
         host_type=aws.ec2.get_instance_type_output(instance_type=cfg.options.instance_type),
+        # RDS keeps the source's key for a restore (RestoreDBInstanceToPointInTime takes none).
+        data_key_arn=aws.rds.get_instance_output(db_instance_identifier=cfg.restore_from.database).kms_key_id
+        if cfg.restore_from
+        else None,
     )
 
 
@@ -204,6 +211,7 @@ def _create_encryption_key(
             durability=cfg.durability,
             db_identifier=db_identifier,
             launch_role_arn=launch_role.arn if launch_role else None,
+            data_key_arn=target.data_key_arn,
         ),
     )
 
@@ -215,6 +223,8 @@ def _create_storage(cfg: StackConfig, target: _Target, key: EncryptionKey, host_
         StorageArgs(
             stack=cfg.stack,
             key_arn=key.arn,
+            adopted_dicom_bucket=cfg.restore_from.bucket if cfg.restore_from else None,
+            data_key_arn=target.data_key_arn,
             account_id=target.account_id,
             # The hosts and the admins (by default whoever deploys) may touch DICOM objects.
             allowed_principal_arns=pulumi.Output.all(hosts=host_role.arn, admins=admins).apply(
@@ -362,7 +372,12 @@ def _create_site_certificate(cfg: StackConfig, secrets: AppSecrets, serving: Ser
 
 
 def _create_database(
-    cfg: StackConfig, db_identifier: pulumi.Output[str], network: Network, serving: Serving, key: EncryptionKey
+    cfg: StackConfig,
+    target: _Target,
+    db_identifier: pulumi.Output[str],
+    network: Network,
+    serving: Serving,
+    key: EncryptionKey,
 ) -> Database:
     return Database(
         f"{NAME}-database",
@@ -379,6 +394,8 @@ def _create_database(
             max_storage_gb=cfg.options.db_max_storage_gb,
             durability=cfg.durability,
             log_retention_days=cfg.options.log_retention_days,
+            restore_from=cfg.restore_from,
+            data_key_arn=target.data_key_arn,
         ),
     )
 
@@ -424,6 +441,7 @@ def _create_backup(
             dicom_bucket_arn=storage.dicom_bucket.arn,
             durability=cfg.durability,
             copy_region=cfg.options.backup_copy_region,
+            data_key_arn=target.data_key_arn,
         ),
     )
 
@@ -458,6 +476,7 @@ def _grant_access(
             region=target.region,
             log_group_arns=[group.arn for group in monitoring.log_groups.values()],
             secrets_endpoint_id=network.secrets_endpoint_id,
+            data_key_arn=target.data_key_arn,
         )
     )
 

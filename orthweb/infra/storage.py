@@ -48,6 +48,11 @@ class StorageArgs:
     storage_class: str
     # The scale-out topology's load balancer writes its access logs to the log bucket too.
     load_balancer_logs: bool = False
+    # A restored stack's DICOM bucket: the one `orthweb restore` filled, adopted (imported) rather
+    # than made, kept with all its settings when the stack is destroyed, and encrypted with the key
+    # its objects already are (`data_key_arn`: the source stack's).
+    adopted_dicom_bucket: str | None = None
+    data_key_arn: pulumi.Input[str] | None = None
 
 
 class Storage(pulumi.ComponentResource):
@@ -64,22 +69,17 @@ class Storage(pulumi.ComponentResource):
         # What `pulumi up` makes again from the templates goes with the stack, in production too.
         self._disposable = pulumi.ResourceOptions(parent=self)
         self._args = args
+        # An adopted bucket keeps every setting of its own on destroy, like its restored objects.
+        self._dicom = pulumi.ResourceOptions(
+            parent=self, retain_on_delete=args.durability.keep_data or args.adopted_dicom_bucket is not None
+        )
 
         self.log_bucket = self._bucket(f"{name}-{LOG_BUCKET_ROLE}", LOG_BUCKET_ROLE)
         self._harden(f"{name}-logs", self.log_bucket, kms_key_arn=None)
         # Logs expire; their old versions (a log object is never rewritten) go the next day.
         self._lifecycle(f"{name}-logs", self.log_bucket, expire_days=args.log_retention_days, noncurrent_days=1)
 
-        self.dicom_bucket = self._bucket(f"{name}-{DICOM_BUCKET_ROLE}", DICOM_BUCKET_ROLE)
-        self._harden(f"{name}-dicom", self.dicom_bucket, kms_key_arn=args.key_arn)
-        self._lifecycle(
-            f"{name}-dicom",
-            self.dicom_bucket,
-            expire_days=None,
-            noncurrent_days=args.noncurrent_version_days,
-            transition=(args.transition_days, args.storage_class) if args.transition_days else None,
-        )
-        self._access_logs(f"{name}-dicom", self.dicom_bucket, DICOM_BUCKET_ROLE, self._child)
+        self.dicom_bucket = self._create_dicom_bucket(name)
         self.host_bundle_bucket = self._create_host_bundle_bucket(name)
         aws.s3.BucketPolicy(
             f"{name}-dicom-policy",
@@ -87,7 +87,7 @@ class Storage(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 bucket_arn=self.dicom_bucket.arn, allowed_principal_arns=args.allowed_principal_arns
             ).apply(lambda arns: policies.to_json(policies.dicom_bucket_policy(**arns))),
-            opts=self._child,
+            opts=self._dicom,
         )
         self.log_bucket_policy = aws.s3.BucketPolicy(
             f"{name}-logs-policy",
@@ -127,6 +127,34 @@ class Storage(pulumi.ComponentResource):
             tags=with_role(args.stack, role),
             opts=self._disposable if disposable else self._child,
         )
+
+    def _create_dicom_bucket(self, name: str) -> aws.s3.Bucket:
+        args = self._args
+        resource_name = f"{name}-{DICOM_BUCKET_ROLE}"
+        if args.adopted_dicom_bucket is None:
+            bucket = self._bucket(resource_name, DICOM_BUCKET_ROLE)
+        else:
+            # Import requires these inputs to equal the bucket's: `restore` created it with these tags.
+            bucket = aws.s3.Bucket(
+                resource_name,
+                bucket=args.adopted_dicom_bucket,
+                force_destroy=False,
+                tags=with_role(args.stack, DICOM_BUCKET_ROLE),
+                opts=pulumi.ResourceOptions.merge(
+                    self._dicom, pulumi.ResourceOptions(import_=args.adopted_dicom_bucket)
+                ),
+            )
+        self._harden(f"{name}-dicom", bucket, kms_key_arn=args.data_key_arn or args.key_arn, opts=self._dicom)
+        self._lifecycle(
+            f"{name}-dicom",
+            bucket,
+            expire_days=None,
+            noncurrent_days=args.noncurrent_version_days,
+            transition=(args.transition_days, args.storage_class) if args.transition_days else None,
+            opts=self._dicom,
+        )
+        self._access_logs(f"{name}-dicom", bucket, DICOM_BUCKET_ROLE, self._dicom)
+        return bucket
 
     def _access_logs(self, resource_name: str, bucket: aws.s3.Bucket, role: str, opts: pulumi.ResourceOptions) -> None:
         aws.s3.BucketLogging(

@@ -146,6 +146,11 @@ def key_alias(stack: str) -> str:
     return f"alias/{aws_name(stack)}"
 
 
+def data_key_alias(stack: str) -> str:
+    """A restored stack's alias of the key its data is encrypted with (its source stack's key)."""
+    return f"alias/{aws_name(stack, 'data')}"
+
+
 def is_pinned_image(reference: str) -> bool:
     """A tag (not `latest`) or a digest: a host must run the image that was tested."""
     if not IMAGE_PATTERN.fullmatch(reference):

@@ -44,6 +44,21 @@ def test_locate_ignores_look_alike_buckets(moto_stack: SeededStack) -> None:
     assert AwsStack(moto_stack.clients, moto_stack.name).locate().dicom_bucket == moto_stack.bucket
 
 
+def test_a_restored_stack_checks_objects_against_its_data_key(local_aws, site_pem, moto_stack: SeededStack) -> None:
+    """A restored stack's objects are encrypted with its source's key, which the stack names by the
+    alias `alias/orthweb-<stack>-data`: that key is the one verify expects; a stack without the
+    alias is held to its own key."""
+    restored = seed_stack(
+        local_aws, "restored", certificate_pem=site_pem[0], private_key_pem=site_pem[1], admin=("a", "b")
+    )
+    kms = restored.clients.kms
+    source_key = kms.create_key(Description="the source stack's key")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/orthweb-restored-data", TargetKeyId=source_key)
+    found = AwsStack(restored.clients, "restored").locate()
+    assert found.key_arn == source_key != restored.key_arn and found.key_alias == "alias/orthweb-restored-data"
+    assert AwsStack(restored.clients, moto_stack.name).locate().key_alias == "alias/orthweb-awsonly"
+
+
 def test_unknown_stack_is_a_clear_failure(moto_stack: SeededStack) -> None:
     with pytest.raises(CheckFailed, match=r"found no Elastic IP tagged .* orthweb:stack=nosuch") as failed:
         AwsStack(moto_stack.clients, "nosuch").locate()

@@ -31,6 +31,7 @@ from orthweb.shared.constants import (
     ROLE_TAG,
     SITE_TLS_ROLE,
     bucket_prefix,
+    data_key_alias,
     key_alias,
 )
 
@@ -104,8 +105,7 @@ class AwsStack:
         credentials_secret, credentials = self._secret(CREDENTIALS_ROLE)
         admin = _admin_credential(credentials_secret, credentials)
         site_tls_secret, _ = self._secret(SITE_TLS_ROLE)
-        alias = key_alias(self.stack)
-        key = _aws(self.clients.kms, "describe_key", KeyId=alias)["KeyMetadata"]
+        alias, key = self._data_key()
         return Deployment(
             stack=self.stack,
             region=self.clients.region,
@@ -121,6 +121,18 @@ class AwsStack:
             key_alias=alias,
             group=group,
         )
+
+    def _data_key(self) -> tuple[str, dict[str, Any]]:
+        """The key DICOM objects are encrypted with: a restored stack's data key (its source's) where
+        its alias exists, else the stack key."""
+        restored = data_key_alias(self.stack)
+        try:
+            return restored, self.clients.kms.describe_key(KeyId=restored)["KeyMetadata"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NotFoundException":
+                raise CheckFailed(f"kms describe_key {restored}: {error}", AWS_HINT) from None
+        alias = key_alias(self.stack)
+        return alias, _aws(self.clients.kms, "describe_key", KeyId=alias)["KeyMetadata"]
 
     def client_certificates(self) -> dict[str, ClientCertificate] | None:
         try:
