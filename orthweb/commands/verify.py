@@ -48,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
     parser.set_defaults(func=run)
 
 
+def default_arguments(*, stack: str, region: str | None) -> argparse.Namespace:
+    """verify's arguments for `stack` with every other option at its default (as restore runs it)."""
+    parser = argparse.ArgumentParser(prog="orthweb")
+    register(parser.add_subparsers())
+    return parser.parse_args(["verify", "--stack", stack, *(["--region", region] if region else [])])
+
+
 def endpoint_of(args: argparse.Namespace) -> Endpoint:
     return Endpoint(
         address=args.address,

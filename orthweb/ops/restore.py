@@ -14,6 +14,7 @@ from typing import Any
 
 from orthweb.ops.aws import OpsError, call_aws, tags_of
 from orthweb.ops.point_in_time import copy_versions, versions_at
+from orthweb.shared import restore_point
 from orthweb.shared.constants import DICOM_BUCKET_ROLE, ROLE_TAG, STACK_TAG, bucket_prefix
 
 RESTORED_ROLE = "restored"
@@ -25,6 +26,12 @@ DB_IDENTIFIER_MAX = 63
 class RecoveryWindow:
     earliest: datetime.datetime
     latest: datetime.datetime
+
+    def admit(self, moment: datetime.datetime) -> None:
+        """OpsError (nothing changed) unless the window holds `moment`."""
+        refusal = self.refusal(moment)
+        if refusal is not None:
+            raise OpsError(refusal)
 
     def refusal(self, moment: datetime.datetime) -> str | None:
         """Why `moment` cannot be restored to, or None."""
@@ -55,14 +62,12 @@ class RestoredData:
 
 
 def parse_moment(text: str) -> datetime.datetime:
-    """An ISO 8601 time with its zone (`2026-12-06T12:30:00Z`), or OpsError naming what is allowed."""
-    try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+    """An ISO 8601 time with its zone (`2026-12-06T12:30:00Z`) in UTC, to the whole second (what both
+    RDS and the bucket's versions are restored to), or OpsError naming what is allowed."""
+    moment = restore_point.parse_moment(text)
+    if moment is None:
         raise OpsError(f"--to-time {text!r} is not a time with its zone: give ISO 8601, e.g. 2026-12-06T12:30:00Z")
-    return moment.astimezone(datetime.UTC)
+    return moment.replace(microsecond=0)
 
 
 def find_live_data(rds: Any, s3: Any, stack: str, now: datetime.datetime) -> LiveData:
@@ -118,19 +123,26 @@ def _stack_bucket(s3: Any, stack: str) -> tuple[str, datetime.datetime]:
 
 
 def restore(rds: Any, s3: Any, live: LiveData, moment: datetime.datetime) -> RestoredData:
-    """Restore both to `moment` into new resources; the window must admit it (checked again here)."""
-    refusal = live.window.refusal(moment)
-    if refusal is not None:
-        raise OpsError(refusal)
-    key_arn = _bucket_key(s3, live.bucket)
+    """Restore both to `moment` into scratch resources beside the live ones (what `drill` compares)."""
+    live.window.admit(moment)
     stamp = moment.strftime("%Y%m%d%H%M%S")
-    identifier = _restore_database(rds, live, moment, stamp)
     bucket = f"{live.bucket[: 63 - len(stamp) - 2]}-r{stamp}"
-    _create_restored_bucket(s3, bucket, live.stack, key_arn)
-    objects = copy_versions(s3, source=live.bucket, versions=versions_at(s3, live.bucket, moment), target=bucket)
+    identifier = _restore_database(rds, live, moment, stamp)
+    scratch = [{"Key": STACK_TAG, "Value": live.stack}, {"Key": ROLE_TAG, "Value": RESTORED_ROLE}]
+    objects = fill_bucket(s3, live, moment, bucket=bucket, tags={t["Key"]: t["Value"] for t in scratch})
     waiter = rds.get_waiter("db_instance_available")
     waiter.wait(DBInstanceIdentifier=identifier, WaiterConfig={"Delay": 30, "MaxAttempts": 120})
     return RestoredData(moment=moment, db_identifier=identifier, bucket=bucket, objects=objects)
+
+
+def fill_bucket(s3: Any, live: LiveData, moment: datetime.datetime, *, bucket: str, tags: dict[str, str]) -> int:
+    """Create `bucket` (private, versioned, under the live bucket's key, with `tags`) and copy into it
+    the live bucket's objects as they were at `moment`; the window must admit it (checked again here).
+    Returns how many objects were copied."""
+    live.window.admit(moment)
+    key_arn = _bucket_key(s3, live.bucket)
+    _create_restored_bucket(s3, bucket, tags, key_arn)
+    return copy_versions(s3, source=live.bucket, versions=versions_at(s3, live.bucket, moment), target=bucket)
 
 
 def _bucket_key(s3: Any, bucket: str) -> str:
@@ -175,7 +187,7 @@ def _same_network_and_parameters(source: dict[str, Any]) -> dict[str, Any]:
     return same
 
 
-def _create_restored_bucket(s3: Any, bucket: str, stack: str, key_arn: str) -> None:
+def _create_restored_bucket(s3: Any, bucket: str, tags: dict[str, str], key_arn: str) -> None:
     """Private, versioned, encrypted with the stack's key, like the live one."""
     call_aws(s3, "create_bucket", changed=True, Bucket=bucket, **_location(s3))
     call_aws(
@@ -198,8 +210,8 @@ def _create_restored_bucket(s3: Any, bucket: str, stack: str, key_arn: str) -> N
         },
     )
     call_aws(s3, "put_bucket_versioning", changed=True, Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    tags = [{"Key": STACK_TAG, "Value": stack}, {"Key": ROLE_TAG, "Value": RESTORED_ROLE}]
-    call_aws(s3, "put_bucket_tagging", changed=True, Bucket=bucket, Tagging={"TagSet": tags})
+    tag_set = [{"Key": key, "Value": value} for key, value in tags.items()]
+    call_aws(s3, "put_bucket_tagging", changed=True, Bucket=bucket, Tagging={"TagSet": tag_set})
 
 
 def _location(s3: Any) -> dict[str, Any]:

@@ -8,16 +8,21 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from orthweb.commands import drill as drill_command
 from orthweb.commands import restore as restore_command
+from orthweb.evaluate import PROJECT_ROOT, evaluate
+from orthweb.ops.consistency import ConsistencyReport, IndexedFile
 
 STACK = "dev"
 LIVE_DB = "orthweb-dev-abc123"
@@ -69,10 +74,25 @@ def state(aws: dict[str, Any]) -> tuple[list[str], list[str]]:
     return sorted(databases), sorted(buckets)
 
 
-def restore(aws: dict[str, Any], capsys: pytest.CaptureFixture[str], **given: Any) -> tuple[int, str, str]:
-    args = argparse.Namespace(**{"stack": STACK, "region": None, "yes": True, **given})
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory with the dev stack's file, and a PATH without the pulumi CLI."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml"):
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    return root
+
+
+def restore(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path, site: Any = None, **given: Any
+) -> tuple[int, str, str]:
+    args = argparse.Namespace(**{"stack": STACK, "region": None, "yes": True, "into": None, "resume": None, **given})
     out = io.StringIO()
-    code = restore_command.run(args, clients=aws, out=out)
+    code = restore_command.run(args, clients=aws, out=out, project=project, site=site)
     return code, out.getvalue(), capsys.readouterr().err
 
 
@@ -86,18 +106,20 @@ def restore(aws: dict[str, Any], capsys: pytest.CaptureFixture[str], **given: An
     ],
 )
 def test_a_time_it_cannot_restore_to_is_refused_in_one_line(
-    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], to_time: str, says: str
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path, to_time: str, says: str
 ) -> None:
     before = state(aws)
-    code, out, err = restore(aws, capsys, to_time=to_time)
+    code, out, err = restore(aws, capsys, project, to_time=to_time)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("orthweb restore: ") and says in err
     assert err.rstrip().endswith("nothing was changed")
     assert state(aws) == before
 
 
-def test_the_window_is_named_when_a_time_is_outside_it(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    _, _, err = restore(aws, capsys, to_time="2000-01-01T00:00:00Z")
+def test_the_window_is_named_when_a_time_is_outside_it(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    _, _, err = restore(aws, capsys, project, to_time="2000-01-01T00:00:00Z")
     assert "a moment from 2026-" in err or "a moment from 20" in err
     created = aws["rds"].describe_db_instances(DBInstanceIdentifier=LIVE_DB)["DBInstances"][0]["InstanceCreateTime"]
     assert created.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") <= err.split("a moment from ")[1][:20]
@@ -105,49 +127,20 @@ def test_the_window_is_named_when_a_time_is_outside_it(aws: dict[str, Any], caps
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_an_unknown_stack_is_refused_in_one_line(
-    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], stack: str
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path, stack: str
 ) -> None:
     before = state(aws)
-    code, _, err = restore(aws, capsys, stack=stack, to_time="2026-12-06T12:30:00Z")
+    code, _, err = restore(aws, capsys, project, stack=stack, to_time="2026-12-06T12:30:00Z")
     assert code == 1 and err.count("\n") == 1
     assert f"no database of stack '{stack}'" in err and "nothing was changed" in err
     assert state(aws) == before
 
 
 def test_a_bad_stack_name_is_refused_before_any_call(capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(stack="Not A Stack", region=None, yes=True, to_time="2026-12-06T12:30:00Z")
+    args = argparse.Namespace(stack="Not A Stack", region=None, yes=True, to_time="2026-12-06T12:30:00Z", resume=None)
     assert restore_command.run(args, clients=None, out=io.StringIO()) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lower-case letters, digits and single hyphens" in err
-
-
-def test_a_restore_makes_new_resources_of_that_moment(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    moment = _next_second()
-    s3 = aws["s3"]
-    # After the moment (in a later second: S3 times writes to the second): a new object, and one
-    # deleted; the restore must see neither.
-    _next_second()
-    s3.put_object(Bucket=LIVE_BUCKET, Key="later.dcm", Body=b"later")
-    s3.delete_object(Bucket=LIVE_BUCKET, Key="a.dcm")
-    code, out, err = restore(aws, capsys, to_time=moment.isoformat())
-    assert code == 0, err
-    databases, buckets = state(aws)
-    (new_db,) = set(databases) - {LIVE_DB}
-    (new_bucket,) = set(buckets) - {LIVE_BUCKET}
-    assert new_db.startswith(f"{LIVE_DB}-r") and new_bucket.startswith(f"{LIVE_BUCKET}-r")
-    restored = {o["Key"] for o in s3.list_objects_v2(Bucket=new_bucket)["Contents"]}
-    assert restored == {"a.dcm", "b.dcm"}
-    assert s3.get_object(Bucket=new_bucket, Key="a.dcm")["Body"].read() == b"instance a"
-    # Private, versioned, encrypted with the stack's key, tagged as restored.
-    assert s3.get_bucket_versioning(Bucket=new_bucket)["Status"] == "Enabled"
-    rule = s3.get_bucket_encryption(Bucket=new_bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == aws["key"]
-    assert all(s3.get_public_access_block(Bucket=new_bucket)["PublicAccessBlockConfiguration"].values())
-    tags = aws["rds"].describe_db_instances(DBInstanceIdentifier=new_db)["DBInstances"][0]["TagList"]
-    assert {"Key": "orthweb:role", "Value": "restored"} in tags
-    # The live data is as it was.
-    assert {o["Key"] for o in s3.list_objects_v2(Bucket=LIVE_BUCKET)["Contents"]} == {"b.dcm", "later.dcm"}
-    assert f"database {new_db}" in out and "(2 objects)" in out
 
 
 def test_a_drill_compares_and_removes_its_scratch_resources(
@@ -183,3 +176,211 @@ def test_without_a_terminal_the_question_is_refused_naming_the_flag() -> None:
 
     with pytest.raises(OpsError, match=r"pass --yes to run the drill non-interactively"):
         confirmed_on_terminal("Run the drill?", non_interactive="run the drill")
+
+
+# --- restore into a new stack: its data, its stack file, then pulumi up, wait, verify, compare --------
+
+
+def after_the_moment(aws: dict[str, Any]) -> datetime.datetime:
+    """The moment, then (in a later second: S3 times writes to the second) a new object and one deleted."""
+    moment = _next_second()
+    _next_second()
+    aws["s3"].put_object(Bucket=LIVE_BUCKET, Key="later.dcm", Body=b"later")
+    aws["s3"].delete_object(Bucket=LIVE_BUCKET, Key="a.dcm")
+    return moment
+
+
+def restored_bucket(aws: dict[str, Any], before: tuple[list[str], list[str]]) -> str:
+    (bucket,) = set(state(aws)[1]) - set(before[1])
+    return bucket
+
+
+def test_without_pulumi_the_data_is_restored_and_the_way_to_finish_printed(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path, empty_home: Path
+) -> None:
+    before = state(aws)
+    moment = after_the_moment(aws)
+    code, out, err = restore(aws, capsys, project, to_time=moment.isoformat())
+    assert code == restore_command.NOT_DEPLOYED, err
+    new_stack = f"dev-r{moment:%m%d%H%M}"
+    bucket = restored_bucket(aws, before)
+    # No database is made by restore itself: `pulumi up` of the new stack restores it.
+    assert state(aws)[0] == before[0]
+    s3 = aws["s3"]
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]} == {"a.dcm", "b.dcm"}
+    assert s3.get_object(Bucket=bucket, Key="a.dcm")["Body"].read() == b"instance a"
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == aws["key"]
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    # The live data is as it was.
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=LIVE_BUCKET)["Contents"]} == {"b.dcm", "later.dcm"}
+    # The new stack's file evaluates to a stack restoring the live database at the moment and adopting
+    # exactly this bucket, with exactly the tags restore gave it (an import fails on any difference).
+    written = yaml.safe_load((project / f"Pulumi.{new_stack}.yaml").read_text())["config"]
+    assert (
+        written["orthweb:deploymentOptions"]
+        == yaml.safe_load((project / "Pulumi.dev.yaml").read_text())["config"]["orthweb:deploymentOptions"]
+    )
+    evaluation = evaluate(new_stack, project_dir=project, home=empty_home)
+    database = evaluation.one("aws:rds/instance:Instance")
+    assert database.inputs["restoreToPointInTime"] == {
+        "sourceDbInstanceIdentifier": LIVE_DB,
+        "restoreTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    adopted = next(b for b in evaluation.of_type("aws:s3/bucket:Bucket") if b.import_id)
+    assert adopted.import_id == bucket
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    assert tags == adopted.inputs["tags"]
+    # What to run, in order, naming the new stack and how to resume.
+    assert f"pulumi stack select --create {new_stack}" in out and f"pulumi up --stack {new_stack}" in out
+    assert out.index("pulumi up") < out.index(f"restore --resume {new_stack}")
+    assert "2 objects" in out and "the pulumi CLI is not on PATH" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"to_time": None}, "give --to-time"),
+        ({"into": "Bad Name"}, "--into"),
+        ({"into": "dev"}, "Pulumi.dev.yaml exists already: pass --resume dev"),
+        ({"resume": "nosuch"}, "--resume nosuch: no Pulumi.nosuch.yaml"),
+        ({"resume": "dev"}, "its stack file has no restoreFrom"),
+    ],
+)
+def test_bad_restore_arguments_are_refused_in_one_line(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path, given: dict[str, Any], says: str
+) -> None:
+    before = state(aws)
+    code, _, err = restore(aws, capsys, project, **{"to_time": _next_second().isoformat(), **given})
+    assert code == 1 and err.count("\n") == 1 and says in err and "nothing was changed" in err, err
+    assert state(aws) == before and sorted(p.name for p in project.glob("Pulumi.*.yaml")) == ["Pulumi.dev.yaml"]
+
+
+def test_a_project_without_the_stacks_file_is_refused(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    (project / "Pulumi.dev.yaml").unlink()
+    before = state(aws)
+    code, _, err = restore(aws, capsys, project, to_time=_next_second().isoformat())
+    assert code == 1 and "no Pulumi.dev.yaml in" in err and state(aws) == before
+
+
+class FakeSite:
+    """The restored site as restore checks it, recording the order of the steps into `log`."""
+
+    def __init__(self, log: Path, *, verified: int = 0, report: ConsistencyReport | None = None) -> None:
+        self.log, self.verified = log, verified
+        self.report = report or ConsistencyReport(indexed=2, stored=2, missing=(), orphans=())
+
+    def _note(self, step: str) -> None:
+        with self.log.open("a") as log:
+            log.write(step + "\n")
+
+    def wait(self, stack: str) -> Any:
+        self._note(f"wait {stack}")
+        return argparse.Namespace(stack=stack)
+
+    def verify(self, stack: str) -> int:
+        self._note(f"verify {stack}")
+        return self.verified
+
+    def consistency(self, deployment: Any) -> ConsistencyReport:
+        self._note(f"consistency {deployment.stack}")
+        return self.report
+
+
+def stub_pulumi(project: Path, log: Path, *, fail_on: str = "") -> None:
+    """A `pulumi` on PATH that only writes its arguments to `log` (and fails the step `fail_on`):
+    this tests restore's order of steps and its messages, never what the Pulumi CLI does."""
+    script = project.parent / "bin" / "pulumi"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "pulumi $*" >> {log}\n'
+        'echo "Outputs: token=xoxb-a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"\n'
+        f'case "$*" in *"{fail_on or "never-fails"}"*) exit 7;; esac\n'
+    )
+    script.chmod(0o755)
+
+
+def test_with_pulumi_the_stack_is_deployed_then_waited_for_verified_and_compared(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    log = project / "steps.log"
+    stub_pulumi(project, log)
+    moment = _next_second()
+    code, out, err = restore(aws, capsys, project, site=FakeSite(log), to_time=moment.isoformat(), into="dev-copy")
+    assert code == 0, err
+    assert log.read_text().splitlines() == [
+        "pulumi stack select --create dev-copy --non-interactive",
+        "pulumi up --yes --stack dev-copy --non-interactive",
+        "wait dev-copy",
+        "verify dev-copy",
+        "consistency dev-copy",
+    ]
+    assert "index and storage agree: 2 attachments, 2 objects" in out
+    assert "Stack dev-copy serves the data of" in out
+    # Pulumi's output is shown through the redaction point.
+    assert "Outputs: " in out and "xoxb-a1B2c3D4" not in out
+
+
+def test_a_failed_pulumi_up_stops_before_the_site_is_checked(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    log = project / "steps.log"
+    stub_pulumi(project, log, fail_on="up --yes")
+    code, _, err = restore(aws, capsys, project, site=FakeSite(log), to_time=_next_second().isoformat())
+    assert code == 1 and "pulumi up --yes --stack" in err and "exited with status 7" in err
+    assert "nothing was changed" not in err
+    assert not any(line.startswith(("wait", "verify")) for line in log.read_text().splitlines())
+
+
+def test_a_difference_or_a_failed_verify_fails_the_restore_with_what_to_do(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    log = project / "steps.log"
+    stub_pulumi(project, log)
+    missing = IndexedFile(instance_id="1a2b", attachment="dicom", uuid="u-1")
+    report = ConsistencyReport(indexed=1, stored=1, missing=(missing,), orphans=("o-2.dcm",))
+    code, out, _ = restore(aws, capsys, project, site=FakeSite(log, report=report), to_time=_next_second().isoformat())
+    assert code == 1 and "but index and storage differ" in out
+    assert "missing: instance 1a2b (dicom, object u-1.dcm)" in out and "orphan: object o-2.dcm" in out
+    code, out, _ = restore(aws, capsys, project, site=FakeSite(log, verified=1), resume=f"dev-r{_stamp(project)}")
+    assert code == 1 and "but verify failed" in out
+
+
+def _stamp(project: Path) -> str:
+    (name,) = [p.name for p in project.glob("Pulumi.dev-r*.yaml")]
+    return name.removeprefix("Pulumi.dev-r").removesuffix(".yaml")
+
+
+def test_resume_deploys_the_written_stack_without_copying_again(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    code, _, _ = restore(aws, capsys, project, to_time=_next_second().isoformat())
+    assert code == restore_command.NOT_DEPLOYED
+    copied = state(aws)
+    log = project / "steps.log"
+    stub_pulumi(project, log)
+    new_stack = f"dev-r{_stamp(project)}"
+    code, _, err = restore(aws, capsys, project, site=FakeSite(log), to_time=None, resume=new_stack)
+    assert code == 0, err
+    assert state(aws) == copied
+    assert log.read_text().splitlines()[:2] == [
+        f"pulumi stack select --create {new_stack} --non-interactive",
+        f"pulumi up --yes --stack {new_stack} --non-interactive",
+    ]
+
+
+def test_encrypted_settings_are_not_copied_and_named_to_set_again(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    source = project / "Pulumi.dev.yaml"
+    source.write_text(source.read_text() + "  orthweb:siteCertificateKey:\n    secure: v1:abc:def\n")
+    log = project / "steps.log"
+    stub_pulumi(project, log)
+    code, out, _ = restore(aws, capsys, project, site=FakeSite(log), to_time=_next_second().isoformat())
+    assert code == restore_command.NOT_DEPLOYED and not log.exists()
+    assert "orthweb:siteCertificateKey must be set again" in out
+    assert "pulumi config set --secret --stack dev-r" in out and "orthweb:siteCertificateKey <value>" in out
+    (written,) = project.glob("Pulumi.dev-r*.yaml")
+    assert "secure" not in written.read_text()
