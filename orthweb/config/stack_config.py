@@ -230,7 +230,8 @@ def load_config(
     _check_backup_copy(config)
     _check_host_memory(config.options)
     _check_dicom_callers(config)
-    return dataclasses.replace(config, warnings=(*config.warnings, *_dicom_warnings(config), *_group_warnings(config)))
+    warnings = (*config.warnings, *_dicom_warnings(config), *_group_warnings(config), *_restore_warnings(config))
+    return dataclasses.replace(config, warnings=warnings)
 
 
 def default_options(environment: str = DEV) -> DeploymentOptions:
@@ -308,6 +309,15 @@ def _check_restore_time(config: StackConfig, now: datetime.datetime) -> None:
             moment_text(config.restore_from.moment),
             f"a moment in the past (it is {moment_text(now)} now)",
         )
+
+
+def _restore_warnings(config: StackConfig) -> tuple[str, ...]:
+    if config.restore_from is None:
+        return ()
+    return (
+        "restoreFrom is for a new stack (orthweb restore writes it): on a deployed stack it would replace the "
+        "database and the DICOM bucket; `pulumi up` stops when RDS refuses the second database of that name",
+    )
 
 
 def _check_backup_copy(config: StackConfig) -> None:

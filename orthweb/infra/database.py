@@ -234,7 +234,8 @@ class Database(pulumi.ComponentResource):
         return pulumi.ResourceOptions(
             parent=self,
             depends_on=[*log_groups, monitoring.attachment],
-            delete_before_replace=not kept,
+            # A restored database is never deleted first: on a deployed stack RDS refuses its twin.
+            delete_before_replace=not kept and self._args.restore_from is None,
             retain_on_delete=kept,
         )
 

@@ -60,6 +60,10 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "authentication": ({}, SSO),
     "ssoAdminEmails": (SSO, {**SSO, "ssoAdminEmails": ["other@example.org"]}),
     "ssoDomainPrefix": (SSO, {**SSO, "ssoDomainPrefix": "pacs-sign-in"}),
+    "restoreFrom": (
+        {},
+        {"restoreFrom": {"database": "orthweb-dev-abc123", "time": "2026-12-06T12:30:00Z", "bucket": "restored-1"}},
+    ),
     "deploymentOptions.orthancImage": _option("orthancImage", "orthancteam/orthanc:25.12.2"),
     "deploymentOptions.envoyImage": _option("envoyImage", "envoyproxy/envoy:v1.40.1"),
     "deploymentOptions.composeVersion": _option("composeVersion", "2.30.0"),

@@ -138,3 +138,11 @@ def test_verify_finds_the_data_key_by_the_stacks_alias(restored: Evaluation, dev
     aliases = {a.inputs["name"]: a.inputs["targetKeyId"] for a in restored.of_type("aws:kms/alias:Alias")}
     assert aliases["alias/orthweb-dev-data"] == source_key_arn(restored)
     assert "alias/orthweb-dev-data" not in {a.inputs["name"] for a in dev.of_type("aws:kms/alias:Alias")}
+
+
+def test_a_restored_database_is_never_deleted_first(restored: Evaluation, dev: Evaluation) -> None:
+    """Set on a deployed dev stack, restoreFrom replaces the database: create-before-delete makes RDS
+    refuse the twin identifier before the live database is touched (dev's own is deleted first)."""
+    assert restored.one(DATABASE).delete_before_replace is False
+    assert dev.one(DATABASE).delete_before_replace is True
+    assert any("restoreFrom is for a new stack" in warning for warning in restored.config.warnings)
