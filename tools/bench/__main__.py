@@ -13,10 +13,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from orthweb.commands.cli import remember_inputs
 from orthweb.shared import redaction
+
+if TYPE_CHECKING:
+    from tools.bench.runner import BenchSettings
 
 DEFAULT_OUT = Path("bench-results.json")
 PROG = "bench"
@@ -45,28 +48,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only this variant (repeatable); default: all of them, or three with --quick",
     )
+    parser.add_argument(
+        "--proxy-variant",
+        action="append",
+        metavar="NAME",
+        help="run only this Envoy variant on the whole studies (repeatable); default: all, or one with --quick",
+    )
     parser.add_argument("--no-variants", action="store_true", help="measure our configuration only")
+    parser.add_argument(
+        "--studies-only",
+        nargs="?",
+        const="full",
+        choices=("quick", "medium", "full"),
+        metavar="SIZE",
+        help="only the whole-study workloads and their Envoy variants, on one stack: quick, medium or full "
+        "(default: full)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         from tools.bench.report import format_report
-        from tools.bench.runner import BenchSettings, run_bench
-        from tools.bench.variants import QUICK_VARIANTS, by_name
+        from tools.bench.runner import run_bench, run_studies
         from tools.harness import HarnessError
     except ModuleNotFoundError as missing:
         return _missing(missing)
     stream: TextIO = out if out is not None else sys.stdout
     try:
-        names = args.variant or (QUICK_VARIANTS if args.quick else None)
-        variants = () if args.no_variants else by_name(names)
+        settings = _settings(args)
+    except ModuleNotFoundError as missing:
+        return _missing(missing)
     except ValueError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
-    settings = BenchSettings.quick_mode(variants) if args.quick else BenchSettings.full(variants)
     try:
-        result = run_bench(settings)
+        result = run_studies(settings) if args.studies_only else run_bench(settings)
     except ModuleNotFoundError as missing:
         return _missing(missing)
     except (HarnessError, OSError, RuntimeError) as error:
@@ -81,6 +98,23 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     stream.write(text if args.json else format_report(result))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _settings(args: argparse.Namespace) -> BenchSettings:
+    """What the arguments ask for; ValueError naming an unknown variant."""
+    from dataclasses import replace
+
+    from tools.bench.proxies import QUICK_PROXY_VARIANTS, proxy_variants
+    from tools.bench.runner import BenchSettings
+    from tools.bench.studies import SIZES
+    from tools.bench.variants import QUICK_VARIANTS, by_name
+
+    names = args.variant or (QUICK_VARIANTS if args.quick else None)
+    variants = () if args.no_variants or args.studies_only else by_name(names)
+    settings = BenchSettings.quick_mode(variants) if args.quick else BenchSettings.full(variants)
+    proxies = args.proxy_variant or (QUICK_PROXY_VARIANTS if args.quick else None)
+    settings = replace(settings, proxy_variants=() if args.no_variants else proxy_variants(proxies))
+    return replace(settings, studies=SIZES[args.studies_only]) if args.studies_only else settings
 
 
 def _missing(error: ModuleNotFoundError) -> int:

@@ -191,6 +191,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"{machine.get('load_average_1m_end', '?')}, {result.get('duration_seconds', '?')} s; "
         "ratios are medians of run-by-run ratios (runs interleaved)",
     ]
+    if "deploy" not in result:  # `bench --studies-only`
+        return "\n\n".join("\n".join(lines) for lines in (header, studies_lines(result["studies"])) if lines) + "\n"
     sections = [
         header,
         deploy_lines(result["deploy"]),
@@ -226,4 +228,18 @@ def studies_lines(studies: dict[str, Any] | None) -> list[str]:
         ["workload", *STUDY_TARGETS, "inst/s envoy", "envoy/direct", "envoy/nginx", "1st byte s", "limit"], rows
     )
     memory = ", ".join(f"{name} {mib:,.0f}" for name, mib in studies["peak_memory_mib"].items())
-    return [*lines, f"  peak RSS, MiB: {memory}"]
+    return [*lines, f"  peak RSS, MiB: {memory}", *proxy_variant_lines(studies.get("variants", []))]
+
+
+def proxy_variant_lines(variants: list[dict[str, Any]]) -> list[str]:
+    """Envoy variants on the whole studies: each workload's MB/s and its ratio to ours."""
+    if not variants:
+        return []
+    rows = [
+        [variant["name"], c["workload"], number(c["mb_per_s"]), times(c["ratio"])]
+        for variant in variants
+        for c in variant["comparisons"]
+    ]
+    lines = ["", "Envoy variants on whole studies, beside ours on the same replicas (ratio = variant/ours)"]
+    lines += table(["variant", "workload", "MB/s", "ratio"], rows)
+    return lines + [f"  {v['name']}: {v['setting']}" for v in variants]

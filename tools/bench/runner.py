@@ -31,6 +31,8 @@ from tools.bench import program, studies
 from tools.bench.deploy_model import ReadyModel, model_stack, model_terraform_anchor
 from tools.bench.dicom import Workload, ingest, large_workload, small_workload
 from tools.bench.failover_model import model_failover, model_rolling_replacement
+from tools.bench.move import with_move_destination
+from tools.bench.proxies import ProxyVariant
 from tools.bench.stats import median, paired_ratio, ratio
 from tools.bench.studies import StudySettings, studies_section
 from tools.bench.targets import DEFAULTS, DIRECT, ENVOY, DefaultOrthanc, Target, direct_target, envoy_target
@@ -38,6 +40,7 @@ from tools.bench.variants import VARIANTS, Variant, envoy_concurrency
 from tools.bench.web import fetch_files, instance_ids
 from tools.harness import Stack
 from tools.harness.dicom import CALLING_AE
+from tools.harness.processes import free_port
 
 OURS = "ours"
 SCHEMA_VERSION = 1
@@ -53,7 +56,8 @@ FULL_SUITE = ("tests",)
 
 Progress = Callable[[str], None]
 
-# The benchmark's DICOM client as a modality of the stack (it only stores: the address is never dialled).
+# The benchmark's DICOM client as a modality of the stack; the whole-study C-MOVE points its
+# address at a listener on this machine afterwards (the stack config refuses loopback).
 BENCH_MODALITY = f"{CALLING_AE}@192.0.2.10:104"
 
 
@@ -74,6 +78,8 @@ class BenchSettings:
     variant_concurrency: tuple[int, ...] = ()
     # Whole-study workloads through Envoy, straight to a replica and through nginx (None: not run).
     studies: StudySettings | None = None
+    # Envoy settings measured on the whole studies, each one more Envoy on the same replicas.
+    proxy_variants: tuple[ProxyVariant, ...] = ()
 
     @classmethod
     def full(cls, variants: tuple[Variant, ...] = VARIANTS) -> BenchSettings:
@@ -126,6 +132,7 @@ class BenchSettings:
             "suite": list(self.suite),
             "stack": self.stack,
             "studies": self.studies.to_json() if self.studies is not None else None,
+            "proxy_variants": [v.name for v in self.proxy_variants],
         }
 
 
@@ -410,14 +417,41 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def whole_studies(settings: BenchSettings, deployments: Sequence[Deployment], say: Progress) -> dict[str, Any] | None:
+def whole_studies(settings: BenchSettings, ours: Stack, move_port: int, say: Progress) -> dict[str, Any] | None:
     """The whole-study workloads on our stack, after the other cells (they fill its storage)."""
     if settings.studies is None:
         return None
-    ours = next(d.stack for d in deployments if d.variant == OURS and d.stack is not None)
     say(f"whole studies: {settings.studies.instances}-instance study, {settings.studies.zip_mb} MB ZIP, with nginx")
     with tempfile.TemporaryDirectory(prefix="orthweb-bench-nginx-") as work:
-        return studies_section(ours, settings.studies, Path(work), say)
+        return studies_section(
+            ours, settings.studies, Path(work), say, move_port=move_port, variants=settings.proxy_variants
+        )
+
+
+def bench_files(settings: BenchSettings, move_port: int) -> dict[str, str]:
+    """The primary host's files of the bench's stack; its modality receives C-MOVE at `move_port`."""
+    # Orthanc accepts only configured modalities: the one the benchmark's DICOM client calls as.
+    rendered = primary_files(evaluate(settings.stack, {"dicomModalities": [BENCH_MODALITY]}))
+    return with_move_destination(rendered, move_port)
+
+
+def run_studies(settings: BenchSettings, progress: Progress | None = None) -> dict[str, Any]:
+    """The whole-study section alone, on one harness stack (`bench --studies-only`)."""
+    say: Progress = progress or (lambda message: print(message, file=sys.stderr, flush=True))
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": settings.to_json(),
+        "machine": _machine(),
+    }
+    move_port = free_port()
+    rendered = bench_files(settings, move_port)
+    with Stack(rendered, envoy_concurrency=envoy_concurrency(rendered)) as stack:
+        result["studies"] = whole_studies(settings, stack, move_port, say)
+    result["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    result["duration_seconds"] = round(time.monotonic() - started, 1)
+    return result
 
 
 def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict[str, Any]:
@@ -433,13 +467,14 @@ def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict
     evaluations = {name: evaluate(name) for name in {"dev", "prod", settings.stack}}
     result["deploy"] = deploy_section(evaluations, evaluate("dev", {"topology": SCALE_OUT}))
 
-    # Orthanc accepts only configured modalities: the one the benchmark's DICOM client calls as.
-    rendered = primary_files(evaluate(settings.stack, {"dicomModalities": [BENCH_MODALITY]}))
+    move_port = free_port()
+    rendered = bench_files(settings, move_port)
     workloads = settings.workloads()
     with running(settings, rendered, say) as deployments:
         prepare_web(settings, deployments, say)
         cells = measure(settings, deployments, say)
-        result["studies"] = whole_studies(settings, deployments, say)
+        ours = next(d.stack for d in deployments if d.variant == OURS and d.stack is not None)
+        result["studies"] = whole_studies(settings, ours, move_port, say)
     dicom_cells = [c for k, c in cells.items() if k.kind == "dicom"]
     web_cells = [c for k, c in cells.items() if k.kind == "web"]
     result["dicom"] = {

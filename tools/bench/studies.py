@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,9 @@ from orthweb.clients.dicom import to_bytes
 from orthweb.clients.dicomweb import multipart_related
 from orthweb.shared.constants import DICOMWEB_ROOT
 from tools.bench.dicom import ingest, make_mr_series
+from tools.bench.move import MoveReceiver
 from tools.bench.nginx import NginxProxy
+from tools.bench.proxies import ProxyVariant
 from tools.bench.stats import median, paired_ratio
 from tools.bench.targets import DIRECT, ENVOY, Target, direct_target, envoy_target
 from tools.harness import Stack
@@ -53,6 +56,9 @@ class StudySettings:
 
 FULL = StudySettings(instances=1000, stow_instances=200, associations=4, series_mb=500, zip_mb=1000, runs=3)
 QUICK = StudySettings(instances=40, stow_instances=20, associations=4, series_mb=20, zip_mb=40, runs=1)
+# What fits a tuning run on a shared machine (`bench --studies-only medium`): more rounds, smaller reads.
+MEDIUM = StudySettings(instances=200, stow_instances=100, associations=4, series_mb=100, zip_mb=100, runs=5)
+SIZES = {"quick": QUICK, "medium": MEDIUM, "full": FULL}
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,9 @@ class Workload:
     make: Callable[[], Any]
     run: Callable[[Target, Any], tuple[int, int, float | None]]
     cleanup: Callable[[Any], None] = lambda _: None
+    # Also through each Envoy variant: the HTTP transfers whose time the proxy can change (not
+    # the ZIP, whose time is Orthanc's compression and temporary file).
+    proxied: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,7 @@ def _reader(path: str, count: int, accept: str | None) -> Callable[[Target, Any]
     return run
 
 
-def workloads(settings: StudySettings, stored: Stored, admin: Target) -> list[Workload]:
+def workloads(settings: StudySettings, stored: Stored, admin: Target, receiver: MoveReceiver) -> list[Workload]:
     def stow_input() -> tuple[str, bytes, str]:
         series = make_mr_series(settings.stow_instances, "BENCH-STOW")
         return (str(series[0].StudyInstanceUID), *multipart_related([to_bytes(ds) for ds in series]))
@@ -262,21 +271,29 @@ def workloads(settings: StudySettings, stored: Stored, admin: Target) -> list[Wo
             stow_input,
             stow,
             lambda given: delete_study(admin, given[0]),
+            proxied=True,
         ),
         Workload(
             f"WADO-RS study of {settings.instances}",
             lambda: None,
             _reader(f"{DICOMWEB_ROOT}studies/{stored.mr_study}", settings.instances, AS_STORED),
+            proxied=True,
         ),
         Workload(
             f"WADO-RS {settings.series_mb} MB series",
             lambda: None,
             _reader(series_path, stored.series_instances, AS_STORED),
+            proxied=True,
         ),
         Workload(
             f"ZIP of {settings.zip_mb} MB study",
             lambda: None,
             _reader(f"/studies/{stored.large_study}/archive", stored.large_instances, None),
+        ),
+        Workload(
+            f"C-MOVE {settings.instances} to a listener",
+            lambda: None,
+            lambda target, _: receiver.move(target, stored.mr_study, settings.instances),
         ),
     ]
 
@@ -331,27 +348,73 @@ def _row(name: str, samples: dict[str, list[Sample]]) -> dict[str, Any]:
     return row
 
 
+def _variant_rows(plan: list[Workload], samples: Samples, variants: tuple[ProxyVariant, ...]) -> list[dict[str, Any]]:
+    """Each Envoy variant against ours on the workloads it ran: MB/s and the paired ratio (> 1: faster)."""
+    rows = []
+    for variant in variants:
+        comparisons = []
+        for workload in (w for w in plan if w.proxied):
+            ours, theirs = (
+                [s.size / 1e6 / s.seconds for s in samples[workload.name][t]] for t in (ENVOY, variant.name)
+            )
+            value = paired_ratio(theirs, ours)
+            comparisons.append(
+                {
+                    "workload": workload.name,
+                    "mb_per_s": round(median(theirs), 1),
+                    "ratio": round(value, 2) if value is not None else None,
+                }
+            )
+        rows.append({**variant.to_json(), "comparisons": comparisons})
+    return rows
+
+
+Samples = dict[str, dict[str, list[Sample]]]
+
+
+def _rounds(
+    plan: list[Workload],
+    targets: dict[str, Target],
+    variants: tuple[str, ...],
+    runs: int,
+    progress: Callable[[str], None],
+) -> Samples:
+    """`runs` rounds; in each, every workload on every target that runs it, in an order shuffled per
+    round and workload (seeded), so no target always follows the same neighbour."""
+    samples: Samples = {w.name: {t: [] for t in (*TARGETS, *variants)} for w in plan}
+    for round_number in range(runs):
+        for workload in plan:
+            order = [*TARGETS, *(variants if workload.proxied else ())]
+            random.Random(f"{round_number}:{workload.name}").shuffle(order)
+            for target in order:
+                given = workload.make()
+                samples[workload.name][target].append(timed(lambda w=workload, t=target, g=given: w.run(targets[t], g)))
+                workload.cleanup(given)
+        progress(f"whole studies: round {round_number + 1} of {runs} done")
+    return samples
+
+
 def studies_section(
-    stack: Stack, settings: StudySettings, work: Path, progress: Callable[[str], None]
+    stack: Stack,
+    settings: StudySettings,
+    work: Path,
+    progress: Callable[[str], None],
+    *,
+    move_port: int,
+    variants: tuple[ProxyVariant, ...] = (),
 ) -> dict[str, Any]:
-    """Every workload on every target, `settings.runs` interleaved rounds; rows and peak memory."""
-    with NginxProxy(stack, work / "nginx") as nginx:
+    """Every workload on every target, `settings.runs` interleaved rounds; rows and peak memory.
+    `move_port`: where the stack's rendered modality receives C-MOVE (`with_move_destination`)."""
+    with NginxProxy(stack, work / "nginx") as nginx, MoveReceiver(move_port).running() as receiver:
         targets = {ENVOY: envoy_target(stack), DIRECT: direct_target(stack), NGINX: nginx_target(stack, nginx)}
+        targets.update({variant.name: variant.start(stack) for variant in variants})
         stored = store_reads(settings, targets[DIRECT])
-        plan = workloads(settings, stored, targets[DIRECT])
-        samples: dict[str, dict[str, list[Sample]]] = {w.name: {t: [] for t in TARGETS} for w in plan}
-        for round_number in range(settings.runs):
-            for workload in plan:
-                for target in TARGETS[round_number % 3 :] + TARGETS[: round_number % 3]:
-                    given = workload.make()
-                    samples[workload.name][target].append(
-                        timed(lambda w=workload, t=target, g=given: w.run(targets[t], g))
-                    )
-                    workload.cleanup(given)
-            progress(f"whole studies: round {round_number + 1} of {settings.runs} done")
+        plan = workloads(settings, stored, targets[DIRECT], receiver)
+        samples = _rounds(plan, targets, tuple(v.name for v in variants), settings.runs, progress)
         memory = peak_memory(stack, nginx)
     return {
         "settings": settings.to_json(),
         "rows": [_row(w.name, samples[w.name]) for w in plan],
+        "variants": _variant_rows(plan, samples, variants),
         "peak_memory_mib": memory,
     }

@@ -54,7 +54,7 @@ def _envoy_clusters(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return doc["static_resources"]["clusters"]
 
 
-def _buffer_limit(limit: int) -> Callable[[dict[str, Any]], None]:
+def buffer_limit(limit: int) -> Callable[[dict[str, Any]], None]:
     def change(doc: dict[str, Any]) -> None:
         for item in (*_envoy_listeners(doc), *_envoy_clusters(doc)):
             item["per_connection_buffer_limit_bytes"] = limit
@@ -105,14 +105,14 @@ VARIANTS: tuple[Variant, ...] = (
         "envoy.yaml",
         "per_connection_buffer_limit_bytes: 32768 on both listeners and clusters (ours: unset = 1 MiB)",
         ENVOY_ONLY,
-        _buffer_limit(32 * 1024),
+        buffer_limit(32 * 1024),
     ),
     Variant(
         "envoy-buffer-4m",
         "envoy.yaml",
         "per_connection_buffer_limit_bytes: 4194304 on both listeners and clusters (ours: unset = 1 MiB)",
         ENVOY_ONLY,
-        _buffer_limit(4 * 1024 * 1024),
+        buffer_limit(4 * 1024 * 1024),
     ),
     Variant(
         "envoy-concurrency-1",

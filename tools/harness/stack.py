@@ -253,7 +253,14 @@ class Stack:
             self.wait_replicas_healthy()
 
     def _launch_envoy(
-        self, live: dict[str, Any], listener_ports: Mapping[int, int], admin_port: int, name: str, *, wait: bool = True
+        self,
+        live: dict[str, Any],
+        listener_ports: Mapping[int, int],
+        admin_port: int,
+        name: str,
+        *,
+        wait: bool = True,
+        concurrency: int | None = None,
     ) -> EnvoyProxy:
         from orthweb.host.layout import APP_DIR
 
@@ -269,17 +276,20 @@ class Stack:
         directory.mkdir(exist_ok=True)
         path = directory / "envoy.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return EnvoyProxy(
-            path, admin_port, listener_ports, directory / "envoy.log", concurrency=self.envoy_concurrency
-        ).start(wait=wait)
+        workers = concurrency or self.envoy_concurrency
+        return EnvoyProxy(path, admin_port, listener_ports, directory / "envoy.log", concurrency=workers).start(
+            wait=wait
+        )
 
-    def start_variant_envoy(self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    def start_variant_envoy(
+        self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, concurrency: int | None = None
+    ) -> int:
         """Another Envoy in front of the same replicas, from the live config as `change` returns it
-        (a layer of the access rules taken out, say), on ports of its own; its HTTPS port.
-        Stopped with the stack."""
+        (a layer of the access rules taken out, say), on ports of its own, with `concurrency`
+        workers (default: the stack's Envoy's); its HTTPS port. Stopped with the stack."""
         live = change(yaml.safe_load((self.secrets_dir / "envoy.yaml").read_text()))
         ports = {rendered: free_port() for rendered in self._listener_ports()}
-        proxy = self._launch_envoy(live, ports, free_port(), name)
+        proxy = self._launch_envoy(live, ports, free_port(), name, concurrency=concurrency)
         self._variant_envoys.append(proxy)
         ready = {r.http_port for r in self.replicas if r.alive()}
         proxy.wait_all_healthy({HTTP_CLUSTER: ready})
