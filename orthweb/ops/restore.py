@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orthweb.ops.aws import OpsError, call_aws, tags_of
-from orthweb.ops.point_in_time import copy_versions, versions_at
+from orthweb.ops.point_in_time import Copier, current_versions
 from orthweb.shared import restore_point
 from orthweb.shared.constants import DICOM_BUCKET_ROLE, ROLE_TAG, STACK_TAG, bucket_prefix
 
@@ -142,7 +142,7 @@ def fill_bucket(s3: Any, live: LiveData, moment: datetime.datetime, *, bucket: s
     live.window.admit(moment)
     key_arn = _bucket_key(s3, live.bucket)
     _create_restored_bucket(s3, bucket, tags, key_arn)
-    return copy_versions(s3, source=live.bucket, versions=versions_at(s3, live.bucket, moment), target=bucket)
+    return Copier(s3).copy(source=live.bucket, versions=current_versions(s3, live.bucket, moment), target=bucket)
 
 
 def _bucket_key(s3: Any, bucket: str) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from orthweb.ops.consistency import IndexedFile, compare, indexed_files, stored_keys
-from orthweb.ops.point_in_time import copy_versions, versions_at
+from orthweb.ops.point_in_time import Copier, current_versions, versions_at
 
 UUID_A = "0b3c7d1e-0000-4000-8000-00000000000a"
 UUID_B = "0b3c7d1e-0000-4000-8000-00000000000b"
@@ -117,6 +118,63 @@ def test_copied_versions_become_the_current_objects(s3: Any) -> None:
     s3.put_object(Bucket="source", Key="a.dcm", Body=b"first")
     version = s3.list_object_versions(Bucket="source")["Versions"][0]["VersionId"]
     s3.put_object(Bucket="source", Key="a.dcm", Body=b"second")
-    assert copy_versions(s3, source="source", versions={"a.dcm": version}, target="target") == 1
+    assert Copier(s3).copy(source="source", versions={"a.dcm": (version, 5)}, target="target") == 1
     assert s3.get_object(Bucket="target", Key="a.dcm")["Body"].read() == b"first"
     assert stored_keys(s3, "target") == ["a.dcm"]
+
+
+# --- copying: one CopyObject each up to CopyObject's 5 GB, parts above it, several objects at once ----
+
+MIB = 1024 * 1024
+
+
+def copy_calls(s3: Any) -> list[str]:
+    """The S3 operations the client sends from now on, in order (botocore's before-call event)."""
+    calls: list[str] = []
+    s3.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_an_object_above_the_limit_is_copied_in_parts_byte_for_byte(s3: Any) -> None:
+    """UploadPartCopy in parts of `part_size` (the last one shorter) above the threshold, injected
+    small here: S3 refuses CopyObject above 5 GB (Amazon S3 API Reference, CopyObject)."""
+    body = bytes(range(256)) * (48 * MIB // 256 + 17)  # 48 MiB and a few bytes: 5 parts of 10 MiB
+    s3.put_object(Bucket="source", Key="big.dcm", Body=body)
+    s3.put_object(Bucket="source", Key="small.dcm", Body=b"small")
+    versions = current_versions(s3, "source", datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1))
+    assert versions["big.dcm"][1] == len(body) and versions["small.dcm"][1] == 5
+    calls = copy_calls(s3)
+    copier = Copier(s3, multipart_above=8 * MIB, part_size=10 * MIB, workers=1)
+    assert copier.copy(source="source", versions=versions, target="target") == 2
+    assert calls.count("UploadPartCopy") == 5 and calls.count("CopyObject") == 1
+    assert calls.count("CompleteMultipartUpload") == 1
+    assert s3.get_object(Bucket="target", Key="big.dcm")["Body"].read() == body
+    assert s3.get_object(Bucket="target", Key="small.dcm")["Body"].read() == b"small"
+
+
+def test_a_failed_part_leaves_no_object_and_no_upload(s3: Any) -> None:
+    s3.put_object(Bucket="source", Key="big.dcm", Body=b"x" * (12 * MIB))
+    versions = current_versions(s3, "source", datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1))
+    # The second part names a version that does not exist: S3 refuses it.
+    broken = {"big.dcm": ("not-a-version", versions["big.dcm"][1])}
+    with pytest.raises(ClientError):
+        Copier(s3, multipart_above=MIB, part_size=5 * MIB, workers=1).copy(
+            source="source", versions=broken, target="target"
+        )
+    assert "Contents" not in s3.list_objects_v2(Bucket="target")
+    assert not s3.list_multipart_uploads(Bucket="target").get("Uploads")
+
+
+def test_parallel_copies_give_the_same_objects_as_serial_ones(s3: Any) -> None:
+    for index in range(24):
+        s3.put_object(Bucket="source", Key=f"{index:02d}.dcm", Body=f"instance {index}".encode())
+    versions = current_versions(s3, "source", datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1))
+    s3.create_bucket(Bucket="serial")
+    Copier(s3, workers=1).copy(source="source", versions=versions, target="serial")
+    Copier(s3, workers=8).copy(source="source", versions=versions, target="target")
+    for key in versions:
+        assert (
+            s3.get_object(Bucket="target", Key=key)["Body"].read()
+            == s3.get_object(Bucket="serial", Key=key)["Body"].read()
+        )
+    assert stored_keys(s3, "target") == stored_keys(s3, "serial") == sorted(versions)
