@@ -5,14 +5,33 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from orthweb.commands.common import add_deployed_stack_arguments, confirmed_on_terminal, stack_live_data
+from orthweb.commands.restore import AwsRestoredSite
+from orthweb.evaluate import PROJECT_ROOT
 from orthweb.ops.aws import OpsError
-from orthweb.ops.drill import check_drillable, drill
+from orthweb.ops.drill import check_drillable, delete_bucket, drill
+from orthweb.ops.restore import LiveData
+from orthweb.ops.restore_site import PulumiCli
+from orthweb.ops.restored_stack import STACK_NAME_MAX, RestoredStackFile, check_new_stack, restore_data
+from orthweb.ops.site_compare import Site, compare_sites
+from orthweb.ops.verify.model import Deployment
+from orthweb.shared.restore_point import moment_text
 
 Confirm = Callable[[str], bool]
+SCRATCH_SUFFIX = "-drill"
+
+
+class DrillSites(Protocol):
+    """The live and the scratch stacks' sites, as the drill reads them."""
+
+    def wait(self, stack: str) -> Deployment: ...
+    def live(self, stack: str) -> Deployment: ...
+    def site(self, deployment: Deployment) -> Site: ...
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
@@ -37,27 +56,80 @@ def run(
     clients: dict[str, Any] | None = None,
     confirm: Confirm | None = None,
     out: TextIO | None = None,
+    project: Path = PROJECT_ROOT,
+    sites: DrillSites | None = None,
 ) -> int:
     """Exit 0 when the restored data matches the live data, 1 otherwise or on any refusal."""
-    out = out or sys.stdout
+    stream: TextIO = out or sys.stdout
     try:
         clients, live = stack_live_data(args, clients)
         check_drillable(live)
+        pulumi = PulumiCli.on_path(project, stream)
+        into = f"a scratch stack {scratch_stack_name(live.stack)}" if pulumi else "scratch resources"
         print(
             f"Stack {live.stack}: restore database {live.database['DBInstanceIdentifier']} and bucket {live.bucket} to "
-            f"{live.window.latest.isoformat()} into scratch resources, compare, then delete them.",
-            file=out,
+            f"{moment_text(live.window.latest)} into {into}, compare, then delete them.",
+            file=stream,
             flush=True,
         )
         if not args.yes and not (confirm or _ask_here)("Run the drill?"):
             raise OpsError("not confirmed")
+        if pulumi is not None:
+            return _drill_through_stack(clients, live, pulumi, sites or AwsRestoredSite(args.region), stream, project)
+        print("(no pulumi CLI on PATH: the data alone is restored and compared, no site serves it)", file=stream)
         report = drill(clients["rds"], clients["s3"], live, now=datetime.datetime.now(datetime.UTC))
     except OpsError as error:
         ending = "" if error.changed else "; nothing was changed"
         print(f"orthweb drill: {error}{ending}", file=sys.stderr, flush=True)
         return 1
-    print("\n".join(report.lines()), file=out)
+    print("\n".join(report.lines()), file=stream)
     return 0 if report.passed else 1
+
+
+def scratch_stack_name(stack: str) -> str:
+    return stack[: STACK_NAME_MAX - len(SCRATCH_SUFFIX)].rstrip("-") + SCRATCH_SUFFIX
+
+
+def _drill_through_stack(
+    clients: dict[str, Any], live: LiveData, pulumi: PulumiCli, sites: DrillSites, out: TextIO, project: Path
+) -> int:
+    """Serve the latest restorable moment from a scratch stack, compare its site with the live one, remove it."""
+    moment = live.window.latest.replace(microsecond=0)
+    scratch = scratch_stack_name(live.stack)
+    source = check_new_stack(project, live.stack, scratch)
+    started = time.monotonic()
+    restored = restore_data(clients["s3"], live, moment, source_file=source, new_stack=scratch)
+    try:
+        pulumi.deploy(scratch)
+        deployment = sites.wait(scratch)
+        recovery = time.monotonic() - started
+        comparison = compare_sites(sites.site(sites.live(live.stack)), sites.site(deployment), seed=moment.timestamp())
+    finally:
+        _remove_scratch_stack(pulumi, clients["s3"], restored, out)
+    point = (datetime.datetime.now(datetime.UTC) - moment).total_seconds()
+    verdict = "passed" if not comparison.different else "FAILED"
+    print(
+        f"drill {verdict}: the site of {moment_text(moment)} served {recovery:.0f} s after the restore began "
+        f"(recovery time); a restore now would lose the last {point:.0f} s (recovery point)",
+        file=out,
+    )
+    print("\n".join(comparison.lines()), file=out)
+    return 0 if not comparison.different else 1
+
+
+def _remove_scratch_stack(pulumi: PulumiCli, s3: Any, restored: RestoredStackFile, out: TextIO) -> None:
+    """The scratch stack, its adopted bucket (kept by destroy) and its stack file; what stays is named."""
+    try:
+        pulumi.remove(restored.stack)
+        delete_bucket(s3, restored.point.bucket)
+        restored.path.unlink(missing_ok=True)
+    except OpsError as error:
+        print(
+            f"orthweb drill: could not remove the scratch stack {restored.stack} ({error}): run `pulumi destroy "
+            f"--stack {restored.stack}`, then delete bucket {restored.point.bucket} and {restored.path.name}",
+            file=out,
+            flush=True,
+        )
 
 
 def _ask_here(question: str) -> bool:

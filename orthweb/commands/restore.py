@@ -21,7 +21,7 @@ from orthweb.evaluate import PROJECT_ROOT
 from orthweb.ops.aws import OpsError
 from orthweb.ops.consistency import ConsistencyReport
 from orthweb.ops.restore import LiveData, parse_moment
-from orthweb.ops.restore_site import PulumiCli, consistency, finish_commands, wait_until_serving
+from orthweb.ops.restore_site import PulumiCli, consistency, finish_commands, site_reader, wait_until_serving
 from orthweb.ops.restored_stack import (
     RestoredStackFile,
     check_new_stack,
@@ -29,6 +29,7 @@ from orthweb.ops.restored_stack import (
     restore_data,
     restored_stack_name,
 )
+from orthweb.ops.site_compare import Site
 from orthweb.ops.verify.model import Deployment
 from orthweb.shared.restore_point import moment_text
 
@@ -181,6 +182,12 @@ class AwsRestoredSite:
     def consistency(self, deployment: Deployment) -> ConsistencyReport:
         clients, _ = self._stack(deployment.stack)
         return consistency(deployment, clients.s3)
+
+    def live(self, stack: str) -> Deployment:
+        return self._stack(stack)[1].locate()
+
+    def site(self, deployment: Deployment) -> Site:
+        return site_reader(deployment)
 
 
 def _ask_here(question: str) -> bool:

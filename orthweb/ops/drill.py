@@ -92,12 +92,17 @@ def remove_scratch(rds: Any, s3: Any, restored: RestoredData) -> None:
         SkipFinalSnapshot=True,
         DeleteAutomatedBackups=True,
     )
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=restored.bucket):
+    delete_bucket(s3, restored.bucket)
+
+
+def delete_bucket(s3: Any, bucket: str) -> None:
+    """A scratch bucket with every version of every object in it."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
         if entries:
             objects = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]
-            call_aws(s3, "delete_objects", changed=True, Bucket=restored.bucket, Delete={"Objects": objects})
-    call_aws(s3, "delete_bucket", changed=True, Bucket=restored.bucket)
+            call_aws(s3, "delete_objects", changed=True, Bucket=bucket, Delete={"Objects": objects})
+    call_aws(s3, "delete_bucket", changed=True, Bucket=bucket)
 
 
 def check_drillable(live: LiveData) -> None:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from orthweb.ops.aws import OpsError
 from orthweb.ops.consistency import ConsistencyReport, compare, indexed_files, stored_keys
+from orthweb.ops.site_compare import Site
 from orthweb.ops.verify.model import CheckFailed, Deployment
 from orthweb.ops.verify.site import SiteClient
 from orthweb.shared import redaction
@@ -54,6 +55,13 @@ class PulumiCli:
         for line in child.stdout:
             print(redaction.scrub(line.rstrip("\n")), file=self.out, flush=True)
         return child.wait()
+
+    def remove(self, stack: str) -> None:
+        """Destroy the stack's resources, then the stack itself (its adopted bucket stays: see delete_bucket)."""
+        for arguments in (("destroy", "--yes", "--stack", stack), ("stack", "rm", "--yes", stack)):
+            status = self.run(*arguments)
+            if status != 0:
+                raise OpsError(f"pulumi {' '.join(arguments)} exited with status {status}", changed=True)
 
     def deploy(self, stack: str) -> None:
         """Select (creating it if new) and update the stack; OpsError naming the step that failed."""
@@ -112,15 +120,28 @@ def _system_status(deployment: Deployment) -> int:
 
 def consistency(deployment: Deployment, s3: Any) -> ConsistencyReport:
     """The restored index (through the site, with the stack's credential) against its bucket."""
-    site = _site(deployment)
+    return compare(indexed_files(site_reader(deployment).get_json), stored_keys(s3, deployment.dicom_bucket))
 
-    def get(path: str) -> Any:
-        response = site.request("GET", path, credential=deployment.admin)
+
+def site_reader(deployment: Deployment) -> Site:
+    """The deployed site's REST API with the stack's credential: JSON, or a file's bytes (None: 404)."""
+    client = _site(deployment)
+
+    def get(path: str) -> bytes | None:
+        response = client.request("GET", path, credential=deployment.admin)
+        if response.status == 404:
+            return None
         if response.status != 200:
-            raise OpsError(f"the restored site answered GET {path} with {response.status}", changed=True)
-        return json.loads(response.body)
+            raise OpsError(f"the site of {deployment.stack} answered GET {path} with {response.status}", changed=True)
+        return response.body
 
-    return compare(indexed_files(get), stored_keys(s3, deployment.dicom_bucket))
+    def get_json(path: str) -> Any:
+        body = get(path)
+        if body is None:
+            raise OpsError(f"the site of {deployment.stack} has no {path}", changed=True)
+        return json.loads(body)
+
+    return Site(get_json=get_json, get_bytes=get)
 
 
 def _site(deployment: Deployment) -> SiteClient:

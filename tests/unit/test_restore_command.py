@@ -23,6 +23,7 @@ from orthweb.commands import drill as drill_command
 from orthweb.commands import restore as restore_command
 from orthweb.evaluate import PROJECT_ROOT, evaluate
 from orthweb.ops.consistency import ConsistencyReport, IndexedFile
+from orthweb.ops.site_compare import Site
 
 STACK = "dev"
 LIVE_DB = "orthweb-dev-abc123"
@@ -384,3 +385,97 @@ def test_encrypted_settings_are_not_copied_and_named_to_set_again(
     assert "pulumi config set --secret --stack dev-r" in out and "orthweb:siteCertificateKey <value>" in out
     (written,) = project.glob("Pulumi.dev-r*.yaml")
     assert "secure" not in written.read_text()
+
+
+# --- the drill through a scratch stack: its site against the live one, then removed ---------------
+
+
+class FakeDrillSites:
+    """The live and the scratch stacks' sites: each stack's /statistics and instance files."""
+
+    def __init__(self, log: Path, files: dict[str, dict[str, bytes]]) -> None:
+        self.log, self.files = log, files
+
+    def _note(self, step: str) -> None:
+        with self.log.open("a") as log:
+            log.write(step + "\n")
+
+    def wait(self, stack: str) -> Any:
+        self._note(f"wait {stack}")
+        return argparse.Namespace(stack=stack)
+
+    def live(self, stack: str) -> Any:
+        self._note(f"live {stack}")
+        return argparse.Namespace(stack=stack)
+
+    def site(self, deployment: Any) -> Site:
+        files = self.files[deployment.stack]
+        statistics = {"CountPatients": 1, "CountStudies": 1, "CountSeries": 1, "CountInstances": len(files)}
+        answers = {"/statistics": statistics, "/instances": sorted(files)}
+        return Site(
+            get_json=lambda path: answers[path],
+            get_bytes=lambda path: files.get(path.split("/")[2]),
+        )
+
+
+def drill(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path, sites: FakeDrillSites
+) -> tuple[int, str, str]:
+    out = io.StringIO()
+    args = argparse.Namespace(stack=STACK, region=None, yes=True)
+    code = drill_command.run(args, clients=aws, out=out, project=project, sites=sites)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+SAME = {"i1": b"one", "i2": b"two", "i3": b"three"}
+
+
+def test_a_drill_serves_a_scratch_stack_compares_its_site_and_removes_it(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    _next_second()
+    before = state(aws)
+    log = project / "steps.log"
+    stub_pulumi(project, log)
+    code, out, err = drill(aws, capsys, project, FakeDrillSites(log, {"dev": SAME, "dev-drill": dict(SAME)}))
+    assert code == 0, err
+    assert log.read_text().splitlines() == [
+        "pulumi stack select --create dev-drill --non-interactive",
+        "pulumi up --yes --stack dev-drill --non-interactive",
+        "wait dev-drill",
+        "live dev",
+        "pulumi destroy --yes --stack dev-drill --non-interactive",
+        "pulumi stack rm --yes dev-drill --non-interactive",
+    ]
+    assert "drill passed" in out and "(recovery time)" in out and "(recovery point)" in out
+    assert "restored site: patients 1, studies 1, series 1, instances 3" in out
+    assert "3 instances compared byte for byte, 0 different" in out
+    # The scratch bucket (kept by destroy, as every adopted bucket is) and the stack file are gone.
+    assert state(aws) == before and sorted(p.name for p in project.glob("Pulumi.*.yaml")) == ["Pulumi.dev.yaml"]
+
+
+def test_a_drill_names_each_difference_and_fails(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    _next_second()
+    log = project / "steps.log"
+    stub_pulumi(project, log)
+    live = {**SAME, "i4": b"written after the moment"}
+    restored = {**SAME, "i2": b"not the same bytes"}
+    code, out, _ = drill(aws, capsys, project, FakeDrillSites(log, {"dev": live, "dev-drill": restored}))
+    assert code == 1 and "drill FAILED" in out
+    assert "instances: live 4, restored 3 (written or deleted after the restored moment)" in out
+    assert "different: instance i2" in out and "1 different" in out
+
+
+def test_a_drill_whose_stack_fails_to_deploy_still_removes_it(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    _next_second()
+    before = state(aws)
+    log = project / "steps.log"
+    stub_pulumi(project, log, fail_on="up --yes")
+    code, _, err = drill(aws, capsys, project, FakeDrillSites(log, {}))
+    assert code == 1 and "exited with status 7" in err
+    assert "pulumi destroy --yes --stack dev-drill --non-interactive" in log.read_text()
+    assert state(aws) == before and not list(project.glob("Pulumi.dev-drill.yaml"))
