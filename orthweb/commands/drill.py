@@ -20,10 +20,12 @@ from orthweb.ops.restore_site import PulumiCli
 from orthweb.ops.restored_stack import STACK_NAME_MAX, RestoredStackFile, check_new_stack, restore_data
 from orthweb.ops.site_compare import Site, compare_sites
 from orthweb.ops.verify.model import Deployment
+from orthweb.shared.constants import DEV, PROJECT
 from orthweb.shared.restore_point import moment_text
 
 Confirm = Callable[[str], bool]
 SCRATCH_SUFFIX = "-drill"
+SCRATCH = {f"{PROJECT}:environment": DEV}
 
 
 class DrillSites(Protocol):
@@ -98,14 +100,15 @@ def _drill_through_stack(
     scratch = scratch_stack_name(live.stack)
     source = check_new_stack(project, live.stack, scratch)
     started = time.monotonic()
-    restored = restore_data(clients["s3"], live, moment, source_file=source, new_stack=scratch)
+    # A dev stack whatever the live one is: destroy removes all of it (prod's would keep its data).
+    restored = restore_data(clients["s3"], live, moment, source_file=source, new_stack=scratch, settings=SCRATCH)
     try:
         pulumi.deploy(scratch)
         deployment = sites.wait(scratch)
         recovery = time.monotonic() - started
         comparison = compare_sites(sites.site(sites.live(live.stack)), sites.site(deployment), seed=moment.timestamp())
     finally:
-        _remove_scratch_stack(pulumi, clients["s3"], restored, out)
+        removed = _remove_scratch_stack(pulumi, clients["s3"], restored, out)
     point = (datetime.datetime.now(datetime.UTC) - moment).total_seconds()
     verdict = "passed" if not comparison.different else "FAILED"
     print(
@@ -114,15 +117,17 @@ def _drill_through_stack(
         file=out,
     )
     print("\n".join(comparison.lines()), file=out)
-    return 0 if not comparison.different else 1
+    # Scratch resources left behind bill until removed: not a clean drill.
+    return 0 if not comparison.different and removed else 1
 
 
-def _remove_scratch_stack(pulumi: PulumiCli, s3: Any, restored: RestoredStackFile, out: TextIO) -> None:
+def _remove_scratch_stack(pulumi: PulumiCli, s3: Any, restored: RestoredStackFile, out: TextIO) -> bool:
     """The scratch stack, its adopted bucket (kept by destroy) and its stack file; what stays is named."""
     try:
         pulumi.remove(restored.stack)
         delete_bucket(s3, restored.point.bucket)
         restored.path.unlink(missing_ok=True)
+        return True
     except OpsError as error:
         print(
             f"orthweb drill: could not remove the scratch stack {restored.stack} ({error}): run `pulumi destroy "
@@ -130,6 +135,7 @@ def _remove_scratch_stack(pulumi: PulumiCli, s3: Any, restored: RestoredStackFil
             file=out,
             flush=True,
         )
+        return False
 
 
 def _ask_here(question: str) -> bool:

@@ -66,19 +66,28 @@ def check_new_stack(root: Path, stack: str, new_stack: str) -> Path:
 
 
 def restore_data(
-    s3: Any, live: LiveData, moment: datetime.datetime, *, source_file: Path, new_stack: str
+    s3: Any,
+    live: LiveData,
+    moment: datetime.datetime,
+    *,
+    source_file: Path,
+    new_stack: str,
+    settings: dict[str, Any] | None = None,
 ) -> RestoredStackFile:
     """Fill the bucket the new stack adopts with the objects current at `moment`, then write its stack file."""
     bucket = bucket_prefix(new_stack, DICOM_BUCKET_ROLE) + secrets.token_hex(4)
     # Exactly the tags the stack declares for its DICOM bucket: an import fails on any difference.
     objects = fill_bucket(s3, live, moment, bucket=bucket, tags=with_role(new_stack, DICOM_BUCKET_ROLE))
     point = RestorePoint(database=live.database["DBInstanceIdentifier"], moment=moment, bucket=bucket)
-    return dataclasses.replace(write_stack_file(source_file, new_stack, point), objects=objects)
+    return dataclasses.replace(write_stack_file(source_file, new_stack, point, settings), objects=objects)
 
 
-def write_stack_file(source_file: Path, new_stack: str, point: RestorePoint) -> RestoredStackFile:
-    """Pulumi.<new_stack>.yaml: the source's plain settings and `restoreFrom`; its encrypted values
-    are listed to be set again (they are encrypted for the source stack alone)."""
+def write_stack_file(
+    source_file: Path, new_stack: str, point: RestorePoint, settings: dict[str, Any] | None = None
+) -> RestoredStackFile:
+    """Pulumi.<new_stack>.yaml: the source's plain settings (with `settings` over them) and
+    `restoreFrom`; its encrypted values are listed to be set again (they are encrypted for the
+    source stack alone)."""
     read = load_stack_file(source_file)
     if read.problems:
         raise OpsError(f"{source_file.name}: {read.problems[0].line()}")
@@ -86,6 +95,7 @@ def write_stack_file(source_file: Path, new_stack: str, point: RestorePoint) -> 
     given = raw.get("config") or {}
     encrypted = sorted(key for key, value in given.items() if isinstance(value, dict) and set(value) == {"secure"})
     config = {key: value for key, value in given.items() if key not in encrypted and key != RESTORE_FROM}
+    config.update(settings or {})
     config[RESTORE_FROM] = point.as_config()
     path = source_file.with_name(f"Pulumi.{new_stack}.yaml")
     header = f"# Restored from stack data of {point.database} at {point.as_config()['time']} by `orthweb restore`.\n"

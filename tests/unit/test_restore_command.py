@@ -454,6 +454,21 @@ def test_a_drill_serves_a_scratch_stack_compares_its_site_and_removes_it(
     assert state(aws) == before and sorted(p.name for p in project.glob("Pulumi.*.yaml")) == ["Pulumi.dev.yaml"]
 
 
+def test_a_drill_of_a_prod_stack_rehearses_on_a_dev_stack_destroy_removes_entirely(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    source = project / "Pulumi.dev.yaml"
+    source.write_text(source.read_text().replace("orthweb:environment: dev", "orthweb:environment: prod"))
+    log = project / "steps.log"
+    stub_pulumi(project, log, fail_on="destroy")
+    _next_second()
+    code, out, _ = drill(aws, capsys, project, FakeDrillSites(log, {"dev": SAME, "dev-drill": dict(SAME)}))
+    # The stub's destroy fails, so the file stays to be seen: it deploys a dev stack.
+    written = yaml.safe_load((project / "Pulumi.dev-drill.yaml").read_text())["config"]
+    assert written["orthweb:environment"] == "dev" and code == 1 and "drill passed" in out
+    assert "could not remove the scratch stack dev-drill" in out and "pulumi destroy --stack dev-drill" in out
+
+
 def test_a_drill_names_each_difference_and_fails(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
