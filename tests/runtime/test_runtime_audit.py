@@ -220,6 +220,20 @@ class Recorded:
     groups: dict[str, str]
     study_a: str
 
+    def answered(self, study: str) -> list[audit.Access]:
+        return audit.answer(study, self.run, self.groups, user=None, ae=None)
+
+    def wait_for_the_logs(self) -> None:
+        """Until the logs answer for every access of the day: Envoy writes its lines every half
+        second, so each test that reads them waits here, whichever ran before it."""
+        for study, done in self.day.expected.items():
+            wait_until(
+                lambda s=study, d=done: sorted((a.who, a.action) for a in self.answered(s)) == sorted(d),
+                timeout=15,
+                what=f"the audit of {study}",
+                interval=0.2,
+            )
+
 
 @pytest.fixture(scope="module")
 def recorded(sso_provider: CognitoLike, sso_stack: Stack) -> Recorded:
@@ -237,17 +251,9 @@ def recorded(sso_provider: CognitoLike, sso_stack: Stack) -> Recorded:
 def test_every_access_of_the_day_is_answered_once_and_attributed(
     recorded: Recorded, runtime_report: dict[str, object]
 ) -> None:
-    def answered(study: str) -> list[audit.Access]:
-        return audit.answer(study, recorded.run, recorded.groups, user=None, ae=None)
-
-    for study, done in recorded.day.expected.items():
-        wait_until(
-            lambda s=study, d=done: sorted((a.who, a.action) for a in answered(s)) == sorted(d),
-            timeout=15,
-            what=f"the audit of {study}",
-            interval=0.2,
-        )
-        found = answered(study)
+    recorded.wait_for_the_logs()
+    for study in recorded.day.expected:
+        found = recorded.answered(study)
         assert all(a.attributed and a.source == LOOPBACK for a in found), found
         assert {a.status for a in found} <= {"200", ""}, found
     total = sum(len(done) for done in recorded.day.expected.values())
@@ -283,6 +289,7 @@ def test_no_line_of_the_day_names_the_patient_or_carries_a_query(recorded: Recor
 def test_the_audit_command_answers_from_the_recorded_lines(
     recorded: Recorded, runtime_report: dict[str, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    recorded.wait_for_the_logs()
     args = build_parser().parse_args(["audit", "--stack", STACK, "--study", recorded.study_a, "--json"])
     started = time.monotonic()
     assert args.func(args, runner=recorded.run) == 0
