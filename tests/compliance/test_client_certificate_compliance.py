@@ -14,6 +14,7 @@ from orthweb.ops.compliance.skips import SkipsFileError, load_skips
 from orthweb.ops.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
 from orthweb.shared.modalities import AE_TITLE, CLIENT_CERTIFICATE
 from orthweb.shared.sso import BASIC
+from tests.compliance.expected_skips import EXPECTED_SKIPS, skipped
 
 pytestmark = pytest.mark.compliance
 
@@ -41,6 +42,7 @@ def test_every_certificate_type_is_mapped(certificates_dev: Evaluation) -> None:
 def test_a_stack_with_client_certificates_fails_nothing(certificates_report: Report) -> None:
     assert [f"{r.id} {r.resource}" for r in certificates_report.failed] == []
     assert certificates_report.unused_skips == []
+    assert skipped(certificates_report) == EXPECTED_SKIPS["dev, client certificates"]
     assert CERTIFICATES_SECRET in {r.result.resource for r in certificates_report.skipped}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orthweb.ops.compliance.scan import Report
-from orthweb.ops.compliance.skips import load_skips
+from tests.compliance.expected_skips import EXPECTED_SKIPS, skipped
 
 pytestmark = pytest.mark.compliance
 
@@ -37,13 +37,10 @@ def test_every_skip_excuses_a_real_failure(report: Report) -> None:
     assert all(s.reason and s.reason != "skipped by checkov" for s in report.skipped)
 
 
-def test_skips_stay_few_and_passes_many(report: Report) -> None:
-    # Two per host at most (EBS optimization is the AWS default; public addresses by design), the
-    # buckets (the audit bucket and its trail included), secrets and, in dev, the database.
-    assert len(report.skipped) <= 16
-    assert len(report.passed) >= 129
-    # A few per topology and feature: the failover hosts', the scale-out group's, the audit trail's.
-    assert len(load_skips()) < 18
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_exactly_the_reviewed_results_are_skipped(reports: dict[str, Report], environment: str) -> None:
+    assert skipped(reports[environment]) == EXPECTED_SKIPS[environment]
+    assert len(reports[environment].passed) >= 129
 
 
 def test_graph_checks_see_the_connections(report: Report) -> None:
@@ -53,8 +50,7 @@ def test_graph_checks_see_the_connections(report: Report) -> None:
 
 
 def test_production_needs_no_dev_exceptions(reports: dict[str, Report]) -> None:
-    prod_skips = {(s.result.id, s.result.resource) for s in reports["prod"].skipped}
-    dev_skips = {(s.result.id, s.result.resource) for s in reports["dev"].skipped}
+    prod_skips, dev_skips = skipped(reports["prod"]), skipped(reports["dev"])
     assert prod_skips < dev_skips
     assert {check for check, _ in dev_skips - prod_skips} == {"CKV_AWS_157", "CKV_AWS_293"}
     prod_passed = {(r.id, r.resource) for r in reports["prod"].passed}

@@ -12,6 +12,7 @@ from orthweb.ops.compliance.scan import Report, scan
 from orthweb.ops.compliance.skips import Skip, SkipsFileError, load_skips
 from orthweb.ops.compliance.types import EXCLUDED_TYPES, TERRAFORM_TYPES, is_component
 from orthweb.shared import sso
+from tests.compliance.expected_skips import EXPECTED_SKIPS, skipped
 
 pytestmark = pytest.mark.compliance
 
@@ -39,6 +40,7 @@ def test_every_cognito_type_is_mapped(sso_dev: Evaluation) -> None:
 def test_an_sso_stack_fails_nothing_and_uses_every_skip_it_expects(sso_report: Report) -> None:
     assert [f"{r.id} {r.resource}" for r in sso_report.failed] == []
     assert sso_report.unused_skips == []
+    assert skipped(sso_report) == EXPECTED_SKIPS["dev, sign-in"]
     sign_in_secrets = {r.result.resource for r in sso_report.skipped if "sign_in" in r.result.resource}
     assert sign_in_secrets == {
         f"aws_secretsmanager_secret.orthweb_sign_in_{role.replace('-', '_')}"
