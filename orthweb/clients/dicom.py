@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import socket
 import ssl
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,6 +89,46 @@ def _nodelay(event: evt.Event) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+class ReactorGate:
+    """The gate of a pynetdicom association's reactor thread, which takes the peer's requests off
+    the message queue. Before each request of its own, pynetdicom closes the gate and waits until
+    the thread says it is paused; it opens it again once the answer is in. With the threading.Event
+    pynetdicom uses, the thread may still pass a gate opened and closed again before it ran (the
+    wake-up counts, not the flag), and says it runs only after passing: on a loaded machine it then
+    takes an answer meant for the caller, which pynetdicom drops (a C-FIND short of matches, a
+    C-STORE without a status; pydicom/pynetdicom issue 875). Here the thread passes only an open
+    gate, and is marked running before the gate can be closed again."""
+
+    def __init__(self, reactor: Association) -> None:
+        self._reactor = reactor
+        self._open = True
+        self._changed = threading.Condition()
+
+    def set(self) -> None:
+        with self._changed:
+            self._open = True
+            self._changed.notify_all()
+
+    def clear(self) -> None:
+        with self._changed:
+            self._open = False
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._changed:
+            passed = self._changed.wait_for(lambda: self._open, timeout)
+            if passed:
+                self._reactor._is_paused = False
+            return passed
+
+
+def _gate_reactor(event: evt.Event) -> None:
+    # The connection opens before the association's reactor thread starts.
+    event.assoc._reactor_checkpoint = ReactorGate(event.assoc)  # pyright: ignore[reportAttributeAccessIssue]  # duck-typed Event
+
+
 @dataclass(frozen=True, kw_only=True)
 class DicomEndpoint:
     """Where an association goes and as whom; TLS checks the certificate against `server_hostname`
@@ -147,7 +188,7 @@ def association(
         endpoint.port,
         ae_title=endpoint.called_ae,
         tls_args=tls_args,
-        evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay)],
+        evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay), (evt.EVT_CONN_OPEN, _gate_reactor)],
     )
     if not assoc.is_established:
         ae.shutdown()
