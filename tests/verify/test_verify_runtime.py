@@ -253,7 +253,7 @@ def test_bucket_not_encrypted_with_the_stack_key(make_verifier, harness_stack: S
 def test_command_json_and_exit_status(make_verifier):
     args = argparse.Namespace(json=True)
     out = io.StringIO()
-    assert verify_command.run(args, verifier=make_verifier(), out=out) == 0
+    assert verify_command.run(args, verifier=make_verifier(), out=out) == 0, out.getvalue()
     document = json.loads(out.getvalue())
     # Skipped: lb.targets (the failover topology has no load balancer) and the three sign-in checks.
     assert document["ok"] is True and document["counts"] == {"pass": 21, "fail": 0, "skip": 4}
@@ -261,4 +261,4 @@ def test_command_json_and_exit_status(make_verifier):
 
     out = io.StringIO()
     assert verify_command.run(argparse.Namespace(json=False), verifier=make_verifier(mirror=False), out=out) == 1
-    assert "✘ storage.object" in out.getvalue() and "1 check(s) failed" in out.getvalue()
+    assert "✘ storage.object" in out.getvalue() and "1 check(s) failed" in out.getvalue(), out.getvalue()
