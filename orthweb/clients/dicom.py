@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
@@ -24,6 +25,7 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.pdu import A_ASSOCIATE_RJ
 
 CALLED_AE = "ORTHANC"
 SUCCESS = 0x0000
@@ -183,26 +185,44 @@ def association(
         ae.add_requested_context(MOVE_MODEL)
     server_hostname = endpoint.server_hostname or endpoint.host
     tls_args = (endpoint.tls, server_hostname) if endpoint.tls is not None else None
+    rejections: list[int | None] = []
     assoc = ae.associate(
         endpoint.host,
         endpoint.port,
         ae_title=endpoint.called_ae,
         tls_args=tls_args,
-        evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay), (evt.EVT_CONN_OPEN, _gate_reactor)],
+        evt_handlers=[
+            (evt.EVT_CONN_OPEN, _nodelay),
+            (evt.EVT_CONN_OPEN, _gate_reactor),
+            (evt.EVT_PDU_RECV, lambda event: _note_rejection(event, rejections)),
+        ],
     )
     if not assoc.is_established:
         ae.shutdown()
-        where = f"association of {endpoint.calling_ae} to {endpoint.called_ae}@{endpoint.host}:{endpoint.port}"
-        if assoc.is_rejected:
-            diagnostic = getattr(assoc.acceptor.primitive, "diagnostic", None)
-            raise AssociationRejected(f"{where} rejected (reason {diagnostic})", diagnostic)
-        raise ConnectionError(f"{where} not established (aborted={assoc.is_aborted})")
+        _refused(endpoint, assoc, rejections)
     try:
         yield assoc
     finally:
         if assoc.is_established:
             assoc.release()
         ae.shutdown()
+
+
+def _note_rejection(event: evt.Event, rejections: list[int | None]) -> None:
+    # Read as the PDU arrives: pynetdicom closes the connection on an A-ASSOCIATE-RJ, and a caller
+    # it had not yet handed the answer to then aborts, as if the peer had sent nothing.
+    pdu = event.pdu
+    if isinstance(pdu, A_ASSOCIATE_RJ):
+        rejections.append(pdu.reason_diagnostic)
+
+
+def _refused(endpoint: DicomEndpoint, assoc: Association, rejections: list[int | None]) -> NoReturn:
+    """Why the association was not established: the peer's rejection when it sent one."""
+    where = f"association of {endpoint.calling_ae} to {endpoint.called_ae}@{endpoint.host}:{endpoint.port}"
+    if assoc.is_rejected or rejections:
+        diagnostic = rejections[0] if rejections else getattr(assoc.acceptor.primitive, "diagnostic", None)
+        raise AssociationRejected(f"{where} rejected (reason {diagnostic})", diagnostic)
+    raise ConnectionError(f"{where} not established (aborted={assoc.is_aborted})")
 
 
 def status_of(response: Dataset | None) -> int | None:
