@@ -39,14 +39,13 @@ def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _server_builder(subject: x509.Name, issuer: x509.Name, san: list[str]) -> x509.CertificateBuilder:
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _builder(subject: x509.Name, issuer: x509.Name) -> x509.CertificateBuilder:
+    """A certificate of `subject` signed by `issuer`, valid from five minutes ago for VALIDITY."""
     now = dt.datetime.now(dt.UTC)
-    names: list[x509.GeneralName] = []
-    for entry in san:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(entry)))
-        except ValueError:
-            names.append(x509.DNSName(entry))
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -54,13 +53,34 @@ def _server_builder(subject: x509.Name, issuer: x509.Name, san: list[str]) -> x5
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
+    )
+
+
+def _server_builder(subject: x509.Name, issuer: x509.Name, san: list[str]) -> x509.CertificateBuilder:
+    names: list[x509.GeneralName] = []
+    for entry in san:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(entry)))
+        except ValueError:
+            names.append(x509.DNSName(entry))
+    return (
+        _builder(subject, issuer)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     )
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def _self_signed_ca(common_name: str, path_length: int | None) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = _key()
+    name = _name(common_name)
+    certificate = (
+        _builder(name, name)
+        .public_key(key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
 
 
 def site_certificate_pem(site_name: str, san: tuple[str, ...] = ("127.0.0.1",)) -> tuple[str, str]:
@@ -76,20 +96,7 @@ def site_certificate_pem(site_name: str, san: tuple[str, ...] = ("127.0.0.1",)) 
     cert = (
         _server_builder(name, name, [site_name, *san])
         .public_key(key.public_key())
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_usage(digital_signature=True, key_encipherment=True), critical=True)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key).decode()
@@ -108,34 +115,8 @@ def make_site_certificate(directory: Path, site_name: str) -> CertFiles:
 def make_ca_and_server(directory: Path, server_name: str) -> tuple[Path, CertFiles]:
     """A throwaway CA and a server cert it signs (stands in for the RDS CA + endpoint cert)."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = _key()
-    ca_name = _name("orthweb test CA")
-    now = dt.datetime.now(dt.UTC)
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .public_key(ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca = _self_signed_ca("orthweb test CA", path_length=0)
+    ca_name = ca.subject
     key = _key()
     cert = (
         _server_builder(_name(server_name), ca_name, [server_name, "127.0.0.1"])
@@ -162,36 +143,15 @@ class ClientCa:
 
 
 def make_client_ca(common_name: str = "orthweb test DICOM clients CA") -> ClientCa:
-    key = _key()
-    name = _name(common_name)
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .public_key(key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return ClientCa(key, certificate)
+    return ClientCa(*_self_signed_ca(common_name, path_length=None))
 
 
 def issue_client_certificate(ca: ClientCa, common_name: str, uri: str) -> tuple[str, str]:
     """(certificate, key) PEM of a modality's client certificate, as the stack issues it: RSA 2048,
     the URI as subject alternative name, clientAuth."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = dt.datetime.now(dt.UTC)
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca.certificate.subject)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+        _builder(_name(common_name), ca.certificate.subject)
         .public_key(key.public_key())
         .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
