@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
 
-from tools.harness.processes import LOOPBACK, HarnessError
+from tools.harness.processes import LOOPBACK, HarnessError, run_script
 from tools.harness.secrets import SecretInputs
 
 if TYPE_CHECKING:
@@ -200,18 +200,7 @@ def run_fetch_secrets(
             **(extra_env or {}),
         }
     )
-    try:
-        return subprocess.run(
-            ["bash", str(app_dir / SCRIPT_NAME), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise HarnessError(f"{SCRIPT_NAME} did not finish in {timeout:g}s") from exc
+    return run_script(app_dir / SCRIPT_NAME, args, env=env, timeout=timeout)
 
 
 class FetchSecrets:

@@ -20,7 +20,7 @@ from orthweb.host.layout import BOOTSTRAP, HOST_FILES, USER_DATA_FILES
 from orthweb.host.render import RenderedHost
 from orthweb.shared.constants import USER_DATA_NAME
 from tools.harness.aws import LocalAws, aws_cli
-from tools.harness.processes import HarnessError
+from tools.harness.processes import HarnessError, run_script
 
 BOOTSTRAP_TIMEOUT = 120
 _ASSIGNMENT = re.compile(r"^(REGION|BUNDLE_BUCKET|BUNDLE_KEY)=(\S+)$", re.M)
@@ -78,18 +78,7 @@ def run_bootstrap(
         {"ORTHWEB_ROOT": str(root), "ORTHWEB_BUNDLE_WAIT_SECONDS": "3", "ORTHWEB_BUNDLE_POLL_SECONDS": "1"}
         | dict(extra_env or {})
     )
-    try:
-        return subprocess.run(
-            ["bash", str(script), "--unpack-only"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=BOOTSTRAP_TIMEOUT,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise HarnessError(f"{BOOTSTRAP.name} did not finish in {BOOTSTRAP_TIMEOUT}s") from exc
+    return run_script(script, ["--unpack-only"], env=env, timeout=BOOTSTRAP_TIMEOUT, name=BOOTSTRAP.name)
 
 
 def installed_files(root: Path) -> dict[str, str]:

@@ -161,3 +161,21 @@ def run_checked(
     if done.returncode != 0:
         raise HarnessError(f"{what}: exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return done
+
+
+def run_script(
+    script: Path, args: Sequence[str], *, env: Mapping[str, str], timeout: float, name: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A host script under bash, as its unit runs it: its exit status and output, whatever they are."""
+    try:
+        return subprocess.run(
+            ["bash", str(script), *args],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"{name or script.name} did not finish in {timeout:g}s") from exc
