@@ -63,6 +63,7 @@ class BootRun:
     log: str
     secrets_dir: Path
     stub_dir: Path
+    aws_calls: list[list[str]]  # this run's calls of the AWS CLI, in order (the log holds every run's)
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +146,13 @@ def boot(
             "ORTHWEB_DB_POLL_SECONDS": "0",
             "ORTHWEB_DB_WAIT_SECONDS": "30",
         }
+        calls_log = stub_dir / "aws-calls.log"
+        earlier = len(calls_log.read_text().splitlines()) if calls_log.exists() else 0
         result = run([bash, str(script), *args], env=env)
-        return BootRun(result.returncode, result.stdout + result.stderr, secrets_dir, stub_dir)
+        calls = (
+            [json.loads(line) for line in calls_log.read_text().splitlines()[earlier:]] if calls_log.exists() else []
+        )
+        return BootRun(result.returncode, result.stdout + result.stderr, secrets_dir, stub_dir, calls)
 
     return run_boot
 
@@ -233,7 +239,7 @@ def test_secret_reads_take_the_regional_name_and_come_after_the_database_answers
     endpoint, and none may come early: only after the database answers, minutes into the first
     `pulumi up`, long after the endpoint (which never waits for the database) is available."""
     assert first_boot.returncode == 0, first_boot.log
-    calls = [json.loads(line) for line in (first_boot.stub_dir / "aws-calls.log").read_text().splitlines()]
+    calls = first_boot.aws_calls
     reads = [i for i, args in enumerate(calls) if "secretsmanager" in args]
     lookups = [i for i, args in enumerate(calls) if "describe-db-instances" in args]
     assert len(reads) >= 3 and len(lookups) >= 2
