@@ -92,9 +92,13 @@ def pick(certificates: dict[str, ClientCertificate], aet: str) -> ClientCertific
 def write_private_file(path: Path, content: str, *, replace: bool) -> None:
     """Write `content` to a new file readable by its owner only (0600); an existing file is kept
     unless `replace`, and then replaced by a new one (never left readable by others meanwhile)."""
-    if path.exists() and not replace:
+    try:  # a name the file system refuses (too long, say) fails here already
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as error:
+        raise OpsError(f"cannot write {path}: {error.strerror}") from None
+    if exists and not replace:
         raise OpsError(f"{path} exists; choose another file, or pass --force to replace it")
-    if path.is_dir():
+    if is_dir:
         raise OpsError(f"{path} is a directory; give a file name")
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -20,7 +20,8 @@ from moto.server import ThreadedMotoServer
 from orthweb.commands import modality_cert
 from orthweb.commands.cli import build_parser
 from orthweb.infra.tags import with_role
-from orthweb.ops.aws import AwsClients
+from orthweb.ops.aws import AwsClients, OpsError
+from orthweb.ops.client_certificates import write_private_file
 from orthweb.shared.constants import DICOM_CLIENTS_ROLE
 from orthweb.shared.modalities import certificate_fingerprint, certificate_uri
 from tools.harness.pki import issue_client_certificate, make_client_ca
@@ -143,3 +144,11 @@ def test_what_cannot_be_done_is_one_line_and_writes_nothing(
 def test_the_command_is_registered() -> None:
     args = build_parser().parse_args(["modality-cert", "--modality", "CT_1", "--out", "x.pem"])
     assert isinstance(args, argparse.Namespace) and args.func is modality_cert.run
+
+
+def test_a_name_the_file_system_refuses_is_one_line(tmp_path: Path) -> None:
+    """A file name longer than the file system allows (255 bytes on Linux) is refused as any
+    unwritable path is, not as an internal error (found by the secrets-in-flags property test)."""
+    with pytest.raises(OpsError, match=r"^cannot write .*: File name too long$"):
+        write_private_file(tmp_path / ("x" * 300), "content", replace=False)
+    assert list(tmp_path.iterdir()) == []
