@@ -341,9 +341,10 @@ OPTIONS: tuple[ConfigKey, ...] = (
         type=INTEGER,
         default=ByEnvironment(dev=DURABILITY[DEV].audit_retention_days, prod=DURABILITY[PROD].audit_retention_days),
         check=IntIn(1, 36500),
-        doc="days each audit log file (CloudTrail's record of every read and write of DICOM objects) is locked "
-        "against deletion in the audit bucket, then deleted, 1 to 36500; in prod (compliance mode) nobody can "
-        "shorten or lift the lock, in dev (governance mode) `pulumi destroy` can (see [Audit trail](#audit-trail))",
+        doc="days each audit file (CloudTrail's record of every read and write of DICOM objects, and the "
+        "copy of Envoy's and Orthanc's audit lines) is locked against deletion in the audit bucket, then "
+        "deleted, 1 to 36500; in prod (compliance mode) nobody can shorten or lift the lock, in dev "
+        "(governance mode) `pulumi destroy` can (see [Audit trail](#audit-trail))",
         field="audit_retention_days",
     ),
 )

@@ -437,10 +437,16 @@ def _backup_vault(r: NewResource) -> Fabricated:
     return name, {"arn": f"arn:{r.partition}:backup:{r.region}:{MOCK_ACCOUNT}:backup-vault:{name}", "name": name}
 
 
+def _delivery_stream(r: NewResource) -> Fabricated:
+    name = r.inputs.get("name") or r.default_id
+    return name, {"arn": f"arn:{r.partition}:firehose:{r.region}:{MOCK_ACCOUNT}:deliverystream/{name}", "name": name}
+
+
 AWS_PROVIDER = "pulumi:providers:aws"
 
 _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:backup/vault:Vault": _backup_vault,
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": _delivery_stream,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:ec2/instance:Instance": _ec2_instance,
     "aws:ec2/eip:Eip": _elastic_ip_allocation,

@@ -16,6 +16,7 @@ import pulumi_random as random
 from orthweb.config.stack_config import StackConfig
 from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
+from orthweb.infra.audit_export import AuditExport, AuditExportArgs
 from orthweb.infra.audit_trail import AuditTrail, AuditTrailArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.backup import Backup, BackupArgs
@@ -123,6 +124,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     backup = _create_backup(cfg, target, key, database, storage)
     audit = _create_audit_trail(cfg, target, key, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
+    _create_audit_export(cfg, target, key, audit, monitoring)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
         site_address=site_address,
@@ -254,6 +256,23 @@ def _create_audit_trail(cfg: StackConfig, target: _Target, key: EncryptionKey, s
             region=target.region,
             dicom_bucket_arn=storage.dicom_bucket.arn,
             durability=cfg.durability,
+        ),
+    )
+
+
+def _create_audit_export(
+    cfg: StackConfig, target: _Target, key: EncryptionKey, audit: AuditTrail, monitoring: Monitoring
+) -> AuditExport:
+    return AuditExport(
+        f"{NAME}-audit-export",
+        AuditExportArgs(
+            stack=cfg.stack,
+            key_arn=key.arn,
+            account_id=target.account_id,
+            partition=target.partition,
+            region=target.region,
+            bucket_arn=audit.bucket.arn,
+            log_groups=monitoring.log_groups,
         ),
     )
 

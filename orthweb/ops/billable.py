@@ -41,6 +41,8 @@ BACKUP_VAULT: Final = "aws:backup/vault:Vault"
 BUCKET_LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 # CloudTrail bills its data events by the 100,000 (cost.py states the rate per stated volume).
 TRAIL: Final = "aws:cloudtrail/trail:Trail"
+# Firehose bills the audit lines it carries by the GB ingested (cost.py states the rate per stated volume).
+AUDIT_STREAM: Final = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
 
 # Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer).
 PRICED: Final = frozenset(
@@ -75,6 +77,11 @@ USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
         "CloudTrail data events (the audit trail)",
         "event",
         "data events recorded, then S3 storage of the log files",
+    ),
+    AUDIT_STREAM: (
+        "Firehose: the audit lines carried into the audit bucket",
+        "GB",
+        "GB ingested, then S3 storage of the files",
     ),
 }
 
@@ -120,6 +127,8 @@ FREE: Final = frozenset(
         "aws:s3/bucketVersioning:BucketVersioning",
         # Object Lock is free; the locked log files are billed as S3 storage.
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        # A subscription filter bills nothing itself; the stream it feeds bills what it carries.
+        "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter",
         # S3 events to EventBridge's default bus are free.
         "aws:s3/bucketNotification:BucketNotification",
         "aws:secretsmanager/secretVersion:SecretVersion",

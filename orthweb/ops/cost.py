@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from orthweb.evaluate.model import plain
 from orthweb.ops import billable
 from orthweb.ops.billable import (
+    AUDIT_STREAM,
     BACKUP_VAULT,
     BUCKET_LIFECYCLE,
     DASHBOARD,
@@ -371,6 +372,7 @@ def estimate(
     _price_sign_in(build, records)
     _price_backups(build, records)
     _price_audit_trail(build, records)
+    _price_audit_export(build, records)
     _price_storage_classes(build, records)
     _usage_based(build, records)
     _unknown_types(build, records)
@@ -670,6 +672,25 @@ def _price_audit_trail(build: _Builder, records: list[ResourceLike]) -> None:
         f"usage-based, not included: ${per_100k:.2f} per 100,000 data events (${stated:,.2f} a month for "
         f"{STATED_AUDIT_EVENTS:,} DICOM object reads and writes), then the log files in the audit bucket at {storage}, "
         "kept `auditRetentionDays`",
+    )
+
+
+# The audit lines a month the export's line is worked out for (a stated volume, not a forecast).
+STATED_AUDIT_LINES_GB = 10
+
+
+def _price_audit_export(build: _Builder, records: list[ResourceLike]) -> None:
+    """Firehose bills each GB it ingests; the files it writes are S3 storage kept for the lock's days."""
+    if not any(r.type == AUDIT_STREAM for r in records):
+        return
+    per_gb, _ = build.table.flat("firehose_ingested_gb")
+    item, unit, _what = billable.USAGE_BASED[AUDIT_STREAM]
+    build.usage(
+        item,
+        unit,
+        f"usage-based, not included: ${per_gb} per GB ingested, each batch rounded up to 5 KB "
+        f"(${per_gb * STATED_AUDIT_LINES_GB:,.2f} a month for {STATED_AUDIT_LINES_GB} GB of audit lines), "
+        "then the files in the audit bucket as S3 storage, kept `auditRetentionDays`",
     )
 
 

@@ -100,6 +100,20 @@ ORTHANC_AUDIT_PREFIX: Final = (
 _ORTHANC_AUDIT_LINE: Final = re.compile(ORTHANC_AUDIT_PREFIX[: -len(r"\{")] + r"(\{.*\})$")
 
 
+# The CloudWatch Logs filter patterns that pick each group's audit lines for the audit bucket
+# (CloudWatch Logs User Guide, "Filter pattern syntax"): Envoy's access lines of HTTPS requests and
+# DICOM associations, as a JSON pattern; Orthanc's, as ORTHANC_AUDIT_PREFIX in the regex dialect of
+# filter patterns, between % signs, which knows no parentheses and no space (`.` stands for a space
+# Orthanc wrote, `.{0,17}` for the optional thread name and its space).
+AUDIT_EXPORT_PATTERNS: Final = {
+    ENVOY_LOGS: "{ ($.method = *) || ($.peer = *) }",
+    ORTHANC_LOGS: (
+        r"%^W[0-9]{4}.[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}..{0,17}LuaContext\.cpp:[0-9]+\]"
+        r".Lua.says:." + AUDIT_MARK + r".\{%"
+    ),
+}
+
+
 def orthanc_audit_event(line: str) -> dict[str, Any] | None:
     """The event of one of Orthanc's audit lines, else None (any other line, whatever it contains)."""
     match = _ORTHANC_AUDIT_LINE.match(line.rstrip("\r\n"))

@@ -20,7 +20,7 @@ from orthweb.ops import audit
 from orthweb.ops.audit import Runner
 from orthweb.shared import sso, telemetry
 from orthweb.shared.constants import DICOMWEB_ROOT, WADO_URI_ROOT
-from tools.harness import Stack, insights
+from tools.harness import Stack, filter_patterns, insights
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
 from tools.harness.oidc import CognitoLike
 from tools.harness.processes import LOOPBACK, wait_until
@@ -365,3 +365,48 @@ def test_a_client_cannot_choose_its_request_id_even_from_an_internal_address(sta
     wait_until(lambda: bool(lines()), timeout=15, what="the variant Envoy's access line", interval=0.1)
     assert [line["request_id"] for line in lines()] != ["chosen-by-client"]
     assert uuid.UUID(lines()[0]["request_id"])
+
+
+def test_the_export_filters_select_every_audit_line_of_the_day_and_nothing_else(
+    recorded: Recorded, sso_stack: Stack, runtime_report: dict[str, object]
+) -> None:
+    """The subscription filters' patterns (telemetry.AUDIT_EXPORT_PATTERNS), run as CloudWatch Logs
+    reads them (tools/harness/filter_patterns.py) over every line the day left in each log: they
+    pick out the lines the audit answers are read from, by their own definition here (Envoy's
+    access lines carry every field of the access log formats; Orthanc's match its audit line)."""
+    wait_until(
+        lambda: any(line["path"] == f"{DICOMWEB_ROOT}studies" for line in envoy_lines(sso_stack)),
+        timeout=15,
+        what="Envoy's line of the search",
+        interval=0.2,
+    )
+
+    def is_access_line(line: str) -> bool:
+        try:
+            fields = set(json.loads(line))
+        except (ValueError, TypeError):
+            return False
+        return fields >= set(telemetry.HTTP_ACCESS_LOG_FIELDS) or fields >= set(telemetry.DICOM_CONNECTION_LOG_FIELDS)
+
+    logs = {
+        telemetry.ENVOY_LOGS: sso_stack.envoy_log.read_text(errors="replace").splitlines(),
+        telemetry.ORTHANC_LOGS: [
+            line
+            for i in range(1, sso_stack.replica_total + 1)
+            for line in sso_stack.replica(i).log.read_text(errors="replace").splitlines()
+        ],
+    }
+    audit_line = {
+        telemetry.ENVOY_LOGS: is_access_line,
+        telemetry.ORTHANC_LOGS: lambda line: telemetry.orthanc_audit_event(line) is not None,
+    }
+    counts = {}
+    for component, pattern in telemetry.AUDIT_EXPORT_PATTERNS.items():
+        selects = filter_patterns.compile_pattern(pattern)
+        wanted = [line for line in logs[component] if audit_line[component](line)]
+        assert [line for line in logs[component] if selects(line)] == wanted
+        others = [line for other, lines in logs.items() if other != component for line in lines]
+        assert not any(selects(line) for line in others)
+        assert wanted and len(wanted) < len(logs[component])  # both kinds are in the log
+        counts[component] = f"{len(wanted)} of {len(logs[component])} lines"
+    runtime_report["audit: export filters select (audit lines of all lines)"] = counts

@@ -34,6 +34,10 @@ class TerraformType:
 TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:cloudwatch/dashboard:Dashboard": TerraformType("aws_cloudwatch_dashboard"),
     "aws:cloudwatch/logGroup:LogGroup": TerraformType("aws_cloudwatch_log_group"),
+    "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": TerraformType(
+        "aws_cloudwatch_log_subscription_filter"
+    ),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": TerraformType("aws_kinesis_firehose_delivery_stream"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": TerraformType(
         "aws_cloudwatch_metric_alarm", renames={"metricQueries": "metric_query"}
     ),
