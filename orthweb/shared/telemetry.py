@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from orthweb.shared.constants import PROJECT
+from orthweb.shared.constants import DICOMWEB_ROOT, PROJECT
 
 # --- logs --------------------------------------------------------------------------------------
 
@@ -79,10 +79,20 @@ AUDIT_EVENT_FIND: Final = "c-find"  # a DICOM query
 AUDIT_EVENTS: Final = (AUDIT_EVENT_HTTP, AUDIT_EVENT_STORED, AUDIT_EVENT_FIND)
 AUDIT_UID_FIELDS: Final = ("study", "series", "instance")
 # Envoy's own references to what a request touched, comma-separated: the study UIDs a WADO-URI
-# query or a STOW-RS answer names, and the Orthanc ids of the instances a REST upload stored.
+# query, a STOW-RS answer or a search answer names, and the Orthanc ids of the instances a REST upload stored.
 AUDIT_REFERENCE_FIELDS: Final = ("studies", "stored")
 # How much of an upload's answer Envoy carries from one chunk to the next (longer than any name).
 AUDIT_CARRY_BYTES: Final = 200
+# Searches whose answers Envoy reads for the studies they return (QIDO-RS at the three levels, and
+# Orthanc's own /tools/find): (method, path). A search inside one study names it in its path already.
+AUDIT_SEARCHES: Final = (
+    ("GET", f"{DICOMWEB_ROOT}studies"),
+    ("GET", f"{DICOMWEB_ROOT}series"),
+    ("GET", f"{DICOMWEB_ROOT}instances"),
+    ("POST", "/tools/find"),
+)
+# How many studies a search answer's line names at most (the first ones; a line stays short).
+AUDIT_SEARCH_STUDIES: Final = 100
 # How many Orthanc ids each replica keeps resolved to UIDs (ids never change; a full cache starts over).
 AUDIT_CACHE_ENTRIES: Final = 10000
 AUDIT_LINE_FIELDS: Final = (

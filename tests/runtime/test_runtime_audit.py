@@ -188,7 +188,13 @@ def _ana_part(day: Day, stack: Stack, ana: Person, study_a: str) -> tuple[str, s
     web = DicomWebClient(lambda m, p, b, h: Answer(*stack.request(p, method=m, body=b, headers={**h, **ana.headers()})))
     assert web.store([to_bytes(study_c)]).status == 200
     day.did(str(study_c.StudyInstanceUID), ana.label, f"POST {DICOMWEB_ROOT}studies")
+    # A search by name (whatever it matches, the line names no patient), then by patient
+    # id: the three studies of the day so far, each named as found by Ana.
     assert web.search("studies", PatientName=PATIENT_NAME, PatientID=PATIENT_ID).status == 200
+    found = web.search("studies", PatientID=PATIENT_ID)
+    assert found.status == 200 and found.body.count(b"0020000D") == 3
+    for uid in (study_a, str(study_b.StudyInstanceUID), str(study_c.StudyInstanceUID)):
+        day.did(uid, ana.label, f"GET {DICOMWEB_ROOT}studies")
     assert web.metadata(f"studies/{study_a}").status == 200
     day.did(study_a, ana.label, f"GET {DICOMWEB_ROOT}studies/{study_a}/metadata")
     return json.loads(body)["ParentStudy"], str(study_b.StudyInstanceUID)
@@ -199,6 +205,13 @@ def _ben_part(day: Day, stack: Stack, ben: Person, study_a: list[Dataset], ortha
     uid_a = str(study_a[0].StudyInstanceUID)
     orthanc_a = json.loads(stack.request("/tools/lookup", method="POST", body=uid_a.encode(), headers=ben.headers())[2])
     path = f"/studies/{orthanc_a[0]['ID']}"
+    # Orthanc's own search, as Orthanc Explorer 2 asks it: the studies it expands are named as found.
+    query = {"Level": "Study", "Query": {"PatientID": PATIENT_ID}, "Expand": True}
+    body = json.dumps(query).encode()
+    status, _, body = stack.request("/tools/find", method="POST", body=body, headers=ben.headers())
+    assert status == 200 and len(json.loads(body)) == 3  # studies A, B and C
+    for found in json.loads(body):
+        day.did(found["MainDicomTags"]["StudyInstanceUID"], ben.label, "POST /tools/find")
     for request in (path, f"{path}/archive"):
         assert stack.request(request, headers=ben.headers())[0] == 200
         day.did(uid_a, ben.label, f"GET {request}")
