@@ -22,7 +22,7 @@ from orthweb.shared import sso, telemetry
 from orthweb.shared.constants import DICOMWEB_ROOT, WADO_URI_ROOT
 from tools.harness import Stack, filter_patterns, insights
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
-from tools.harness.oidc import CognitoLike
+from tools.harness.oidc import Browser, CognitoLike
 from tools.harness.processes import LOOPBACK, wait_until
 
 pytestmark = pytest.mark.runtime
@@ -226,6 +226,33 @@ def _ben_part(day: Day, stack: Stack, ben: Person, study_a: list[Dataset], ortha
     day.did(uid_b, ben.label, f"DELETE /studies/{orthanc_b}")
 
 
+def _cleo_part(day: Day, stack: Stack, provider: CognitoLike, study_a: str) -> None:
+    """Cleo (viewer) in a browser: she signs in at the site and reads study A with her session
+    cookies, no Authorization header; her lines are attributed as a bearer token's are."""
+    cleo = "cleo@example.org"
+    provider.set_user(cleo, (sso.VIEWER,))
+    browser = Browser(provider.ca_file, stack.site_ca)
+    try:
+        browser.sign_in(f"{stack.https_base}/system", cleo)
+        assert sso.COOKIE_NAMES["bearer_token"] in browser.cookie_names()
+        # What a viewer's page asks with the cookies its browser holds (DICOMweb answers DICOM JSON only).
+        url = f"{stack.https_base}{DICOMWEB_ROOT}studies/{study_a}/metadata"
+        page = browser.request("GET", url, headers={"Accept": "application/dicom+json"})
+        assert page.status_code == 200 and "authorization" not in page.request.headers
+    finally:
+        browser.close()
+    path = f"{DICOMWEB_ROOT}studies/{study_a}/metadata"
+
+    def hers() -> list[dict[str, Any]]:
+        return [line for line in envoy_lines(stack) if line["path"] == path and line.get("user") == cleo]
+
+    wait_until(lambda: bool(hers()), timeout=15, what="Envoy's line of Cleo's read", interval=0.1)
+    (line,) = hers()
+    assert (line["auth"], line["subject"], line["groups"]) == (telemetry.AUTH_TOKEN, cleo, [sso.VIEWER])
+    assert line["client"] == provider.site_client_id and line["status"] == 200
+    day.did(study_a, f"{cleo} ({sso.VIEWER})", f"GET {path}")
+
+
 @dataclass
 class Recorded:
     day: Day
@@ -250,13 +277,15 @@ class Recorded:
 
 @pytest.fixture(scope="module")
 def recorded(sso_provider: CognitoLike, sso_stack: Stack) -> Recorded:
-    """The day, done once over HTTPS, DICOMweb and DICOM-TLS; its lines stay in the stack's logs."""
+    """The day, done once over HTTPS (tokens and a browser's cookies), DICOMweb and DICOM-TLS; its
+    lines stay in the stack's logs."""
     day = Day()
     ana, ben = Person(sso_provider, "ana", [sso.UPLOADER]), Person(sso_provider, "ben", [sso.ADMIN])
     study_a = make_study(2, patient_id=PATIENT_ID)
     uid_a = _modality_part(day, sso_stack, study_a)
     orthanc_b, uid_b = _ana_part(day, sso_stack, ana, uid_a)
     _ben_part(day, sso_stack, ben, study_a, orthanc_b, uid_b)
+    _cleo_part(day, sso_stack, sso_provider, uid_a)
     groups = {c: telemetry.log_group_name(STACK, c) for c in (telemetry.ORTHANC_LOGS, telemetry.ENVOY_LOGS)}
     return Recorded(day, recorded_runner(sso_stack, STACK), groups, uid_a)
 
