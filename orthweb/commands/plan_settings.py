@@ -168,7 +168,7 @@ def _data_rows(cfg: StackConfig) -> list[Row]:
         ),
         (
             "audit trail",
-            f"every DICOM object read and write, locked {options.audit_retention_days} days in "
+            f"every DICOM object read and write, and every audit line, locked {options.audit_retention_days} days in "
             + ("compliance mode (nobody can delete it)" if cfg.is_production else "governance mode"),
             ("auditRetentionDays",),
         ),

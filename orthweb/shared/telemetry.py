@@ -114,12 +114,14 @@ _ORTHANC_AUDIT_LINE: Final = re.compile(ORTHANC_AUDIT_PREFIX[: -len(r"\{")] + r"
 # (CloudWatch Logs User Guide, "Filter pattern syntax"): Envoy's access lines of HTTPS requests and
 # DICOM associations, as a JSON pattern; Orthanc's, as ORTHANC_AUDIT_PREFIX in the regex dialect of
 # filter patterns, between % signs, which knows no parentheses and no space (`.` stands for a space
-# Orthanc wrote, `.{0,17}` for the optional thread name and its space).
+# Orthanc wrote and for the "]" after the line number, `.{0,17}` for the optional thread name and
+# its space; no backslash, so the pattern reads the same in JSON).
 AUDIT_EXPORT_PATTERNS: Final = {
     ENVOY_LOGS: "{ ($.method = *) || ($.peer = *) }",
     ORTHANC_LOGS: (
-        r"%^W[0-9]{4}.[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}..{0,17}LuaContext\.cpp:[0-9]+\]"
-        r".Lua.says:." + AUDIT_MARK + r".\{%"
+        "%^W[0-9]{4}.[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}..{0,17}LuaContext[.]cpp:[0-9]+..Lua.says:."
+        + AUDIT_MARK
+        + ".[{]%"
     ),
 }
 
