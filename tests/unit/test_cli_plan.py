@@ -62,7 +62,10 @@ def test_plan_json_lists_the_stack(
         "aws:s3/bucketPolicy:BucketPolicy": 4,
         "aws:cloudtrail/trail:Trail": 1,
         "aws:s3/bucketObjectv2:BucketObjectv2": 2,  # one bundle per host
-        "aws:iam/role:Role": 3,  # the hosts' role, RDS enhanced monitoring and AWS Backup's
+        # The hosts' role, RDS enhanced monitoring's, AWS Backup's, and the audit export's two.
+        "aws:iam/role:Role": 5,
+        "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": 1,
+        "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": 2,  # envoy, orthanc
         "aws:iam/instanceProfile:InstanceProfile": 1,
         "aws:ec2/instance:Instance": 2,
         "aws:ec2/eip:Eip": 1,
