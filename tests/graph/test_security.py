@@ -358,6 +358,10 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     trust = documents.pop("orthweb-host-identity-role.assumeRolePolicy")
     monitoring_trust = documents.pop("orthweb-database-monitoring-role.assumeRolePolicy")
     backup_trust = documents.pop("orthweb-backup-role.assumeRolePolicy")
+    # The audit export's two trust documents are checked statement by statement in test_audit_export.py.
+    export_trusts = [
+        documents.pop(f"orthweb-audit-export-{r}-role.assumeRolePolicy") for r in ("delivery", "subscription")
+    ]
     assert len(documents) >= 4
     key = stack.one("aws:kms/key:Key")
     for name, document in documents.items():
@@ -386,6 +390,10 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     assert [s["Principal"] for s in monitoring_trust["Statement"]] == [{"Service": "monitoring.rds.amazonaws.com"}]
     assert [s["Principal"] for s in backup_trust["Statement"]] == [{"Service": "backup.amazonaws.com"}]
     assert all(s["Action"] == "sts:AssumeRole" for s in monitoring_trust["Statement"])
+    assert [[s["Principal"] for s in t["Statement"]] for t in export_trusts] == [
+        [{"Service": "firehose.amazonaws.com"}],
+        [{"Service": "logs.amazonaws.com"}],
+    ]
 
 
 def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Evaluation) -> None:
