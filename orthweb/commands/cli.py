@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "audit",
     "restore",
     "drill",
+    "vpn",
 )
 # Environment variables whose names say they hold a secret (AWS_SECRET_ACCESS_KEY, PULUMI_ACCESS_TOKEN, ...).
 SECRET_VARIABLE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSPHRASE|PRIVATE|CREDENTIAL", re.IGNORECASE)

@@ -22,6 +22,7 @@ from orthweb.config.validation import (
     Check,
     CidrList,
     EmailList,
+    HospitalNetworkObject,
     IntIn,
     JsonObject,
     ModalityList,
@@ -46,6 +47,7 @@ from orthweb.config.validation import (
     vpc_cidr,
 )
 from orthweb.infra.durability import DURABILITY
+from orthweb.infra.hospital_network import PLAIN_DICOM_PORT
 from orthweb.shared import sso
 from orthweb.shared.constants import (
     CONTINUOUS_BACKUP_DAYS,
@@ -546,6 +548,20 @@ KEYS: tuple[ConfigKey, ...] = (
         field="restore_from",
         declared=False,
         unset="a stack of its own, new data",
+    ),
+    ConfigKey(
+        name="hospitalNetwork",
+        type=OBJECT,
+        default={},
+        check=HospitalNetworkObject(example={"cidrs": ["10.20.0.0/16"], "vpnDeviceAddress": "81.2.69.160"}),
+        doc="modalities that cannot use TLS: `cidrs` (the hospital's IPv4 ranges), `vpnDeviceAddress` (its VPN "
+        f"device's public IPv4), optional `bgpAsn` (without: static routes) and `dicomPort` (default "
+        f"{PLAIN_DICOM_PORT}); the stack then makes a Site-to-Site VPN to that device and takes plain DICOM on "
+        "`dicomPort` from those ranges only (see [Connecting modalities that cannot use TLS]"
+        "(#connecting-modalities-that-cannot-use-tls))",
+        field="hospital_network",
+        declared=False,
+        unset="no VPN; DICOM only over TLS",
     ),
     ConfigKey(
         name=OPTIONS_KEY,

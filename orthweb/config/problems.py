@@ -123,4 +123,6 @@ def _known_names() -> frozenset[str]:
     # Imported here, not at the top: the table's checks raise Problems, so it imports this module.
     from orthweb.config.keys import KEYS, OPTIONS
 
-    return frozenset({PROJECT, "aws", "region", *(row.name for row in (*KEYS, *OPTIONS))})
+    rows = (*KEYS, *OPTIONS)
+    fields = (name for row in rows for name in getattr(row.check, "FIELDS", ()))
+    return frozenset({PROJECT, "aws", "region", *(row.name for row in rows), *fields})

@@ -35,6 +35,7 @@ from orthweb.config.problems import ConfigError, Problem, qualified_key
 from orthweb.config.validation import check_certificate_pair, check_region, check_stack_name, did_you_mean
 from orthweb.infra import instance_types
 from orthweb.infra.durability import DURABILITY, Durability
+from orthweb.infra.hospital_network import HospitalNetwork, asn_reason, overlap_reason
 from orthweb.infra.ssh_key import resolve_public_key
 from orthweb.shared import redaction, sso
 from orthweb.shared.constants import (
@@ -139,6 +140,8 @@ class StackConfig:
     topology: str
     # A Route53 zone holding `site_domain` (scale-out: publicly trusted TLS at the load balancer).
     hosted_zone_id: str | None
+    # The hospital's side of a Site-to-Site VPN, and plain DICOM from its ranges; None: no VPN.
+    hospital_network: HospitalNetwork | None
     options: DeploymentOptions
     region: str | None = None
     public_key: str | None = None
@@ -230,6 +233,7 @@ def load_config(
     _check_backup_copy(config)
     _check_host_memory(config.options)
     _check_dicom_callers(config)
+    _check_hospital_network(config)
     warnings = (*config.warnings, *_dicom_warnings(config), *_group_warnings(config), *_restore_warnings(config))
     return dataclasses.replace(config, warnings=warnings)
 
@@ -370,6 +374,20 @@ def _group_warnings(config: StackConfig) -> tuple[str, ...]:
         f"groupMaxSize are both {group.minimum}, so the group stays at that size (widen them to let it track CPU, "
         "or set cpuTargetPercent 0)",
     )
+
+
+def _check_hospital_network(config: StackConfig) -> None:
+    """The hospital's ranges beside the VPC's, and its ASN in the stack's region."""
+    hospital = config.hospital_network
+    if hospital is None:
+        return
+    reason = overlap_reason(hospital.cidrs, config.vpc_cidr)
+    if reason:
+        raise ConfigError.of("hospitalNetwork.cidrs", list(hospital.cidrs), reason)
+    if hospital.bgp_asn is not None:
+        reason = asn_reason(hospital.bgp_asn, config.region)
+        if reason:
+            raise ConfigError.of("hospitalNetwork.bgpAsn", hospital.bgp_asn, reason)
 
 
 def _dicom_warnings(config: StackConfig) -> tuple[str, ...]:

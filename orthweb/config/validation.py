@@ -26,8 +26,24 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from orthweb.config.problems import STACK_NAME, ConfigError, Problem
 from orthweb.config.topology import HOSTED_ZONE_ID_PATTERN
 from orthweb.infra import instance_types
+from orthweb.infra.hospital_network import (
+    MAX_ASN,
+    PLAIN_DICOM_PORT,
+    HospitalNetwork,
+    cidrs_reason,
+    device_address_reason,
+)
 from orthweb.shared import redaction, sso
-from orthweb.shared.constants import DOMAIN_PATTERN, REGION_PATTERN, VIEWERS, is_pinned_image
+from orthweb.shared.constants import (
+    DICOM_TLS_PORT,
+    DOMAIN_PATTERN,
+    HTTPS_PORT,
+    LB_HEALTH_PORT,
+    POSTGRES_PORT,
+    REGION_PATTERN,
+    VIEWERS,
+    is_pinned_image,
+)
 from orthweb.shared.modalities import MAX_MODALITIES, DicomModality, modalities_reason, parse_modality
 from orthweb.shared.restore_point import (
     BUCKET,
@@ -128,9 +144,10 @@ class IntIn:
 
     low: int
     high: int
+    allowed: str = ""
 
     def __call__(self, key: str, value: Any) -> int:
-        allowed = f"an integer from {self.low} to {self.high}"
+        allowed = self.allowed or f"an integer from {self.low} to {self.high}"
         number = as_int(key, value, allowed)
         if not self.low <= number <= self.high:
             raise ConfigError.of(key, value, allowed)
@@ -440,6 +457,70 @@ class RestoreFrom(Structured):
             TIME: "the moment to restore to, ISO 8601 with its zone, e.g. 2026-12-06T12:30:00Z",
             BUCKET: "the name of the bucket `orthweb restore` filled (lower-case letters, digits and hyphens, 3 to 63)",
         }[name]
+
+
+@dataclass(frozen=True)
+class HospitalNetworkObject(Structured):
+    """`hospitalNetwork`: {} (or unset) for none, else the hospital's ranges, its VPN device's public
+    address, and optionally its BGP ASN and the plain DICOM port. Checks of each field alone; how
+    they fit the VPC and the region is `orthweb.config`'s."""
+
+    kind = dict
+    allowed = "an object with cidrs, vpnDeviceAddress and optionally bgpAsn and dicomPort (or {} for none)"
+    FIELDS: ClassVar[tuple[str, ...]] = ("cidrs", "vpnDeviceAddress", "bgpAsn", "dicomPort")
+
+    def __call__(self, key: str, value: Any) -> HospitalNetwork | None:
+        given = self.parsed(key, value if value not in (None, "") else {})
+        if not given:
+            return None
+        for name in given:
+            if name not in self.FIELDS:
+                raise ConfigError.of(
+                    f"{key}.{name}",
+                    given[name],
+                    f"unknown field{did_you_mean(name, self.FIELDS)}; one of {', '.join(self.FIELDS)}",
+                )
+        for name in ("cidrs", "vpnDeviceAddress"):
+            if name not in given:
+                raise ConfigError(Problem(f"{key}.{name}", None, f"required in {key}", example=self.example))
+        asn = given.get("bgpAsn")
+        return HospitalNetwork(
+            cidrs=self._cidrs(f"{key}.cidrs", given["cidrs"]),
+            vpn_device_address=self._device(f"{key}.vpnDeviceAddress", given["vpnDeviceAddress"]),
+            bgp_asn=None if asn in (None, "") else self._asn(f"{key}.bgpAsn", asn),
+            dicom_port=self._port(f"{key}.dicomPort", given.get("dicomPort", PLAIN_DICOM_PORT)),
+        )
+
+    @staticmethod
+    def _cidrs(key: str, value: Any) -> tuple[str, ...]:
+        cidrs = CidrList(example=["10.20.0.0/16"])(key, value)
+        reason = cidrs_reason(cidrs)
+        if reason:
+            raise ConfigError.of(key, list(cidrs), reason)
+        return cidrs
+
+    @staticmethod
+    def _device(key: str, value: Any) -> str:
+        reason = device_address_reason(value) if isinstance(value, str) else device_address_reason("")
+        if reason:
+            raise ConfigError.of(key, value, reason)
+        return value
+
+    @staticmethod
+    def _port(key: str, value: Any) -> int:
+        """A TCP port the hosts do not already serve (or use) for something else."""
+        taken = (HTTPS_PORT, DICOM_TLS_PORT, LB_HEALTH_PORT, POSTGRES_PORT)
+        allowed = f"a TCP port from 1 to 65535 but {', '.join(map(str, taken))} (the hosts use those)"
+        port = IntIn(1, 65535, allowed=allowed)(key, value)
+        if port in taken:
+            raise ConfigError.of(key, value, allowed)
+        return port
+
+    @staticmethod
+    def _asn(key: str, value: Any) -> int:
+        """An ASN in AWS's range; the ones AWS reserves in the stack's region are refused with it."""
+        allowed = f"a BGP ASN from 1 to {MAX_ASN:,}, or leave it out for static routing"
+        return IntIn(1, MAX_ASN, allowed=allowed)(key, value)
 
 
 # --- the user's certificate ----------------------------------------------------------------

@@ -265,7 +265,12 @@ def _bucket(r: NewResource) -> Fabricated:
 
 
 def _ec2_instance(r: NewResource) -> Fabricated:
-    return _instance_id(r.name), {"privateIp": "172.27.0.10", "publicIp": "198.51.100.20", "instanceState": "running"}
+    return _instance_id(r.name), {
+        "privateIp": "172.27.0.10",
+        "publicIp": "198.51.100.20",
+        "instanceState": "running",
+        "primaryNetworkInterfaceId": "eni-" + _fake_id(r.name),
+    }
 
 
 def _elastic_ip_allocation(r: NewResource) -> Fabricated:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -75,6 +76,11 @@ class HostAppContext:
     viewers: tuple[str, ...] = VIEWERS
     # Sign-in (authentication: sso): where Cognito is; None for Orthanc's own credential alone.
     sso: SsoHostContext | None = None
+    # Plain DICOM from the hospital's ranges through the VPN (hospitalNetwork): its port; None: none.
+    plain_dicom_port: int | None = None
+    # The host address the plain listener is published on: the failover site's private address
+    # (which the VPN gateway routes to the serving host), or 0.0.0.0 behind the internal load balancer.
+    plain_dicom_address: str = ""
 
     def __post_init__(self) -> None:
         checks: tuple[tuple[str, bool], ...] = (
@@ -109,10 +115,18 @@ class HostAppContext:
             ("viewers", set(self.viewers) <= set(VIEWERS) and len(set(self.viewers)) == len(self.viewers)),
             # Each viewer reads its studies over DICOMweb.
             ("dicom_web", self.dicom_web or not self.viewers),
+            ("plain_dicom_port", self.plain_dicom_port is None or 1 <= self.plain_dicom_port <= 65535),
+            ("plain_dicom_address", _plain_address_ok(self.plain_dicom_port, self.plain_dicom_address)),
         )
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"HostAppContext.{name}: invalid value {getattr(self, name)!r}")
+
+    @property
+    def site_private_address(self) -> str:
+        """The failover site's private address, which the host takes on its loopback so that the
+        packets the VPN gateway routes to it are its own; "" when there is none."""
+        return "" if self.plain_dicom_address in ("", ANY_ADDRESS) else self.plain_dicom_address
 
     @property
     def behind_load_balancer(self) -> bool:
@@ -160,3 +174,19 @@ class HostAppContext:
         """The image's variables that load the optional plugins this host serves."""
         dicom_web = (DICOMWEB_SWITCH,) if self.dicom_web else ()
         return dicom_web + tuple(VIEWER_SWITCHES[viewer] for viewer in self.viewers)
+
+
+# Every address of the host (behind the internal load balancer, whose security group alone is admitted).
+ANY_ADDRESS: Final = "0.0.0.0"
+
+
+def _plain_address_ok(port: int | None, address: str) -> bool:
+    """No address without the listener; with it, every address or one private IPv4 address."""
+    if port is None:
+        return address == ""
+    if address == ANY_ADDRESS:
+        return True
+    try:
+        return ipaddress.IPv4Address(address).is_private
+    except ValueError:
+        return False

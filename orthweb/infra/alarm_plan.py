@@ -21,6 +21,10 @@ GIB: Final = 1024**3
 EC2_NAMESPACE: Final = "AWS/EC2"
 RDS_NAMESPACE: Final = "AWS/RDS"
 NLB_NAMESPACE: Final = "AWS/NetworkELB"
+VPN_NAMESPACE: Final = "AWS/VPN"
+# AWS/VPN TunnelState by VpnId: 1 while a tunnel is up (BGP: established), 0 while down.
+VPN_TUNNEL_STATE: Final = "TunnelState"
+AT_MOST: Final = "LessThanOrEqualToThreshold"
 
 # CloudWatch's TreatMissingData values.
 MISSING: Final = "missing"
@@ -283,6 +287,28 @@ def load_balancer_rules(load_balancer: V, target_groups: Mapping[str, V]) -> lis
     ]
 
 
+def vpn_rules(vpn_id: V) -> list[AlarmRule[V]]:
+    """The hospital's VPN: both tunnels down for five minutes (hospitalNetwork)."""
+    return [
+        AlarmRule(
+            key="vpn-tunnels-down",
+            summary="VPN to the hospital: both tunnels down for 5 minutes; modalities without TLS cannot send",
+            namespace=VPN_NAMESPACE,
+            metric=VPN_TUNNEL_STATE,
+            dimensions={"VpnId": vpn_id},
+            # The larger of the two tunnels' states: 0 only while neither is up.
+            statistic="Maximum",
+            period_seconds=300,
+            evaluation_periods=1,
+            comparison=AT_MOST,
+            threshold=0.0,
+            treat_missing_data=BREACHING,
+            why="one tunnel down is AWS maintenance or a device glitch and the other carries the traffic; "
+            "with both down for five minutes the plain-DICOM path is gone",
+        )
+    ]
+
+
 def stack_rules(
     *,
     stack: str,
@@ -293,12 +319,15 @@ def stack_rules(
     db_instance_class: str,
     db_storage_gb: int,
     load_balancer: tuple[V, Mapping[str, V]] | None = None,
+    vpn_id: V | None = None,
 ) -> list[AlarmRule[V]]:
     """Every alarm of a stack, in a stable order; keys are unique."""
     rules = [rule for host in hosts for rule in host_rules(host, stack=stack, replicas=replicas, recover=recover_hosts)]
     rules += database_rules(db_identifier, instance_class=db_instance_class, storage_gb=db_storage_gb)
     if load_balancer is not None:
         rules += load_balancer_rules(*load_balancer)
+    if vpn_id is not None:
+        rules += vpn_rules(vpn_id)
     keys = [rule.key for rule in rules]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from orthweb.infra.alarm_plan import EC2_NAMESPACE, RDS_NAMESPACE
+from orthweb.infra.alarm_plan import EC2_NAMESPACE, RDS_NAMESPACE, VPN_NAMESPACE, VPN_TUNNEL_STATE
 from orthweb.shared import telemetry
 from orthweb.shared.constants import aws_name
 
@@ -34,6 +34,8 @@ class DashboardInputs:
     roles: Sequence[str] = ()
     # The scale-out group's name: EC2 aggregates its instances' metrics under it.
     group_name: str | None = None
+    # The hospital's VPN connection (hospitalNetwork): its tunnels' state.
+    vpn_id: str | None = None
 
 
 def dashboard_name(stack: str) -> str:
@@ -76,6 +78,7 @@ def dashboard_body(inputs: DashboardInputs) -> str:
         _graph(
             "Stored DICOM instances", inputs, "Maximum", _per_host(namespace, telemetry.STORED_INSTANCES.name, roles)
         ),
+        *_vpn_graphs(inputs),
     ]
     widgets = [_alarm_widget(inputs.alarm_arns), *_laid_out(graphs, top=3)]
     return json.dumps({"widgets": widgets}, sort_keys=True)
@@ -90,6 +93,20 @@ def _per_host(
         pairs = [item for pair in {telemetry.HOST_DIMENSION: role, **dimensions}.items() for item in pair]
         lines.append([namespace, metric, *pairs, {"label": f"{role} {suffix}".strip()}])
     return lines
+
+
+def _vpn_graphs(inputs: DashboardInputs) -> list[dict[str, Any]]:
+    if inputs.vpn_id is None:
+        return []
+    state = [VPN_NAMESPACE, VPN_TUNNEL_STATE, "VpnId", inputs.vpn_id]
+    return [
+        _graph(
+            "VPN to the hospital: tunnels up (1 both, 0.5 one, 0 none)",
+            inputs,
+            "Average",
+            [[*state, {"label": "tunnels up"}]],
+        )
+    ]
 
 
 def _database_graphs(inputs: DashboardInputs) -> list[dict[str, Any]]:

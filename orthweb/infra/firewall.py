@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from orthweb.infra.hospital_network import HospitalNetwork
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -64,3 +66,10 @@ def firewall(name: str, args: FirewallArgs, parent: pulumi.Resource) -> aws.ec2.
                     opts=child,
                 )
     return group
+
+
+def plain_dicom_rules(hospital: HospitalNetwork | None) -> tuple[Rule, ...]:
+    """Plain DICOM in from the hospital's ranges only (none without a hospital network)."""
+    if hospital is None:
+        return ()
+    return (Rule("dicom-plain", "plain DICOM from the hospital, through the VPN", hospital.dicom_port, hospital.cidrs),)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall, plain_dicom_rules
+from orthweb.infra.hospital_network import HospitalNetwork
 from orthweb.infra.host_launch import METADATA_OPTIONS, HostLaunch
 from orthweb.infra.tags import with_role
 from orthweb.shared.constants import (
@@ -29,6 +30,8 @@ class HostsArgs:
     web_allowed_cidrs: tuple[str, ...]
     dicom_allowed_cidrs: tuple[str, ...]
     secondary_state: str
+    # Plain DICOM from the hospital's ranges (through the VPN) to the site's private address.
+    hospital: HospitalNetwork | None = None
 
 
 class Hosts(pulumi.ComponentResource):
@@ -69,6 +72,7 @@ class Hosts(pulumi.ComponentResource):
                 ingress=(
                     Rule("https", "HTTPS (Orthanc web UI and REST through Envoy)", HTTPS_PORT, args.web_allowed_cidrs),
                     Rule("dicom-tls", "DICOM over TLS (through Envoy)", DICOM_TLS_PORT, args.dicom_allowed_cidrs),
+                    *plain_dicom_rules(args.hospital),
                 ),
                 egress=self._launch.egress_rules(),
             ),
@@ -87,6 +91,9 @@ class Hosts(pulumi.ComponentResource):
             instance_type=launch.instance_type,
             subnet_id=subnet_id,
             vpc_security_group_ids=[self.security_group.id],
+            # The site's private address is not the interface's own: the host takes its packets
+            # (AWS drops them while the source/destination check is on).
+            source_dest_check=self._args.hospital is None,
             iam_instance_profile=launch.instance_profile,
             key_name=key_name,
             # The secondary needs its own address to pull images; the primary's is replaced
@@ -115,18 +122,25 @@ class Hosts(pulumi.ComponentResource):
         """Whoever holds the address is respected: after `orthweb failover` the secondary keeps
         it through later `pulumi up` runs (with or without --refresh). It goes to the primary
         on first deploy, or when its holder no longer exists (the hosts were replaced)."""
-        holder = _current_site_holder(self._launch.stack)
         return aws.ec2.Eip(
             f"{self._name}-site-ip",
             domain="vpc",
-            instance=pulumi.Output.all(
-                primary=self.instances[PRIMARY].id, secondary=self.instances[SECONDARY].id, holder=holder
-            ).apply(
-                lambda ids: ids["holder"] if ids["holder"] in (ids["primary"], ids["secondary"]) else ids["primary"]
-            ),
+            instance=self._site_host().apply(lambda role: self.instances[role].id),
             tags=with_role(self._launch.stack, SITE_ROLE, name=aws_name(self._launch.stack, SITE_ROLE)),
             opts=self._child,
         )
+
+    def _site_host(self) -> pulumi.Output[str]:
+        """The role of the host that serves: whoever holds the Elastic IP now, else the primary."""
+        return pulumi.Output.all(
+            primary=self.instances[PRIMARY].id,
+            secondary=self.instances[SECONDARY].id,
+            holder=_current_site_holder(self._launch.stack),
+        ).apply(lambda ids: SECONDARY if ids["holder"] and ids["holder"] == ids["secondary"] else PRIMARY)
+
+    def site_interface(self) -> pulumi.Output[str]:
+        """The serving host's network interface (where the site's private address is routed)."""
+        return self._site_host().apply(lambda role: self.instances[role].primary_network_interface_id)
 
 
 def _current_site_holder(stack: str) -> pulumi.Output[str]:

@@ -59,6 +59,8 @@ class MonitoringArgs:
     load_balancer: LoadBalancerToWatch | None = None
     # The scale-out group's name (its hosts have no fixed instance ids).
     group_name: pulumi.Input[str] | None = None
+    # The hospital's Site-to-Site VPN connection (hospitalNetwork): its tunnels are watched.
+    vpn_id: pulumi.Input[str] | None = None
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -94,6 +96,7 @@ class Monitoring(pulumi.ComponentResource):
                 if args.load_balancer
                 else None
             ),
+            vpn_id=args.vpn_id,
         )
         self.alarms = {rule.key: self._create_alarm(rule) for rule in rules}
         self.dashboard = self._create_dashboard()
@@ -206,6 +209,7 @@ class Monitoring(pulumi.ComponentResource):
             roles=[host.role for host in args.hosts],
             alarm_arns=[alarm.arn for alarm in self.alarms.values()],
             group_name=args.group_name,
+            vpn_id=args.vpn_id,
         ).apply(
             lambda known: dashboard_body(
                 DashboardInputs(
@@ -217,6 +221,7 @@ class Monitoring(pulumi.ComponentResource):
                     replicas=args.orthanc_replicas,
                     alarm_arns=known["alarm_arns"],
                     group_name=known["group_name"],
+                    vpn_id=known["vpn_id"],
                 )
             )
         )

@@ -38,6 +38,8 @@ class Network(pulumi.ComponentResource):
     vpc: aws.ec2.Vpc
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
+    # The public and the private route table (a VPN gateway propagates its routes to both).
+    route_table_ids: list[pulumi.Output[str]]
     # The Secrets Manager interface endpoint's id (None without one).
     secrets_endpoint_id: pulumi.Output[str] | None
 
@@ -52,6 +54,7 @@ class Network(pulumi.ComponentResource):
         subnet_plan = plan_subnets(args.vpc_cidr)
         self.vpc = self._create_vpc()
         public_routes, private_routes = self._create_route_tables()
+        self.route_table_ids = [public_routes.id, private_routes.id]
         self.public_subnet_ids = self._create_subnets("public", subnet_plan.public, public_routes)
         self.private_subnet_ids = self._create_subnets("private", subnet_plan.private, private_routes)
         self.secrets_endpoint_id = self._create_endpoints(route_tables=[public_routes, private_routes])

@@ -55,6 +55,9 @@ class ScalingGroupArgs:
     max_size: int
     # Average CPU the group keeps its members at by adding and removing them; None: a fixed size.
     cpu_target_percent: int | None = None
+    # Plain DICOM (hospitalNetwork): its port and the internal load balancer's security group,
+    # the only one admitted to that port.
+    private_dicom: tuple[int, pulumi.Input[str]] | None = None
 
 
 class ScalingGroup(pulumi.ComponentResource):
@@ -93,10 +96,26 @@ class ScalingGroup(pulumi.ComponentResource):
                         LB_HEALTH_PORT,
                         peer_security_group_id=lb,
                     ),
+                    *self._private_dicom_rules(),
                 ),
                 egress=self._launch.egress_rules(),
             ),
             parent=self,
+        )
+
+    def _private_dicom_rules(self) -> tuple[Rule, ...]:
+        """Plain DICOM and health checks from the internal load balancer (none without it)."""
+        if self._args.private_dicom is None:
+            return ()
+        port, internal = self._args.private_dicom
+        return (
+            Rule("dicom-plain", "plain DICOM from the internal load balancer", port, peer_security_group_id=internal),
+            Rule(
+                "health-private",
+                "health checks of the internal load balancer",
+                LB_HEALTH_PORT,
+                peer_security_group_id=internal,
+            ),
         )
 
     def _create_launch_template(self) -> aws.ec2.LaunchTemplate:

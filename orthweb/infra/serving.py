@@ -8,16 +8,19 @@ Network Load Balancer with one Elastic IP per zone in front of an Auto Scaling g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 
 from orthweb.config.stack_config import StackConfig
 from orthweb.infra.alarm_plan import HostToWatch
+from orthweb.infra.cidr import plan_subnets
 from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.hosts import Hosts
 from orthweb.infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from orthweb.infra.monitoring import LoadBalancerToWatch
+from orthweb.infra.private_listener import PrivateDicomListener, PrivateDicomListenerArgs
 from orthweb.infra.scaling_group import ScalingGroup, ScalingGroupArgs
 from orthweb.infra.storage import Storage
 from orthweb.shared.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, PRIMARY, PROJECT
@@ -63,13 +66,21 @@ def failover_serving(cfg: StackConfig, hosts: Hosts) -> Serving:
 
 
 def create_scale_out(
-    cfg: StackConfig, launch: HostLaunch, launch_role_arn: pulumi.Input[str], storage: Storage
+    cfg: StackConfig,
+    launch: HostLaunch,
+    launch_role_arn: pulumi.Input[str],
+    storage: Storage,
+    private_subnet_ids: Sequence[pulumi.Input[str]] = (),
 ) -> Serving:
     """The load balancer with its fixed addresses, then the group of hosts behind it, launched with
-    the group's own Auto Scaling role (which the stack key admits for the hosts' volumes)."""
+    the group's own Auto Scaling role (which the stack key admits for the hosts' volumes). With a
+    hospital network, the internal load balancer for plain DICOM in the private subnets too."""
     load_balancer = _create_load_balancer(cfg, launch, storage)
-    scaling_group = _create_scaling_group(cfg, launch, launch_role_arn, load_balancer)
+    private = _create_private_listener(cfg, launch, private_subnet_ids) if cfg.hospital_network else None
+    scaling_group = _create_scaling_group(cfg, launch, launch_role_arn, load_balancer, private)
     load_balancer.open_to(scaling_group.security_group.id)
+    if private is not None:
+        private.open_to(scaling_group.security_group.id)
     dns_name = load_balancer.load_balancer.dns_name
     return Serving(
         client_security_group_id=scaling_group.security_group.id,
@@ -107,8 +118,28 @@ def _create_load_balancer(cfg: StackConfig, launch: HostLaunch, storage: Storage
     )
 
 
+def _create_private_listener(
+    cfg: StackConfig, launch: HostLaunch, private_subnet_ids: Sequence[pulumi.Input[str]]
+) -> PrivateDicomListener:
+    assert cfg.hospital_network is not None
+    return PrivateDicomListener(
+        f"{PROJECT}-private-dicom",
+        PrivateDicomListenerArgs(
+            stack=cfg.stack,
+            vpc_id=launch.vpc_id,
+            hospital=cfg.hospital_network,
+            subnet_ids=private_subnet_ids,
+            subnet_cidrs=plan_subnets(cfg.vpc_cidr).private,
+        ),
+    )
+
+
 def _create_scaling_group(
-    cfg: StackConfig, launch: HostLaunch, launch_role_arn: pulumi.Input[str], load_balancer: LoadBalancer
+    cfg: StackConfig,
+    launch: HostLaunch,
+    launch_role_arn: pulumi.Input[str],
+    load_balancer: LoadBalancer,
+    private: PrivateDicomListener | None,
 ) -> ScalingGroup:
     group = cfg.options.group
     return ScalingGroup(
@@ -117,7 +148,11 @@ def _create_scaling_group(
             launch=launch,
             launch_role_arn=launch_role_arn,
             load_balancer_security_group_id=load_balancer.security_group.id,
-            target_group_arns=[tg.arn for tg in load_balancer.target_groups.values()],
+            target_group_arns=[
+                *(tg.arn for tg in load_balancer.target_groups.values()),
+                *((private.target_group.arn,) if private else ()),
+            ],
+            private_dicom=(private.port, private.security_group.id) if private else None,
             desired_size=group.desired,
             min_size=group.minimum,
             max_size=group.maximum,

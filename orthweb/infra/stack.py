@@ -23,6 +23,7 @@ from orthweb.infra.backup import Backup, BackupArgs
 from orthweb.infra.database import DB_ENGINE, DB_STORAGE_TYPE, Database, DatabaseArgs
 from orthweb.infra.dicom_client_certificates import DicomClientCertificates, DicomClientCertificatesArgs
 from orthweb.infra.encryption_key import EncryptionKey, EncryptionKeyArgs
+from orthweb.infra.hospital_network import plain_dicom_destinations
 from orthweb.infra.host_launch import HostLaunch
 from orthweb.infra.host_role import HostAccess, HostRole, HostRoleArgs
 from orthweb.infra.hosts import Hosts, HostsArgs
@@ -33,6 +34,7 @@ from orthweb.infra.sign_in import SignIn, SignInArgs
 from orthweb.infra.site_certificate import SiteCertificate, SiteCertificateArgs
 from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostApplication, HostUserDataInputs
+from orthweb.infra.vpn import HospitalVpn, HospitalVpnArgs
 from orthweb.infra.zones import usable_zones
 from orthweb.shared.constants import (
     GROUP_MEMBER,
@@ -113,17 +115,21 @@ def build_stack(cfg: StackConfig) -> Exports:
         cfg, target, db_identifier, key, host_role, storage, secrets, sign_in, dicom_clients
     )
     launch = _host_launch(cfg, target, network, host_role, key, user_data)
+    vpn = _create_hospital_vpn(cfg, network) if cfg.hospital_network else None
     if launch_role is not None:
-        serving = create_scale_out(cfg, launch, launch_role.arn, storage)
+        serving = create_scale_out(cfg, launch, launch_role.arn, storage, network.private_subnet_ids)
     else:
-        serving = failover_serving(cfg, _create_hosts(cfg, launch))
+        hosts = _create_hosts(cfg, launch)
+        if vpn is not None:
+            vpn.route_site_to(target.zones.apply(lambda zones: zones[0]), hosts.site_interface())
+        serving = failover_serving(cfg, hosts)
     site_address = _create_site_certificate(cfg, secrets, serving)
     if sign_in is not None:
         sign_in.connect_site(site_address)
     database = _create_database(cfg, target, db_identifier, network, serving, key)
     backup = _create_backup(cfg, target, key, database, storage)
     audit = _create_audit_trail(cfg, target, key, storage)
-    monitoring = _create_monitoring(cfg, target, key, serving, db_identifier)
+    monitoring = _create_monitoring(cfg, target, key, serving, db_identifier, vpn)
     _create_audit_export(cfg, target, key, audit, monitoring)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
@@ -293,6 +299,21 @@ def _create_network(cfg: StackConfig, target: _Target, storage: Storage) -> Netw
     )
 
 
+def _create_hospital_vpn(cfg: StackConfig, network: Network) -> HospitalVpn:
+    assert cfg.hospital_network is not None
+    return HospitalVpn(
+        f"{NAME}-hospital-vpn",
+        HospitalVpnArgs(
+            stack=cfg.stack,
+            vpc_id=network.vpc.id,
+            vpc_cidr=cfg.vpc_cidr,
+            hospital=cfg.hospital_network,
+            route_table_ids=network.route_table_ids,
+            destinations=plain_dicom_destinations(cfg.vpc_cidr, scale_out=cfg.topology == SCALE_OUT),
+        ),
+    )
+
+
 def _current_ami(cfg: StackConfig) -> pulumi.Output[str]:
     architecture = instance_types.architecture(cfg.options.instance_type)
     return aws.ssm.get_parameter_output(name=AL2023_AMI_PARAMETER.format(arch=architecture)).value
@@ -333,6 +354,7 @@ def _create_hosts(cfg: StackConfig, launch: HostLaunch) -> Hosts:
             web_allowed_cidrs=cfg.web_allowed_cidrs,
             dicom_allowed_cidrs=cfg.dicom_allowed_cidrs,
             secondary_state=cfg.secondary_state,
+            hospital=cfg.hospital_network,
         ),
     )
 
@@ -420,7 +442,12 @@ def _create_database(
 
 
 def _create_monitoring(
-    cfg: StackConfig, target: _Target, key: EncryptionKey, serving: Serving, db_identifier: pulumi.Output[str]
+    cfg: StackConfig,
+    target: _Target,
+    key: EncryptionKey,
+    serving: Serving,
+    db_identifier: pulumi.Output[str],
+    vpn: HospitalVpn | None,
 ) -> Monitoring:
     return Monitoring(
         f"{NAME}-monitoring",
@@ -442,6 +469,7 @@ def _create_monitoring(
             db_identifier=db_identifier,
             db_instance_class=cfg.options.db_instance_class,
             db_storage_gb=cfg.options.db_storage_gb,
+            vpn_id=vpn.connection.id if vpn else None,
         ),
     )
 

@@ -17,13 +17,14 @@ import pulumi
 import pulumi_aws as aws
 
 from orthweb.config.stack_config import StackConfig
-from orthweb.host.context import HostAppContext
+from orthweb.host.context import ANY_ADDRESS, HostAppContext
 from orthweb.host.digest import templates_digest
 from orthweb.host.render import gzip_base64, render_host
 from orthweb.host.sso_context import SsoHostContext
+from orthweb.infra.hospital_network import site_address
 from orthweb.infra.host_role import HostRole
 from orthweb.infra.tags import stack_tags
-from orthweb.shared.constants import COMPOSE_SHA256, SECONDARY
+from orthweb.shared.constants import COMPOSE_SHA256, SCALE_OUT, SECONDARY
 from orthweb.shared.sizing import index_connections_for
 
 
@@ -170,4 +171,14 @@ class HostApplication(pulumi.ComponentResource):
             viewers=options.viewers,
             power_off_after_first_boot=role == SECONDARY and self._cfg.secondary_state == "stopped",
             sso=SsoHostContext.for_cognito(region=region, **sign_in) if sign_in else None,
+            plain_dicom_port=self._cfg.hospital_network.dicom_port if self._cfg.hospital_network else None,
+            plain_dicom_address=plain_dicom_address(self._cfg),
         )
+
+
+def plain_dicom_address(cfg: StackConfig) -> str:
+    """Where a host publishes plain DICOM: nowhere without a hospital network; every address behind
+    the internal load balancer (only its security group is admitted); else the site's private address."""
+    if cfg.hospital_network is None:
+        return ""
+    return ANY_ADDRESS if cfg.topology == SCALE_OUT else site_address(cfg.vpc_cidr)

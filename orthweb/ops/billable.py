@@ -43,6 +43,8 @@ BUCKET_LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleCo
 TRAIL: Final = "aws:cloudtrail/trail:Trail"
 # Firehose bills the audit lines it carries by the GB ingested (cost.py states the rate per stated volume).
 AUDIT_STREAM: Final = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
+# The Site-to-Site VPN to the hospital (hospitalNetwork): billed per connection-hour.
+VPN_CONNECTION: Final = "aws:ec2/vpnConnection:VpnConnection"
 
 # Priced from the resource's inputs (gateway endpoints are priced at zero by the endpoint pricer).
 PRICED: Final = frozenset(
@@ -51,6 +53,8 @@ PRICED: Final = frozenset(
     | {USER_POOL, USER_POOL_CLIENT}
     # The load balancer by the hour; the group's hosts at its desired size; tracking by its alarms.
     | {LOAD_BALANCER, SCALING_GROUP, SCALING_POLICY}
+    # The VPN connection by the hour (its data transfer out by use).
+    | {VPN_CONNECTION}
 )
 
 # type -> the usage-based line it adds: (item, unit, what is billed).
@@ -98,6 +102,12 @@ FREE: Final = frozenset(
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
         "aws:ec2/keyPair:KeyPair",
+        # The VPN's gateways, static routes and route propagation: billed through its connection.
+        "aws:ec2/customerGateway:CustomerGateway",
+        "aws:ec2/vpnGateway:VpnGateway",
+        "aws:ec2/vpnConnectionRoute:VpnConnectionRoute",
+        "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation",
+        "aws:ec2/route:Route",
         # An endpoint's policy is part of the endpoint's price.
         "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy",
         # A launch template's hosts are billed through the group that launches them.

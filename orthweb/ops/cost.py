@@ -39,6 +39,7 @@ from orthweb.ops.billable import (
     USER_POOL,
     USER_POOL_CLIENT,
     VPC_ENDPOINT,
+    VPN_CONNECTION,
 )
 from orthweb.shared import telemetry
 from orthweb.shared.constants import AFTER_FIRST_BOOT_TAG, PRIMARY, ROLE_TAG, SECONDARY
@@ -374,6 +375,7 @@ def estimate(
     _price_audit_trail(build, records)
     _price_audit_export(build, records)
     _price_storage_classes(build, records)
+    _price_vpn(build, records)
     _usage_based(build, records)
     _unknown_types(build, records)
     return build.result()
@@ -448,8 +450,10 @@ def _price_volumes(build: _Builder, host: _Host) -> None:
 def _price_scale_out(build: _Builder, records: list[ResourceLike]) -> int:
     """The load balancer by the hour (its capacity units by use) and the scaling group's hosts at
     their desired size, from the launch template. Returns how many hosts the group runs."""
-    for _balancer in (r for r in records if r.type == LOAD_BALANCER):
-        build.add("Network Load Balancer", build.hours, "hour", build.regional("nlb_hour"))
+    for balancer in (r for r in records if r.type == LOAD_BALANCER):
+        internal = _input(balancer, "internal") is True
+        item = "Network Load Balancer, internal (plain DICOM)" if internal else "Network Load Balancer"
+        build.add(item, build.hours, "hour", build.regional("nlb_hour"))
         build.usage(
             "Load balancer capacity units (NLCU)",
             "NLCU-hour",
@@ -477,6 +481,19 @@ def _price_scale_out(build: _Builder, records: list[ResourceLike]) -> int:
             build.regional("cloudwatch_alarm_month"),
         )
     return running
+
+
+def _price_vpn(build: _Builder, records: list[ResourceLike]) -> None:
+    """The hospital's Site-to-Site VPN by the connection-hour (tunnels up or not); its traffic by use."""
+    for _connection in (r for r in records if r.type == VPN_CONNECTION):
+        build.add(
+            "Site-to-Site VPN connection (two tunnels)", build.hours, "hour", build.regional("vpn_connection_hour")
+        )
+        build.usage(
+            "Data transfer out over the VPN",
+            "GB",
+            "usage-based, not included: studies sent to the hospital (C-MOVE, C-GET) at EC2 data-transfer-out rates",
+        )
 
 
 def _price_group_hosts(build: _Builder, group: ResourceLike, template: ResourceLike, desired: int) -> None:

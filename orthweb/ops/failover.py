@@ -152,6 +152,7 @@ class Failover:
         left_running = _left_running_note(target) if started else ""
         self._check_target_serves(probe, target, started, left_running)
         self._move_site_address(plan.site, target, started, left_running)
+        self._move_private_route(target)
         site_check = self._check_site_serves(probe, plan.site, target)
         return FailoverResult(plan, target, started, tuple(self.reporter.timings), site_check)
 
@@ -212,6 +213,26 @@ class Failover:
                     changed=True,
                 )
             step["text"] = f"associated with the {target.role} host"
+
+    def _move_private_route(self, target: Host) -> None:
+        """With a hospital network: the VPN gateway's route to the site's private address follows
+        the Elastic IP, so modalities on the plain-DICOM path keep their one destination."""
+        table = self.tagged.site_route()
+        if table is None:
+            return
+        routes = [route for route in table.get("Routes", []) if route.get("GatewayId") != "local"]
+        with self.reporter.step(f"Route the site's private address to {target.instance_id}") as step:
+            interface = self.tagged.primary_interface(target.instance_id)
+            for route in routes:
+                call_aws(
+                    self.clients.ec2,
+                    "replace_route",
+                    changed=True,
+                    RouteTableId=table["RouteTableId"],
+                    DestinationCidrBlock=route["DestinationCidrBlock"],
+                    NetworkInterfaceId=interface,
+                )
+            step["text"] = f"{', '.join(r['DestinationCidrBlock'] for r in routes)} -> {interface}"
 
     def _check_site_serves(self, probe: HealthProbe, site: SiteAddress, target: Host) -> str:
         with self.reporter.step(f"Check the site answers on {site.public_ip}") as step:

@@ -21,6 +21,7 @@ from orthweb.shared.constants import (
     PROJECT_TAG,
     ROLE_TAG,
     SITE_ROLE,
+    SITE_ROUTE_ROLE,
     SITE_TLS_ROLE,
     STACK_TAG,
 )
@@ -101,6 +102,22 @@ class TaggedStack:
                     f"{STACK_TAG}={self.stack}, {ROLE_TAG}={role} in {self.clients.region}"
                 )
         return {role: candidates[0] for role, candidates in hosts.items()}
+
+    def site_route(self) -> dict[str, Any] | None:
+        """The VPN gateway's route table that sends the site's private address to the serving host
+        (stacks with `hospitalNetwork` in the failover topology), or None."""
+        filters = tag_filters(self.stack, (SITE_ROUTE_ROLE,))
+        tables = call_aws(self.clients.ec2, "describe_route_tables", Filters=filters).get("RouteTables", [])
+        return tables[0] if tables else None
+
+    def primary_interface(self, instance_id: str) -> str:
+        """The id of a host's primary network interface (device 0)."""
+        found = call_aws(self.clients.ec2, "describe_instances", InstanceIds=[instance_id])
+        interfaces = found["Reservations"][0]["Instances"][0].get("NetworkInterfaces", [])
+        for interface in interfaces:
+            if interface.get("Attachment", {}).get("DeviceIndex") == 0:
+                return interface["NetworkInterfaceId"]
+        raise OpsError(f"host {instance_id} has no primary network interface")
 
     def host(self, instance_id: str) -> Host:
         """One host as EC2 describes it now."""

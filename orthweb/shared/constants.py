@@ -69,6 +69,10 @@ TLS_ENDS: Final = (TLS_AT_ENVOY, TLS_AT_LOAD_BALANCER)
 # The role tag of every host of the scale-out topology (they are interchangeable).
 GROUP_MEMBER: Final = "member"
 LOAD_BALANCER_ROLE: Final = "load-balancer"
+VPN_ROLE: Final = "hospital-vpn"  # the Site-to-Site VPN connection to the hospital
+# On the VPN connection: where modalities send plain DICOM, "address:port" separated by spaces.
+PLAIN_DICOM_TAG: Final = "orthweb:plain-dicom"
+SITE_ROUTE_ROLE: Final = "site-route"  # the VPN gateway's route table (failover moves its route)
 # Envoy's health endpoint for the load balancer (scale-out only): plain HTTP, reachable from the
 # load balancer's security group only; 200 while at least one local Orthanc replica is healthy.
 LB_HEALTH_PORT: Final = 8081

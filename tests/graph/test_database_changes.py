@@ -53,6 +53,7 @@ CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "alarmEmails": ({}, {"alarmEmails": ["oncall@example.org"]}),
     "adminPrincipalArns": ({}, {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/Admin"]}),
     "dicomModalities": ({}, {"dicomModalities": ["CT_1@10.20.0.15:104"]}),
+    "hospitalNetwork": ({}, {"hospitalNetwork": {"cidrs": ["10.20.0.0/16"], "vpnDeviceAddress": "81.2.69.160"}}),
     "dicomClientCertificates": (
         {"dicomModalities": ["CT_1@10.20.0.15:104"]},
         {"dicomModalities": ["CT_1@10.20.0.15:104"], "dicomClientCertificates": True},

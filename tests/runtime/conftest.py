@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from orthweb.clients.dicom import DicomEndpoint
+from orthweb.config.keys import BY_NAME
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host, render_host_files
+from orthweb.infra.hospital_network import site_address
 from orthweb.shared.modalities import DicomModality
 from tools.harness import Stack, load_rendered
 from tools.harness.aws import FetchSecrets, fetch_secrets_provider
@@ -36,6 +38,9 @@ REGION = "eu-west-1"
 # Orthanc accepts only configured modalities: every stack the tests run knows the harness's AE
 # title (the port matters only where a test receives C-MOVE: see `test_modality`).
 HARNESS_MODALITY = DicomModality(CALLING_AE, LOOPBACK, 104)
+# The session's host has the plain-DICOM listener too (hospitalNetwork), beside DICOM-TLS.
+PLAIN_DICOM_PORT = 104
+PLAIN_DICOM_SITE_ADDRESS = site_address(BY_NAME["vpcCidr"].default)
 
 
 def runtime_context(
@@ -43,6 +48,7 @@ def runtime_context(
     host_role: str = "primary",
     stack: str = "dev",
     dicom_modalities: tuple[DicomModality, ...] = (HARNESS_MODALITY,),
+    plain_dicom_port: int | None = None,
 ) -> HostAppContext:
     arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/{stack}"
     return HostAppContext(
@@ -61,6 +67,9 @@ def runtime_context(
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
         site_name="orthweb.test",
         dicom_modalities=dicom_modalities,
+        # hospitalNetwork's plain listener on the failover site's private address (the default VPC's).
+        plain_dicom_port=plain_dicom_port,
+        plain_dicom_address=PLAIN_DICOM_SITE_ADDRESS if plain_dicom_port else "",
     )
 
 
@@ -88,7 +97,7 @@ def rendered(
     out = os.environ.get("ORTHWEB_RENDERED_DIR")
     if out:
         return load_rendered(Path(out) / "primary")
-    host = render_host(runtime_context(dicom_modalities=(test_modality,)))
+    host = render_host(runtime_context(dicom_modalities=(test_modality,), plain_dicom_port=PLAIN_DICOM_PORT))
     return boot_from_bundle(host, secrets_source.aws, tmp_path_factory.mktemp("host") / "root")
 
 
@@ -152,6 +161,14 @@ def sso_stack(sso_provider: CognitoLike) -> Iterator[Stack]:
 def dicom(stack: Stack) -> DicomEndpoint:
     """Envoy's DICOM-TLS listener, trusting the site certificate like a configured modality."""
     return local_endpoint(port=stack.dicom_port, tls=tls_context(str(stack.site_ca)), server_hostname=LOOPBACK)
+
+
+@pytest.fixture(scope="session")
+def plain_dicom(stack: Stack) -> DicomEndpoint:
+    """Envoy's plain-DICOM listener (what the hospital's modalities reach through the VPN): no TLS."""
+    if not stack.plain_dicom_port:
+        pytest.fail("the session's rendered envoy.yaml has no plain-DICOM listener")
+    return local_endpoint(port=stack.plain_dicom_port)
 
 
 @pytest.fixture(scope="session")

@@ -476,3 +476,35 @@ def test_no_selected_stack_asks_for_stack(
     with pytest.raises(OpsError, match="pass --stack") as caught:
         selected_pulumi_stack()
     assert expect in str(caught.value)
+
+
+def test_the_site_private_route_follows_the_address(deployed: Deployed, envoy: FakeEnvoy) -> None:
+    """With a hospital network, the VPN gateway's route to the site's private /28 moves with the
+    Elastic IP; another stack's route table is left as it is."""
+    ec2 = _session().client("ec2", endpoint_url=deployed.endpoint)
+
+    def interface(instance_id: str) -> str:
+        found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return found["NetworkInterfaces"][0]["NetworkInterfaceId"]
+
+    vpc_id = ec2.describe_instances(InstanceIds=[deployed.primary])["Reservations"][0]["Instances"][0]["VpcId"]
+    ec2.create_subnet(VpcId=vpc_id, CidrBlock="172.27.255.240/28", AvailabilityZone="us-east-1a")
+    tables = {}
+    for stack in (deployed.stack, f"{deployed.stack}-other"):
+        table = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=_tag_spec(stack, "route-table", "site-route"))
+        tables[stack] = table["RouteTable"]["RouteTableId"]
+        ec2.create_route(
+            RouteTableId=tables[stack],
+            DestinationCidrBlock="172.27.255.240/28",
+            NetworkInterfaceId=interface(deployed.primary),
+        )
+
+    failover = _failover(deployed, envoy)
+    failover.execute(failover.plan())
+
+    def target(stack: str) -> str | None:
+        routes = ec2.describe_route_tables(RouteTableIds=[tables[stack]])["RouteTables"][0]["Routes"]
+        return next(r.get("NetworkInterfaceId") for r in routes if r["DestinationCidrBlock"] == "172.27.255.240/28")
+
+    assert target(deployed.stack) == interface(deployed.secondary)
+    assert target(f"{deployed.stack}-other") == interface(deployed.primary)

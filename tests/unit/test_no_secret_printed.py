@@ -350,6 +350,7 @@ OPERATOR_FLAGS = {
     "failover": ["--stack", "--region", "--to"],
     "token": ["--stack", "--region", "--role"],
     "modality-cert": ["--stack", "--region", "--modality", "--out"],
+    "vpn": ["--stack", "--region", "--out"],
     "bench": ["--variant"],
 }
 # Where else the secret can be: the operator's own AWS credentials, or the stack's stored secrets.
@@ -374,6 +375,7 @@ def operator_arguments(cloud: Cloud, secret: Secret, command: str, where: str, m
         "failover": ["--stack", STACK, "--yes"],
         "token": ["--stack", STACK],
         "modality-cert": ["--stack", STACK, "--modality", "CT_1", "--out", "modality.pem"],
+        "vpn": ["--stack", STACK, "--out", "device.conf"],
     }
     arguments = [command, *base.get(command, [])]
     if where in OPERATOR_FLAGS[command]:

@@ -8,10 +8,11 @@ import re
 import pytest
 
 from orthweb.evaluate import PROJECT_ROOT
-from orthweb.infra.alarm_plan import ABOVE, AlarmRule, HostToWatch, stack_rules
+from orthweb.infra.alarm_plan import ABOVE, AT_MOST, AlarmRule, HostToWatch, stack_rules
 from orthweb.shared import telemetry
 
 AT_LEAST = "\N{GREATER-THAN OR EQUAL TO}"
+AT_MOST_SIGN = "\N{LESS-THAN OR EQUAL TO}"
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("## Operate it", 1)[1].split("\n## ", 1)[0]
 RULES = stack_rules(
@@ -23,6 +24,7 @@ RULES = stack_rules(
     db_instance_class="db.t4g.small",
     db_storage_gb=20,
     load_balancer=("lb", {"https": "tg"}),
+    vpn_id="vpn-1",
 )
 
 
@@ -46,7 +48,8 @@ def window(rule: AlarmRule[str]) -> str:
 def test_every_alarm_has_a_row_with_its_metric_statistic_and_window(rule: AlarmRule[str]) -> None:
     text = row(documented_key(rule))
     assert rule.metric in text
-    assert f"{rule.statistic} {AT_LEAST if rule.comparison == ABOVE else '<'}" in text
+    sign = {ABOVE: AT_LEAST, AT_MOST: AT_MOST_SIGN}.get(rule.comparison, "<")
+    assert f"{rule.statistic} {sign}" in text
     assert window(rule) in text
     assert rule.recover_instance == ("recovers the host" in text)
 

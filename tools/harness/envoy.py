@@ -22,6 +22,8 @@ from tools.harness.processes import (
 )
 
 REPLICA_HOST = re.compile(r"^orthanc-(\d+)$")
+# The listener envoy.yaml.j2 names for plain DICOM from the hospital.
+PLAIN_DICOM_LISTENER = "dicom_plain"
 START_TIMEOUT = 30.0
 
 
@@ -39,6 +41,13 @@ def envoy_binary() -> Path:
 class ReplicaPorts:
     http: int
     dicom: int
+
+
+def plain_dicom_port(envoy_yaml: str) -> int | None:
+    """The port of the rendered plain-DICOM listener (hospitalNetwork), or None without one."""
+    listeners = yaml.safe_load(envoy_yaml)["static_resources"]["listeners"]
+    ports = [x["address"]["socket_address"]["port_value"] for x in listeners if x["name"] == PLAIN_DICOM_LISTENER]
+    return ports[0] if ports else None
 
 
 def _walk(node: Any):

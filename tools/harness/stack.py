@@ -123,6 +123,8 @@ class Stack:
         self.envoy_admin_port = 0
         # Envoy's metrics-only listener, where the host's CloudWatch agent scrapes.
         self.metrics_port = 0
+        # Plain DICOM from the hospital (hospitalNetwork), when the rendered Envoy has the listener.
+        self.plain_dicom_port = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -310,6 +312,10 @@ class Stack:
             ports[LB_HEALTH_PORT] = self.lb_health_port
         self.metrics_port = self.metrics_port or free_port()
         ports[METRICS_PORT] = self.metrics_port
+        rendered_plain = envoy_mod.plain_dicom_port(self.rendered["envoy.yaml"])
+        if rendered_plain is not None:
+            self.plain_dicom_port = self.plain_dicom_port or free_port()
+            ports[rendered_plain] = self.plain_dicom_port
         return ports
 
     def wait_replicas_healthy(self, timeout: float = 30.0) -> float:

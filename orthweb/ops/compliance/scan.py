@@ -193,12 +193,14 @@ def build_report(evaluation: Evaluation, checkov_report: dict[str, Any], skips: 
     report.skipped.extend(Skipped(result(r), "skipped by checkov") for r in results.get("skipped_checks", []))
     report.failed.sort(key=_order)
     report.skipped.sort(key=lambda s: _order(s.result))
+    # A resource this stack does not have (the plain-DICOM load balancer without `hospitalNetwork`)
+    # leaves its skips neither applied nor unused.
     report.unused_skips = sorted(
         (s.id, resource)
         for s in skips
         if s.expected(*shape)
         for resource in s.resources
-        if (s.id, resource) not in used
+        if resource in names and (s.id, resource) not in used
     )
     return report
 

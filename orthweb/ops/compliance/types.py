@@ -61,6 +61,13 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:ec2/vpc:Vpc": TerraformType("aws_vpc"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": TerraformType("aws_vpc_endpoint"),
     "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy": TerraformType("aws_vpc_endpoint_policy"),
+    # The hospital's Site-to-Site VPN (hospitalNetwork) and the failover site's gateway route.
+    "aws:ec2/customerGateway:CustomerGateway": TerraformType("aws_customer_gateway"),
+    "aws:ec2/vpnGateway:VpnGateway": TerraformType("aws_vpn_gateway"),
+    "aws:ec2/vpnConnection:VpnConnection": TerraformType("aws_vpn_connection"),
+    "aws:ec2/vpnConnectionRoute:VpnConnectionRoute": TerraformType("aws_vpn_connection_route"),
+    "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation": TerraformType("aws_vpn_gateway_route_propagation"),
+    "aws:ec2/route:Route": TerraformType("aws_route"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": TerraformType("aws_vpc_security_group_ingress_rule"),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": TerraformType("aws_vpc_security_group_egress_rule"),
     "aws:iam/instanceProfile:InstanceProfile": TerraformType("aws_iam_instance_profile"),
