@@ -7,6 +7,7 @@ from __future__ import annotations
 from orthweb.config.stack_config import StackConfig
 from orthweb.evaluate import Evaluation
 from orthweb.evaluate.ec2_types import recorded_types
+from orthweb.infra.hospital_network import plain_dicom_destinations
 from orthweb.shared import sso
 from orthweb.shared.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
 from orthweb.shared.restore_point import moment_text
@@ -50,7 +51,20 @@ def _network_rows(cfg: StackConfig) -> list[Row]:
             f"{modalities} ({how})" if cfg.dicom_modalities else modalities,
             ("dicomModalities", "dicomClientCertificates"),
         ),
+        ("plain DICOM (hospital VPN)", _hospital(cfg), ("hospitalNetwork",)),
     ]
+
+
+def _hospital(cfg: StackConfig) -> str:
+    hospital = cfg.hospital_network
+    if hospital is None:
+        return "none: DICOM only over TLS (no hospitalNetwork)"
+    routing = "static routes" if hospital.static_routing else f"BGP, device ASN {hospital.bgp_asn}"
+    where = ", ".join(plain_dicom_destinations(cfg.vpc_cidr, scale_out=cfg.topology == SCALE_OUT))
+    return (
+        f"port {hospital.dicom_port} at {where}, from {', '.join(hospital.cidrs)} only, through a Site-to-Site "
+        f"VPN to {hospital.vpn_device_address} ({routing})"
+    )
 
 
 def _site_rows(evaluation: Evaluation) -> list[Row]:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from orthweb.commands.common import REGION_HELP, selected_pulumi_stack, stack_region
+from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
 from orthweb.ops.aws import AwsClients, OpsError, open_clients
 from orthweb.ops.client_certificates import write_private_file
 from orthweb.ops.tagged import TaggedStack
@@ -30,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
             "modality-side settings. The pre-shared keys are never printed."
         ),
     )
-    parser.add_argument("--stack", help="stack name (default: the selected Pulumi stack)")
-    parser.add_argument("--region", help=REGION_HELP)
+    add_deployed_stack_arguments(parser)
     parser.add_argument("--out", required=True, metavar="FILE", type=Path, help="the settings file to write (0600)")
     parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
     parser.set_defaults(func=run)
