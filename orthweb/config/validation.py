@@ -29,21 +29,14 @@ from orthweb.infra import instance_types
 from orthweb.infra.hospital_network import (
     MAX_ASN,
     PLAIN_DICOM_PORT,
+    PLAIN_PORT_ALLOWED,
     HospitalNetwork,
     cidrs_reason,
     device_address_reason,
+    port_reason,
 )
 from orthweb.shared import redaction, sso
-from orthweb.shared.constants import (
-    DICOM_TLS_PORT,
-    DOMAIN_PATTERN,
-    HTTPS_PORT,
-    LB_HEALTH_PORT,
-    POSTGRES_PORT,
-    REGION_PATTERN,
-    VIEWERS,
-    is_pinned_image,
-)
+from orthweb.shared.constants import DOMAIN_PATTERN, REGION_PATTERN, VIEWERS, is_pinned_image
 from orthweb.shared.modalities import MAX_MODALITIES, DicomModality, modalities_reason, parse_modality
 from orthweb.shared.restore_point import (
     BUCKET,
@@ -509,11 +502,10 @@ class HospitalNetworkObject(Structured):
     @staticmethod
     def _port(key: str, value: Any) -> int:
         """A TCP port the hosts do not already serve (or use) for something else."""
-        taken = (HTTPS_PORT, DICOM_TLS_PORT, LB_HEALTH_PORT, POSTGRES_PORT)
-        allowed = f"a TCP port from 1 to 65535 but {', '.join(map(str, taken))} (the hosts use those)"
-        port = IntIn(1, 65535, allowed=allowed)(key, value)
-        if port in taken:
-            raise ConfigError.of(key, value, allowed)
+        port = IntIn(1, 65535, allowed=PLAIN_PORT_ALLOWED)(key, value)
+        reason = port_reason(port)
+        if reason:
+            raise ConfigError.of(key, value, reason)
         return port
 
     @staticmethod

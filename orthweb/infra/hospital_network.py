@@ -22,10 +22,29 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Final
 
+from orthweb.host.layout import ENVOY_ADMIN_PORT, ORTHANC_DICOM_PORT, ORTHANC_HTTP_PORT
 from orthweb.infra.cidr import plan_subnets
+from orthweb.shared.constants import DICOM_TLS_PORT, HTTPS_PORT, LB_HEALTH_PORT, POSTGRES_PORT
+from orthweb.shared.telemetry import METRICS_PORT
 
 # The port DICOM assigns to DIMSE without TLS (PS3.8, "DICOM Upper Layer Service": port 104).
 PLAIN_DICOM_PORT: Final = 104
+# The port sshd listens on (Amazon Linux's default; the firewall admits none, Session Manager is the way in).
+SSH_PORT: Final = 22
+# Every TCP port a host already listens on or connects to, and who uses it: the plain listener
+# may take none of them (Envoy could not bind it, or the published port would shadow it).
+HOST_PORTS: Final = {
+    SSH_PORT: "SSH (sshd on every host)",
+    HTTPS_PORT: "HTTPS (Envoy)",
+    DICOM_TLS_PORT: "DICOM-TLS (Envoy)",
+    LB_HEALTH_PORT: "the load balancer's health checks (Envoy)",
+    ENVOY_ADMIN_PORT: "Envoy's admin interface",
+    METRICS_PORT: "Envoy's metrics for the CloudWatch agent",
+    ORTHANC_HTTP_PORT: "Orthanc's HTTP (each replica)",
+    ORTHANC_DICOM_PORT: "Orthanc's DICOM (each replica)",
+    POSTGRES_PORT: "PostgreSQL (the database the hosts connect to)",
+}
+PLAIN_PORT_ALLOWED: Final = f"a TCP port from 1 to 65535 other than {', '.join(map(str, sorted(HOST_PORTS)))}"
 # Each range is a route in two route tables and a rule in a security group (EC2 allows 50 routes
 # per table and 60 rules per direction by default).
 MAX_HOSPITAL_CIDRS: Final = 20
@@ -93,6 +112,14 @@ def cidrs_reason(cidrs: tuple[str, ...]) -> str:
             if network.overlaps(other):
                 return f"{network} and {other} overlap: give each range once"
     return ""
+
+
+def port_reason(port: int) -> str:
+    """Why the plain listener may not take `port` (a port the hosts use), or ""."""
+    user = HOST_PORTS.get(port)
+    if user is None:
+        return ""
+    return f"{port} is taken by {user}: {PLAIN_PORT_ALLOWED}"
 
 
 def overlap_reason(cidrs: tuple[str, ...], vpc_cidr: str) -> str:

@@ -5,6 +5,7 @@ the same TCP proxy to the same replicas as DICOM-TLS, published on the site's pr
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import yaml
 
 from orthweb.host.context import ANY_ADDRESS, HostAppContext
 from orthweb.host.render import render_host_files
-from orthweb.shared.constants import GROUP_MEMBER
+from orthweb.infra.hospital_network import HOST_PORTS, port_reason
+from orthweb.shared.constants import DICOM_TLS_PORT, GROUP_MEMBER, HTTPS_PORT, LB_HEALTH_PORT
 from tests.static.static_checks import (
     SiteCertificate,
     envoy_cluster_references,
@@ -86,3 +88,30 @@ def test_scale_out_publishes_for_the_internal_load_balancer(app_context: HostApp
 def test_a_listener_without_a_private_address_is_refused(app_context: HostAppContext, port: Any, address: str) -> None:
     with pytest.raises(ValueError, match="plain_dicom"):
         dataclasses.replace(app_context, plain_dicom_port=port, plain_dicom_address=address)
+
+
+def _ports_in_use(files: dict[str, str]) -> set[int]:
+    """Every TCP port the rendered host binds or publishes: Envoy's listeners and admin, what compose
+    publishes on the host, and each Orthanc replica's ports."""
+    envoy = yaml.safe_load(files["envoy.yaml"])
+    ports = {x["address"]["socket_address"]["port_value"] for x in envoy["static_resources"]["listeners"]}
+    ports.add(envoy["admin"]["address"]["socket_address"]["port_value"])
+    services = yaml.safe_load(files["docker-compose.yml"])["services"]
+    for service in services.values():
+        ports |= {int(str(p).rsplit(":", 2)[-2]) for p in service.get("ports", [])}
+        ports |= {int(p) for p in service.get("expose", [])}
+    orthanc = json.loads(files["orthanc.json"])
+    return ports | {orthanc["HttpPort"], orthanc["DicomPort"]}
+
+
+def test_every_port_a_host_uses_is_one_the_plain_listener_may_not_take(app_context: HostAppContext) -> None:
+    """A scale-out member with the plain listener binds the most ports; each but the plain one is in
+    the table `hospitalNetwork.dicomPort` is checked against, so a new listener cannot slip past it."""
+    member = dataclasses.replace(
+        app_context, host_role=GROUP_MEMBER, plain_dicom_port=2104, plain_dicom_address=ANY_ADDRESS
+    )
+    in_use = _ports_in_use(render_host_files(member))
+    assert 2104 in in_use and {HTTPS_PORT, DICOM_TLS_PORT, LB_HEALTH_PORT} <= in_use
+    assert in_use - {2104} <= set(HOST_PORTS)
+    for port in in_use - {2104}:
+        assert port_reason(port).startswith(f"{port} is taken by ")

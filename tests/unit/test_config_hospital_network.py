@@ -69,8 +69,6 @@ def test_static_routing_without_an_asn_and_a_chosen_port(empty_home: Path) -> No
         ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "bgpAsn": "x"}, "bgpAsn", "BGP ASN"),
         ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "bgpAsn": 64512}, "bgpAsn", "AWS side's"),
         ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "bgpAsn": 7224}, "bgpAsn", "reserved"),
-        ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "dicomPort": 11112}, "dicomPort", "hosts use"),
-        ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "dicomPort": 443}, "dicomPort", "hosts use"),
         ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "dicomPort": 0}, "dicomPort", "1 to 65535"),
         ({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "dicomPort": True}, "dicomPort", "1 to 65535"),
         (["10.0.0.0/8"], "hospitalNetwork ", "an object"),
@@ -83,6 +81,36 @@ def test_mistakes_are_one_line_naming_the_field(value: Any, key: str, message: s
     assert "\n" not in text and "[not shown]" not in text
     if key != "hospitalNetwork ":
         assert f"hospitalNetwork.{key}" in text
+
+
+@pytest.mark.parametrize(
+    ("port", "user"),
+    [
+        (22, "SSH"),
+        (443, "HTTPS"),
+        (11112, "DICOM-TLS"),
+        (8081, "health checks"),
+        (9901, "Envoy's admin"),
+        (9902, "metrics"),
+        (8042, "Orthanc's HTTP"),
+        (4242, "Orthanc's DICOM"),
+        (5432, "PostgreSQL"),
+    ],
+)
+def test_a_port_the_hosts_use_is_refused_naming_its_user(port: int, user: str, empty_home: Path) -> None:
+    value = {"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "dicomPort": port}
+    with pytest.raises(ConfigError) as caught:
+        hospital(value, empty_home)
+    text = str(caught.value)
+    assert "\n" not in text
+    assert text.startswith(f"config orthweb:hospitalNetwork.dicomPort = {port} is invalid: {port} is taken by ")
+    assert user in text and "other than 22, 443, 4242, 5432, 8042, 8081, 9901, 9902, 11112" in text
+
+
+@pytest.mark.parametrize("port", [1, 104, 2104, 4104, 11113, 65535])
+def test_a_free_port_is_accepted(port: int, empty_home: Path) -> None:
+    network = hospital({"cidrs": ["10.0.0.0/8"], "vpnDeviceAddress": DEVICE, "dicomPort": port}, empty_home)
+    assert network is not None and network.dicom_port == port
 
 
 def test_the_asn_reserved_in_one_region_is_refused_there_only(empty_home: Path) -> None:
