@@ -80,13 +80,48 @@ class VpnSettings:
 
 def hospital_vpn(tagged: TaggedStack) -> VpnSettings | None:
     """The stack's VPN connection to the hospital, or None when it has none."""
+    connection = vpn_connection(tagged)
+    return None if connection is None else settings_of(connection)
+
+
+def vpn_connection(tagged: TaggedStack) -> dict[str, Any] | None:
+    """The stack's VPN connection as DescribeVpnConnections returns it, or None when it has none."""
     filters = [*tag_filters(tagged.stack, (VPN_ROLE,)), {"Name": "state", "Values": list(LIVE_STATES)}]
     found = call_aws(tagged.clients.ec2, "describe_vpn_connections", Filters=filters).get("VpnConnections", [])
     if not found:
         return None
     if len(found) > 1:
         raise OpsError(f"found {len(found)} VPN connections tagged for stack {tagged.stack}; expected one")
-    return settings_of(found[0])
+    return found[0]
+
+
+@dataclass(frozen=True)
+class TunnelState:
+    """One tunnel as AWS reports it (VgwTelemetry): its AWS outside address, UP or DOWN, and why."""
+
+    outside_address: str
+    status: str
+    message: str = ""
+
+    @property
+    def up(self) -> bool:
+        return self.status == "UP"
+
+    def describe(self) -> str:
+        return f"{self.outside_address} {self.status or 'no state'}" + (f" ({self.message})" if self.message else "")
+
+
+def tunnel_states(connection: dict[str, Any]) -> tuple[TunnelState, ...]:
+    """The connection's tunnels as AWS last reported them; empty when it reports none."""
+    return tuple(
+        TunnelState(str(t.get("OutsideIpAddress", "")), str(t.get("Status", "")), str(t.get("StatusMessage", "")))
+        for t in connection.get("VgwTelemetry", [])
+    )
+
+
+def destinations_of(connection: dict[str, Any]) -> tuple[str, ...]:
+    """Where modalities send plain DICOM ("address:port"), as `pulumi up` tagged the connection."""
+    return tuple(tags_of(connection.get("Tags")).get(PLAIN_DICOM_TAG, "").split())
 
 
 def settings_of(connection: dict[str, Any]) -> VpnSettings:
@@ -100,7 +135,7 @@ def settings_of(connection: dict[str, Any]) -> VpnSettings:
     tunnels = tuple(_tunnel(element, status) for element in _parsed(document).iter("ipsec_tunnel"))
     static = bool(connection.get("Options", {}).get("StaticRoutesOnly"))
     routes = tuple(r["DestinationCidrBlock"] for r in connection.get("Routes", []) if r.get("State") != "deleted")
-    destinations = tuple(tags_of(connection.get("Tags")).get(PLAIN_DICOM_TAG, "").split())
+    destinations = destinations_of(connection)
     return VpnSettings(
         connection_id=connection["VpnConnectionId"],
         state=connection.get("State", ""),

@@ -437,6 +437,9 @@ def test_verify_checks_sign_in(provider: CognitoLike, site: SsoSite, monkeypatch
         def client_certificates(self) -> None:
             return None
 
+        def vpn_connection(self) -> None:
+            return None
+
     target = Target(Endpoint(address="127.0.0.1", https_port=site.https_port), Options())
     target.locate(LocalStack())
     checks = SsoChecks(target, LocalSignIn())

@@ -28,9 +28,11 @@ from typing import Any
 import boto3
 import pytest
 
+from orthweb.config.keys import BY_NAME
 from orthweb.host.context import HostAppContext
 from orthweb.host.render import render_host_files
 from orthweb.infra.alarm_plan import HostToWatch, stack_rules
+from orthweb.infra.hospital_network import PLAIN_DICOM_PORT, site_address
 from orthweb.infra.tags import with_role
 from orthweb.ops.verify.aws import AwsStack, VerifyClients, connect
 from orthweb.ops.verify.host import CommandOutput, HostLayout
@@ -116,6 +118,9 @@ def verify_context(replicas: int = 3, stack: str = "dev") -> HostAppContext:
         site_name=SITE_NAME,
         # Orthanc accepts only configured modalities: verify calls as this one.
         dicom_modalities=(DicomModality(CALLING_AE, LOOPBACK, 104),),
+        # hospitalNetwork's plain-DICOM listener (vpn.echo), at the default VPC's site address.
+        plain_dicom_port=PLAIN_DICOM_PORT,
+        plain_dicom_address=site_address(BY_NAME["vpcCidr"].default),
     )
 
 

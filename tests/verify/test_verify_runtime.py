@@ -122,8 +122,10 @@ def test_every_check_passes(make_verifier, harness: Stack, harness_stack: Seeded
     # Without sign-in (authentication: basic) the sign-in checks do not apply.
     assert statuses.pop("sso.find") == "pass", table
     assert {statuses.pop(check) for check in ("sso.redirect", "sso.token", "sso.roles")} == {"skip"}, table
+    # Without hospitalNetwork there is no VPN (tests/verify/test_vpn_checks.py has one).
+    assert {statuses.pop(check) for check in ("vpn.tunnels", "vpn.echo")} == {"skip"}, table
     assert set(statuses.values()) == {"pass"}, table
-    assert len(report.results) == 25
+    assert len(report.results) == 27
     # The host checks ran on the host holding the Elastic IP, and the test instances are gone.
     assert host_runner.calls[-1] == harness_stack.primary
     assert verify_patients(harness) == {dicom_checks.TEST_PATIENT_ID: [], dicomweb_checks.TEST_PATIENT_ID: []}
@@ -267,8 +269,9 @@ def test_command_json_and_exit_status(make_verifier):
     out = io.StringIO()
     assert verify_command.run(args, verifier=make_verifier(), out=out) == 0, out.getvalue()
     document = json.loads(out.getvalue())
-    # Skipped: lb.targets (the failover topology has no load balancer) and the three sign-in checks.
-    assert document["ok"] is True and document["counts"] == {"pass": 21, "fail": 0, "skip": 4}
+    # Skipped: lb.targets (the failover topology has no load balancer), the three sign-in checks and
+    # the two of the hospital's VPN (none here).
+    assert document["ok"] is True and document["counts"] == {"pass": 21, "fail": 0, "skip": 6}
     assert {c["id"] for c in document["checks"]} >= {"site.tls", "dicom.store", "database.tls", "storage.object"}
 
     out = io.StringIO()

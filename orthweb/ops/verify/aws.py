@@ -24,6 +24,7 @@ from orthweb.ops.verify.host import CommandOutput
 from orthweb.ops.verify.model import CheckFailed, Deployment, LoadBalancedGroup, StoredObject
 from orthweb.ops.verify.scale_out import find_group
 from orthweb.ops.verify.site import CertificateInfo
+from orthweb.ops.vpn import vpn_connection
 from orthweb.shared.constants import (
     CREDENTIALS_ROLE,
     DICOM_BUCKET_ROLE,
@@ -141,6 +142,12 @@ class AwsStack:
             raise CheckFailed(
                 str(error), "only the stack's administrators (adminPrincipalArns) may read its client certificates"
             ) from None
+
+    def vpn_connection(self) -> dict[str, Any] | None:
+        try:
+            return vpn_connection(self._tagged)
+        except OpsError as error:
+            raise CheckFailed(str(error), "your credentials need ec2:DescribeVpnConnections") from None
 
     def _group(self) -> LoadBalancedGroup | None:
         """The scale-out topology's group and load balancer; None for a failover stack."""

@@ -99,6 +99,10 @@ class StackBackend(Protocol):
         """The modalities' DICOM client certificates by AE title; None when the stack issues none."""
         ...
 
+    def vpn_connection(self) -> dict[str, Any] | None:
+        """The stack's VPN connection to the hospital as EC2 describes it; None without hospitalNetwork."""
+        ...
+
 
 @dataclass(frozen=True)
 class CheckResult:

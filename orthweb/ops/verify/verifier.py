@@ -1,7 +1,7 @@
 """The `Verifier`: runs the checks in the order of a manual validation (find the stack, the site as a
 user sees it, DICOM, storage, the host as its administrator sees it, cleanup), skips a check whose
 prerequisite did not pass, and collects the results in a `Report`. The checks live in groups:
-`SiteChecks`, `DicomChecks`, `StorageChecks`, `HostChecks`."""
+`SiteChecks`, `DicomChecks`, `StorageChecks`, `HostChecks`, `VpnChecks`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from orthweb.ops.verify.sso_checks import SignInSource, SsoChecks
 from orthweb.ops.verify.storage_checks import StorageChecks
 from orthweb.ops.verify.target import Target
 from orthweb.ops.verify.telemetry_checks import TelemetryBackend, TelemetryChecks
+from orthweb.ops.verify.vpn_checks import VpnChecks
 
 # One check: its id, title, the ids that must have passed before it runs, and what runs it.
 Check = tuple[str, str, tuple[str, ...], Callable[[], str]]
@@ -52,6 +53,7 @@ class Verifier:
         self.host = HostChecks(self.target, runner)
         self.telemetry = TelemetryChecks(telemetry)
         self.sso = SsoChecks(self.target, sign_in)
+        self.vpn = VpnChecks(self.target, backend, runner, self.dicom)
         self._passed: set[str] = set()
 
     def checks(self) -> list[Check]:
@@ -70,6 +72,8 @@ class Verifier:
             ("dicom.echo", "C-ECHO over DICOM-TLS as a modality", ("stack.find",), dicom.echo),
             ("dicom.store", "C-STORE of a test instance", ("dicom.echo",), dicom.store),
             ("dicom.rest", "test instance back over REST", ("dicom.store", "site.login"), dicom.rest),
+            ("vpn.tunnels", "VPN to the hospital: a tunnel up", ("stack.find",), self.vpn.tunnels),
+            ("vpn.echo", "C-ECHO in plain DICOM inside the VPC (SSM)", ("stack.find",), self.vpn.echo),
             ("storage.object", "object in the DICOM bucket, stack key", ("dicom.rest",), storage.object),
             ("dicomweb.roundtrip", "DICOMweb: STOW-RS, QIDO-RS, WADO-RS", ("site.login",), self.dicomweb.roundtrip),
             ("host.cloud-init", "cloud-init finished", ("stack.find",), host.cloud_init),
