@@ -58,6 +58,10 @@ SIGN_IN: Skips = _pairs(
     "aws_secretsmanager_secret.orthweb_sign_in_sso_site_client",
     "aws_secretsmanager_secret.orthweb_sign_in_sso_machine_client",
 )
+# hospitalNetwork on scale-out: the internal load balancer passes plain DICOM as TCP (no access log to
+# write) and has no deletion protection, like the public one.
+PRIVATE_NLB = "aws_lb.orthweb_private_dicom_nlb"
+HOSPITAL_SCALE_OUT: Skips = _pairs("CKV_AWS_91", PRIVATE_NLB) | _pairs("CKV_AWS_150", PRIVATE_NLB)
 CLIENT_CERTIFICATES: Skips = _pairs(
     "CKV2_AWS_57",
     "aws_secretsmanager_secret.orthweb_dicom_clients",
@@ -73,6 +77,8 @@ EXPECTED_SKIPS: dict[str, Skips] = {
     "scale-out prod, TLS at the load balancer": EVERY_STACK | SCALE_OUT,
     "dev, sign-in": EVERY_STACK | FAILOVER_HOSTS | DEV_DATABASE | SIGN_IN,
     "dev, client certificates": EVERY_STACK | FAILOVER_HOSTS | DEV_DATABASE | CLIENT_CERTIFICATES,
+    "dev, hospital network": EVERY_STACK | FAILOVER_HOSTS | DEV_DATABASE,
+    "scale-out prod, TLS at the load balancer, hospital network": EVERY_STACK | SCALE_OUT | HOSPITAL_SCALE_OUT,
 }
 
 
