@@ -205,4 +205,6 @@ def test_a_paused_zip_reader_does_not_make_a_replica_hold_the_archive(
         reader.close()
         stack.request(f"/studies/{study}", method="DELETE", credential=stack.admin)
     runtime_report[f"replica memory while a ZIP of {PAUSED_MB} MB waits on a paused client"] = f"+{held:.0f} MiB"
-    assert held < PAUSED_MB / 3, f"the replica grew {held:.0f} MiB holding a {PAUSED_MB} MB archive for a paused client"
+    # Streamed, the replica held more than the whole archive (+89 MiB for 64 MB); from a file, +1 to
+    # +9 MiB alone and up to +32 MiB in a full run (the allocator keeps what the job's reads used).
+    assert held < PAUSED_MB * 3 / 4, f"the replica grew {held:.0f} MiB holding a {PAUSED_MB} MB archive"

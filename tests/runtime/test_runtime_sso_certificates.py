@@ -166,4 +166,7 @@ def test_the_certificate_gauge_is_the_site_certificates_days_left(sso_rendered: 
     finally:
         envoy.stop()
     (days,) = site_days
-    assert gauge == days, f"{GAUGE} is {gauge}, the site certificate has {days} days left"
+    # The admin page and the gauge each count the days left at their own moment and rounding (seen
+    # in a full run: 29 on the page, 30 in the gauge, for a 30-day certificate made minutes before):
+    # the same to the day, and far from 0 (an expired root) or a root's years.
+    assert abs(gauge - days) <= 1, f"{GAUGE} is {gauge}, the site certificate has {days} days left"
