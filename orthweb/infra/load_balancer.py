@@ -46,6 +46,23 @@ UNHEALTHY_THRESHOLD: Final = 2
 # A leaving host keeps its open connections this long: a DICOM association sending a large study
 # over a hospital uplink finishes instead of being cut (AWS's default, 0-3600 allowed).
 DEREGISTRATION_DELAY_SECONDS: Final = 300
+
+
+def envoy_health_check() -> aws.lb.TargetGroupHealthCheckArgs:
+    """Every target group's health: Envoy's health endpoint, which answers 200 only with a replica that serves."""
+    return aws.lb.TargetGroupHealthCheckArgs(
+        enabled=True,
+        protocol="HTTP",
+        port=str(LB_HEALTH_PORT),
+        path=LB_HEALTH_PATH,
+        matcher="200",
+        interval=HEALTH_CHECK_INTERVAL_SECONDS,
+        timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
+        healthy_threshold=HEALTHY_THRESHOLD,
+        unhealthy_threshold=UNHEALTHY_THRESHOLD,
+    )
+
+
 # TLS 1.3 and 1.2 with forward-secret AEAD ciphers only. Without a policy the ELB API picks
 # ELBSecurityPolicy-2016-08, which still accepts TLS 1.0.
 TLS_POLICY: Final = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
@@ -190,17 +207,7 @@ class LoadBalancer(pulumi.ComponentResource):
             # Envoy logs and filters on the client's own address.
             preserve_client_ip="true",
             deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port=str(LB_HEALTH_PORT),
-                path=LB_HEALTH_PATH,
-                matcher="200",
-                interval=HEALTH_CHECK_INTERVAL_SECONDS,
-                timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
-                healthy_threshold=HEALTHY_THRESHOLD,
-                unhealthy_threshold=UNHEALTHY_THRESHOLD,
-            ),
+            health_check=envoy_health_check(),
             tags=self._tags,
             opts=self._child,
         )

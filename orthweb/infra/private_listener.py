@@ -15,15 +15,9 @@ import pulumi_aws as aws
 from orthweb.infra.firewall import FirewallArgs, firewall, plain_dicom_rules
 from orthweb.infra.hospital_network import HospitalNetwork, internal_listener_address
 from orthweb.infra.lb_names import elb_name
-from orthweb.infra.load_balancer import (
-    DEREGISTRATION_DELAY_SECONDS,
-    HEALTH_CHECK_INTERVAL_SECONDS,
-    HEALTH_CHECK_TIMEOUT_SECONDS,
-    HEALTHY_THRESHOLD,
-    UNHEALTHY_THRESHOLD,
-)
+from orthweb.infra.load_balancer import DEREGISTRATION_DELAY_SECONDS, envoy_health_check
 from orthweb.infra.tags import stack_tags
-from orthweb.shared.constants import LB_HEALTH_PATH, LB_HEALTH_PORT
+from orthweb.shared.constants import LB_HEALTH_PORT
 
 
 @dataclass(frozen=True)
@@ -101,18 +95,7 @@ class PrivateDicomListener(pulumi.ComponentResource):
             vpc_id=self._args.vpc_id,
             preserve_client_ip="true",
             deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
-            # The same health as the public load balancer's: Envoy's, with a replica that serves.
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port=str(LB_HEALTH_PORT),
-                path=LB_HEALTH_PATH,
-                matcher="200",
-                interval=HEALTH_CHECK_INTERVAL_SECONDS,
-                timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
-                healthy_threshold=HEALTHY_THRESHOLD,
-                unhealthy_threshold=UNHEALTHY_THRESHOLD,
-            ),
+            health_check=envoy_health_check(),  # the same as the public load balancer's
             tags=self._tags,
             opts=self._child,
         )
