@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
         description=(
             "Ask CloudWatch Logs Insights, with your AWS credentials, for the stack's audit lines about "
             "one study (Orthanc's, by DICOM UIDs) and the requests behind them (Envoy's: who asked, from "
-            "where, with what result). Prints one row per access; changes nothing."
+            "where, with what result), in the stack's audit log group, which keeps them "
+            "auditRetentionDays. Prints one row per access; changes nothing."
         ),
     )
     add_deployed_stack_arguments(parser)
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace, *, runner: Runner | None = None, out: TextIO |
             _, opened = open_clients(("logs",), region=stack_region(stack, args.region))
             end = int(time.time())
             runner = cloudwatch_runner(opened["logs"], end - seconds, end)
-        groups = {c: telemetry.log_group_name(stack, c) for c in (telemetry.ORTHANC_LOGS, telemetry.ENVOY_LOGS)}
+        groups = audit_groups(stack)
         started = time.monotonic()
         found = answer(args.study, runner, groups, user=args.user, ae=args.ae)
         took = time.monotonic() - started
@@ -69,6 +70,12 @@ def run(args: argparse.Namespace, *, runner: Runner | None = None, out: TextIO |
         file=sys.stderr,
     )
     return 0
+
+
+def audit_groups(stack: str) -> dict[str, str]:
+    """Where each query runs: both kinds of line are in the audit group."""
+    group = telemetry.log_group_name(stack, telemetry.AUDIT_LOGS)
+    return {telemetry.ORTHANC_LOGS: group, telemetry.ENVOY_LOGS: group}
 
 
 def table(accesses: Sequence[Access]) -> str:

@@ -74,7 +74,7 @@ def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
     for resource in evaluation.resources:
         # Ids the engine assigned are public, even one that looks random (a Cognito client id).
         redaction.vouch(resource.id)
-    for pattern in telemetry.AUDIT_EXPORT_PATTERNS.values():
+    for pattern in telemetry.AUDIT_LINE_PATTERNS.values():
         # orthweb's own filter patterns: a regular expression mixes symbols as a password does.
         redaction.vouch(pattern)
     return evaluation

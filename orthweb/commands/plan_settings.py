@@ -8,7 +8,7 @@ from orthweb.config.stack_config import StackConfig
 from orthweb.evaluate import Evaluation
 from orthweb.evaluate.ec2_types import recorded_types
 from orthweb.infra.hospital_network import plain_dicom_destinations
-from orthweb.shared import sso
+from orthweb.shared import sso, telemetry
 from orthweb.shared.constants import DICOM_TLS_PORT, FAILOVER, HTTPS_PORT, SCALE_OUT
 from orthweb.shared.restore_point import moment_text
 
@@ -183,8 +183,9 @@ def _data_rows(cfg: StackConfig) -> list[Row]:
         (
             "audit trail",
             f"every DICOM object read and write, and every audit line, locked {options.audit_retention_days} days in "
-            + ("compliance mode (nobody can delete it)" if cfg.is_production else "governance mode"),
-            ("auditRetentionDays",),
+            + ("compliance mode (nobody can delete it)" if cfg.is_production else "governance mode")
+            + f"; `orthweb audit` answers from the audit log group, kept {_audit_group_days(cfg)}",
+            ("auditRetentionDays", "logRetentionDays"),
         ),
         (
             "older DICOM objects",
@@ -243,3 +244,8 @@ def _recovery(evaluation: Evaluation) -> str:
             "recovery where EC2 supports it, else the alarm only notifies"
         )
     return f"none: EC2 cannot recover {instance_type}; the alarm notifies (stop and start the host, or fail over)"
+
+
+def _audit_group_days(cfg: StackConfig) -> str:
+    days = telemetry.audit_log_retention_days(cfg.options.audit_retention_days, cfg.options.log_retention_days)
+    return "without expiry" if days == 0 else f"{days} days"

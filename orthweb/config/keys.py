@@ -346,7 +346,9 @@ OPTIONS: tuple[ConfigKey, ...] = (
         doc="days each audit file (CloudTrail's record of every read and write of DICOM objects, and the "
         "copy of Envoy's and Orthanc's audit lines) is locked against deletion in the audit bucket, then "
         "deleted, 1 to 36500; in prod (compliance mode) nobody can shorten or lift the lock, in dev "
-        "(governance mode) `pulumi destroy` can (see [Audit trail](#audit-trail))",
+        "(governance mode) `pulumi destroy` can. The audit log group `orthweb audit` asks keeps its lines "
+        "at least as long, rounded up to a retention CloudWatch Logs accepts and never less than "
+        "`logRetentionDays` (past 3653 days: without expiry) (see [Audit trail](#audit-trail))",
         field="audit_retention_days",
     ),
 )

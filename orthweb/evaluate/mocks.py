@@ -447,6 +447,17 @@ def _delivery_stream(r: NewResource) -> Fabricated:
     return name, {"arn": f"arn:{r.partition}:firehose:{r.region}:{MOCK_ACCOUNT}:deliverystream/{name}", "name": name}
 
 
+def _lambda_function(r: NewResource) -> Fabricated:
+    name = r.inputs.get("name") or r.default_id
+    return name, {"arn": f"arn:{r.partition}:lambda:{r.region}:{MOCK_ACCOUNT}:function:{name}", "name": name}
+
+
+def _sqs_queue(r: NewResource) -> Fabricated:
+    name = r.inputs.get("name") or r.default_id
+    url = f"https://sqs.{r.region}.amazonaws.com/{MOCK_ACCOUNT}/{name}"
+    return url, {"arn": f"arn:{r.partition}:sqs:{r.region}:{MOCK_ACCOUNT}:{name}", "name": name, "url": url}
+
+
 AWS_PROVIDER = "pulumi:providers:aws"
 
 _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
@@ -477,6 +488,8 @@ _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:route53/record:Record": _route53_record,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:lambda/function:Function": _lambda_function,
+    "aws:sqs/queue:Queue": _sqs_queue,
 }
 _RESOURCES.update(COGNITO_RESOURCES)
 

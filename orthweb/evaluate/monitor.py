@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
@@ -30,12 +31,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type=request.type,
                 name=request.name,
                 parent=request.parent or None,
-                inputs=_wrap_secrets(raw_inputs),
+                inputs=_wrap_secrets(plain_assets(raw_inputs)),
                 dependencies=tuple(request.dependencies),
                 property_dependencies={key: tuple(value.urns) for key, value in request.propertyDependencies.items()},
                 custom=bool(request.custom),
                 id=response.id,
-                state=registration.state if registration else {},
+                state=plain_assets(registration.state) if registration else {},
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 ignore_changes=tuple(request.ignoreChanges),
@@ -53,4 +54,20 @@ def _wrap_secrets(value: Any) -> Any:
         return {k: _wrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_wrap_secrets(v) for v in value]
+    return value
+
+
+def plain_assets(value: Any) -> Any:
+    """Inputs with Pulumi's assets and archives as plain data: {"archive": {name: asset}}, and each
+    asset as {"path": ...} or {"text": ...} (what the program packages, for tests and the scan)."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: plain_assets(asset) for name, asset in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset):
+        return {"path": str(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"text": value.text}
+    if isinstance(value, dict):
+        return {k: plain_assets(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_assets(v) for v in value]
     return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from orthweb.shared import telemetry
 from orthweb.shared.sizing import RDS_CLASS_MEMORY_GIB, rds_max_connections
@@ -22,6 +22,7 @@ EC2_NAMESPACE: Final = "AWS/EC2"
 RDS_NAMESPACE: Final = "AWS/RDS"
 NLB_NAMESPACE: Final = "AWS/NetworkELB"
 VPN_NAMESPACE: Final = "AWS/VPN"
+SQS_NAMESPACE: Final = "AWS/SQS"
 # AWS/VPN TunnelState by VpnId: 1 while a tunnel is up (BGP: established), 0 while down.
 VPN_TUNNEL_STATE: Final = "TunnelState"
 AT_MOST: Final = "LessThanOrEqualToThreshold"
@@ -309,6 +310,29 @@ def vpn_rules(vpn_id: V) -> list[AlarmRule[V]]:
     ]
 
 
+def audit_rules(stack: str) -> list[AlarmRule[Any]]:
+    """Audit lines the copy function could not write into the audit group (orthweb.infra.audit_log_group)."""
+    return [
+        AlarmRule(
+            key="audit-copy-failed",
+            summary="Audit lines not copied into the audit log group: a failed batch waits in the dead-letter "
+            "queue (README, Audit trail)",
+            namespace=SQS_NAMESPACE,
+            metric="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": telemetry.audit_copy_failed_queue_name(stack)},
+            statistic="Maximum",
+            period_seconds=300,
+            evaluation_periods=1,
+            comparison=ABOVE,
+            threshold=1.0,
+            # SQS publishes nothing for an idle queue: no message, nothing to say.
+            treat_missing_data=NOT_BREACHING,
+            why="Lambda has already retried the batch twice; its lines are in neither the audit group "
+            "nor the audit bucket until someone replays it",
+        )
+    ]
+
+
 def stack_rules(
     *,
     stack: str,
@@ -328,6 +352,7 @@ def stack_rules(
         rules += load_balancer_rules(*load_balancer)
     if vpn_id is not None:
         rules += vpn_rules(vpn_id)
+    rules += audit_rules(stack)
     keys = [rule.key for rule in rules]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:

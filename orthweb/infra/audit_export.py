@@ -1,6 +1,6 @@
-"""The audit lines kept where nobody can change them: CloudWatch Logs subscription filters pick the
-audit lines out of the Envoy and Orthanc log groups as they arrive and hand them to a Firehose
-stream, which writes them into the audit bucket under `audit-lines/`, where Object Lock keeps each
+"""The audit lines kept where nobody can change them: a CloudWatch Logs subscription filter hands
+every line of the audit log group (orthweb.infra.audit_log_group) to a Firehose stream as it
+arrives, which writes them into the audit bucket under `audit-lines/`, where Object Lock keeps each
 file for `auditRetentionDays` (compliance mode in production).
 
 The files hold what CloudWatch Logs delivers to a subscription: gzipped JSON batches (the log
@@ -9,7 +9,6 @@ group, the log stream, and each line with its time), one batch after another; `z
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -24,6 +23,8 @@ from orthweb.shared.constants import AUDIT_LINES_ERRORS_PREFIX, AUDIT_LINES_PREF
 # take with it before the lines are locked.
 BUFFER_SECONDS = 60
 BUFFER_MB = 5
+# A filter pattern that matches every line (CloudWatch Logs User Guide, "Filter pattern syntax").
+EVERY_LINE = ""
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class AuditExportArgs:
     partition: pulumi.Input[str]
     region: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
-    # Component (telemetry.ENVOY_LOGS, ORTHANC_LOGS) -> its log group.
-    log_groups: Mapping[str, aws.cloudwatch.LogGroup]
+    # The audit log group: each of its lines goes into the bucket.
+    audit_group: aws.cloudwatch.LogGroup
 
 
 class AuditExport(pulumi.ComponentResource):
@@ -96,7 +97,7 @@ class AuditExport(pulumi.ComponentResource):
         )
 
     def _subscribe(self) -> None:
-        """One filter on each group, selecting its audit lines (telemetry.AUDIT_EXPORT_PATTERNS)."""
+        """One filter on the audit group, passing every line (it holds only audit lines)."""
         args = self._args
         trust = pulumi.Output.all(partition=args.partition, region=args.region, account=args.account_id).apply(
             lambda v: policies.to_json(
@@ -106,14 +107,13 @@ class AuditExport(pulumi.ComponentResource):
         permissions = self.stream.arn.apply(lambda arn: policies.to_json(policies.audit_subscription_permissions(arn)))
         what = "CloudWatch Logs hands the audit lines to Firehose"
         role, policy = self._role("subscription", what, trust, permissions)
-        for component, pattern in telemetry.AUDIT_EXPORT_PATTERNS.items():
-            aws.cloudwatch.LogSubscriptionFilter(
-                f"{self._name}-{component}",
-                name=aws_name(args.stack, "audit", component),
-                log_group=args.log_groups[component].name,
-                filter_pattern=pattern,
-                destination_arn=self.stream.arn,
-                role_arn=role.arn,
-                # CloudWatch Logs tries the role when the filter is created.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-            )
+        aws.cloudwatch.LogSubscriptionFilter(
+            f"{self._name}-{telemetry.AUDIT_LOGS}",
+            name=aws_name(args.stack, "audit", "export"),
+            log_group=args.audit_group.name,
+            filter_pattern=EVERY_LINE,
+            destination_arn=self.stream.arn,
+            role_arn=role.arn,
+            # CloudWatch Logs tries the role when the filter is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )

@@ -540,6 +540,53 @@ def audit_subscription_permissions(stream_arn: str) -> Document:
     }
 
 
+def lambda_assume_role(account_id: str) -> Document:
+    """AWS Lambda, for this account's functions only."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def audit_copy_permissions(
+    *, audit_group_arn: str, own_group_arn: str, queue_arn: str, key_arn: str, region: str
+) -> Document:
+    """The copy function writes lines into the audit group's streams and its own log, and a batch it
+    could not copy into its dead-letter queue (encrypted with the stack key, used only through SQS).
+    It reads nothing and deletes nothing."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "WriteAuditLines",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{audit_group_arn}:log-stream:*", f"{own_group_arn}:log-stream:*"],
+            },
+            {
+                "Sid": "KeepFailedBatches",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+            },
+            {
+                "Sid": "EncryptFailedBatchesThroughSqs",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+            },
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class KeyUsers:
     """Where the stack key is used on the stack's behalf, beyond the account's own principals."""
@@ -587,7 +634,8 @@ def key_policy(users: KeyUsers) -> Document:
 
 def _cloudwatch_logs(users: KeyUsers) -> list[Document]:
     # The encryption context CloudWatch Logs sends is the log group's ARN.
-    groups = [telemetry.log_group_name(users.stack, component) for component in telemetry.LOG_COMPONENTS]
+    groups = [telemetry.log_group_name(users.stack, component) for component in telemetry.STACK_LOG_GROUPS]
+    groups.append(telemetry.lambda_log_group_name(telemetry.audit_copy_function_name(users.stack)))
     groups.append(telemetry.rds_log_group_name(users.db_identifier, "*"))
     logs = f"logs.{users.region}.amazonaws.com"
     return [

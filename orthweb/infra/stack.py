@@ -17,6 +17,7 @@ from orthweb.config.stack_config import StackConfig
 from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
 from orthweb.infra.audit_export import AuditExport, AuditExportArgs
+from orthweb.infra.audit_log_group import AuditLogGroup, AuditLogGroupArgs
 from orthweb.infra.audit_trail import AuditTrail, AuditTrailArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
 from orthweb.infra.backup import Backup, BackupArgs
@@ -36,6 +37,7 @@ from orthweb.infra.storage import Storage, StorageArgs
 from orthweb.infra.user_data import HostApplication, HostUserDataInputs
 from orthweb.infra.vpn import HospitalVpn, HospitalVpnArgs
 from orthweb.infra.zones import usable_zones
+from orthweb.shared import telemetry
 from orthweb.shared.constants import (
     GROUP_MEMBER,
     HOST_ROLES,
@@ -130,7 +132,8 @@ def build_stack(cfg: StackConfig) -> Exports:
     backup = _create_backup(cfg, target, key, database, storage)
     audit = _create_audit_trail(cfg, target, key, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier, vpn)
-    _create_audit_export(cfg, target, key, audit, monitoring)
+    audit_lines = _create_audit_log_group(cfg, target, key, monitoring)
+    _create_audit_export(cfg, target, key, audit, audit_lines)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
         site_address=site_address,
@@ -266,8 +269,26 @@ def _create_audit_trail(cfg: StackConfig, target: _Target, key: EncryptionKey, s
     )
 
 
+def _create_audit_log_group(
+    cfg: StackConfig, target: _Target, key: EncryptionKey, monitoring: Monitoring
+) -> AuditLogGroup:
+    sources = (telemetry.ENVOY_LOGS, telemetry.ORTHANC_LOGS)
+    return AuditLogGroup(
+        f"{NAME}-audit-lines",
+        AuditLogGroupArgs(
+            stack=cfg.stack,
+            key_arn=key.arn,
+            account_id=target.account_id,
+            region=target.region,
+            sources={component: monitoring.log_groups[component] for component in sources},
+            durability=cfg.durability,
+            log_retention_days=cfg.options.log_retention_days,
+        ),
+    )
+
+
 def _create_audit_export(
-    cfg: StackConfig, target: _Target, key: EncryptionKey, audit: AuditTrail, monitoring: Monitoring
+    cfg: StackConfig, target: _Target, key: EncryptionKey, audit: AuditTrail, audit_lines: AuditLogGroup
 ) -> AuditExport:
     return AuditExport(
         f"{NAME}-audit-export",
@@ -278,7 +299,7 @@ def _create_audit_export(
             partition=target.partition,
             region=target.region,
             bucket_arn=audit.bucket.arn,
-            log_groups=monitoring.log_groups,
+            audit_group=audit_lines.group,
         ),
     )
 

@@ -43,6 +43,11 @@ BUCKET_LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleCo
 TRAIL: Final = "aws:cloudtrail/trail:Trail"
 # Firehose bills the audit lines it carries by the GB ingested (cost.py states the rate per stated volume).
 AUDIT_STREAM: Final = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
+# The function that copies the audit lines into the audit log group: requests and GB-seconds, and
+# the lines it writes are ingested and stored a second time (cost.py states the rates per stated volume).
+AUDIT_COPY_FUNCTION: Final = "aws:lambda/function:Function"
+# Its dead-letter queue holds only batches it could not copy: SQS requests, in the free tier.
+AUDIT_COPY_QUEUE: Final = "aws:sqs/queue:Queue"
 # The Site-to-Site VPN to the hospital (hospitalNetwork): billed per connection-hour.
 VPN_CONNECTION: Final = "aws:ec2/vpnConnection:VpnConnection"
 
@@ -86,6 +91,16 @@ USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
         "Firehose: the audit lines carried into the audit bucket",
         "GB",
         "GB ingested, then S3 storage of the files",
+    ),
+    AUDIT_COPY_FUNCTION: (
+        "Lambda and CloudWatch Logs: the audit lines copied into the audit log group",
+        "GB",
+        "Lambda requests and GB-seconds, then the lines ingested and stored in the audit group",
+    ),
+    AUDIT_COPY_QUEUE: (
+        "SQS: audit batches that could not be copied",
+        "request",
+        "requests beyond the free tier (a queue that stays empty costs nothing)",
     ),
 }
 
@@ -138,6 +153,8 @@ FREE: Final = frozenset(
         # Object Lock is free; the locked log files are billed as S3 storage.
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
         # A subscription filter bills nothing itself; the stream it feeds bills what it carries.
+        # Nor does a function's permission to be invoked.
+        "aws:lambda/permission:Permission",
         "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter",
         # S3 events to EventBridge's default bus are free.
         "aws:s3/bucketNotification:BucketNotification",

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from orthweb.evaluate.model import plain
 from orthweb.ops import billable
 from orthweb.ops.billable import (
+    AUDIT_COPY_FUNCTION,
     AUDIT_STREAM,
     BACKUP_VAULT,
     BUCKET_LIFECYCLE,
@@ -374,6 +375,7 @@ def estimate(
     _price_backups(build, records)
     _price_audit_trail(build, records)
     _price_audit_export(build, records)
+    _price_audit_copy(build, records)
     _price_storage_classes(build, records)
     _price_vpn(build, records)
     _usage_based(build, records)
@@ -708,6 +710,40 @@ def _price_audit_export(build: _Builder, records: list[ResourceLike]) -> None:
         f"usage-based, not included: ${per_gb} per GB ingested, each batch rounded up to 5 KB "
         f"(${per_gb * STATED_AUDIT_LINES_GB:,.2f} a month for {STATED_AUDIT_LINES_GB} GB of audit lines), "
         "then the files in the audit bucket as S3 storage, kept `auditRetentionDays`",
+    )
+
+
+# A batch CloudWatch Logs hands the copy function, and how long copying one takes (stated, for the
+# line's worked example: batches of about 50 KB, a few PutLogEvents calls each).
+STATED_COPY_BATCH_KB = 50
+STATED_COPY_SECONDS = 0.2
+
+
+def _price_audit_copy(build: _Builder, records: list[ResourceLike]) -> None:
+    """The copy function's requests and GB-seconds, and the audit group's ingestion and storage."""
+    functions = [r for r in records if r.type == AUDIT_COPY_FUNCTION]
+    if not functions:
+        return
+    memory_gb = float(_input(functions[0], "memorySize", 128)) / 1024
+    per_million, _ = build.table.flat("lambda_requests_million")
+    per_gb_second, _ = build.table.flat("lambda_arm_gb_second")
+    ingest, _ = build.regional("cloudwatch_logs_ingested_gb")
+    stored, _ = build.regional("cloudwatch_logs_stored_gb_month")
+    batches = STATED_AUDIT_LINES_GB * 1024 * 1024 / STATED_COPY_BATCH_KB
+    function_usd = batches / 1e6 * per_million + batches * STATED_COPY_SECONDS * memory_gb * per_gb_second
+    logs = (
+        f"the audit group ${ingest:.2f} per GB ingested (${ingest * STATED_AUDIT_LINES_GB:,.2f}) and ${stored:.2f} per "
+        f"GB-month stored, each month's lines kept `auditRetentionDays`"
+        if ingest is not None and stored is not None
+        else f"the audit group at CloudWatch Logs' rates for {build.region}"
+    )
+    item, unit, _what = billable.USAGE_BASED[AUDIT_COPY_FUNCTION]
+    build.usage(
+        item,
+        unit,
+        f"usage-based, not included: for {STATED_AUDIT_LINES_GB} GB of audit lines a month, Lambda "
+        f"${function_usd:,.2f} (${per_million:.2f} per million requests, ${per_gb_second:.10f} per GB-second on Arm, "
+        f"batches of about {STATED_COPY_BATCH_KB} KB; within the account's free tier it is $0), then {logs}",
     )
 
 

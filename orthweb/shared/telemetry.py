@@ -24,6 +24,10 @@ ORTHANC_LOGS: Final = "orthanc"
 # CloudWatch turns them into the metrics below.
 METRIC_EVENTS_LOGS: Final = "metrics"
 LOG_COMPONENTS: Final = (ENVOY_LOGS, ORTHANC_LOGS, METRIC_EVENTS_LOGS)
+# The audit lines of both, copied as they arrive and kept `auditRetentionDays` (not a host's group:
+# no host writes to it).
+AUDIT_LOGS: Final = "audit"
+STACK_LOG_GROUPS: Final = (*LOG_COMPONENTS, AUDIT_LOGS)
 
 # Retention values CloudWatch Logs accepts (PutRetentionPolicy); any other number is refused.
 LOG_RETENTION_DAYS: Final = (
@@ -110,13 +114,13 @@ ORTHANC_AUDIT_PREFIX: Final = (
 _ORTHANC_AUDIT_LINE: Final = re.compile(ORTHANC_AUDIT_PREFIX[: -len(r"\{")] + r"(\{.*\})$")
 
 
-# The CloudWatch Logs filter patterns that pick each group's audit lines for the audit bucket
+# The CloudWatch Logs filter patterns that pick each group's audit lines for the audit group
 # (CloudWatch Logs User Guide, "Filter pattern syntax"): Envoy's access lines of HTTPS requests and
 # DICOM associations, as a JSON pattern; Orthanc's, as ORTHANC_AUDIT_PREFIX in the regex dialect of
 # filter patterns, between % signs, which knows no parentheses and no space (`.` stands for a space
 # Orthanc wrote and for the "]" after the line number, `.{0,17}` for the optional thread name and
 # its space; no backslash, so the pattern reads the same in JSON).
-AUDIT_EXPORT_PATTERNS: Final = {
+AUDIT_LINE_PATTERNS: Final = {
     ENVOY_LOGS: "{ ($.method = *) || ($.peer = *) }",
     ORTHANC_LOGS: (
         "%^W[0-9]{4}.[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}..{0,17}LuaContext[.]cpp:[0-9]+..Lua.says:."
@@ -137,9 +141,32 @@ def orthanc_audit_event(line: str) -> dict[str, Any] | None:
 
 def log_group_name(stack: str, component: str) -> str:
     """`/orthweb/<stack>/<component>`: the log group a host writes a component's lines to."""
-    if component not in LOG_COMPONENTS:
-        raise ValueError(f"unknown log component {component!r}; known: {', '.join(LOG_COMPONENTS)}")
+    if component not in STACK_LOG_GROUPS:
+        raise ValueError(f"unknown log component {component!r}; known: {', '.join(STACK_LOG_GROUPS)}")
     return f"/{PROJECT}/{stack}/{component}"
+
+
+def audit_copy_function_name(stack: str) -> str:
+    """The Lambda function that copies the audit lines into the audit group."""
+    return f"{PROJECT}-{stack}-audit-copy"
+
+
+def audit_copy_failed_queue_name(stack: str) -> str:
+    """The dead-letter queue of the batches the copy function could not write (an alarm watches it)."""
+    return f"{PROJECT}-{stack}-audit-copy-failed"
+
+
+def lambda_log_group_name(function_name: str) -> str:
+    """Where Lambda writes a function's own log (its default group, created by the stack)."""
+    return f"/aws/lambda/{function_name}"
+
+
+def audit_log_retention_days(audit_retention_days: int, log_retention_days: int) -> int:
+    """The audit group's retention: the shortest CloudWatch Logs accepts that keeps a line at least
+    `audit_retention_days`, and never less than the hosts' groups keep it (so no line leaves the
+    audit group first); 0 (never expire) past the longest, ten years."""
+    wanted = max(audit_retention_days, log_retention_days)
+    return next((days for days in LOG_RETENTION_DAYS if days >= wanted), 0)
 
 
 def rds_log_group_name(db_identifier: str, export: str) -> str:

@@ -19,8 +19,9 @@ NLB = "aws_lb.orthweb_load_balancer_nlb"
 DATABASE = "aws_db_instance.orthweb_database_postgres"
 AUDIT_BUCKET = "aws_s3_bucket.orthweb_audit_audit"
 TRAIL = "aws_cloudtrail.orthweb_audit_trail"
+AUDIT_COPY = "aws_lambda_function.orthweb_audit_lines_function"
 
-# Every stack: secrets read at boot, buckets not replicated, the SSE-S3 log bucket, the audit trail.
+# Every stack: secrets read at boot, buckets not replicated, the SSE-S3 log bucket, the audit trail and copy.
 EVERY_STACK: Skips = (
     _pairs(
         "CKV2_AWS_57",
@@ -38,6 +39,11 @@ EVERY_STACK: Skips = (
     | _pairs("CKV_AWS_18", AUDIT_BUCKET)
     | _pairs("CKV2_AWS_10", TRAIL)
     | _pairs("CKV_AWS_252", TRAIL)
+    # The audit copy: no reserved concurrency, outside the VPC, unsigned code, no X-Ray.
+    | _pairs("CKV_AWS_115", AUDIT_COPY)
+    | _pairs("CKV_AWS_117", AUDIT_COPY)
+    | _pairs("CKV_AWS_272", AUDIT_COPY)
+    | _pairs("CKV_AWS_50", AUDIT_COPY)
 )
 # The failover topology's two hosts: public addresses, EBS optimization left to the type.
 FAILOVER_HOSTS: Skips = _pairs("CKV_AWS_88", *HOSTS) | _pairs("CKV_AWS_135", *HOSTS)

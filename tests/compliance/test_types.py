@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import keyword
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,8 @@ def test_every_mapped_token_names_a_real_pulumi_resource() -> None:
     for token in [*TERRAFORM_TYPES, *EXCLUDED_TYPES]:
         package, module_path, class_name = token.split(":")
         module = module_path.split("/")[0]
+        # A module named after a Python keyword gets a trailing underscore (pulumi_aws.lambda_).
+        module = f"{module}_" if keyword.iskeyword(module) else module
         python_module = PACKAGES[package] + ("" if module == "index" else f".{module}")
         assert hasattr(importlib.import_module(python_module), class_name), token
 

@@ -1,6 +1,6 @@
-"""The audit lines exported where nobody can change them: a subscription filter on the Envoy and on
-the Orthanc log group selects the audit lines and hands them to a Firehose stream, which writes them
-into the Object Lock audit bucket under its own prefix, the stream encrypted with the stack key.
+"""The audit lines exported where nobody can change them: a subscription filter on the audit log
+group hands every line to a Firehose stream, which writes them into the Object Lock audit bucket
+under its own prefix, the stream encrypted with the stack key.
 
 External rules encoded here: CloudWatch Logs User Guide, "Using CloudWatch Logs subscription
 filters" / "Example: Subscription filters with Amazon Data Firehose" (the logs.amazonaws.com trust
@@ -34,23 +34,18 @@ def role_documents(stack: Evaluation, role_name: str) -> tuple[dict[str, Any], d
     return json.loads(role.inputs["assumeRolePolicy"]), json.loads(policy.inputs["policy"])
 
 
-def test_each_log_group_sends_its_audit_lines_to_the_stream(stack: Evaluation) -> None:
+def test_every_line_of_the_audit_group_and_nothing_else_goes_to_the_stream(stack: Evaluation) -> None:
     stream = stack.one(STREAM)
     role = stack.named("orthweb-audit-export-subscription-role")
-    filters = {f.inputs["logGroup"]: f for f in stack.of_type(FILTER)}
-    assert set(filters) == {
-        telemetry.log_group_name(stack.stack, telemetry.ENVOY_LOGS),
-        telemetry.log_group_name(stack.stack, telemetry.ORTHANC_LOGS),
-    }
-    for component, pattern in telemetry.AUDIT_EXPORT_PATTERNS.items():
-        chosen = filters[telemetry.log_group_name(stack.stack, component)]
-        assert chosen.inputs["filterPattern"] == pattern
-        assert chosen.inputs["destinationArn"] == stream.state["arn"]
-        assert chosen.inputs["roleArn"] == role.state["arn"]
-        # The groups exist first, and the role may deliver before CloudWatch Logs tries it.
-        group = stack.named(f"orthweb-monitoring-log-{component}")
-        assert group.urn in chosen.dependencies
-        assert stack.named("orthweb-audit-export-subscription-policy").urn in chosen.dependencies
+    into_stream = [f for f in stack.of_type(FILTER) if f.inputs["destinationArn"] == stream.state["arn"]]
+    (chosen,) = into_stream
+    assert chosen.inputs["logGroup"] == telemetry.log_group_name(stack.stack, telemetry.AUDIT_LOGS)
+    # The group holds audit lines only: an empty pattern passes each of them.
+    assert chosen.inputs["filterPattern"] == ""
+    assert chosen.inputs["roleArn"] == role.state["arn"]
+    # The group exists first, and the role may deliver before CloudWatch Logs tries it.
+    assert stack.named("orthweb-audit-lines-group").urn in chosen.dependencies
+    assert stack.named("orthweb-audit-export-subscription-policy").urn in chosen.dependencies
 
 
 def test_the_stream_writes_into_the_audit_bucket_under_its_prefix_with_the_stack_key(stack: Evaluation) -> None:

@@ -101,6 +101,18 @@ def audit_children(stack: Evaluation) -> list[RecordedResource]:
     return [r for r in stack.resources if r.parent == audit.urn]
 
 
+def audit_group_children(stack: Evaluation) -> list[RecordedResource]:
+    group = stack.one("orthweb:index:AuditLogGroup")
+    return [r for r in stack.resources if r.parent == group.urn]
+
+
+def test_prod_keeps_the_audit_log_group_and_lets_the_copy_go(prod: Evaluation, dev: Evaluation) -> None:
+    """The group is the record `orthweb audit` asks; the function, its queue and log only copy into it."""
+    kept_types = [r.inputs.get("name") for r in audit_group_children(prod) if r.retain_on_delete]
+    assert kept_types == ["/orthweb/prod/audit"]
+    assert not [r for r in audit_group_children(dev) if r.retain_on_delete]
+
+
 def test_prod_keeps_the_audit_bucket_and_its_lock_and_lets_the_trail_go(prod: Evaluation) -> None:
     """The log files are the record; the trail only writes more of them and `pulumi up` makes it again."""
     children = audit_children(prod)
@@ -116,7 +128,7 @@ def test_prod_keeps_the_audit_bucket_and_its_lock_and_lets_the_trail_go(prod: Ev
 
 
 def test_only_data_and_what_holds_it_is_kept(prod: Evaluation) -> None:
-    storage = {r.urn for r in storage_children(prod) + audit_children(prod)}
+    storage = {r.urn for r in storage_children(prod) + audit_children(prod) + audit_group_children(prod)}
     others = sorted(r.type for r in kept(prod) if r.urn not in storage)
     assert set(others) <= HELD_WHILE_IN_USE | {DB} | BACKUPS
     assert set(others) >= BACKUPS

@@ -141,6 +141,7 @@ def test_the_alarm_set_is_the_documented_one(stack: Evaluation) -> None:
     per_host = {"status-check", "replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring"}
     expected = {f"{role}-{what}" for role in ("primary", "secondary") for what in per_host}
     expected |= {"database-cpu-high", "database-storage-low", "database-memory-low", "database-connections-high"}
+    expected |= {"audit-copy-failed"}
     assert set(alarms(stack)) == expected
 
 
@@ -320,7 +321,7 @@ def test_scale_out_watches_the_group_hosts_together_and_the_load_balancers_targe
     per_host = {"replicas-down", "server-errors", "disk-full", "memory-high", "certificate-expiring"}
     database = {"database-cpu-high", "database-storage-low", "database-memory-low", "database-connections-high"}
     balancer = {"nlb-https-unhealthy-hosts", "nlb-dicom-unhealthy-hosts"}
-    assert set(found) == {f"member-{what}" for what in per_host} | database | balancer
+    assert set(found) == {f"member-{what}" for what in per_host} | database | balancer | {"audit-copy-failed"}
     assert all(alarm["dimensions"]["Host"] == "member" for key, alarm in found.items() if key.startswith("member-"))
     # The group replaces a failed host itself: nothing is recovered in place.
     assert not [key for key, alarm in found.items() if any(":automate:" in a for a in alarm["alarmActions"])]

@@ -362,6 +362,8 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     export_trusts = [
         documents.pop(f"orthweb-audit-export-{r}-role.assumeRolePolicy") for r in ("delivery", "subscription")
     ]
+    # And the audit copy function's, in test_audit_log_group.py.
+    copy_trust = documents.pop("orthweb-audit-lines-role.assumeRolePolicy")
     assert len(documents) >= 4
     key = stack.one("aws:kms/key:Key")
     for name, document in documents.items():
@@ -394,6 +396,7 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
         [{"Service": "firehose.amazonaws.com"}],
         [{"Service": "logs.amazonaws.com"}],
     ]
+    assert [s["Principal"] for s in copy_trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
 
 
 def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Evaluation) -> None:
@@ -408,9 +411,12 @@ def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Ev
     assert statements["FindDatabaseEndpoint"]["Resource"] == stack.one(RDS).state["arn"]
     assert statements["UseKeyThroughServices"]["Resource"] == key_arn(stack)
     group_arns = {g.state["arn"] for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
-    own_groups = {arn for arn in group_arns if f":log-group:/orthweb/{stack.stack}/" in arn}
+    audit_group = f":log-group:/orthweb/{stack.stack}/audit"
+    own_groups = {arn for arn in group_arns if f":log-group:/orthweb/{stack.stack}/" in arn and audit_group not in arn}
     assert len(own_groups) == 3
     assert statements["WriteOwnLogStreams"]["Resource"] == sorted(f"{arn}:log-stream:*" for arn in own_groups)
+    # Only the copy function writes into the audit group: a host cannot add or forge an audit line there.
+    assert not [r for s in statements.values() for r in _as_list(s["Resource"]) if audit_group in r]
     assert statements["WriteOwnLogStreams"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     metrics = statements["PublishOwnMetrics"]
     assert metrics["Action"] == "cloudwatch:PutMetricData"
@@ -428,3 +434,7 @@ def test_host_role_reaches_exactly_its_secrets_bucket_key_and_database(stack: Ev
         if r.inputs["role"] == host_role.state["name"]
     ]
     assert attachments == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value

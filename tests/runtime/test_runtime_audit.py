@@ -4,10 +4,14 @@ request id Envoy gave it."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,12 +19,15 @@ from pydicom import Dataset
 
 from orthweb.clients.dicom import CALLED_AE, SUCCESS, make_study, store, to_bytes
 from orthweb.clients.dicomweb import Answer, DicomWebClient
+from orthweb.commands.audit import audit_groups
 from orthweb.commands.cli import build_parser
+from orthweb.infra.functions import audit_copy
 from orthweb.ops import audit
 from orthweb.ops.audit import Runner
 from orthweb.shared import sso, telemetry
 from orthweb.shared.constants import DICOMWEB_ROOT, WADO_URI_ROOT
 from tools.harness import Stack, filter_patterns, insights
+from tools.harness.aws import LocalAws
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
 from tools.harness.oidc import Browser, CognitoLike
 from tools.harness.processes import LOOPBACK, wait_until
@@ -139,17 +146,32 @@ def test_basic_authentication_is_marked_as_nobody_in_particular(stack: Stack) ->
 
 
 def recorded_runner(stack: Stack, name: str) -> Runner:
-    """Runs `orthweb audit`'s query texts over what this stack logged, as Logs Insights would."""
-    files = {
-        telemetry.log_group_name(name, telemetry.ENVOY_LOGS): lambda: [stack.envoy_log],
-        telemetry.log_group_name(name, telemetry.ORTHANC_LOGS): lambda: [
-            stack.replica(i).log for i in range(1, stack.replica_total + 1)
-        ],
+    """Runs `orthweb audit`'s query texts over what this stack logged, as Logs Insights would: the
+    hosts' groups hold every line, the audit group the lines each one's subscription filter selects
+    (what the copy puts there: test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike)."""
+    sources = {
+        telemetry.ENVOY_LOGS: lambda: [stack.envoy_log],
+        telemetry.ORTHANC_LOGS: lambda: [stack.replica(i).log for i in range(1, stack.replica_total + 1)],
     }
 
+    def lines_of(component: str) -> list[str]:
+        return [line for path in sources[component]() for line in path.read_text(errors="replace").splitlines()]
+
+    def audit_lines() -> list[str]:
+        return [
+            line
+            for component, pattern in telemetry.AUDIT_LINE_PATTERNS.items()
+            for line in lines_of(component)
+            if filter_patterns.compile_pattern(pattern)(line)
+        ]
+
+    groups: dict[str, Callable[[], list[str]]] = {
+        telemetry.log_group_name(name, component): partial(lines_of, component) for component in sources
+    }
+    groups[telemetry.log_group_name(name, telemetry.AUDIT_LOGS)] = audit_lines
+
     def run(group: str, query: str) -> list[dict[str, str]]:
-        lines = [line for path in files[group]() for line in path.read_text(errors="replace").splitlines()]
-        return insights.run(query, insights.records(enumerate(lines)))
+        return insights.run(query, insights.records(enumerate(groups[group]())))
 
     return run
 
@@ -412,7 +434,7 @@ def test_a_client_cannot_choose_its_request_id_even_from_an_internal_address(sta
 def test_the_export_filters_select_every_audit_line_of_the_day_and_nothing_else(
     recorded: Recorded, sso_stack: Stack, runtime_report: dict[str, object]
 ) -> None:
-    """The subscription filters' patterns (telemetry.AUDIT_EXPORT_PATTERNS), run as CloudWatch Logs
+    """The subscription filters' patterns (telemetry.AUDIT_LINE_PATTERNS), run as CloudWatch Logs
     reads them (tools/harness/filter_patterns.py) over every line the day left in each log: they
     pick out the lines the audit answers are read from, by their own definition here (Envoy's
     access lines carry every field of the access log formats; Orthanc's match its audit line)."""
@@ -443,7 +465,7 @@ def test_the_export_filters_select_every_audit_line_of_the_day_and_nothing_else(
         telemetry.ORTHANC_LOGS: lambda line: telemetry.orthanc_audit_event(line) is not None,
     }
     counts = {}
-    for component, pattern in telemetry.AUDIT_EXPORT_PATTERNS.items():
+    for component, pattern in telemetry.AUDIT_LINE_PATTERNS.items():
         selects = filter_patterns.compile_pattern(pattern)
         wanted = [line for line in logs[component] if audit_line[component](line)]
         assert [line for line in logs[component] if selects(line)] == wanted
@@ -452,3 +474,70 @@ def test_the_export_filters_select_every_audit_line_of_the_day_and_nothing_else(
         assert wanted and len(wanted) < len(logs[component])  # both kinds are in the log
         counts[component] = f"{len(wanted)} of {len(logs[component])} lines"
     runtime_report["audit: export filters select (audit lines of all lines)"] = counts
+
+
+def _subscription_batch(group: str, stream: str, events: list[tuple[int, str]]) -> dict[str, Any]:
+    """What CloudWatch Logs hands a subscribed Lambda function (base64 of gzipped JSON)."""
+    batch = {
+        "messageType": "DATA_MESSAGE",
+        "logGroup": group,
+        "logStream": stream,
+        "logEvents": [{"id": str(n), "timestamp": t, "message": m} for n, (t, m) in enumerate(events)],
+    }
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(batch).encode())).decode()}}
+
+
+def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
+    recorded: Recorded, sso_stack: Stack, runtime_report: dict[str, object]
+) -> None:
+    """The day's lines, as CloudWatch Logs would hand them over: each log's lines its subscription
+    filter selects (telemetry.AUDIT_LINE_PATTERNS, run by tools/harness/filter_patterns.py), one
+    batch per stream, through the copy function's own code into moto's CloudWatch Logs. The audit
+    group then holds exactly the audit lines, and `orthweb audit`'s queries on it give every access
+    of the day, as on the hosts' own groups."""
+    recorded.wait_for_the_logs()
+    audit_group = telemetry.log_group_name(STACK, telemetry.AUDIT_LOGS)
+    sources = {c: telemetry.log_group_name(STACK, c) for c in (telemetry.ENVOY_LOGS, telemetry.ORTHANC_LOGS)}
+    streams = {
+        telemetry.ENVOY_LOGS: {"harness/envoy": sso_stack.envoy_log},
+        telemetry.ORTHANC_LOGS: {
+            f"harness/orthanc-{i}": sso_stack.replica(i).log for i in range(1, sso_stack.replica_total + 1)
+        },
+    }
+    settings = json.loads(audit_copy.settings_document(audit_group, sorted(sources.values())))
+    base = int(time.time() * 1000) - 600_000  # what PutLogEvents accepts: the last 14 days
+    offset, selected = 0, []
+    # moto on loopback, as the harness's other AWS calls (an in-process mock would reset their state).
+    with LocalAws() as local:
+        logs = local.client("logs", "us-east-1")
+        logs.create_log_group(logGroupName=audit_group)
+        for component, files in streams.items():
+            selects = filter_patterns.compile_pattern(telemetry.AUDIT_LINE_PATTERNS[component])
+            for stream, path in files.items():
+                lines = path.read_text(errors="replace").splitlines()
+                events = [(base + offset + n, line) for n, line in enumerate(lines) if selects(line)]
+                offset += len(lines)
+                selected += events
+                batch = audit_copy.decode(_subscription_batch(sources[component], stream, events))
+                assert audit_copy.copy(batch, logs, settings) == len(events)
+        held = [
+            (event["timestamp"], event["message"])
+            for stream in logs.describe_log_streams(logGroupName=audit_group)["logStreams"]
+            for event in logs.get_log_events(
+                logGroupName=audit_group, logStreamName=stream["logStreamName"], startFromHead=True
+            )["events"]
+        ]
+    assert sorted(held) == sorted(selected)
+    assert {telemetry.orthanc_audit_event(m) is not None or m.startswith("{") for _, m in held} == {True}
+
+    def from_the_audit_group(group: str, query: str) -> list[dict[str, str]]:
+        assert group == audit_group
+        return insights.run(query, insights.records(sorted(held)))
+
+    answered = 0
+    for study, done in recorded.day.expected.items():
+        found = audit.answer(study, from_the_audit_group, audit_groups(STACK), user=None, ae=None)
+        assert sorted((a.who, a.action) for a in found) == sorted(done)
+        assert all(a.attributed for a in found)
+        answered += len(found)
+    runtime_report["audit: audit group, lines copied / accesses answered"] = f"{len(held)} / {answered}"

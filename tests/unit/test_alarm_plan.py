@@ -39,7 +39,8 @@ def plan(**overrides: Any) -> dict[str, AlarmRule[str]]:
 
 def test_every_host_and_the_database_get_their_alarms_with_unique_keys() -> None:
     rules = plan()
-    assert len(rules) == 2 * 6 + 4
+    # Six per host, four for the database, one for the audit copy.
+    assert len(rules) == 2 * 6 + 4 + 1
 
 
 def test_recovery_only_where_asked_and_only_on_the_status_check() -> None:

@@ -55,6 +55,8 @@ RULES: dict[str, tuple[str, ...]] = {
     # The answer type every input check raises: below the config, beside redaction.
     "orthweb.config.problems": ("pulumi", "orthweb.infra"),
     "orthweb.infra": (*OPERATOR_SIDE, *OFFLINE),
+    # Code Lambda runs: packaged alone, so nothing of orthweb, and no Pulumi.
+    "orthweb.infra.functions": ("orthweb", *PULUMI),
     "orthweb.host": (*OPERATOR_SIDE, *OFFLINE, "orthweb.infra", "orthweb.config", *PULUMI),
     "orthweb.clients": (*OPERATOR_SIDE, *OFFLINE, "orthweb.infra", "orthweb.host", "orthweb.config", *PULUMI, "boto3"),
     "orthweb.evaluate": ("orthweb.ops", "orthweb.commands"),

@@ -1,4 +1,4 @@
-"""The filter patterns that pick the audit lines for the locked audit bucket, against lines made to
+"""The filter patterns that pick the audit lines for the audit log group, against lines made to
 look like audit lines without being one. CloudWatch Logs User Guide, "Filter pattern syntax for
 metric filters, subscription filters, filter log events, and Live Tail" and its "Supported regular
 expressions (regex) syntax": a pattern is at most 1,024 characters; a regex sits between % signs,
@@ -15,8 +15,8 @@ import pytest
 from orthweb.shared import telemetry
 from tools.harness.filter_patterns import PatternError, compile_pattern
 
-ORTHANC = compile_pattern(telemetry.AUDIT_EXPORT_PATTERNS[telemetry.ORTHANC_LOGS])
-ENVOY = compile_pattern(telemetry.AUDIT_EXPORT_PATTERNS[telemetry.ENVOY_LOGS])
+ORTHANC = compile_pattern(telemetry.AUDIT_LINE_PATTERNS[telemetry.ORTHANC_LOGS])
+ENVOY = compile_pattern(telemetry.AUDIT_LINE_PATTERNS[telemetry.ENVOY_LOGS])
 EVENT = '{"event":"http","request_id":"r1","study":"1.2.3"}'
 
 ORTHANC_LINES = [
@@ -66,7 +66,7 @@ def test_only_envoys_access_lines_are_exported(line: str, audit: bool) -> None:
 
 
 def test_each_pattern_is_one_cloudwatch_logs_accepts() -> None:
-    for pattern in telemetry.AUDIT_EXPORT_PATTERNS.values():
+    for pattern in telemetry.AUDIT_LINE_PATTERNS.values():
         compile_pattern(pattern)  # refuses a character outside the regex dialect, or a longer pattern
         assert pattern.count("%") in (0, 2)
 

@@ -388,7 +388,7 @@ def host_runner(harness: Stack, tmp_path_factory: pytest.TempPathFactory) -> Loc
 def seed_log_events(cloud: AwsTelemetry, stack: str, *, silent: str | None = None, missing: str | None = None) -> None:
     """One event a minute old in each of the stack's log groups (an hour old in `silent`)."""
     now_ms = int(time.time() * 1000)
-    for component in telemetry.LOG_COMPONENTS:
+    for component in telemetry.STACK_LOG_GROUPS:
         if component == missing:
             continue
         group = telemetry.log_group_name(stack, component)

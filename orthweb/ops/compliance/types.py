@@ -38,6 +38,11 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
         "aws_cloudwatch_log_subscription_filter"
     ),
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": TerraformType("aws_kinesis_firehose_delivery_stream"),
+    # The function that copies audit lines into the audit log group, its dead-letter queue, and the
+    # log groups' permission to invoke it.
+    "aws:lambda/function:Function": TerraformType("aws_lambda_function"),
+    "aws:lambda/permission:Permission": TerraformType("aws_lambda_permission"),
+    "aws:sqs/queue:Queue": TerraformType("aws_sqs_queue"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": TerraformType(
         "aws_cloudwatch_metric_alarm", renames={"metricQueries": "metric_query"}
     ),

@@ -1,0 +1,173 @@
+"""The audit log group: the audit lines of Envoy and Orthanc copied, as they arrive, into one group
+under the stack key, kept `auditRetentionDays` (never less than the groups they come from), by a
+Lambda function that may write there and nowhere else, with a watched dead-letter queue.
+
+External rules encoded here: CloudWatch Logs User Guide, "Using CloudWatch Logs subscription
+filters" / "Example: Subscription filters with AWS Lambda" (logs.amazonaws.com invokes the function,
+the permission's source ARN is the group's ARN with ":*", and the source account); CloudWatch Logs
+API Reference, PutRetentionPolicy (the accepted retention values; 0 in the provider: never expire)
+and PutLogEvents (CreateLogStream and PutLogEvents on the stream's ARN); Lambda Developer Guide,
+"Asynchronous invocation" (a dead-letter queue receives an event after two retries; the execution
+role needs sqs:SendMessage, and kms:GenerateDataKey/Decrypt for an encrypted queue).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from parliament import analyze_policy_string
+
+from orthweb.evaluate import Evaluation, evaluate
+from orthweb.infra.functions import audit_copy
+from orthweb.ops.cost import estimate
+from orthweb.shared import telemetry
+
+GROUP = "orthweb-audit-lines-group"
+FUNCTION = "aws:lambda/function:Function"
+PERMISSION = "aws:lambda/permission:Permission"
+FILTER = "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SOURCES = (telemetry.ENVOY_LOGS, telemetry.ORTHANC_LOGS)
+ACCOUNT = "123456789012"
+
+
+def key_arn(stack: Evaluation) -> str:
+    return stack.named("orthweb-encryption-key").state["arn"]
+
+
+def group_arn(stack: Evaluation, component: str) -> str:
+    return f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{telemetry.log_group_name(stack.stack, component)}"
+
+
+def test_one_group_under_the_stack_key_kept_the_audit_days_or_longer(dev: Evaluation, prod: Evaluation) -> None:
+    for stack, days in ((prod, 2192), (dev, 365)):
+        group = stack.named(GROUP)
+        assert group.inputs["name"] == f"/orthweb/{stack.stack}/audit"
+        assert group.inputs["kmsKeyId"] == key_arn(stack)
+        # Prod: six years (2190) rounded up to what CloudWatch Logs accepts. Dev: a week of audit
+        # days, but never shorter than the hosts' own groups (365), so no line leaves it first.
+        assert group.inputs["retentionInDays"] == days
+        assert days >= stack.named("orthweb-monitoring-log-envoy").inputs["retentionInDays"]
+    # A stack that keeps its data keeps who saw it; a dev stack takes it along.
+    assert prod.named(GROUP).retain_on_delete and not dev.named(GROUP).retain_on_delete
+
+
+@pytest.mark.parametrize(("days", "kept"), [(3650, 3653), (3654, 0), (36500, 0)])
+def test_longer_audit_days_round_up_or_never_expire(empty_home: Path, days: int, kept: int) -> None:
+    stack = evaluate("prod", {"deploymentOptions": {"auditRetentionDays": days}}, home=empty_home)
+    assert stack.named(GROUP).inputs["retentionInDays"] == kept
+
+
+def test_only_the_audit_lines_of_envoy_and_orthanc_reach_the_function(stack: Evaluation) -> None:
+    function = stack.one(FUNCTION)
+    into_function = {
+        f.inputs["logGroup"]: f for f in stack.of_type(FILTER) if f.inputs["destinationArn"] == function.state["arn"]
+    }
+    assert set(into_function) == {telemetry.log_group_name(stack.stack, c) for c in SOURCES}
+    permissions = {p.inputs["sourceArn"]: p for p in stack.of_type(PERMISSION)}
+    assert set(permissions) == {f"{group_arn(stack, c)}:*" for c in SOURCES}
+    for component in SOURCES:
+        chosen = into_function[telemetry.log_group_name(stack.stack, component)]
+        assert chosen.inputs["filterPattern"] == telemetry.AUDIT_LINE_PATTERNS[component]
+        # No role: CloudWatch Logs invokes through the function's permission, which must exist first.
+        assert "roleArn" not in chosen.inputs
+        allowed = permissions[f"{group_arn(stack, component)}:*"]
+        assert allowed.urn in chosen.dependencies
+        assert allowed.inputs["principal"] == "logs.amazonaws.com"
+        assert allowed.inputs["action"] == "lambda:InvokeFunction"
+        assert allowed.inputs["sourceAccount"] == ACCOUNT
+        assert allowed.inputs["function"] == function.inputs["name"]
+
+
+def test_the_function_packages_this_file_and_its_settings_only(stack: Evaluation) -> None:
+    function = stack.one(FUNCTION).inputs
+    assert function["name"] == telemetry.audit_copy_function_name(stack.stack)
+    archive = function["code"]["archive"]
+    assert set(archive) == {"audit_copy.py", "settings.json"}
+    assert Path(archive["audit_copy.py"]["path"]) == Path(audit_copy.__file__)
+    settings = json.loads(archive["settings.json"]["text"])
+    assert settings == {
+        "log_group": telemetry.log_group_name(stack.stack, telemetry.AUDIT_LOGS),
+        "sources": [telemetry.log_group_name(stack.stack, c) for c in SOURCES],
+    }
+    assert function["handler"] == "audit_copy.handler" and callable(audit_copy.handler)
+    assert function["runtime"].startswith("python3.") and function["architectures"] == ["arm64"]
+    # Nothing in environment variables (they would need their own key); failures to the queue.
+    assert "environment" not in function
+    queue = stack.named("orthweb-audit-lines-failed-batches")
+    assert function["deadLetterConfig"] == {"targetArn": queue.state["arn"]}
+    own_log = stack.named("orthweb-audit-lines-function-log").inputs
+    assert function["loggingConfig"]["logGroup"] == own_log["name"] == f"/aws/lambda/{function['name']}"
+    assert own_log["kmsKeyId"] == key_arn(stack)
+
+
+def test_the_packaged_file_needs_nothing_lambda_lacks() -> None:
+    """Lambda's Python runtime has the standard library and boto3; nothing of orthweb is packaged."""
+    tree = ast.parse(Path(audit_copy.__file__).read_text())
+    imported = {
+        (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported - set(sys.stdlib_module_names) == {"boto3"}
+
+
+def role_documents(stack: Evaluation) -> tuple[dict[str, Any], dict[str, Any]]:
+    role = stack.named("orthweb-audit-lines-role")
+    (policy,) = [p for p in stack.of_type(ROLE_POLICY) if p.inputs["role"] == role.id]
+    return json.loads(role.inputs["assumeRolePolicy"]), json.loads(policy.inputs["policy"])
+
+
+def test_the_function_may_write_audit_lines_and_nothing_else(stack: Evaluation) -> None:
+    trust, permissions = role_documents(stack)
+    (assume,) = trust["Statement"]
+    assert assume["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert assume["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert stack.one(FUNCTION).inputs["role"] == stack.named("orthweb-audit-lines-role").state["arn"]
+    by_sid = {s["Sid"]: s for s in permissions["Statement"]}
+    assert set(by_sid) == {"WriteAuditLines", "KeepFailedBatches", "EncryptFailedBatchesThroughSqs"}
+    own = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{telemetry.audit_copy_function_name(stack.stack)}"
+    write = by_sid["WriteAuditLines"]
+    assert write["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # The audit group's streams and its own log: not the hosts' groups, never a group-wide action.
+    assert write["Resource"] == [f"{group_arn(stack, telemetry.AUDIT_LOGS)}:log-stream:*", f"{own}:log-stream:*"]
+    assert by_sid["KeepFailedBatches"]["Resource"] == stack.named("orthweb-audit-lines-failed-batches").state["arn"]
+    assert by_sid["KeepFailedBatches"]["Action"] == "sqs:SendMessage"
+    kms = by_sid["EncryptFailedBatchesThroughSqs"]
+    assert kms["Resource"] == key_arn(stack)
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
+    actions = [a for s in by_sid.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not [a for a in actions if "Delete" in a or "Get" in a or "*" in a]
+    assert [(f.issue, f.detail) for f in analyze_policy_string(json.dumps(permissions)).findings] == []
+
+
+def test_a_failed_batch_is_kept_encrypted_and_raises_an_alarm(stack: Evaluation) -> None:
+    queue = stack.named("orthweb-audit-lines-failed-batches").inputs
+    assert queue["name"] == telemetry.audit_copy_failed_queue_name(stack.stack)
+    assert queue["kmsMasterKeyId"] == key_arn(stack)
+    assert queue["messageRetentionSeconds"] == 14 * 24 * 3600
+    alarm = stack.named("orthweb-monitoring-audit-copy-failed").inputs
+    assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["dimensions"] == {"QueueName": queue["name"]}
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1.0)
+    assert alarm["alarmActions"] == [stack.named("orthweb-monitoring-alarms").state["arn"]]
+
+
+def test_the_key_lets_cloudwatch_logs_encrypt_the_audit_group_and_the_functions_log(stack: Evaluation) -> None:
+    policy = json.loads(stack.named("orthweb-encryption-key").inputs["policy"])
+    (logs,) = [s for s in policy["Statement"] if s.get("Sid") == "CloudWatchLogsEncryption"]
+    groups = logs["Condition"]["StringLike"]["kms:EncryptionContext:aws:logs:arn"]
+    own = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{telemetry.audit_copy_function_name(stack.stack)}"
+    assert group_arn(stack, telemetry.AUDIT_LOGS) in groups and own in groups
+
+
+def test_the_plan_prices_the_copy_at_a_stated_volume(stack: Evaluation) -> None:
+    (line,) = [i for i in estimate(stack.resources, "us-east-1").items if i.item.startswith("Lambda and CloudWatch")]
+    assert line.usage_based and line.note is not None
+    assert "$0.50 per GB ingested ($5.00)" in line.note and "10 GB of audit lines" in line.note
