@@ -1,6 +1,9 @@
-"""`python -m orthweb audit`: who accessed a study, when, from where, with what result.
+"""`python -m orthweb audit`: who accessed a study, when, from where, with what result; or which
+studies one person or one AE title accessed.
 
 python -m orthweb audit --stack prod --study 1.2.840.113619.2.55.3 --since 90d [--user U] [--ae AE] [--json]
+python -m orthweb audit --stack prod --user ana@example.org --since 30d [--json]
+python -m orthweb audit --stack prod --ae CT_SCANNER_1 --since 7d [--json]
 """
 
 from __future__ import annotations
@@ -13,11 +16,23 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from orthweb.commands.common import add_deployed_stack_arguments, selected_pulumi_stack, stack_region
-from orthweb.ops.audit import Access, Runner, answer, as_json, check_inputs, cloudwatch_runner, since_seconds
+from orthweb.ops.audit import (
+    Access,
+    Runner,
+    answer,
+    answer_ae,
+    answer_person,
+    as_json,
+    check_inputs,
+    cloudwatch_runner,
+    since_seconds,
+)
 from orthweb.ops.aws import OpsError, open_clients
 from orthweb.shared import telemetry
 
 COLUMNS = ("time", "who", "source", "action", "status", "bytes", "instance")
+# Without --study each row says which study it touched.
+COLUMNS_WITH_STUDY = ("time", "who", "source", "action", "status", "bytes", "study", "instance")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore[reportPrivateUsage]
@@ -32,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pyright: ignore
         ),
     )
     add_deployed_stack_arguments(parser)
-    parser.add_argument("--study", required=True, help="the study's StudyInstanceUID")
+    parser.add_argument("--study", help="the study's StudyInstanceUID (without it: every study --user or --ae touched)")
     parser.add_argument("--since", default="90d", help="how far back: a number and d, h or m (default: 90d)")
-    parser.add_argument("--user", help="only this person's web accesses (sign-in user name or subject)")
-    parser.add_argument("--ae", help="only what this DICOM AE title did")
+    parser.add_argument("--user", help="this person's web accesses (sign-in user name or subject)")
+    parser.add_argument("--ae", help="what this DICOM AE title did")
     parser.add_argument("--json", action="store_true", help="the rows as JSON")
     parser.set_defaults(func=run)
 
@@ -53,7 +68,12 @@ def run(args: argparse.Namespace, *, runner: Runner | None = None, out: TextIO |
             runner = cloudwatch_runner(opened["logs"], end - seconds, end)
         groups = audit_groups(stack)
         started = time.monotonic()
-        found = answer(args.study, runner, groups, user=args.user, ae=args.ae)
+        if args.study is not None:
+            found = answer(args.study, runner, groups, user=args.user, ae=args.ae)
+        elif args.user is not None:
+            found = answer_person(args.user, runner, groups)
+        else:
+            found = answer_ae(args.ae, runner, groups)
         took = time.monotonic() - started
     except OpsError as error:
         print(f"orthweb audit: {error}", file=sys.stderr, flush=True)
@@ -62,10 +82,15 @@ def run(args: argparse.Namespace, *, runner: Runner | None = None, out: TextIO |
         json.dump(as_json(found), stream, indent=2)
         stream.write("\n")
     else:
-        stream.write(table(found))
+        stream.write(table(found, COLUMNS if args.study is not None else COLUMNS_WITH_STUDY))
     unattributed = sum(1 for a in found if not a.attributed)
+    about = (
+        f"to study {args.study}"
+        if args.study is not None
+        else f"by {args.user or 'AE ' + args.ae} to {len({a.study for a in found if a.study})} studies"
+    )
     print(
-        f"orthweb audit: {len(found)} accesses to study {args.study} in the last {args.since}"
+        f"orthweb audit: {len(found)} accesses {about} in the last {args.since}"
         f" ({unattributed} not attributable to a person or AE title), answered in {took:.1f} s",
         file=sys.stderr,
     )
@@ -78,7 +103,7 @@ def audit_groups(stack: str) -> dict[str, str]:
     return {telemetry.ORTHANC_LOGS: group, telemetry.ENVOY_LOGS: group}
 
 
-def table(accesses: Sequence[Access]) -> str:
-    rows = [COLUMNS] + [tuple(str(getattr(a, c)) for c in COLUMNS) for a in accesses]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+def table(accesses: Sequence[Access], columns: Sequence[str] = COLUMNS) -> str:
+    rows = [tuple(columns)] + [tuple(str(getattr(a, c)) or "-" for c in columns) for a in accesses]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     return "".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in rows)

@@ -442,11 +442,6 @@ def _backup_vault(r: NewResource) -> Fabricated:
     return name, {"arn": f"arn:{r.partition}:backup:{r.region}:{MOCK_ACCOUNT}:backup-vault:{name}", "name": name}
 
 
-def _delivery_stream(r: NewResource) -> Fabricated:
-    name = r.inputs.get("name") or r.default_id
-    return name, {"arn": f"arn:{r.partition}:firehose:{r.region}:{MOCK_ACCOUNT}:deliverystream/{name}", "name": name}
-
-
 def _lambda_function(r: NewResource) -> Fabricated:
     name = r.inputs.get("name") or r.default_id
     return name, {"arn": f"arn:{r.partition}:lambda:{r.region}:{MOCK_ACCOUNT}:function:{name}", "name": name}
@@ -462,7 +457,6 @@ AWS_PROVIDER = "pulumi:providers:aws"
 
 _RESOURCES: dict[str, Callable[[NewResource], Fabricated]] = {
     "aws:backup/vault:Vault": _backup_vault,
-    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": _delivery_stream,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:ec2/instance:Instance": _ec2_instance,
     "aws:ec2/eip:Eip": _elastic_ip_allocation,

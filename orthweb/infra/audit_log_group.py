@@ -1,13 +1,17 @@
 """The audit log group: every audit line of the stack in one group nobody else writes to, kept
-`auditRetentionDays`, which `orthweb audit` asks.
+`auditRetentionDays`, which `orthweb audit` asks; and the same lines, as they arrive, in files the
+audit bucket's Object Lock keeps.
 
 The hosts write their lines where they always do (Docker's awslogs driver, into the Envoy and
 Orthanc groups, kept `logRetentionDays` for operations). A subscription filter on each of those
 groups selects the audit lines (telemetry.AUDIT_LINE_PATTERNS) and hands them to a small Lambda
-function (orthweb/infra/functions/audit_copy.py), which writes them unchanged into the audit group. A
-group cannot subscribe to another group directly: subscription filters deliver only to Kinesis,
-Firehose, Lambda or OpenSearch. A batch the function cannot copy is retried twice by Lambda, then
-kept 14 days in a dead-letter queue that an alarm watches (alarm_plan.audit_rules).
+function (orthweb/infra/functions/audit_copy.py), which keeps each batch as a file in the audit
+bucket, then writes its lines unchanged into the audit group. A group cannot subscribe to another
+group directly: subscription filters deliver only to Kinesis, Firehose, Lambda or OpenSearch. The
+function writes the files itself, with the Content-MD5 S3 requires of uploads to a bucket with a
+default retention, rather than through Firehose, for which no statement was found that its uploads
+carry one. A batch the function cannot copy is retried twice by Lambda, then kept 14 days in a
+dead-letter queue that an alarm watches (alarm_plan.audit_rules).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from orthweb.infra.durability import Durability
 from orthweb.infra.functions import audit_copy
 from orthweb.infra.tags import describe, stack_tags
 from orthweb.shared import telemetry
-from orthweb.shared.constants import aws_name
+from orthweb.shared.constants import AUDIT_LINES_PREFIX, aws_name
 
 HANDLER_FILE = Path(audit_copy.__file__)
 RUNTIME = "python3.12"
@@ -41,6 +45,9 @@ class AuditLogGroupArgs:
     key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     region: pulumi.Input[str]
+    # The Object Lock audit bucket: each batch becomes a file under AUDIT_LINES_PREFIX.
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
     # Component (telemetry.ENVOY_LOGS, ORTHANC_LOGS) -> the group whose audit lines are copied.
     sources: Mapping[str, aws.cloudwatch.LogGroup]
     # The days the lines are kept, and whether `pulumi destroy` leaves the group.
@@ -106,12 +113,21 @@ class AuditLogGroup(pulumi.ComponentResource):
             audit_group_arn=self.group.arn,
             own_group_arn=own_log.arn,
             queue_arn=self.failed_batches.arn,
+            bucket_arn=args.bucket_arn,
             key_arn=args.key_arn,
             region=args.region,
         ).apply(lambda v: policies.to_json(policies.audit_copy_permissions(**v)))
         policy = aws.iam.RolePolicy(f"{self._name}-policy", role=role.id, policy=permissions, opts=child)
-        settings = audit_copy.settings_document(
-            self.group_name, [telemetry.log_group_name(args.stack, component) for component in sorted(args.sources)]
+        sources = [telemetry.log_group_name(args.stack, component) for component in sorted(args.sources)]
+        code = pulumi.Output.from_input(args.bucket_name).apply(
+            lambda bucket: pulumi.AssetArchive(
+                {
+                    HANDLER_FILE.name: pulumi.FileAsset(str(HANDLER_FILE)),
+                    audit_copy.SETTINGS_FILE.name: pulumi.StringAsset(
+                        audit_copy.settings_document(self.group_name, sources, bucket, AUDIT_LINES_PREFIX)
+                    ),
+                }
+            )
         )
         return aws.lambda_.Function(
             f"{self._name}-function",
@@ -121,12 +137,7 @@ class AuditLogGroup(pulumi.ComponentResource):
             runtime=RUNTIME,
             handler=f"{HANDLER_FILE.stem}.handler",
             architectures=["arm64"],
-            code=pulumi.AssetArchive(
-                {
-                    HANDLER_FILE.name: pulumi.FileAsset(str(HANDLER_FILE)),
-                    audit_copy.SETTINGS_FILE.name: pulumi.StringAsset(settings),
-                }
-            ),
+            code=code,
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self.failed_batches.arn),

@@ -13,7 +13,6 @@ from typing import Any
 from orthweb.shared import telemetry
 from orthweb.shared.constants import (
     ACCESS_LOGS_PREFIX,
-    AUDIT_LINES_ERRORS_PREFIX,
     AUDIT_LINES_PREFIX,
     BUNDLE_PREFIX,
     FLOW_LOGS_PREFIX,
@@ -454,92 +453,6 @@ def audit_bucket_policy(*, bucket_arn: str, trail_arn: str, account_id: str) -> 
     }
 
 
-def audit_stream_name(stack: str) -> str:
-    """The Firehose stream carrying the stack's audit lines into the audit bucket."""
-    return aws_name(stack, "audit-lines")
-
-
-def firehose_assume_role(account_id: str) -> Document:
-    # The external id Firehose sends is the account's id (Firehose Developer Guide, "Grant Firehose
-    # access to an Amazon S3 destination"): no other account's stream can take the role.
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "firehose.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"sts:ExternalId": account_id}},
-            }
-        ],
-    }
-
-
-def audit_delivery_permissions(*, bucket_arn: str, key_arn: str, region: str) -> Document:
-    """Firehose writes the audit lines under their prefixes of the audit bucket (the S3 actions of the
-    Firehose guide's S3 destination role, objects under those prefixes only; no deletion), and uses
-    the stack key only through S3, for this bucket."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "FindAuditBucket",
-                "Effect": "Allow",
-                "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "WriteAuditLines",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
-                "Resource": [f"{bucket_arn}/{AUDIT_LINES_PREFIX}*", f"{bucket_arn}/{AUDIT_LINES_ERRORS_PREFIX}*"],
-            },
-            {
-                "Sid": "EncryptAuditLinesThroughS3",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": key_arn,
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
-                    # With an S3 Bucket Key the context is the bucket's ARN, without one the object's.
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/*"]},
-                },
-            },
-        ],
-    }
-
-
-def logs_assume_role(*, partition: str, region: str, account_id: str) -> Document:
-    """CloudWatch Logs, for this account's log groups in this region (the subscription filter
-    guide's trust policy, with its confused-deputy condition)."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringLike": {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"}},
-            }
-        ],
-    }
-
-
-def audit_subscription_permissions(stream_arn: str) -> Document:
-    """CloudWatch Logs hands the selected lines to the stack's audit stream, and to no other."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "DeliverAuditLines",
-                "Effect": "Allow",
-                "Action": ["firehose:PutRecord", "firehose:PutRecordBatch"],
-                "Resource": stream_arn,
-            }
-        ],
-    }
-
-
 def lambda_assume_role(account_id: str) -> Document:
     """AWS Lambda, for this account's functions only."""
     return {
@@ -556,14 +469,32 @@ def lambda_assume_role(account_id: str) -> Document:
 
 
 def audit_copy_permissions(
-    *, audit_group_arn: str, own_group_arn: str, queue_arn: str, key_arn: str, region: str
+    *, audit_group_arn: str, own_group_arn: str, queue_arn: str, bucket_arn: str, key_arn: str, region: str
 ) -> Document:
-    """The copy function writes lines into the audit group's streams and its own log, and a batch it
-    could not copy into its dead-letter queue (encrypted with the stack key, used only through SQS).
-    It reads nothing and deletes nothing."""
+    """The copy function keeps each batch as a new file under the audit bucket's `audit-lines/`
+    (encrypted with the stack key, used only through S3 for that bucket), writes the lines into the
+    audit group's streams and its own log, and a batch it could not copy into its dead-letter queue
+    (the stack key, used only through SQS). It reads nothing and deletes nothing."""
     return {
         "Version": VERSION,
         "Statement": [
+            {
+                "Sid": "KeepAuditFiles",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/{AUDIT_LINES_PREFIX}*",
+            },
+            {
+                "Sid": "EncryptAuditFilesThroughS3",
+                "Effect": "Allow",
+                "Action": "kms:GenerateDataKey",
+                "Resource": key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                    # With an S3 Bucket Key the context is the bucket's ARN, without one the object's.
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/*"]},
+                },
+            },
             {
                 "Sid": "WriteAuditLines",
                 "Effect": "Allow",

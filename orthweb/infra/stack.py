@@ -16,7 +16,6 @@ import pulumi_random as random
 from orthweb.config.stack_config import StackConfig
 from orthweb.infra import instance_types, principals
 from orthweb.infra.app_secrets import AppSecrets, AppSecretsArgs
-from orthweb.infra.audit_export import AuditExport, AuditExportArgs
 from orthweb.infra.audit_log_group import AuditLogGroup, AuditLogGroupArgs
 from orthweb.infra.audit_trail import AuditTrail, AuditTrailArgs
 from orthweb.infra.autoscaling_role import AutoScalingRole, AutoScalingRoleArgs
@@ -132,8 +131,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     backup = _create_backup(cfg, target, key, database, storage)
     audit = _create_audit_trail(cfg, target, key, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier, vpn)
-    audit_lines = _create_audit_log_group(cfg, target, key, monitoring)
-    _create_audit_export(cfg, target, key, audit, audit_lines)
+    _create_audit_log_group(cfg, target, key, audit, monitoring)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
         site_address=site_address,
@@ -270,7 +268,7 @@ def _create_audit_trail(cfg: StackConfig, target: _Target, key: EncryptionKey, s
 
 
 def _create_audit_log_group(
-    cfg: StackConfig, target: _Target, key: EncryptionKey, monitoring: Monitoring
+    cfg: StackConfig, target: _Target, key: EncryptionKey, audit: AuditTrail, monitoring: Monitoring
 ) -> AuditLogGroup:
     sources = (telemetry.ENVOY_LOGS, telemetry.ORTHANC_LOGS)
     return AuditLogGroup(
@@ -280,26 +278,11 @@ def _create_audit_log_group(
             key_arn=key.arn,
             account_id=target.account_id,
             region=target.region,
+            bucket_name=audit.bucket.bucket,
+            bucket_arn=audit.bucket.arn,
             sources={component: monitoring.log_groups[component] for component in sources},
             durability=cfg.durability,
             log_retention_days=cfg.options.log_retention_days,
-        ),
-    )
-
-
-def _create_audit_export(
-    cfg: StackConfig, target: _Target, key: EncryptionKey, audit: AuditTrail, audit_lines: AuditLogGroup
-) -> AuditExport:
-    return AuditExport(
-        f"{NAME}-audit-export",
-        AuditExportArgs(
-            stack=cfg.stack,
-            key_arn=key.arn,
-            account_id=target.account_id,
-            partition=target.partition,
-            region=target.region,
-            bucket_arn=audit.bucket.arn,
-            audit_group=audit_lines.group,
         ),
     )
 

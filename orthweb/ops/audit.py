@@ -58,13 +58,20 @@ def _one_of(values: Iterable[str]) -> str:
     return "/(^|,)(" + "|".join(re.escape(v) for v in values) + ")(,|$)/"
 
 
-def orthanc_query(study: str, ae: str | None = None) -> str:
-    """Orthanc's audit lines that name `study` (and, with `ae`, only what that AE title did)."""
+def orthanc_query(
+    study: str | None, ae: str | None = None, request_ids: Sequence[str] = (), stored: Sequence[str] = ()
+) -> str:
+    """Orthanc's audit lines that name `study` (and, with `ae`, only what that AE title did); without
+    a study, those of these requests or stored instances, or everything `ae` did."""
     parses = [f'parse @message /"{name}":"(?<{name}>[^"]*)"/' for name in telemetry.AUDIT_LINE_FIELDS]
+    wanted = [f"request_id in [{', '.join(_quoted(r) for r in request_ids)}]"] if request_ids else []
+    if stored:
+        wanted.append(f"orthanc_id in [{', '.join(_quoted(i) for i in stored)}]")
     lines = [
         f"filter @message like /{telemetry.ORTHANC_AUDIT_PREFIX}/",
         *parses,
-        f"filter study = {_quoted(study)}",
+        *([f"filter study = {_quoted(study)}"] if study else []),
+        *([f"filter {' or '.join(wanted)}"] if wanted else []),
         *([f"filter remote_aet = {_quoted(ae)}"] if ae else []),
         f"fields @timestamp, {', '.join(telemetry.AUDIT_LINE_FIELDS)}",
         "sort @timestamp asc",
@@ -84,6 +91,18 @@ def envoy_query(request_ids: Sequence[str], stored: Sequence[str], study: str, u
         "filter ispresent(method)",
         f"filter {' or '.join(wanted)}",
         *([f"filter user = {_quoted(user)} or subject = {_quoted(user)}"] if user else []),
+        f"fields @timestamp, {', '.join(ENVOY_FIELDS + ENVOY_REFERENCE_FIELDS)}, groups.0, groups.1, groups.2",
+        "sort @timestamp asc",
+        f"limit {ROW_LIMIT}",
+    ]
+    return "\n| ".join(lines)
+
+
+def person_query(user: str) -> str:
+    """Envoy's lines of one person's requests (by sign-in user name or subject)."""
+    lines = [
+        "filter ispresent(method)",
+        f"filter user = {_quoted(user)} or subject = {_quoted(user)}",
         f"fields @timestamp, {', '.join(ENVOY_FIELDS + ENVOY_REFERENCE_FIELDS)}, groups.0, groups.1, groups.2",
         "sort @timestamp asc",
         f"limit {ROW_LIMIT}",
@@ -155,32 +174,53 @@ def _dicom(event: Mapping[str, str], study: str) -> Access:
     )
 
 
-def join(study: str, orthanc_rows: Sequence[Row], envoy_rows: Sequence[Row]) -> list[Access]:
-    """One row per access: each web request once (however many instances it touched), each
-    instance a DICOM caller stored once, each C-FIND once."""
+def accesses_in(orthanc_rows: Sequence[Row], envoy_rows: Sequence[Row], *, unnamed: bool = False) -> list[Access]:
+    """One row per access to each study: each web request once per study it touched, each instance
+    a DICOM caller stored once, each C-FIND once (`unnamed`: also a C-FIND that names no study)."""
     by_request = {row["request_id"]: row for row in envoy_rows if row.get("request_id")}
-    accesses: dict[str, Access] = {}
+    stored = {
+        e["orthanc_id"]: e
+        for e in orthanc_rows
+        if e.get("event") == telemetry.AUDIT_EVENT_STORED and e.get("orthanc_id")
+    }
+    found: dict[tuple[str, str], Access] = {}
     for event in orthanc_rows:
-        kind = event.get("event")
-        if kind == telemetry.AUDIT_EVENT_HTTP and event.get("request_id") in by_request:
-            accesses.setdefault(event["request_id"], _web(by_request[event["request_id"]], event, study))
-        elif kind == telemetry.AUDIT_EVENT_STORED and event.get("origin") == "DicomProtocol":
-            accesses[f"stored:{event.get('orthanc_id')}:{event.get('@timestamp')}"] = _dicom(event, study)
-        elif kind == telemetry.AUDIT_EVENT_FIND:
-            accesses[f"find:{event.get('@timestamp')}:{event.get('remote_aet')}"] = _dicom(event, study)
-    stored = {e.get("orthanc_id"): e for e in orthanc_rows if e.get("event") == telemetry.AUDIT_EVENT_STORED}
+        kind, study = event.get("event"), event.get("study") or ""
+        if kind == telemetry.AUDIT_EVENT_HTTP and study and event.get("request_id") in by_request:
+            found.setdefault((event["request_id"], study), _web(by_request[event["request_id"]], event, study))
+        elif kind == telemetry.AUDIT_EVENT_STORED and study and event.get("origin") == "DicomProtocol":
+            found[(f"stored:{event.get('orthanc_id')}:{event.get('@timestamp')}", study)] = _dicom(event, study)
+        elif kind == telemetry.AUDIT_EVENT_FIND and (study or unnamed):
+            found[(f"find:{event.get('@timestamp')}:{event.get('remote_aet')}", study)] = _dicom(event, study)
     for line in envoy_rows:
-        ids = [i for i in (line.get("stored") or "").split(",") if i in stored]
-        names_study = study in (line.get("studies") or "").split(",")
-        if (ids or names_study) and line.get("request_id"):
-            event = stored[ids[0]] if ids else {}
-            accesses.setdefault(line["request_id"], _web(line, event, study))
-    return sorted(accesses.values(), key=lambda a: a.time)
+        request = line.get("request_id")
+        if not request:
+            continue
+        for study in (line.get("studies") or "").split(","):
+            if study:
+                found.setdefault((request, study), _web(line, {}, study))
+        for orthanc_id in (line.get("stored") or "").split(","):
+            event = stored.get(orthanc_id)
+            if event is not None and event.get("study"):
+                found.setdefault((request, event["study"]), _web(line, event, event["study"]))
+    return sorted(found.values(), key=lambda a: (a.time, a.study))
 
 
-def check_inputs(study: str, *, user: str | None, ae: str | None) -> None:
+def join(study: str, orthanc_rows: Sequence[Row], envoy_rows: Sequence[Row]) -> list[Access]:
+    """The accesses to one study."""
+    return [a for a in accesses_in(orthanc_rows, envoy_rows) if a.study == study]
+
+
+def check_inputs(study: str | None, *, user: str | None, ae: str | None) -> None:
     """What goes into a query text: nothing that could end a quoted value or a regex."""
-    if not UID.match(study) or len(study) > 64:
+    if study is None and user is None and ae is None:
+        raise OpsError("nothing to ask about", hint="give --study UID, --user NAME or --ae TITLE")
+    if study is None and user is not None and ae is not None:
+        raise OpsError(
+            "--user and --ae without --study ask two questions",
+            hint="--user lists a person's web accesses, --ae an AE title's DICOM ones: give one, or add --study",
+        )
+    if study is not None and (not UID.match(study) or len(study) > 64):
         raise OpsError(f"--study {study!r} is not a DICOM UID", hint="digits and dots, at most 64, e.g. 1.2.840.1")
     if ae is not None and (not AE_TITLE.match(ae) or '"' in ae or "\\" in ae):
         raise OpsError(f"--ae {ae!r} is not an AE title", hint="1 to 16 printable characters, no quote or backslash")
@@ -202,6 +242,26 @@ def answer(study: str, run: Runner, groups: Mapping[str, str], *, user: str | No
         envoy_rows += run(groups[telemetry.ENVOY_LOGS], envoy_query(batch_ids, batch_stored, study, user))
     found = join(study, orthanc_rows, envoy_rows)
     return [a for a in found if a.request_id] if user is not None else found
+
+
+def answer_person(user: str, run: Runner, groups: Mapping[str, str]) -> list[Access]:
+    """Every study one person's web requests touched: their requests first, then Orthanc's lines of
+    those requests and of the instances their uploads stored."""
+    check_inputs(None, user=user, ae=None)
+    envoy_rows = run(groups[telemetry.ENVOY_LOGS], person_query(user))
+    request_ids = sorted({r["request_id"] for r in envoy_rows if r.get("request_id")})
+    stored = sorted({i for r in envoy_rows for i in (r.get("stored") or "").split(",") if i})
+    orthanc_rows: list[Row] = []
+    for start in range(0, max(len(request_ids), len(stored)), IDS_PER_QUERY):
+        batch_ids, batch_stored = request_ids[start : start + IDS_PER_QUERY], stored[start : start + IDS_PER_QUERY]
+        orthanc_rows += run(groups[telemetry.ORTHANC_LOGS], orthanc_query(None, None, batch_ids, batch_stored))
+    return accesses_in(orthanc_rows, envoy_rows)
+
+
+def answer_ae(ae: str, run: Runner, groups: Mapping[str, str]) -> list[Access]:
+    """Every store and query one AE title made, study by study (a C-FIND naming no study too)."""
+    check_inputs(None, user=None, ae=ae)
+    return accesses_in(run(groups[telemetry.ORTHANC_LOGS], orthanc_query(None, ae)), [], unnamed=True)
 
 
 def as_json(accesses: Sequence[Access]) -> list[dict[str, Any]]:

@@ -41,10 +41,9 @@ BACKUP_VAULT: Final = "aws:backup/vault:Vault"
 BUCKET_LIFECYCLE: Final = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 # CloudTrail bills its data events by the 100,000 (cost.py states the rate per stated volume).
 TRAIL: Final = "aws:cloudtrail/trail:Trail"
-# Firehose bills the audit lines it carries by the GB ingested (cost.py states the rate per stated volume).
-AUDIT_STREAM: Final = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
-# The function that copies the audit lines into the audit log group: requests and GB-seconds, and
-# the lines it writes are ingested and stored a second time (cost.py states the rates per stated volume).
+# The function that copies the audit lines into the audit log group and the audit bucket: requests
+# and GB-seconds, the lines ingested and stored a second time, a PUT and S3 storage per batch
+# (cost.py states the rates per stated volume).
 AUDIT_COPY_FUNCTION: Final = "aws:lambda/function:Function"
 # Its dead-letter queue holds only batches it could not copy: SQS requests, in the free tier.
 AUDIT_COPY_QUEUE: Final = "aws:sqs/queue:Queue"
@@ -87,15 +86,10 @@ USAGE_BASED: Final[dict[str, tuple[str, str, str]]] = {
         "event",
         "data events recorded, then S3 storage of the log files",
     ),
-    AUDIT_STREAM: (
-        "Firehose: the audit lines carried into the audit bucket",
-        "GB",
-        "GB ingested, then S3 storage of the files",
-    ),
     AUDIT_COPY_FUNCTION: (
-        "Lambda and CloudWatch Logs: the audit lines copied into the audit log group",
+        "Lambda, CloudWatch Logs and S3: the audit lines copied into the audit log group and bucket",
         "GB",
-        "Lambda requests and GB-seconds, then the lines ingested and stored in the audit group",
+        "Lambda requests and GB-seconds, the lines ingested and stored in the audit group, a PUT per batch",
     ),
     AUDIT_COPY_QUEUE: (
         "SQS: audit batches that could not be copied",
@@ -152,7 +146,7 @@ FREE: Final = frozenset(
         "aws:s3/bucketVersioning:BucketVersioning",
         # Object Lock is free; the locked log files are billed as S3 storage.
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
-        # A subscription filter bills nothing itself; the stream it feeds bills what it carries.
+        # A subscription filter bills nothing itself; the function it invokes bills what it copies.
         # Nor does a function's permission to be invoked.
         "aws:lambda/permission:Permission",
         "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter",

@@ -22,7 +22,6 @@ from orthweb.evaluate.model import plain
 from orthweb.ops import billable
 from orthweb.ops.billable import (
     AUDIT_COPY_FUNCTION,
-    AUDIT_STREAM,
     BACKUP_VAULT,
     BUCKET_LIFECYCLE,
     DASHBOARD,
@@ -374,7 +373,6 @@ def estimate(
     _price_sign_in(build, records)
     _price_backups(build, records)
     _price_audit_trail(build, records)
-    _price_audit_export(build, records)
     _price_audit_copy(build, records)
     _price_storage_classes(build, records)
     _price_vpn(build, records)
@@ -694,23 +692,8 @@ def _price_audit_trail(build: _Builder, records: list[ResourceLike]) -> None:
     )
 
 
-# The audit lines a month the export's line is worked out for (a stated volume, not a forecast).
+# The audit lines a month the copy's line is worked out for (a stated volume, not a forecast).
 STATED_AUDIT_LINES_GB = 10
-
-
-def _price_audit_export(build: _Builder, records: list[ResourceLike]) -> None:
-    """Firehose bills each GB it ingests; the files it writes are S3 storage kept for the lock's days."""
-    if not any(r.type == AUDIT_STREAM for r in records):
-        return
-    per_gb, _ = build.table.flat("firehose_ingested_gb")
-    item, unit, _what = billable.USAGE_BASED[AUDIT_STREAM]
-    build.usage(
-        item,
-        unit,
-        f"usage-based, not included: ${per_gb} per GB ingested, each batch rounded up to 5 KB "
-        f"(${per_gb * STATED_AUDIT_LINES_GB:,.2f} a month for {STATED_AUDIT_LINES_GB} GB of audit lines), "
-        "then the files in the audit bucket as S3 storage, kept `auditRetentionDays`",
-    )
 
 
 # A batch CloudWatch Logs hands the copy function, and how long copying one takes (stated, for the
@@ -720,7 +703,8 @@ STATED_COPY_SECONDS = 0.2
 
 
 def _price_audit_copy(build: _Builder, records: list[ResourceLike]) -> None:
-    """The copy function's requests and GB-seconds, and the audit group's ingestion and storage."""
+    """The copy function's requests and GB-seconds, the audit group's ingestion and storage, and a PUT
+    per batch into the audit bucket."""
     functions = [r for r in records if r.type == AUDIT_COPY_FUNCTION]
     if not functions:
         return
@@ -737,13 +721,20 @@ def _price_audit_copy(build: _Builder, records: list[ResourceLike]) -> None:
         if ingest is not None and stored is not None
         else f"the audit group at CloudWatch Logs' rates for {build.region}"
     )
+    put, _ = build.regional("s3_put_1000")
+    files = (
+        f"; each batch one file in the audit bucket (${put * batches / 1000:,.2f} of PUT requests at ${put} per "
+        "1,000, then S3 storage, kept `auditRetentionDays`)"
+        if put is not None
+        else "; each batch one file in the audit bucket (PUT requests and S3 storage at the region's rates)"
+    )
     item, unit, _what = billable.USAGE_BASED[AUDIT_COPY_FUNCTION]
     build.usage(
         item,
         unit,
         f"usage-based, not included: for {STATED_AUDIT_LINES_GB} GB of audit lines a month, Lambda "
         f"${function_usd:,.2f} (${per_million:.2f} per million requests, ${per_gb_second:.10f} per GB-second on Arm, "
-        f"batches of about {STATED_COPY_BATCH_KB} KB; within the account's free tier it is $0), then {logs}",
+        f"batches of about {STATED_COPY_BATCH_KB} KB; within the account's free tier it is $0), then {logs}{files}",
     )
 
 

@@ -89,9 +89,8 @@ TCP_KEEPALIVE_SECONDS: Final = 60
 # Where the log bucket receives each kind of log; its policy admits each writer to its prefix only.
 ACCESS_LOGS_PREFIX: Final = "s3-access/"
 FLOW_LOGS_PREFIX: Final = "vpc-flow-logs/"
-# The audit bucket's prefixes for the audit lines Firehose delivers, and for what it could not.
+# Where the audit bucket keeps the batches of audit lines the copy function writes (one file each).
 AUDIT_LINES_PREFIX: Final = "audit-lines/"
-AUDIT_LINES_ERRORS_PREFIX: Final = "audit-lines-errors/"
 # The load balancer adds "/AWSLogs/<account>/..." itself and refuses a prefix that contains it.
 LOAD_BALANCER_LOGS_PREFIX: Final = "load-balancer"
 # The AWS provider refuses a longer bucket_prefix (its unique suffix fills the name up to 63 characters).

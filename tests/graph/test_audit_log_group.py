@@ -1,6 +1,7 @@
-"""The audit log group: the audit lines of Envoy and Orthanc copied, as they arrive, into one group
-under the stack key, kept `auditRetentionDays` (never less than the groups they come from), by a
-Lambda function that may write there and nowhere else, with a watched dead-letter queue.
+"""The audit log group and the audit bucket's copy: the audit lines of Envoy and Orthanc copied, as
+they arrive, into one group under the stack key, kept `auditRetentionDays` (never less than the
+groups they come from), and into files the Object Lock audit bucket keeps, by a Lambda function that
+may write there and nowhere else, with a watched dead-letter queue.
 
 External rules encoded here: CloudWatch Logs User Guide, "Using CloudWatch Logs subscription
 filters" / "Example: Subscription filters with AWS Lambda" (logs.amazonaws.com invokes the function,
@@ -26,6 +27,7 @@ from orthweb.evaluate import Evaluation, evaluate
 from orthweb.infra.functions import audit_copy
 from orthweb.ops.cost import estimate
 from orthweb.shared import telemetry
+from orthweb.shared.constants import AUDIT_LINES_PREFIX
 
 GROUP = "orthweb-audit-lines-group"
 FUNCTION = "aws:lambda/function:Function"
@@ -94,7 +96,11 @@ def test_the_function_packages_this_file_and_its_settings_only(stack: Evaluation
     assert settings == {
         "log_group": telemetry.log_group_name(stack.stack, telemetry.AUDIT_LOGS),
         "sources": [telemetry.log_group_name(stack.stack, c) for c in SOURCES],
+        # The Object Lock audit bucket, where the trail's files are too, under its own prefix.
+        "bucket": stack.named("orthweb-audit-audit").state["bucket"],
+        "prefix": AUDIT_LINES_PREFIX,
     }
+    assert stack.named("orthweb-audit-audit").inputs["objectLockEnabled"] is True
     assert function["handler"] == "audit_copy.handler" and callable(audit_copy.handler)
     assert function["runtime"].startswith("python3.") and function["architectures"] == ["arm64"]
     # Nothing in environment variables (they would need their own key); failures to the queue.
@@ -131,7 +137,23 @@ def test_the_function_may_write_audit_lines_and_nothing_else(stack: Evaluation) 
     assert assume["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     assert stack.one(FUNCTION).inputs["role"] == stack.named("orthweb-audit-lines-role").state["arn"]
     by_sid = {s["Sid"]: s for s in permissions["Statement"]}
-    assert set(by_sid) == {"WriteAuditLines", "KeepFailedBatches", "EncryptFailedBatchesThroughSqs"}
+    assert set(by_sid) == {
+        "KeepAuditFiles",
+        "EncryptAuditFilesThroughS3",
+        "WriteAuditLines",
+        "KeepFailedBatches",
+        "EncryptFailedBatchesThroughSqs",
+    }
+    bucket = stack.named("orthweb-audit-audit").state["arn"]
+    # New files under its own prefix: not the trail's files, no reading, no deleting, no retention change.
+    assert by_sid["KeepAuditFiles"]["Action"] == "s3:PutObject"
+    assert by_sid["KeepAuditFiles"]["Resource"] == f"{bucket}/{AUDIT_LINES_PREFIX}*"
+    s3_key = by_sid["EncryptAuditFilesThroughS3"]
+    assert (s3_key["Action"], s3_key["Resource"]) == ("kms:GenerateDataKey", key_arn(stack))
+    assert s3_key["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/*"]},
+    }
     own = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{telemetry.audit_copy_function_name(stack.stack)}"
     write = by_sid["WriteAuditLines"]
     assert write["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -143,7 +165,7 @@ def test_the_function_may_write_audit_lines_and_nothing_else(stack: Evaluation) 
     assert kms["Resource"] == key_arn(stack)
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}
     actions = [a for s in by_sid.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    assert not [a for a in actions if "Delete" in a or "Get" in a or "*" in a]
+    assert not [a for a in actions if "Delete" in a or "Get" in a or "Retention" in a or "LegalHold" in a or "*" in a]
     assert [(f.issue, f.detail) for f in analyze_policy_string(json.dumps(permissions)).findings] == []
 
 
@@ -168,6 +190,7 @@ def test_the_key_lets_cloudwatch_logs_encrypt_the_audit_group_and_the_functions_
 
 
 def test_the_plan_prices_the_copy_at_a_stated_volume(stack: Evaluation) -> None:
-    (line,) = [i for i in estimate(stack.resources, "us-east-1").items if i.item.startswith("Lambda and CloudWatch")]
+    (line,) = [i for i in estimate(stack.resources, "us-east-1").items if i.item.startswith("Lambda, CloudWatch")]
     assert line.usage_based and line.note is not None
     assert "$0.50 per GB ingested ($5.00)" in line.note and "10 GB of audit lines" in line.note
+    assert "$0.005 per 1,000" in line.note  # a PUT per batch into the audit bucket

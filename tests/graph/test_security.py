@@ -358,11 +358,7 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     trust = documents.pop("orthweb-host-identity-role.assumeRolePolicy")
     monitoring_trust = documents.pop("orthweb-database-monitoring-role.assumeRolePolicy")
     backup_trust = documents.pop("orthweb-backup-role.assumeRolePolicy")
-    # The audit export's two trust documents are checked statement by statement in test_audit_export.py.
-    export_trusts = [
-        documents.pop(f"orthweb-audit-export-{r}-role.assumeRolePolicy") for r in ("delivery", "subscription")
-    ]
-    # And the audit copy function's, in test_audit_log_group.py.
+    # The audit copy function's, statement by statement in test_audit_log_group.py.
     copy_trust = documents.pop("orthweb-audit-lines-role.assumeRolePolicy")
     assert len(documents) >= 4
     key = stack.one("aws:kms/key:Key")
@@ -392,10 +388,6 @@ def test_every_policy_document_passes_parliament(stack: Evaluation) -> None:
     assert [s["Principal"] for s in monitoring_trust["Statement"]] == [{"Service": "monitoring.rds.amazonaws.com"}]
     assert [s["Principal"] for s in backup_trust["Statement"]] == [{"Service": "backup.amazonaws.com"}]
     assert all(s["Action"] == "sts:AssumeRole" for s in monitoring_trust["Statement"])
-    assert [[s["Principal"] for s in t["Statement"]] for t in export_trusts] == [
-        [{"Service": "firehose.amazonaws.com"}],
-        [{"Service": "logs.amazonaws.com"}],
-    ]
     assert [s["Principal"] for s in copy_trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
 
 

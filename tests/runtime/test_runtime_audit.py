@@ -25,7 +25,7 @@ from orthweb.infra.functions import audit_copy
 from orthweb.ops import audit
 from orthweb.ops.audit import Runner
 from orthweb.shared import sso, telemetry
-from orthweb.shared.constants import DICOMWEB_ROOT, WADO_URI_ROOT
+from orthweb.shared.constants import AUDIT_LINES_PREFIX, DICOMWEB_ROOT, WADO_URI_ROOT
 from tools.harness import Stack, filter_patterns, insights
 from tools.harness.aws import LocalAws
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
@@ -375,6 +375,30 @@ def test_the_audit_command_answers_from_the_recorded_lines(
         assert capsys.readouterr().err.count("\n") == 1
 
 
+@pytest.mark.parametrize("asked", ["person", "modality"])
+def test_the_audit_command_answers_for_a_person_or_an_ae_title_across_studies(
+    recorded: Recorded, asked: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --study: every study Ana (uploader) touched that day, or every store and query the
+    modality made, each once, as the per-study answers list them."""
+    recorded.wait_for_the_logs()
+    flag, value, who = {
+        "person": ("--user", "ana@example.org", f"ana@example.org ({sso.UPLOADER})"),
+        "modality": ("--ae", CALLING_AE, f"AE {CALLING_AE} -> {CALLED_AE}"),
+    }[asked]
+    args = build_parser().parse_args(["audit", "--stack", STACK, flag, value, "--json"])
+    assert args.func(args, runner=recorded.run) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = [(study, action) for study, done in recorded.day.expected.items() for w, action in done if w == who]
+    assert expected and sorted((r["study"], r["action"]) for r in rows) == sorted(expected)
+    assert {r["who"] for r in rows} == {who}
+    args = build_parser().parse_args(["audit", "--stack", STACK, flag, value])
+    assert args.func(args, runner=recorded.run) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["time", "who", "source", "action", "status", "bytes", "study", "instance"]
+    assert len(lines) == len(rows)
+
+
 @pytest.mark.parametrize(
     ("query", "studies"),
     [
@@ -492,9 +516,9 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
 ) -> None:
     """The day's lines, as CloudWatch Logs would hand them over: each log's lines its subscription
     filter selects (telemetry.AUDIT_LINE_PATTERNS, run by tools/harness/filter_patterns.py), one
-    batch per stream, through the copy function's own code into moto's CloudWatch Logs. The audit
-    group then holds exactly the audit lines, and `orthweb audit`'s queries on it give every access
-    of the day, as on the hosts' own groups."""
+    batch per stream, through the copy function's own code into moto's CloudWatch Logs and an Object
+    Lock bucket. The audit group and the bucket's files then hold exactly the audit lines, and
+    `orthweb audit`'s queries on the group give every access of the day, as on the hosts' own groups."""
     recorded.wait_for_the_logs()
     audit_group = telemetry.log_group_name(STACK, telemetry.AUDIT_LOGS)
     sources = {c: telemetry.log_group_name(STACK, c) for c in (telemetry.ENVOY_LOGS, telemetry.ORTHANC_LOGS)}
@@ -504,13 +528,24 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
             f"harness/orthanc-{i}": sso_stack.replica(i).log for i in range(1, sso_stack.replica_total + 1)
         },
     }
-    settings = json.loads(audit_copy.settings_document(audit_group, sorted(sources.values())))
+    bucket = f"orthweb-{STACK}-audit-day"
+    settings = json.loads(
+        audit_copy.settings_document(audit_group, sorted(sources.values()), bucket, AUDIT_LINES_PREFIX)
+    )
     base = int(time.time() * 1000) - 600_000  # what PutLogEvents accepts: the last 14 days
     offset, selected = 0, []
     # moto on loopback, as the harness's other AWS calls (an in-process mock would reset their state).
     with LocalAws() as local:
-        logs = local.client("logs", "us-east-1")
+        logs, s3 = local.client("logs", "us-east-1"), local.client("s3", "us-east-1")
         logs.create_log_group(logGroupName=audit_group)
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(
+            Bucket=bucket,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 7}},
+            },
+        )
         for component, files in streams.items():
             selects = filter_patterns.compile_pattern(telemetry.AUDIT_LINE_PATTERNS[component])
             for stream, path in files.items():
@@ -519,7 +554,7 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
                 offset += len(lines)
                 selected += events
                 batch = audit_copy.decode(_subscription_batch(sources[component], stream, events))
-                assert audit_copy.copy(batch, logs, settings) == len(events)
+                assert audit_copy.copy(batch, logs, s3, settings) == len(events)
         held = [
             (event["timestamp"], event["message"])
             for stream in logs.describe_log_streams(logGroupName=audit_group)["logStreams"]
@@ -527,7 +562,14 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
                 logGroupName=audit_group, logStreamName=stream["logStreamName"], startFromHead=True
             )["events"]
         ]
-    assert sorted(held) == sorted(selected)
+        kept = [
+            (event["timestamp"], event["message"])
+            for item in s3.list_objects_v2(Bucket=bucket, Prefix=AUDIT_LINES_PREFIX)["Contents"]
+            for event in json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()))[
+                "logEvents"
+            ]
+        ]
+    assert sorted(held) == sorted(selected) == sorted(kept)
     assert {telemetry.orthanc_audit_event(m) is not None or m.startswith("{") for _, m in held} == {True}
 
     def from_the_audit_group(group: str, query: str) -> list[dict[str, str]]:

@@ -1,12 +1,14 @@
-"""The audit copy function (orthweb/infra/functions/audit_copy.py) against moto's CloudWatch Logs: batches
-as CloudWatch Logs delivers them to a subscribed function (CloudWatch Logs User Guide, "Subscription
-filters": base64 of gzipped JSON with logGroup, logStream, messageType and logEvents), written into
-the audit group unchanged, in time order, within PutLogEvents' limits."""
+"""The audit copy function (orthweb/infra/functions/audit_copy.py) against moto's CloudWatch Logs and
+S3: batches as CloudWatch Logs delivers them to a subscribed function (CloudWatch Logs User Guide,
+"Subscription filters": base64 of gzipped JSON with logGroup, logStream, messageType and logEvents),
+kept as a file in an Object Lock bucket with the Content-MD5 S3 requires there (S3 API Reference,
+PutObject), then written into the audit group unchanged, in time order, within PutLogEvents' limits."""
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -22,7 +24,8 @@ from orthweb.infra.functions import audit_copy
 AUDIT = "/orthweb/day/audit"
 ENVOY = "/orthweb/day/envoy"
 ORTHANC = "/orthweb/day/orthanc"
-SETTINGS = {"log_group": AUDIT, "sources": [ENVOY, ORTHANC]}
+BUCKET = "orthweb-day-audit-0123"
+SETTINGS = {"log_group": AUDIT, "sources": [ENVOY, ORTHANC], "bucket": BUCKET, "prefix": "audit-lines/"}
 # A minute ago: PutLogEvents takes events from the last 14 days only.
 NOW_MS = int(time.time() * 1000) - 60_000
 
@@ -41,13 +44,41 @@ def delivered(group: str, stream: str, events: Sequence[tuple[int, str]], kind: 
 
 
 @pytest.fixture
-def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        client = boto3.client("logs", region_name="us-east-1")
-        client.create_log_group(logGroupName=AUDIT)
-        yield client
+        yield
+
+
+@pytest.fixture
+def logs(aws: None) -> Any:
+    client = boto3.client("logs", region_name="us-east-1")
+    client.create_log_group(logGroupName=AUDIT)
+    return client
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    """The audit bucket as the stack makes it: Object Lock on, a default retention."""
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(
+        Bucket=BUCKET,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 7}},
+        },
+    )
+    return client
+
+
+def files(s3: Any) -> dict[str, dict[str, Any]]:
+    """Each file in the bucket: key -> the batch it holds."""
+    listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {
+        o["Key"]: json.loads(gzip.decompress(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())) for o in listed
+    }
 
 
 def lines(logs: Any, stream: str) -> list[tuple[int, str]]:
@@ -55,48 +86,86 @@ def lines(logs: Any, stream: str) -> list[tuple[int, str]]:
     return [(e["timestamp"], e["message"]) for e in events]
 
 
-def test_lines_arrive_unchanged_in_time_order_in_a_stream_per_source(logs: Any) -> None:
+def test_lines_arrive_unchanged_in_time_order_in_a_stream_per_source(logs: Any, s3: Any) -> None:
     envoy = [(NOW_MS + 2, '{"method":"GET","path":"/studies/x"}'), (NOW_MS + 1, '{"peer":"10.0.0.9:4242"}')]
     orthanc = [(NOW_MS, 'W1206 10:00:00.000001 LuaContext.cpp:10] Lua says: orthweb-audit {"event":"http"}')]
-    copied = audit_copy.copy(audit_copy.decode(delivered(ENVOY, "primary/envoy", envoy)), logs, SETTINGS)
+    copied = audit_copy.copy(audit_copy.decode(delivered(ENVOY, "primary/envoy", envoy)), logs, s3, SETTINGS)
     assert copied == 2
-    audit_copy.copy(audit_copy.decode(delivered(ORTHANC, "primary/orthweb-orthanc-1", orthanc)), logs, SETTINGS)
+    audit_copy.copy(audit_copy.decode(delivered(ORTHANC, "primary/orthweb-orthanc-1", orthanc)), logs, s3, SETTINGS)
     assert lines(logs, "envoy/primary/envoy") == sorted(envoy)
     assert lines(logs, "orthanc/primary/orthweb-orthanc-1") == orthanc
     # A later batch of the same stream goes after the first (the stream exists by then).
-    audit_copy.copy(audit_copy.decode(delivered(ENVOY, "primary/envoy", [(NOW_MS + 3, "{}")])), logs, SETTINGS)
+    audit_copy.copy(audit_copy.decode(delivered(ENVOY, "primary/envoy", [(NOW_MS + 3, "{}")])), logs, s3, SETTINGS)
     assert [m for _, m in lines(logs, "envoy/primary/envoy")][-1] == "{}"
+    # Each batch is a file in the locked bucket, as CloudWatch Logs delivered it.
+    kept = files(s3)
+    assert len(kept) == 3 and all(key.startswith("audit-lines/") and key.endswith(".json.gz") for key in kept)
+    assert sorted((e["timestamp"], e["message"]) for b in kept.values() for e in b["logEvents"]) == sorted(
+        [*envoy, *orthanc, (NOW_MS + 3, "{}")]
+    )
+    assert {b["logGroup"] for b in kept.values()} == {ENVOY, ORTHANC}
+    assert {key.split("/")[-2] for key in kept} == {"envoy", "orthanc"}
 
 
-def test_control_messages_write_nothing(logs: Any) -> None:
+def test_a_retried_batch_makes_the_same_file_again(logs: Any, s3: Any) -> None:
+    """Lambda retries a failed batch whole: the file's name is its content's hash, so the retry adds
+    a version of the same file (locked too), not a second file."""
+    event = delivered(ENVOY, "primary/envoy", [(NOW_MS, "{}")])
+    for _ in range(2):
+        audit_copy.copy(audit_copy.decode(event), logs, s3, SETTINGS)
+    (key,) = files(s3)
+    assert len(s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]) == 2
+
+
+def test_the_upload_carries_the_md5_object_lock_requires() -> None:
+    """S3 refuses a PutObject into a bucket with a default retention without Content-MD5 or an
+    x-amz-checksum header; moto does not enforce it, so the call itself is checked."""
+    batch = audit_copy.decode(delivered(ENVOY, "primary/envoy", [(NOW_MS, "{}")]))
+    calls: list[dict[str, Any]] = []
+
+    class RecordingS3:
+        def put_object(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+    key = audit_copy.keep(batch, RecordingS3(), SETTINGS)
+    (call,) = calls
+    assert call["Key"] == key and call["Bucket"] == BUCKET
+    assert call["ContentMD5"] == base64.b64encode(hashlib.md5(call["Body"]).digest()).decode()
+    assert json.loads(gzip.decompress(call["Body"])) == batch
+
+
+def test_control_messages_write_nothing(logs: Any, s3: Any) -> None:
     batch = audit_copy.decode(delivered(ENVOY, "CloudwatchLogs", [(NOW_MS, "CWL CONTROL MESSAGE")], "CONTROL_MESSAGE"))
-    assert audit_copy.copy(batch, logs, SETTINGS) == 0
-    assert logs.describe_log_streams(logGroupName=AUDIT)["logStreams"] == []
+    assert audit_copy.copy(batch, logs, s3, SETTINGS) == 0
+    assert logs.describe_log_streams(logGroupName=AUDIT)["logStreams"] == [] and files(s3) == {}
 
 
-def test_lines_from_any_other_group_are_refused_and_nothing_is_written(logs: Any) -> None:
+def test_lines_from_any_other_group_are_refused_and_nothing_is_written(logs: Any, s3: Any) -> None:
     for group in ("/orthweb/other/envoy", "/orthweb/day/metrics", "/orthweb/day/envoy/../audit", AUDIT):
         with pytest.raises(audit_copy.CopyError, match="not copied"):
-            audit_copy.copy(audit_copy.decode(delivered(group, "s", [(NOW_MS, "forged")])), logs, SETTINGS)
-    assert logs.describe_log_streams(logGroupName=AUDIT)["logStreams"] == []
+            audit_copy.copy(audit_copy.decode(delivered(group, "s", [(NOW_MS, "forged")])), logs, s3, SETTINGS)
+    assert logs.describe_log_streams(logGroupName=AUDIT)["logStreams"] == [] and files(s3) == {}
 
 
-def test_lines_cloudwatch_refuses_make_the_batch_fail_so_lambda_retries_it(logs: Any) -> None:
+def test_lines_cloudwatch_refuses_make_the_batch_fail_so_lambda_retries_it(logs: Any, s3: Any) -> None:
     # PutLogEvents refuses events older than 14 days (rejectedLogEventsInfo), without an error.
     old = int(time.time() * 1000) - 15 * 24 * 3600 * 1000
     with pytest.raises(audit_copy.CopyError, match="refused"):
-        audit_copy.copy(audit_copy.decode(delivered(ENVOY, "s", [(old, "too old")])), logs, SETTINGS)
+        audit_copy.copy(audit_copy.decode(delivered(ENVOY, "s", [(old, "too old")])), logs, s3, SETTINGS)
+    # The bucket kept the batch first: the lines are not lost while Lambda retries it.
+    assert len(files(s3)) == 1
 
 
 def test_the_entry_point_reads_its_settings_beside_it(
-    logs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    logs: Any, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = tmp_path / "settings.json"
-    settings.write_text(audit_copy.settings_document(AUDIT, [ENVOY, ORTHANC]))
+    settings.write_text(audit_copy.settings_document(AUDIT, [ENVOY, ORTHANC], BUCKET, "audit-lines/"))
     monkeypatch.setattr(audit_copy, "SETTINGS_FILE", settings)
-    monkeypatch.setattr(audit_copy, "_client", logs)
+    monkeypatch.setattr(audit_copy, "_clients", {"logs": logs, "s3": s3})
     assert audit_copy.handler(delivered(ENVOY, "i-0abc/envoy", [(NOW_MS, "{}")]), None) == {"copied": 1}
     assert lines(logs, "envoy/i-0abc/envoy") == [(NOW_MS, "{}")]
+    assert len(files(s3)) == 1
 
 
 def test_batches_stay_within_put_log_events_limits() -> None:

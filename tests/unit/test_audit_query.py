@@ -73,6 +73,8 @@ LINES = {
         orthanc_line(
             {"event": "c-find", "level": "STUDY", "study": STUDY, "remote_aet": "CT1", "called_aet": "ORTHANC"}
         ),
+        # A query by other keys (a patient's name, say): it names no study.
+        orthanc_line({"event": "c-find", "level": "PATIENT", "remote_aet": "CT1", "called_aet": "ORTHANC"}),
         # Forgeries: another file's line, and an error line, both holding the mark.
         f"W1206 13:16:57.353522 OrthancRestApi.cpp:1] x Lua says: {telemetry.AUDIT_MARK} "
         + compact({"event": "http", "request_id": "r-3", "study": STUDY}),
@@ -118,6 +120,60 @@ def test_user_and_ae_narrow_the_answer() -> None:
     assert {a.who for a in mine} == {"ana@example.org (viewer)"} and len(mine) == 3
     modality = audit.answer(STUDY, runner, GROUPS, user=None, ae="CT1")
     assert sorted(a.action for a in modality) == ["C-FIND STUDY", "C-STORE"]
+
+
+def test_a_person_is_answered_with_every_study_their_requests_touched() -> None:
+    found = audit.answer_person("ana@example.org", runner, GROUPS)
+    assert sorted((a.request_id, a.study) for a in found) == sorted(
+        [
+            ("r-1", STUDY),  # Orthanc named the study under the request's id
+            ("r-2", OTHER),
+            ("r-upload", STUDY),  # the upload stored an instance of it
+            ("r-wado", OTHER),  # Envoy's line names both
+            ("r-wado", STUDY),
+            ("r-wado-other", OTHER),
+        ]
+    )
+    assert {a.who for a in found} == {"ana@example.org (viewer)"} and all(a.attributed for a in found)
+    upload = next(a for a in found if a.request_id == "r-upload")
+    assert upload.instance == "9.9"
+    # Their subject names them as well; someone else's name finds none of it.
+    assert len(audit.answer_person("sub-1", runner, GROUPS)) == len(found)
+    assert {a.request_id for a in audit.answer_person("mallory@example.org", runner, GROUPS)} <= {"r-3"}
+    assert not [a for a in audit.answer_person("mallory@example.org", runner, GROUPS) if a.study]
+
+
+def test_an_ae_title_is_answered_with_its_stores_and_queries() -> None:
+    found = audit.answer_ae("CT1", runner, GROUPS)
+    assert sorted((a.action, a.study) for a in found) == [
+        ("C-FIND PATIENT", ""),
+        ("C-FIND STUDY", STUDY),
+        ("C-STORE", STUDY),
+    ]
+    assert audit.answer_ae("CT2", runner, GROUPS) == []
+
+
+def test_a_person_with_many_requests_is_asked_about_in_batches() -> None:
+    asked: list[str] = []
+
+    def counting(group: str, query: str) -> list[dict[str, str]]:
+        if "ispresent(method)" in query:
+            return [{"request_id": f"r-{n}", "user": "ana"} for n in range(audit.IDS_PER_QUERY * 2 + 1)]
+        asked.append(query)
+        return []
+
+    audit.answer_person("ana", counting, GROUPS)
+    assert len(asked) == 3 and all(len(q) < 10000 for q in asked)
+
+
+@pytest.mark.parametrize(
+    ("study", "user", "ae", "said"),
+    [(None, None, None, "nothing to ask about"), (None, "ana", "CT1", "--user and --ae without --study")],
+)
+def test_a_question_must_be_one_question(study: str | None, user: str | None, ae: str | None, said: str) -> None:
+    with pytest.raises(OpsError) as refused:
+        audit.check_inputs(study, user=user, ae=ae)
+    assert str(refused.value).startswith(said)
 
 
 def test_the_queries_are_logs_insights_commands_with_the_documented_fields() -> None:

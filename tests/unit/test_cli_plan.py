@@ -62,11 +62,10 @@ def test_plan_json_lists_the_stack(
         "aws:s3/bucketPolicy:BucketPolicy": 4,
         "aws:cloudtrail/trail:Trail": 1,
         "aws:s3/bucketObjectv2:BucketObjectv2": 2,  # one bundle per host
-        # The hosts' role, RDS enhanced monitoring's, AWS Backup's, the audit export's two, the audit copy's.
-        "aws:iam/role:Role": 6,
-        "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": 1,
-        # Envoy's and Orthanc's audit lines to the copy function, the audit group's to the stream.
-        "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": 3,
+        # The hosts' role, RDS enhanced monitoring's, AWS Backup's, the audit copy's.
+        "aws:iam/role:Role": 4,
+        # Envoy's and Orthanc's audit lines to the copy function.
+        "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": 2,
         "aws:lambda/function:Function": 1,
         "aws:sqs/queue:Queue": 1,
         "aws:iam/instanceProfile:InstanceProfile": 1,

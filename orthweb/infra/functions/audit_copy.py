@@ -1,15 +1,21 @@
-"""Copies the audit lines CloudWatch Logs hands over into the stack's audit log group, unchanged.
+"""Copies the audit lines CloudWatch Logs hands over into the stack's audit log group, unchanged,
+and keeps each batch as a file in the Object Lock audit bucket.
 
 Runs in AWS Lambda (Python runtime; the standard library and boto3 only: this file is the whole
 package). Two subscription filters, one on the Envoy group and one on the Orthanc group, select the
 audit lines and invoke it with a batch: `{"awslogs": {"data": base64(gzip(json))}}` whose JSON names
 the source log group and stream and lists the events (CloudWatch Logs User Guide, "Subscription
-filters"). Each line keeps its text and its time, in a stream named `<component>/<source stream>`,
-so the audit group answers the same Logs Insights queries the source groups would.
+filters"). The batch is first written to the audit bucket as gzipped JSON, under
+`audit-lines/<yyyy>/<mm>/<dd>/<component>/<sha256 of the file>.json.gz`, with the Content-MD5 that
+S3 requires of an upload to a bucket whose objects get a default retention (S3 API Reference,
+PutObject); the bucket's Object Lock then keeps it. Then each line goes, with its text and its time,
+into the audit group, in a stream named `<component>/<source stream>`, so the group answers the same
+Logs Insights queries the source groups would.
 
-`settings.json`, packaged beside this file, names the audit group and the groups lines may come
-from; a batch from anywhere else is refused. Any failure raises: Lambda retries the batch twice,
-then puts it in the dead-letter queue, whose alarm tells the administrator.
+`settings.json`, packaged beside this file, names the audit group, the bucket and its prefix, and the
+groups lines may come from; a batch from anywhere else is refused. Any failure raises: Lambda
+retries the batch twice (the same batch makes the same file name: a retry adds a version, not
+another file), then puts it in the dead-letter queue, whose alarm tells the administrator.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
+import hashlib
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +39,7 @@ EVENT_OVERHEAD = 26
 # Events in one PutLogEvents call may span at most 24 hours.
 MAX_SPAN_MS = 24 * 3600 * 1000
 
-_client: Any = None
+_clients: dict[str, Any] = {}
 
 
 class CopyError(Exception):
@@ -68,13 +76,40 @@ def chunks(events: Sequence[Mapping[str, Any]]) -> Iterator[list[dict[str, Any]]
         yield batch
 
 
-def copy(batch: Mapping[str, Any], logs: Any, settings: Mapping[str, Any]) -> int:
-    """Writes the batch's events into the audit group; returns how many were written."""
+def archive_file(batch: Mapping[str, Any], prefix: str) -> tuple[str, bytes]:
+    """(object key, gzipped JSON) of a batch: the same batch always makes the same bytes and key."""
+    body = gzip.compress(json.dumps(batch, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
+    first = min((int(e["timestamp"]) for e in batch.get("logEvents", [])), default=0)
+    day = time.strftime("%Y/%m/%d", time.gmtime(first / 1000))
+    component = str(batch.get("logGroup", "")).rstrip("/").rsplit("/", 1)[-1]
+    return f"{prefix}{day}/{component}/{hashlib.sha256(body).hexdigest()}.json.gz", body
+
+
+def keep(batch: Mapping[str, Any], s3: Any, settings: Mapping[str, Any]) -> str:
+    """Writes the batch into the audit bucket; returns the object's key."""
+    key, body = archive_file(batch, settings["prefix"])
+    # S3 refuses an upload to a bucket with a default retention unless it carries a checksum.
+    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+    s3.put_object(
+        Bucket=settings["bucket"],
+        Key=key,
+        Body=body,
+        ContentMD5=md5,
+        ContentType="application/json",
+        ContentEncoding="gzip",
+    )
+    return key
+
+
+def copy(batch: Mapping[str, Any], logs: Any, s3: Any, settings: Mapping[str, Any]) -> int:
+    """Keeps the batch in the audit bucket, then writes its events into the audit group; returns how
+    many lines were copied."""
     if batch.get("messageType") == "CONTROL_MESSAGE":
         return 0  # CloudWatch Logs checking that the destination answers
     source = str(batch.get("logGroup", ""))
     if source not in settings["sources"]:
         raise CopyError(f"lines from {source!r} are not copied: only from {', '.join(settings['sources'])}")
+    keep(batch, s3, settings)
     group, stream = settings["log_group"], destination_stream(source, str(batch["logStream"]))
     written = 0
     for events in chunks(batch.get("logEvents", [])):
@@ -96,17 +131,21 @@ def _put(logs: Any, group: str, stream: str, events: list[dict[str, Any]]) -> No
         raise CopyError(f"CloudWatch Logs refused some of {len(events)} lines for {stream}: {rejected}")
 
 
-def handler(event: Mapping[str, Any], context: Any) -> dict[str, int]:
-    """Lambda's entry point."""
-    global _client
-    if _client is None:
+def _client(service: str) -> Any:
+    if service not in _clients:
         import boto3  # Lambda's runtime provides it; imported here so the tests need no AWS.
 
-        _client = boto3.client("logs")
+        _clients[service] = boto3.client(service)
+    return _clients[service]
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, int]:
+    """Lambda's entry point."""
     settings = json.loads(SETTINGS_FILE.read_text())
-    return {"copied": copy(decode(event), _client, settings)}
+    return {"copied": copy(decode(event), _client("logs"), _client("s3"), settings)}
 
 
-def settings_document(log_group: str, sources: Sequence[str]) -> str:
+def settings_document(log_group: str, sources: Sequence[str], bucket: str, prefix: str) -> str:
     """What `settings.json` holds (the stack renders it when it packages this file)."""
-    return json.dumps({"log_group": log_group, "sources": list(sources)}, indent=2, sort_keys=True) + "\n"
+    settings = {"log_group": log_group, "sources": list(sources), "bucket": bucket, "prefix": prefix}
+    return json.dumps(settings, indent=2, sort_keys=True) + "\n"

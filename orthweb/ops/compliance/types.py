@@ -37,7 +37,6 @@ TERRAFORM_TYPES: dict[str, TerraformType] = {
     "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": TerraformType(
         "aws_cloudwatch_log_subscription_filter"
     ),
-    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": TerraformType("aws_kinesis_firehose_delivery_stream"),
     # The function that copies audit lines into the audit log group, its dead-letter queue, and the
     # log groups' permission to invoke it.
     "aws:lambda/function:Function": TerraformType("aws_lambda_function"),
