@@ -27,7 +27,7 @@ from orthweb.ops.audit import Runner
 from orthweb.shared import sso, telemetry
 from orthweb.shared.constants import AUDIT_LINES_PREFIX, DICOMWEB_ROOT, WADO_URI_ROOT
 from tools.harness import Stack, filter_patterns, insights
-from tools.harness.aws import LocalAws
+from tools.harness.aws import LocalAws, make_locked_bucket
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
 from tools.harness.oidc import Browser, CognitoLike
 from tools.harness.processes import LOOPBACK, wait_until
@@ -538,14 +538,7 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
     with LocalAws() as local:
         logs, s3 = local.client("logs", "us-east-1"), local.client("s3", "us-east-1")
         logs.create_log_group(logGroupName=audit_group)
-        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-        s3.put_object_lock_configuration(
-            Bucket=bucket,
-            ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 7}},
-            },
-        )
+        make_locked_bucket(s3, bucket)
         for component, files in streams.items():
             selects = filter_patterns.compile_pattern(telemetry.AUDIT_LINE_PATTERNS[component])
             for stream, path in files.items():

@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 
 from orthweb.infra.functions import audit_copy
+from tools.harness.aws import make_locked_bucket
 
 AUDIT = "/orthweb/day/audit"
 ENVOY = "/orthweb/day/envoy"
@@ -62,14 +63,7 @@ def logs(aws: None) -> Any:
 def s3(aws: None) -> Any:
     """The audit bucket as the stack makes it: Object Lock on, a default retention."""
     client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
-    client.put_object_lock_configuration(
-        Bucket=BUCKET,
-        ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 7}},
-        },
-    )
+    make_locked_bucket(client, BUCKET)
     return client
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from parliament import analyze_policy_string
 
 from orthweb.ops import audit
 from orthweb.ops.aws import OpsError
@@ -254,3 +255,29 @@ def test_readme_shows_the_queries_the_command_runs() -> None:
     for command in (orthanc[0], *orthanc[1:3], envoy[0], envoy[-2], envoy[-1].replace(str(audit.ROW_LIMIT), "")):
         assert command.split(" | ")[0].rstrip() in section, command
     assert f"{audit.IDS_PER_QUERY} at a time" in section
+
+
+def test_the_auditor_policy_in_readme_is_read_only_and_names_what_audit_reads() -> None:
+    """The identity policy README offers auditors: valid for parliament once filled in, nothing that
+    writes or deletes, StartQuery on the audit group only (the group `orthweb audit` asks)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("**Who may ask.**") :]
+    text = section[section.index("```json\n") + len("```json\n") : section.index("\n```", section.index("```json"))]
+    filled = (
+        text.replace("<region>", "eu-central-1")
+        .replace("<account>", "123456789012")
+        .replace("<stack>", "prod")
+        .replace("<audit bucket>", "orthweb-prod-audit-0a1b2c3d")
+        .replace("<stack key ARN>", "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555555555555")
+    )
+    document = json.loads(filled)
+    assert [(f.issue, f.detail) for f in analyze_policy_string(filled).findings] == []
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    group = telemetry.log_group_name("prod", telemetry.AUDIT_LOGS)
+    assert by_sid["AskTheAuditGroup"]["Resource"] == f"arn:aws:logs:eu-central-1:123456789012:log-group:{group}:*"
+    actions = [
+        a for s in document["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    assert not [a for a in actions if a.split(":")[1].startswith(("Put", "Delete", "Create", "Bypass"))]
+    # What the command calls (cloudwatch_runner) is allowed.
+    assert {"logs:StartQuery", "logs:GetQueryResults"} <= set(actions)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from tools.harness.processes import LOOPBACK, HarnessError, run_script
@@ -56,6 +56,18 @@ class ScriptTargets:
             sso_secret=found.get("SSO_SECRET"),
             dicom_clients_secret=found.get("DICOM_CLIENTS_SECRET"),
         )
+
+
+def make_locked_bucket(s3: Any, name: str, *, days: int = 7) -> None:
+    """A bucket as the stack makes its audit bucket: Object Lock on, every new object retained `days`."""
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": days}},
+        },
+    )
 
 
 def secret_name(arn: str) -> str:
