@@ -71,6 +71,8 @@ class AuditLogGroup(pulumi.ComponentResource):
                 args.durability.audit_retention_days, args.log_retention_days
             ),
             kms_key_id=args.key_arn,
+            # Where AWS refuses to delete the database, it refuses to delete who saw its studies.
+            deletion_protection_enabled=args.durability.deletion_protection,
             tags=stack_tags(args.stack),
             # Like the audit bucket: a stack that keeps its data keeps who saw it.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.durability.keep_data),

@@ -3,8 +3,9 @@
 A dev stack is made to be destroyed: `pulumi destroy` removes everything, data included, and
 nothing waits out a recovery window. A prod stack keeps its data on `destroy` (the buckets, the
 database and what it holds on to, the key that encrypts them, the database's network, the sign-in
-user pool), has AWS refuse to delete the database and the user pool, runs the database in two
-zones, and keeps backups, a deleted key and deleted secrets recoverable for 30 days.
+user pool, the audit log group), has AWS refuse to delete the database, the user pool and the
+audit log group, runs the database in two zones, and keeps backups, a deleted key and deleted
+secrets recoverable for 30 days.
 Components take their stack's Durability; none of them, nor the composer, tests the environment.
 """
 
@@ -20,7 +21,7 @@ from orthweb.shared.constants import DEV, PROD
 class Durability:
     # `pulumi destroy` leaves them in AWS: buckets, database, their key, the database's network, the user pool.
     keep_data: bool
-    # AWS itself refuses to delete the database and the user pool.
+    # AWS itself refuses to delete the database, the user pool and the audit log group.
     deletion_protection: bool
     # The database keeps a standby in the other zone.
     multi_az: bool

@@ -55,8 +55,10 @@ def test_one_group_under_the_stack_key_kept_the_audit_days_or_longer(dev: Evalua
         # days, but never shorter than the hosts' own groups (365), so no line leaves it first.
         assert group.inputs["retentionInDays"] == days
         assert days >= stack.named("orthweb-monitoring-log-envoy").inputs["retentionInDays"]
-    # A stack that keeps its data keeps who saw it; a dev stack takes it along.
+    # A stack that keeps its data keeps who saw it, and AWS refuses to delete it; a dev stack takes it along.
     assert prod.named(GROUP).retain_on_delete and not dev.named(GROUP).retain_on_delete
+    assert prod.named(GROUP).inputs["deletionProtectionEnabled"] is True
+    assert dev.named(GROUP).inputs["deletionProtectionEnabled"] is False
 
 
 @pytest.mark.parametrize(("days", "kept"), [(3650, 3653), (3654, 0), (36500, 0)])

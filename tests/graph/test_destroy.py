@@ -152,6 +152,9 @@ DELETION_PROTECTION: dict[str, tuple[str, Any]] = {
     "aws:lb/loadBalancer:LoadBalancer": ("enableDeletionProtection", True),
     "aws:cognito/userPool:UserPool": ("deletionProtection", "ACTIVE"),
     "aws:ec2/instance:Instance": ("disableApiTermination", True),
+    # - CloudWatch Logs DeleteLogGroup: "Cannot delete log group with deletion protection enabled"
+    #   (CloudWatch Logs User Guide, Protecting log groups from deletion).
+    "aws:cloudwatch/logGroup:LogGroup": ("deletionProtectionEnabled", True),
 }
 PROTECTION_INPUT = re.compile(r"deletion_?protection|terminationprotection|disableapitermination", re.IGNORECASE)
 SIGN_IN = {"authentication": "sso", "ssoAdminEmails": ["pacs-admin@hospital.example"]}
