@@ -73,3 +73,29 @@ def plain_dicom_rules(hospital: HospitalNetwork | None) -> tuple[Rule, ...]:
     if hospital is None:
         return ()
     return (Rule("dicom-plain", "plain DICOM from the hospital, through the VPN", hospital.dicom_port, hospital.cidrs),)
+
+
+def open_to_hosts(
+    name: str,
+    security_group_id: pulumi.Input[str],
+    ports: tuple[int, ...],
+    hosts_security_group_id: pulumi.Input[str],
+    *,
+    health_port: int,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """A load balancer's outbound rules to the hosts' Envoy: one per port it forwards, and one for
+    its health checks, which obey the outbound rules too. Named `<name>-sg-out-<port>-hosts`."""
+    for port in ports:
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-sg-out-{port}-hosts",
+            security_group_id=security_group_id,
+            description="to the hosts' Envoy" if port != health_port else "health checks of the hosts' Envoy",
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            referenced_security_group_id=hosts_security_group_id,
+            tags=tags,
+            opts=opts,
+        )

@@ -21,7 +21,7 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.infra.firewall import FirewallArgs, Rule, firewall
+from orthweb.infra.firewall import FirewallArgs, Rule, firewall, open_to_hosts
 from orthweb.infra.lb_names import elb_name
 from orthweb.infra.tags import stack_tags, with_role
 from orthweb.shared.constants import (
@@ -138,18 +138,15 @@ class LoadBalancer(pulumi.ComponentResource):
 
         Health checks obey the load balancer's outbound rules, so the health port needs one too.
         """
-        for port in (*SERVED_PORTS, LB_HEALTH_PORT):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{self._name}-sg-out-{port}-hosts",
-                security_group_id=self.security_group.id,
-                description="to the hosts' Envoy" if port != LB_HEALTH_PORT else "health checks of the hosts' Envoy",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=targets_security_group_id,
-                tags=self._tags,
-                opts=self._child,
-            )
+        open_to_hosts(
+            self._name,
+            self.security_group.id,
+            (*SERVED_PORTS, LB_HEALTH_PORT),
+            targets_security_group_id,
+            health_port=LB_HEALTH_PORT,
+            tags=self._tags,
+            opts=self._child,
+        )
 
     def _create_firewall(self) -> aws.ec2.SecurityGroup:
         # Egress to the hosts is added by `open_to`, once their security group exists.

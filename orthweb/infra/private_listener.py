@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from orthweb.infra.firewall import FirewallArgs, firewall, plain_dicom_rules
+from orthweb.infra.firewall import FirewallArgs, firewall, open_to_hosts, plain_dicom_rules
 from orthweb.infra.hospital_network import HospitalNetwork, internal_listener_address
 from orthweb.infra.lb_names import elb_name
 from orthweb.infra.load_balancer import DEREGISTRATION_DELAY_SECONDS, envoy_health_check
@@ -102,15 +102,12 @@ class PrivateDicomListener(pulumi.ComponentResource):
 
     def open_to(self, targets_security_group_id: pulumi.Input[str]) -> None:
         """Let the load balancer reach the hosts: the plain port and the health endpoint only."""
-        for port in (self._args.hospital.dicom_port, LB_HEALTH_PORT):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{self._name}-sg-out-{port}-hosts",
-                security_group_id=self.security_group.id,
-                description="to the hosts' Envoy" if port != LB_HEALTH_PORT else "health checks of the hosts' Envoy",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=targets_security_group_id,
-                tags=self._tags,
-                opts=self._child,
-            )
+        open_to_hosts(
+            self._name,
+            self.security_group.id,
+            (self._args.hospital.dicom_port, LB_HEALTH_PORT),
+            targets_security_group_id,
+            health_port=LB_HEALTH_PORT,
+            tags=self._tags,
+            opts=self._child,
+        )
