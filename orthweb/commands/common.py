@@ -18,7 +18,7 @@ from orthweb.evaluate import PROJECT_ROOT, Evaluation, evaluate
 from orthweb.evaluate.overrides import parse_assignment, value_of
 from orthweb.evaluate.stack_file import read_stack_file
 from orthweb.ops.aws import AwsClients, OpsError, open_clients
-from orthweb.shared import redaction, telemetry
+from orthweb.shared import redaction
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,9 +74,10 @@ def evaluate_or_report(args: argparse.Namespace) -> Evaluation | None:
     for resource in evaluation.resources:
         # Ids the engine assigned are public, even one that looks random (a Cognito client id).
         redaction.vouch(resource.id)
-    for pattern in telemetry.AUDIT_LINE_PATTERNS.values():
-        # orthweb's own filter patterns: a regular expression mixes symbols as a password does.
-        redaction.vouch(pattern)
+    for resource in evaluation.resources:
+        if resource.type == "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter":
+            # orthweb's own filter patterns: a regular expression mixes symbols as a password does.
+            redaction.vouch(str(resource.inputs.get("filterPattern", "")))
     return evaluation
 
 

@@ -22,6 +22,7 @@ from orthweb.shared.constants import (
     is_pinned_image,
 )
 from orthweb.shared.modalities import DicomModality, modalities_reason
+from orthweb.shared.telemetry import AUDIT_SEAL
 
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _STACK_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -58,6 +59,8 @@ class HostAppContext:
     db_identifier: str
     orthanc_credentials_secret_arn: str
     site_tls_secret_arn: str
+    # What seals Orthanc's audit lines (orthweb.shared.telemetry.AUDIT_SEAL): drawn once per stack.
+    audit_seal: str
     compose_version: str = "2.29.7"
     site_name: str = ""
     # A secondary kept stopped: its first boot brings the stack up once, then powers the host off.
@@ -99,6 +102,7 @@ class HostAppContext:
             ("db_identifier", bool(_DB_ID_RE.match(self.db_identifier))),
             ("orthanc_credentials_secret_arn", bool(_ARN_RE.match(self.orthanc_credentials_secret_arn))),
             ("site_tls_secret_arn", bool(_ARN_RE.match(self.site_tls_secret_arn))),
+            ("audit_seal", bool(AUDIT_SEAL.match(self.audit_seal))),
             ("compose_version", bool(_VERSION_RE.match(self.compose_version))),
             ("site_name", len(self.site_name) <= 253 and bool(_DNS_RE.match(self.site_name))),
             ("compose_sha256_x86_64", bool(_SHA256_RE.match(self.compose_sha256_x86_64))),

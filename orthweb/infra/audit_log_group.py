@@ -4,14 +4,14 @@ audit bucket's Object Lock keeps.
 
 The hosts write their lines where they always do (Docker's awslogs driver, into the Envoy and
 Orthanc groups, kept `logRetentionDays` for operations). A subscription filter on each of those
-groups selects the audit lines (telemetry.AUDIT_LINE_PATTERNS) and hands them to a small Lambda
-function (orthweb/infra/functions/audit_copy.py), which keeps each batch as a file in the audit
-bucket, then writes its lines unchanged into the audit group. A group cannot subscribe to another
-group directly: subscription filters deliver only to Kinesis, Firehose, Lambda or OpenSearch. The
-function writes the files itself, with the Content-MD5 S3 requires of uploads to a bucket with a
-default retention, rather than through Firehose, for which no statement was found that its uploads
-carry one. A batch the function cannot copy is retried twice by Lambda, then kept 14 days in a
-dead-letter queue that an alarm watches (alarm_plan.audit_rules).
+groups selects the audit lines (telemetry.audit_line_patterns: Orthanc's only with the stack's
+seal) and hands them to a small Lambda function (orthweb/infra/functions/audit_copy.py), which keeps
+each batch as a file in the audit bucket, then writes its lines unchanged into the audit group. A
+group cannot subscribe to another group directly: subscription filters deliver only to Kinesis,
+Firehose, Lambda or OpenSearch. The function writes the files itself, with the Content-MD5 S3
+requires of uploads to a bucket with a default retention, rather than through Firehose, for which no
+statement was found that its uploads carry one. A batch the function cannot copy is retried twice
+by Lambda, then kept 14 days in a dead-letter queue that an alarm watches (alarm_plan.audit_rules).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class AuditLogGroupArgs:
     bucket_arn: pulumi.Input[str]
     # Component (telemetry.ENVOY_LOGS, ORTHANC_LOGS) -> the group whose audit lines are copied.
     sources: Mapping[str, aws.cloudwatch.LogGroup]
+    # What seals Orthanc's audit lines: only sealed ones are copied (telemetry.audit_line_patterns).
+    audit_seal: pulumi.Input[str]
     # The days the lines are kept, and whether `pulumi destroy` leaves the group.
     durability: Durability
     # The function's own log (what it copied, what failed), kept like the hosts' logs.
@@ -171,7 +173,9 @@ class AuditLogGroup(pulumi.ComponentResource):
                 f"{self._name}-{component}",
                 name=aws_name(args.stack, "audit-copy", component),
                 log_group=source.name,
-                filter_pattern=telemetry.AUDIT_LINE_PATTERNS[component],
+                filter_pattern=pulumi.Output.from_input(args.audit_seal).apply(
+                    lambda seal, component=component: telemetry.audit_line_patterns(seal)[component]
+                ),
                 destination_arn=self.function.arn,
                 # CloudWatch Logs tries the function when the filter is created.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[allowed]),

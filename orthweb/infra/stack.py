@@ -99,6 +99,10 @@ def build_stack(cfg: StackConfig) -> Exports:
     # Known before RDS exists: the hosts look the database up by this identifier at boot.
     db_suffix = random.RandomString(f"{NAME}-db-suffix", length=6, special=False, upper=False)
     db_identifier = pulumi.Output.concat(f"{aws_name(cfg.stack)}-", db_suffix.result)
+    # Seals Orthanc's audit lines: in the hosts' Lua filter and the audit copy's filter pattern only.
+    audit_seal = random.RandomString(
+        f"{NAME}-audit-seal", length=telemetry.AUDIT_SEAL_LENGTH, special=False, upper=False
+    ).result
     # The key must name the group's launch role, so the role comes first.
     launch_role = (
         AutoScalingRole(f"{NAME}-autoscaling", AutoScalingRoleArgs(stack=cfg.stack))
@@ -113,7 +117,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     sign_in = _create_sign_in(cfg, target, key) if cfg.sso else None
     dicom_clients = _create_dicom_client_certificates(cfg, key) if cfg.dicom_client_certificates else None
     user_data = _create_host_application(
-        cfg, target, db_identifier, key, host_role, storage, secrets, sign_in, dicom_clients
+        cfg, target, db_identifier, key, host_role, storage, secrets, sign_in, dicom_clients, audit_seal
     )
     launch = _host_launch(cfg, target, network, host_role, key, user_data)
     vpn = _create_hospital_vpn(cfg, network) if cfg.hospital_network else None
@@ -131,7 +135,7 @@ def build_stack(cfg: StackConfig) -> Exports:
     backup = _create_backup(cfg, target, key, database, storage)
     audit = _create_audit_trail(cfg, target, key, storage)
     monitoring = _create_monitoring(cfg, target, key, serving, db_identifier, vpn)
-    _create_audit_log_group(cfg, target, key, audit, monitoring)
+    _create_audit_log_group(cfg, target, key, audit, monitoring, audit_seal)
     _grant_access(host_role, network, secrets, database, storage, key, monitoring, target, sign_in, dicom_clients)
     return Exports(
         site_address=site_address,
@@ -161,6 +165,7 @@ def _create_host_application(
     secrets: AppSecrets,
     sign_in: SignIn | None,
     dicom_clients: DicomClientCertificates | None,
+    audit_seal: pulumi.Output[str],
 ) -> HostApplication:
     """Each host role's bundle, and the user data that fetches it (names and ARNs only)."""
     return HostApplication(
@@ -175,6 +180,7 @@ def _create_host_application(
             bundle_bucket=storage.host_bundle_bucket.bucket,
             bundle_bucket_arn=storage.host_bundle_bucket.arn,
             key_arn=key.arn,
+            audit_seal=audit_seal,
             sign_in=sign_in.host_inputs() if sign_in else None,
             dicom_client_trust_secret_arn=dicom_clients.trust_secret_arn if dicom_clients else None,
         ),
@@ -268,7 +274,12 @@ def _create_audit_trail(cfg: StackConfig, target: _Target, key: EncryptionKey, s
 
 
 def _create_audit_log_group(
-    cfg: StackConfig, target: _Target, key: EncryptionKey, audit: AuditTrail, monitoring: Monitoring
+    cfg: StackConfig,
+    target: _Target,
+    key: EncryptionKey,
+    audit: AuditTrail,
+    monitoring: Monitoring,
+    audit_seal: pulumi.Output[str],
 ) -> AuditLogGroup:
     sources = (telemetry.ENVOY_LOGS, telemetry.ORTHANC_LOGS)
     return AuditLogGroup(
@@ -281,6 +292,7 @@ def _create_audit_log_group(
             bucket_name=audit.bucket.bucket,
             bucket_arn=audit.bucket.arn,
             sources={component: monitoring.log_groups[component] for component in sources},
+            audit_seal=audit_seal,
             durability=cfg.durability,
             log_retention_days=cfg.options.log_retention_days,
         ),

@@ -39,6 +39,8 @@ class HostUserDataInputs:
     bundle_bucket: pulumi.Input[str]
     bundle_bucket_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
+    # What seals Orthanc's audit lines (the stack's `orthweb-audit-seal`).
+    audit_seal: pulumi.Input[str]
     # Sign-in (authentication: sso): where the pool is, never a secret value.
     sign_in: SignInHostInputs | None = None
     # Client certificates (dicomClientCertificates): the secret of what Envoy trusts.
@@ -103,6 +105,7 @@ class HostApplication(pulumi.ComponentResource):
             bundle_bucket=i.bundle_bucket,
             orthanc_credentials_secret_arn=i.orthanc_credentials_secret_arn,
             site_tls_secret_arn=i.site_tls_secret_arn,
+            audit_seal=i.audit_seal,
             sign_in=pulumi.Output.all(**vars(i.sign_in)) if i.sign_in else None,
             dicom_client_trust_secret_arn=i.dicom_client_trust_secret_arn,
         ).apply(lambda known: render_host(self.context(role, **known)))
@@ -136,6 +139,7 @@ class HostApplication(pulumi.ComponentResource):
         bundle_bucket: str,
         orthanc_credentials_secret_arn: str,
         site_tls_secret_arn: str,
+        audit_seal: str,
         sign_in: dict[str, str] | None = None,
         dicom_client_trust_secret_arn: str | None = None,
     ) -> HostAppContext:
@@ -161,6 +165,7 @@ class HostApplication(pulumi.ComponentResource):
             db_identifier=db_identifier,
             orthanc_credentials_secret_arn=orthanc_credentials_secret_arn,
             site_tls_secret_arn=site_tls_secret_arn,
+            audit_seal=audit_seal,
             compose_version=options.compose_version,
             compose_sha256_x86_64=compose_digests.get("x86_64", ""),
             compose_sha256_aarch64=compose_digests.get("aarch64", ""),

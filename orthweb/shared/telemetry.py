@@ -105,37 +105,59 @@ AUDIT_LINE_FIELDS: Final = (
 )  # fmt: skip
 
 
+# Orthanc's audit lines carry the stack's seal after the mark: 20 lowercase letters and digits drawn
+# once per stack (the `orthweb-audit-seal` resource), written into the hosts' Lua filter and into the
+# Orthanc group's subscription filter, and nowhere a client can read. Orthanc writes some messages
+# with text a client sent; a newline in such text would start a new log line that could look like
+# an audit line. Without the seal it is not copied into the audit group.
+AUDIT_SEAL_LENGTH: Final = 20
+AUDIT_SEAL: Final = re.compile(rf"^[a-z0-9]{{{AUDIT_SEAL_LENGTH}}}$")
+
 # Orthanc's log line for a Lua print (orthanc-server/orthanc 1.12, OrthancFramework/Sources/Logging.cpp
-# GetLinePrefix: level, date, time, an optional 16-character thread name, file:line), then the mark.
-# A regex in both Python and Logs Insights (no "/" in it): only Orthanc's Lua prints match it.
+# GetLinePrefix: level, date, time, an optional 16-character thread name, file:line), then the mark
+# and a seal. A regex in both Python and Logs Insights (no "/" in it): only Orthanc's Lua prints match it.
 ORTHANC_AUDIT_PREFIX: Final = (
-    r"^W\d{4} \d\d:\d\d:\d\d\.\d{6} (?:.{16} )?LuaContext\.cpp:\d+\] Lua says: " + AUDIT_MARK + r" \{"
+    r"^W\d{4} \d\d:\d\d:\d\d\.\d{6} (?:.{16} )?LuaContext\.cpp:\d+\] Lua says: "
+    + AUDIT_MARK
+    + rf" [a-z0-9]{{{AUDIT_SEAL_LENGTH}}} \{{"
 )
-_ORTHANC_AUDIT_LINE: Final = re.compile(ORTHANC_AUDIT_PREFIX[: -len(r"\{")] + r"(\{.*\})$")
+_ORTHANC_AUDIT_LINE: Final = re.compile(
+    ORTHANC_AUDIT_PREFIX[: -len(rf"[a-z0-9]{{{AUDIT_SEAL_LENGTH}}} \{{")]
+    + rf"(?P<seal>[a-z0-9]{{{AUDIT_SEAL_LENGTH}}}) (?P<event>\{{.*\}})$"
+)
+
+# Envoy's access lines of HTTPS requests and DICOM associations, as a CloudWatch Logs JSON filter pattern.
+ENVOY_AUDIT_PATTERN: Final = "{ ($.method = *) || ($.peer = *) }"
 
 
-# The CloudWatch Logs filter patterns that pick each group's audit lines for the audit group
-# (CloudWatch Logs User Guide, "Filter pattern syntax"): Envoy's access lines of HTTPS requests and
-# DICOM associations, as a JSON pattern; Orthanc's, as ORTHANC_AUDIT_PREFIX in the regex dialect of
-# filter patterns, between % signs, which knows no parentheses and no space (`.` stands for a space
-# Orthanc wrote and for the "]" after the line number, `.{0,17}` for the optional thread name and
-# its space; no backslash, so the pattern reads the same in JSON).
-AUDIT_LINE_PATTERNS: Final = {
-    ENVOY_LOGS: "{ ($.method = *) || ($.peer = *) }",
-    ORTHANC_LOGS: (
-        "%^W[0-9]{4}.[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}..{0,17}LuaContext[.]cpp:[0-9]+..Lua.says:."
-        + AUDIT_MARK
-        + ".[{]%"
-    ),
-}
+def audit_line_patterns(seal: str) -> dict[str, str]:
+    """The CloudWatch Logs filter patterns that pick each group's audit lines for the audit group
+    (CloudWatch Logs User Guide, "Filter pattern syntax"): Envoy's as a JSON pattern; Orthanc's, as
+    ORTHANC_AUDIT_PREFIX with this stack's seal in the regex dialect of filter patterns, between %
+    signs, which knows no parentheses and no space (`.` stands for a space Orthanc wrote and for the
+    "]" after the line number, `.{0,17}` for the optional thread name and its space; no backslash,
+    so the pattern reads the same in JSON)."""
+    if not AUDIT_SEAL.match(seal):
+        raise ValueError(f"an audit seal is {AUDIT_SEAL_LENGTH} lowercase letters and digits")
+    return {
+        ENVOY_LOGS: ENVOY_AUDIT_PATTERN,
+        ORTHANC_LOGS: (
+            "%^W[0-9]{4}.[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}..{0,17}LuaContext[.]cpp:[0-9]+..Lua.says:."
+            + AUDIT_MARK
+            + "."
+            + seal
+            + ".[{]%"
+        ),
+    }
 
 
-def orthanc_audit_event(line: str) -> dict[str, Any] | None:
-    """The event of one of Orthanc's audit lines, else None (any other line, whatever it contains)."""
+def orthanc_audit_event(line: str, seal: str | None = None) -> dict[str, Any] | None:
+    """The event of one of Orthanc's audit lines (with `seal`: only one sealed with it), else None
+    (any other line, whatever it contains)."""
     match = _ORTHANC_AUDIT_LINE.match(line.rstrip("\r\n"))
-    if match is None:
+    if match is None or (seal is not None and match.group("seal") != seal):
         return None
-    event = json.loads(match.group(1))
+    event = json.loads(match.group("event"))
     return event if isinstance(event, dict) else None
 
 

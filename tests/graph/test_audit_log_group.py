@@ -24,6 +24,7 @@ import pytest
 from parliament import analyze_policy_string
 
 from orthweb.evaluate import Evaluation, evaluate
+from orthweb.evaluate.host_files import host_files
 from orthweb.infra.functions import audit_copy
 from orthweb.ops.cost import estimate
 from orthweb.shared import telemetry
@@ -77,7 +78,7 @@ def test_only_the_audit_lines_of_envoy_and_orthanc_reach_the_function(stack: Eva
     assert set(permissions) == {f"{group_arn(stack, c)}:*" for c in SOURCES}
     for component in SOURCES:
         chosen = into_function[telemetry.log_group_name(stack.stack, component)]
-        assert chosen.inputs["filterPattern"] == telemetry.AUDIT_LINE_PATTERNS[component]
+        assert chosen.inputs["filterPattern"] == telemetry.audit_line_patterns(seal(stack))[component]
         # No role: CloudWatch Logs invokes through the function's permission, which must exist first.
         assert "roleArn" not in chosen.inputs
         allowed = permissions[f"{group_arn(stack, component)}:*"]
@@ -86,6 +87,31 @@ def test_only_the_audit_lines_of_envoy_and_orthanc_reach_the_function(stack: Eva
         assert allowed.inputs["action"] == "lambda:InvokeFunction"
         assert allowed.inputs["sourceAccount"] == ACCOUNT
         assert allowed.inputs["function"] == function.inputs["name"]
+
+
+def seal(stack: Evaluation) -> str:
+    return stack.named("orthweb-audit-seal").state["result"]
+
+
+def test_only_lines_with_the_stacks_seal_pass_and_the_hosts_write_it(stack: Evaluation) -> None:
+    """Orthanc's pattern names the seal the hosts' Lua filter prints after the mark, and nothing else
+    of the stack's resources carries it: a client of the site cannot learn it."""
+    drawn = seal(stack)
+    assert telemetry.AUDIT_SEAL.match(drawn)
+    assert drawn in telemetry.audit_line_patterns(drawn)[telemetry.ORTHANC_LOGS]
+    for role, files in host_files(stack).items():
+        lua = files["orthweb-filter.lua"].content
+        assert f"print('{telemetry.AUDIT_MARK} {drawn} ' .. line)" in lua, role
+    carriers = {
+        r.name
+        for r in stack.resources
+        if drawn in json.dumps(r.inputs, default=str) and r.type != "random:index/randomString:RandomString"
+    }
+    # The hosts' bundles and launch data, and the Orthanc group's subscription filter: no output,
+    # no tag, no policy.
+    assert carriers == {f for f in carriers if "bundle" in f or "hosts" in f or "launch" in f} | {
+        "orthweb-audit-lines-orthanc"
+    }
 
 
 def test_the_function_packages_this_file_and_its_settings_only(stack: Evaluation) -> None:

@@ -33,6 +33,8 @@ from tools.harness.processes import LOOPBACK, free_port
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+# What seals Orthanc's audit lines on these hosts (a stack draws its own).
+AUDIT_SEAL = "runtimeseal000000001"
 
 
 # Orthanc accepts only configured modalities: every stack the tests run knows the harness's AE
@@ -65,6 +67,7 @@ def runtime_context(
         db_identifier=f"orthweb-{stack}-db",
         orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
+        audit_seal=AUDIT_SEAL,
         site_name="orthweb.test",
         dicom_modalities=dicom_modalities,
         # hospitalNetwork's plain listener on the failover site's private address (the default VPC's).

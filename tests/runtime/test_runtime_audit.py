@@ -26,6 +26,7 @@ from orthweb.ops import audit
 from orthweb.ops.audit import Runner
 from orthweb.shared import sso, telemetry
 from orthweb.shared.constants import AUDIT_LINES_PREFIX, DICOMWEB_ROOT, WADO_URI_ROOT
+from tests.runtime.conftest import AUDIT_SEAL
 from tools.harness import Stack, filter_patterns, insights
 from tools.harness.aws import LocalAws, make_locked_bucket
 from tools.harness.dicom import CALLING_AE, find_instances, local_endpoint, tls_context
@@ -60,7 +61,7 @@ def orthanc_events(stack: Stack) -> list[dict[str, Any]]:
     events = []
     for index in range(1, stack.replica_total + 1):
         for line in stack.replica(index).log.read_text(errors="replace").splitlines():
-            event = telemetry.orthanc_audit_event(line)
+            event = telemetry.orthanc_audit_event(line, AUDIT_SEAL)
             if event is not None:
                 events.append(event)
     return events
@@ -160,7 +161,7 @@ def recorded_runner(stack: Stack, name: str) -> Runner:
     def audit_lines() -> list[str]:
         return [
             line
-            for component, pattern in telemetry.AUDIT_LINE_PATTERNS.items()
+            for component, pattern in telemetry.audit_line_patterns(AUDIT_SEAL).items()
             for line in lines_of(component)
             if filter_patterns.compile_pattern(pattern)(line)
         ]
@@ -458,7 +459,7 @@ def test_a_client_cannot_choose_its_request_id_even_from_an_internal_address(sta
 def test_the_export_filters_select_every_audit_line_of_the_day_and_nothing_else(
     recorded: Recorded, sso_stack: Stack, runtime_report: dict[str, object]
 ) -> None:
-    """The subscription filters' patterns (telemetry.AUDIT_LINE_PATTERNS), run as CloudWatch Logs
+    """The subscription filters' patterns (telemetry.audit_line_patterns), run as CloudWatch Logs
     reads them (tools/harness/filter_patterns.py) over every line the day left in each log: they
     pick out the lines the audit answers are read from, by their own definition here (Envoy's
     access lines carry every field of the access log formats; Orthanc's match its audit line)."""
@@ -486,10 +487,10 @@ def test_the_export_filters_select_every_audit_line_of_the_day_and_nothing_else(
     }
     audit_line = {
         telemetry.ENVOY_LOGS: is_access_line,
-        telemetry.ORTHANC_LOGS: lambda line: telemetry.orthanc_audit_event(line) is not None,
+        telemetry.ORTHANC_LOGS: lambda line: telemetry.orthanc_audit_event(line, AUDIT_SEAL) is not None,
     }
     counts = {}
-    for component, pattern in telemetry.AUDIT_LINE_PATTERNS.items():
+    for component, pattern in telemetry.audit_line_patterns(AUDIT_SEAL).items():
         selects = filter_patterns.compile_pattern(pattern)
         wanted = [line for line in logs[component] if audit_line[component](line)]
         assert [line for line in logs[component] if selects(line)] == wanted
@@ -515,7 +516,7 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
     recorded: Recorded, sso_stack: Stack, runtime_report: dict[str, object]
 ) -> None:
     """The day's lines, as CloudWatch Logs would hand them over: each log's lines its subscription
-    filter selects (telemetry.AUDIT_LINE_PATTERNS, run by tools/harness/filter_patterns.py), one
+    filter selects (telemetry.audit_line_patterns, run by tools/harness/filter_patterns.py), one
     batch per stream, through the copy function's own code into moto's CloudWatch Logs and an Object
     Lock bucket. The audit group and the bucket's files then hold exactly the audit lines, and
     `orthweb audit`'s queries on the group give every access of the day, as on the hosts' own groups."""
@@ -540,7 +541,7 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
         logs.create_log_group(logGroupName=audit_group)
         make_locked_bucket(s3, bucket)
         for component, files in streams.items():
-            selects = filter_patterns.compile_pattern(telemetry.AUDIT_LINE_PATTERNS[component])
+            selects = filter_patterns.compile_pattern(telemetry.audit_line_patterns(AUDIT_SEAL)[component])
             for stream, path in files.items():
                 lines = path.read_text(errors="replace").splitlines()
                 events = [(base + offset + n, line) for n, line in enumerate(lines) if selects(line)]
@@ -563,7 +564,7 @@ def test_the_audit_group_holds_every_audit_line_of_the_day_and_answers_alike(
             ]
         ]
     assert sorted(held) == sorted(selected) == sorted(kept)
-    assert {telemetry.orthanc_audit_event(m) is not None or m.startswith("{") for _, m in held} == {True}
+    assert {telemetry.orthanc_audit_event(m, AUDIT_SEAL) is not None or m.startswith("{") for _, m in held} == {True}
 
     def from_the_audit_group(group: str, query: str) -> list[dict[str, str]]:
         assert group == audit_group

@@ -11,6 +11,8 @@ from tests.static.static_checks import FakeSecrets, SiteCertificate, make_site_c
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-3"
+# What seals Orthanc's audit lines on these hosts (a stack draws its own).
+AUDIT_SEAL = "staticseal0000000001"
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,7 @@ def app_context() -> HostAppContext:
             f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/dev/orthanc-users-Ab12Cd"
         ),
         site_tls_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orthweb/dev/site-tls-Ef34Gh",
+        audit_seal=AUDIT_SEAL,
         compose_version="2.29.7",
         site_name="orthanc.example.org",
     )

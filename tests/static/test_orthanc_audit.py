@@ -23,6 +23,7 @@ import pytest
 
 from orthweb.clients.dicom import make_study, to_bytes
 from orthweb.shared import telemetry
+from tests.static.conftest import AUDIT_SEAL
 from tests.static.test_orthanc_filter import ACCOUNTS, running_orthanc
 
 # With pytest-xdist the module's tests run on one worker, so the module starts one Orthanc; each
@@ -53,7 +54,9 @@ class Orthanc:
             return error.code, None
 
     def events(self) -> list[dict[str, Any]]:
-        found = (telemetry.orthanc_audit_event(line) for line in self.log.read_text(errors="replace").splitlines())
+        lines = self.log.read_text(errors="replace").splitlines()
+        # Sealed with the rendered context's seal: what the Orthanc group's filter copies.
+        found = (telemetry.orthanc_audit_event(line, AUDIT_SEAL) for line in lines)
         return [event for event in found if event is not None]
 
     def wait_for(self, what: Callable[[dict[str, Any]], bool], count: int = 1) -> list[dict[str, Any]]:

@@ -15,14 +15,20 @@ import pytest
 from orthweb.shared import telemetry
 from tools.harness.filter_patterns import PatternError, compile_pattern
 
-ORTHANC = compile_pattern(telemetry.AUDIT_LINE_PATTERNS[telemetry.ORTHANC_LOGS])
-ENVOY = compile_pattern(telemetry.AUDIT_LINE_PATTERNS[telemetry.ENVOY_LOGS])
+SEAL = "k3v9q0w7m2x5b8n1c4z6"
+ORTHANC = compile_pattern(telemetry.audit_line_patterns(SEAL)[telemetry.ORTHANC_LOGS])
+ENVOY = compile_pattern(telemetry.audit_line_patterns(SEAL)[telemetry.ENVOY_LOGS])
 EVENT = '{"event":"http","request_id":"r1","study":"1.2.3"}'
 
 ORTHANC_LINES = [
     # Orthanc 1.10 (the harness's), and 1.12 with a thread name (Logging.cpp, GetLinePrefix).
-    (f"W1206 16:20:00.123456 LuaContext.cpp:123] Lua says: orthweb-audit {EVENT}", True),
-    (f"W1206 16:20:00.123456 HTTP-SERVER-12   LuaContext.cpp:123] Lua says: orthweb-audit {EVENT}", True),
+    (f"W1206 16:20:00.123456 LuaContext.cpp:123] Lua says: orthweb-audit {SEAL} {EVENT}", True),
+    (f"W1206 16:20:00.123456 HTTP-SERVER-12   LuaContext.cpp:123] Lua says: orthweb-audit {SEAL} {EVENT}", True),
+    # The whole shape of an audit line, as a client could write it after a newline in something
+    # Orthanc logs, without the stack's seal: with none, with another one, with a shorter one.
+    (f"W1206 16:20:00.123456 LuaContext.cpp:123] Lua says: orthweb-audit {EVENT}", False),
+    (f"W1206 16:20:00.123456 LuaContext.cpp:123] Lua says: orthweb-audit {'a' * 20} {EVENT}", False),
+    (f"W1206 16:20:00.123456 LuaContext.cpp:123] Lua says: orthweb-audit {SEAL[:-1]} {EVENT}", False),
     # The words of an audit line inside another line (a logged URI, an error quoting a request).
     (f"E1206 16:20:00.123456 HttpServer.cpp:1] /x Lua says: orthweb-audit {EVENT}", False),
     (f"W1206 16:20:00.123456 OrthancRestApi.cpp:9] uri=LuaContext.cpp:1] Lua says: orthweb-audit {EVENT}", False),
@@ -33,10 +39,10 @@ ORTHANC_LINES = [
 
 
 @pytest.mark.parametrize(("line", "audit"), ORTHANC_LINES)
-def test_only_orthancs_own_audit_lines_are_exported(line: str, audit: bool) -> None:
+def test_only_orthancs_own_audit_lines_are_copied(line: str, audit: bool) -> None:
     assert ORTHANC(line) is audit
-    # The export and `orthweb audit` read the same lines as audit lines.
-    assert (telemetry.orthanc_audit_event(line) is not None) is audit
+    # The copy and `orthweb audit` read the same lines as audit lines.
+    assert (telemetry.orthanc_audit_event(line, SEAL) is not None) is audit
 
 
 def http_line(**changed: object) -> str:
@@ -65,8 +71,14 @@ def test_only_envoys_access_lines_are_exported(line: str, audit: bool) -> None:
     assert not ORTHANC(line)
 
 
+@pytest.mark.parametrize("seal", ["", "a" * 19, "A" * 20, "a" * 19 + ".", "a" * 21])
+def test_a_seal_is_twenty_lowercase_letters_and_digits(seal: str) -> None:
+    with pytest.raises(ValueError, match="audit seal"):
+        telemetry.audit_line_patterns(seal)
+
+
 def test_each_pattern_is_one_cloudwatch_logs_accepts() -> None:
-    for pattern in telemetry.AUDIT_LINE_PATTERNS.values():
+    for pattern in telemetry.audit_line_patterns(SEAL).values():
         compile_pattern(pattern)  # refuses a character outside the regex dialect, or a longer pattern
         assert pattern.count("%") in (0, 2)
 

@@ -20,6 +20,7 @@ OTHER = "1.2.840.99.10"  # the first as a prefix: must never match it
 ORTHANC = "/orthweb/dev/orthanc"
 ENVOY = "/orthweb/dev/envoy"
 GROUPS = {telemetry.ORTHANC_LOGS: ORTHANC, telemetry.ENVOY_LOGS: ENVOY}
+SEAL = "k3v9q0w7m2x5b8n1c4z6"
 
 
 def compact(event: dict[str, str]) -> str:
@@ -28,7 +29,7 @@ def compact(event: dict[str, str]) -> str:
 
 
 def orthanc_line(event: dict[str, str]) -> str:
-    return f"W1206 13:16:57.353522 LuaContext.cpp:94] Lua says: {telemetry.AUDIT_MARK} {compact(event)}"
+    return f"W1206 13:16:57.353522 LuaContext.cpp:94] Lua says: {telemetry.AUDIT_MARK} {SEAL} {compact(event)}"
 
 
 def envoy_line(request_id: str, *, user: str | None = "ana@example.org", **extra: object) -> str:
@@ -77,9 +78,9 @@ LINES = {
         # A query by other keys (a patient's name, say): it names no study.
         orthanc_line({"event": "c-find", "level": "PATIENT", "remote_aet": "CT1", "called_aet": "ORTHANC"}),
         # Forgeries: another file's line, and an error line, both holding the mark.
-        f"W1206 13:16:57.353522 OrthancRestApi.cpp:1] x Lua says: {telemetry.AUDIT_MARK} "
+        f"W1206 13:16:57.353522 OrthancRestApi.cpp:1] x Lua says: {telemetry.AUDIT_MARK} {SEAL} "
         + compact({"event": "http", "request_id": "r-3", "study": STUDY}),
-        f"E1206 13:16:57.353522 LuaContext.cpp:94] Lua says: {telemetry.AUDIT_MARK} "
+        f"E1206 13:16:57.353522 LuaContext.cpp:94] Lua says: {telemetry.AUDIT_MARK} {SEAL} "
         + compact({"event": "http", "request_id": "r-3", "study": STUDY}),
     ],
     ENVOY: [

@@ -48,6 +48,8 @@ from tools.harness.pki import make_site_certificate
 from tools.harness.processes import LOOPBACK
 
 REGION = "eu-west-1"
+# What seals Orthanc's audit lines on these hosts (a stack draws its own).
+AUDIT_SEAL = "verifyseal0000000001"
 ACCOUNT = "123456789012"
 SITE_NAME = "orthweb.test"
 ORTHANC_IMAGE = "orthancteam/orthanc:25.12.3"
@@ -115,6 +117,7 @@ def verify_context(replicas: int = 3, stack: str = "dev") -> HostAppContext:
         db_identifier=f"orthweb-{stack}-db",
         orthanc_credentials_secret_arn=f"{arn}/orthanc-credentials-Ab12Cd",
         site_tls_secret_arn=f"{arn}/site-tls-Ef34Gh",
+        audit_seal=AUDIT_SEAL,
         site_name=SITE_NAME,
         # Orthanc accepts only configured modalities: verify calls as this one.
         dicom_modalities=(DicomModality(CALLING_AE, LOOPBACK, 104),),

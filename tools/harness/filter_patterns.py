@@ -1,5 +1,5 @@
 """A local evaluator of the CloudWatch Logs filter patterns that pick the audit lines for the audit
-log group (orthweb.shared.telemetry.AUDIT_LINE_PATTERNS), so they are run as written against the
+log group (orthweb.shared.telemetry.audit_line_patterns), so they are run as written against the
 lines the harness logged.
 
 Only the two forms those patterns use are understood, with the meaning the CloudWatch Logs User
