@@ -145,7 +145,11 @@ class AuditLogGroup(pulumi.ComponentResource):
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self.failed_batches.arn),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=own_log.name),
+            # Warnings and errors only: Lambda's START, END and REPORT lines for every batch would
+            # bill ingestion and say nothing the dead-letter queue does not.
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", application_log_level="WARN", system_log_level="WARN", log_group=own_log.name
+            ),
             tags=stack_tags(args.stack),
             # The role must be able to write its log and the queue before the first batch arrives.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, own_log]),

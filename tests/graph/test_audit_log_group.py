@@ -137,6 +137,9 @@ def test_the_function_packages_this_file_and_its_settings_only(stack: Evaluation
     assert function["deadLetterConfig"] == {"targetArn": queue.state["arn"]}
     own_log = stack.named("orthweb-audit-lines-function-log").inputs
     assert function["loggingConfig"]["logGroup"] == own_log["name"] == f"/aws/lambda/{function['name']}"
+    # Its own log keeps what went wrong, not a START/END/REPORT line per batch.
+    logging = function["loggingConfig"]
+    assert (logging["logFormat"], logging["applicationLogLevel"], logging["systemLogLevel"]) == ("JSON", "WARN", "WARN")
     assert own_log["kmsKeyId"] == key_arn(stack)
 
 
