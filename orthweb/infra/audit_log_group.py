@@ -93,7 +93,6 @@ class AuditLogGroup(pulumi.ComponentResource):
 
     def _create_function(self) -> aws.lambda_.Function:
         args = self._args
-        child = pulumi.ResourceOptions(parent=self)
         function_name = telemetry.audit_copy_function_name(args.stack)
         own_log = aws.cloudwatch.LogGroup(
             f"{self._name}-function-log",
@@ -101,8 +100,35 @@ class AuditLogGroup(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             kms_key_id=args.key_arn,
             tags=stack_tags(args.stack),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        role, policy = self._create_role(own_log)
+        return aws.lambda_.Function(
+            f"{self._name}-function",
+            name=function_name,
+            description=describe(args.stack, "copies the audit lines of Envoy and Orthanc into the audit group"),
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=f"{HANDLER_FILE.stem}.handler",
+            architectures=["arm64"],
+            code=self._package(),
+            timeout=TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
+            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self.failed_batches.arn),
+            # Warnings and errors only: Lambda's START, END and REPORT lines for every batch would
+            # bill ingestion and say nothing the dead-letter queue does not.
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", application_log_level="WARN", system_log_level="WARN", log_group=own_log.name
+            ),
+            tags=stack_tags(args.stack),
+            # The role must be able to write its log and the queue before the first batch arrives.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, own_log]),
+        )
+
+    def _create_role(self, own_log: aws.cloudwatch.LogGroup) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """The function's identity: what audit_copy_permissions allows, and nothing else."""
+        args = self._args
+        child = pulumi.ResourceOptions(parent=self)
         trust = pulumi.Output.from_input(args.account_id).apply(
             lambda account: policies.to_json(policies.lambda_assume_role(account))
         )
@@ -121,9 +147,12 @@ class AuditLogGroup(pulumi.ComponentResource):
             key_arn=args.key_arn,
             region=args.region,
         ).apply(lambda v: policies.to_json(policies.audit_copy_permissions(**v)))
-        policy = aws.iam.RolePolicy(f"{self._name}-policy", role=role.id, policy=permissions, opts=child)
-        sources = [telemetry.log_group_name(args.stack, component) for component in sorted(args.sources)]
-        code = pulumi.Output.from_input(args.bucket_name).apply(
+        return role, aws.iam.RolePolicy(f"{self._name}-policy", role=role.id, policy=permissions, opts=child)
+
+    def _package(self) -> pulumi.Output[pulumi.Archive]:
+        """The handler file and the settings it reads beside it."""
+        sources = [telemetry.log_group_name(self._args.stack, component) for component in sorted(self._args.sources)]
+        return pulumi.Output.from_input(self._args.bucket_name).apply(
             lambda bucket: pulumi.AssetArchive(
                 {
                     HANDLER_FILE.name: pulumi.FileAsset(str(HANDLER_FILE)),
@@ -132,27 +161,6 @@ class AuditLogGroup(pulumi.ComponentResource):
                     ),
                 }
             )
-        )
-        return aws.lambda_.Function(
-            f"{self._name}-function",
-            name=function_name,
-            description=describe(args.stack, "copies the audit lines of Envoy and Orthanc into the audit group"),
-            role=role.arn,
-            runtime=RUNTIME,
-            handler=f"{HANDLER_FILE.stem}.handler",
-            architectures=["arm64"],
-            code=code,
-            timeout=TIMEOUT_SECONDS,
-            memory_size=MEMORY_MB,
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self.failed_batches.arn),
-            # Warnings and errors only: Lambda's START, END and REPORT lines for every batch would
-            # bill ingestion and say nothing the dead-letter queue does not.
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", application_log_level="WARN", system_log_level="WARN", log_group=own_log.name
-            ),
-            tags=stack_tags(args.stack),
-            # The role must be able to write its log and the queue before the first batch arrives.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, own_log]),
         )
 
     @property
