@@ -29,6 +29,7 @@ from orthweb.infra.functions import audit_copy
 from orthweb.ops.cost import estimate
 from orthweb.shared import telemetry
 from orthweb.shared.constants import AUDIT_LINES_PREFIX
+from tests.python_source import parse
 
 GROUP = "orthweb-audit-lines-group"
 FUNCTION = "aws:lambda/function:Function"
@@ -145,7 +146,7 @@ def test_the_function_packages_this_file_and_its_settings_only(stack: Evaluation
 
 def test_the_packaged_file_needs_nothing_lambda_lacks() -> None:
     """Lambda's Python runtime has the standard library and boto3; nothing of orthweb is packaged."""
-    tree = ast.parse(Path(audit_copy.__file__).read_text())
+    tree = parse(Path(audit_copy.__file__).read_text())
     imported = {
         (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.python_source import parse
+
 ROOT = Path(__file__).resolve().parents[2]
 # The shipped package, and the development tools kept out of it.
 PACKAGES = (ROOT / "orthweb", ROOT / "tools")
@@ -73,7 +75,7 @@ def module_name(path: Path) -> str:
 def imports_of(source: str, module: str) -> set[str]:
     """Every module `source` imports, at any depth (function-level imports count too)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -188,7 +190,7 @@ def test_allowed_imports_pass() -> None:
 def long_functions(source: str, module: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
     """Every function or method (nested ones too) longer than `limit` lines, as `module:line name (n lines)`."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             assert node.end_lineno is not None
             length = node.end_lineno - node.lineno + 1

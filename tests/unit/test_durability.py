@@ -9,6 +9,7 @@ import ast
 from orthweb.evaluate import PROJECT_ROOT
 from orthweb.infra.durability import DURABILITY
 from orthweb.shared.constants import DEV, ENVIRONMENTS, PROD
+from tests.python_source import parse
 
 # The components and their composer (infra/stack.py, infra/serving.py).
 BUILDERS = sorted((PROJECT_ROOT / "orthweb" / "infra").glob("*.py"))
@@ -35,7 +36,7 @@ def test_every_window_is_one_aws_accepts() -> None:
 def _environment_tests(source: str, where: str) -> list[str]:
     """Where a module reads the environment or a production flag instead of its Durability."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Attribute | ast.Name):
             name = node.attr if isinstance(node, ast.Attribute) else node.id
             if name in ("is_production", "environment", "production"):

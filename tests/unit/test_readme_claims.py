@@ -13,6 +13,7 @@ import pytest
 
 from orthweb.evaluate import PROJECT_ROOT, evaluate
 from orthweb.ops.cost import estimate, terraform_anchor
+from tests.python_source import parse
 
 README = PROJECT_ROOT / "README.md"
 # Pointers into material a user of the product does not have.
@@ -63,7 +64,7 @@ def test_the_terraform_figure_is_what_the_anchor_prices() -> None:
 
 def _code_strings(path: Path) -> list[str]:
     """String literals of a module that are not docstrings (what it may print or raise)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path.read_text(encoding="utf-8"))
     docstrings = {
         id(node.body[0].value)
         for node in ast.walk(tree)
