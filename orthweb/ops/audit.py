@@ -80,6 +80,22 @@ def orthanc_query(
     return "\n| ".join(lines)
 
 
+def _envoy_query(*filters: str) -> str:
+    """Envoy's access lines (they alone have a method) passing `filters`, with the fields a row shows."""
+    lines = [
+        "filter ispresent(method)",
+        *(f"filter {f}" for f in filters),
+        f"fields @timestamp, {', '.join(ENVOY_FIELDS + ENVOY_REFERENCE_FIELDS)}, groups.0, groups.1, groups.2",
+        "sort @timestamp asc",
+        f"limit {ROW_LIMIT}",
+    ]
+    return "\n| ".join(lines)
+
+
+def _by_person(user: str) -> str:
+    return f"user = {_quoted(user)} or subject = {_quoted(user)}"
+
+
 def envoy_query(request_ids: Sequence[str], stored: Sequence[str], study: str, user: str | None = None) -> str:
     """Envoy's lines of these requests, of uploads that stored these instances, or naming `study`."""
     wanted = [f"studies like {_one_of([study])}"]
@@ -87,27 +103,12 @@ def envoy_query(request_ids: Sequence[str], stored: Sequence[str], study: str, u
         wanted.append(f"request_id in [{', '.join(_quoted(r) for r in request_ids)}]")
     if stored:
         wanted.append(f"stored like {_one_of(stored)}")
-    lines = [
-        "filter ispresent(method)",
-        f"filter {' or '.join(wanted)}",
-        *([f"filter user = {_quoted(user)} or subject = {_quoted(user)}"] if user else []),
-        f"fields @timestamp, {', '.join(ENVOY_FIELDS + ENVOY_REFERENCE_FIELDS)}, groups.0, groups.1, groups.2",
-        "sort @timestamp asc",
-        f"limit {ROW_LIMIT}",
-    ]
-    return "\n| ".join(lines)
+    return _envoy_query(" or ".join(wanted), *([_by_person(user)] if user else []))
 
 
 def person_query(user: str) -> str:
     """Envoy's lines of one person's requests (by sign-in user name or subject)."""
-    lines = [
-        "filter ispresent(method)",
-        f"filter user = {_quoted(user)} or subject = {_quoted(user)}",
-        f"fields @timestamp, {', '.join(ENVOY_FIELDS + ENVOY_REFERENCE_FIELDS)}, groups.0, groups.1, groups.2",
-        "sort @timestamp asc",
-        f"limit {ROW_LIMIT}",
-    ]
-    return "\n| ".join(lines)
+    return _envoy_query(_by_person(user))
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,19 @@ def test_one_group_under_the_stack_key_kept_the_audit_days_or_longer(dev: Evalua
     assert dev.named(GROUP).inputs["deletionProtectionEnabled"] is False
 
 
-@pytest.mark.parametrize(("days", "kept"), [(3650, 3653), (3654, 0), (36500, 0)])
-def test_longer_audit_days_round_up_or_never_expire(empty_home: Path, days: int, kept: int) -> None:
-    stack = evaluate("prod", {"deploymentOptions": {"auditRetentionDays": days}}, home=empty_home)
-    assert stack.named(GROUP).inputs["retentionInDays"] == kept
+@pytest.mark.parametrize(
+    ("audit_days", "log_days", "kept"),
+    [(2190, 731, 2192), (7, 365, 365), (400, 731, 731), (3650, 731, 3653), (3654, 731, 0), (36500, 731, 0)],
+)
+def test_the_retention_is_one_cloudwatch_accepts_never_shorter(audit_days: int, log_days: int, kept: int) -> None:
+    """The shortest value PutRetentionPolicy accepts that covers both; 0 (never expire) past ten years."""
+    assert telemetry.audit_log_retention_days(audit_days, log_days) == kept
+    assert kept == 0 or kept in telemetry.LOG_RETENTION_DAYS
+
+
+def test_a_stack_sets_the_group_from_its_audit_days(empty_home: Path) -> None:
+    stack = evaluate("prod", {"deploymentOptions": {"auditRetentionDays": 3654}}, home=empty_home)
+    assert stack.named(GROUP).inputs["retentionInDays"] == 0
 
 
 def test_only_the_audit_lines_of_envoy_and_orthanc_reach_the_function(stack: Evaluation) -> None:

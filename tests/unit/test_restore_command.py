@@ -266,12 +266,10 @@ def test_a_project_without_the_stacks_file_is_refused(
     assert code == 1 and "no Pulumi.dev.yaml in" in err and state(aws) == before
 
 
-class FakeSite:
-    """The restored site as restore checks it, recording the order of the steps into `log`."""
+class RecordingSteps:
+    """A stand-in that writes each step it is asked for into `log`, in order."""
 
-    def __init__(self, log: Path, *, verified: int = 0, report: ConsistencyReport | None = None) -> None:
-        self.log, self.verified = log, verified
-        self.report = report or ConsistencyReport(indexed=2, stored=2, missing=(), orphans=())
+    log: Path
 
     def _note(self, step: str) -> None:
         with self.log.open("a") as log:
@@ -280,6 +278,14 @@ class FakeSite:
     def wait(self, stack: str) -> Any:
         self._note(f"wait {stack}")
         return argparse.Namespace(stack=stack)
+
+
+class FakeSite(RecordingSteps):
+    """The restored site as restore checks it, recording the order of the steps into `log`."""
+
+    def __init__(self, log: Path, *, verified: int = 0, report: ConsistencyReport | None = None) -> None:
+        self.log, self.verified = log, verified
+        self.report = report or ConsistencyReport(indexed=2, stored=2, missing=(), orphans=())
 
     def verify(self, stack: str) -> int:
         self._note(f"verify {stack}")
@@ -390,19 +396,11 @@ def test_encrypted_settings_are_not_copied_and_named_to_set_again(
 # --- the drill through a scratch stack: its site against the live one, then removed ---------------
 
 
-class FakeDrillSites:
+class FakeDrillSites(RecordingSteps):
     """The live and the scratch stacks' sites: each stack's /statistics and instance files."""
 
     def __init__(self, log: Path, files: dict[str, dict[str, bytes]]) -> None:
         self.log, self.files = log, files
-
-    def _note(self, step: str) -> None:
-        with self.log.open("a") as log:
-            log.write(step + "\n")
-
-    def wait(self, stack: str) -> Any:
-        self._note(f"wait {stack}")
-        return argparse.Namespace(stack=stack)
 
     def live(self, stack: str) -> Any:
         self._note(f"live {stack}")

@@ -12,6 +12,7 @@ import pytest
 from orthweb.ops.aws import OpsError
 from orthweb.ops.restore_site import finish_commands, wait_until_serving
 from orthweb.ops.verify.model import CheckFailed
+from tests.fake_clock import FakeClock
 
 
 def _as_status(found: Any) -> int:
@@ -23,19 +24,8 @@ def _any_site() -> Any:
     return "site"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def test_the_site_is_waited_for_until_it_serves() -> None:
-    clock = Clock()
+    clock = FakeClock()
     answers: list[Any] = [CheckFailed("found no Elastic IP tagged orthweb:stack=dev-r1"), 503, 401, 200]
     statuses: list[int] = []
 
@@ -51,7 +41,7 @@ def test_the_site_is_waited_for_until_it_serves() -> None:
 
 
 def test_a_site_that_never_serves_fails_naming_the_last_answer() -> None:
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(OpsError) as failed:
         wait_until_serving(_any_site, timeout=60, poll=15, clock=clock, sleep=clock.sleep, status_of=lambda _: 503)
     assert str(failed.value) == "the restored site did not serve within 60 s (GET /system answered 503)"

@@ -23,6 +23,7 @@ from orthweb.ops.verify.host import HostLayout
 from orthweb.ops.verify.model import CheckFailed
 from orthweb.ops.verify.settings import Endpoint
 from orthweb.ops.verify.verifier import Verifier
+from tests.fake_clock import FakeClock
 from tests.verify.conftest import REGION, SeededStack, seed_stack
 
 
@@ -142,17 +143,6 @@ class StubSsm:
         if isinstance(answer, str):
             raise ClientError({"Error": {"Code": answer, "Message": answer}}, "GetCommandInvocation")
         return answer
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_ssm_runner_waits_for_the_invocation() -> None:

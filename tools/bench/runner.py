@@ -435,16 +435,21 @@ def bench_files(settings: BenchSettings, move_port: int) -> dict[str, str]:
     return with_move_destination(rendered, move_port)
 
 
-def run_studies(settings: BenchSettings, progress: Progress | None = None) -> dict[str, Any]:
-    """The whole-study section alone, on one harness stack (`bench --studies-only`)."""
-    say: Progress = progress or (lambda message: print(message, file=sys.stderr, flush=True))
-    started = time.monotonic()
-    result: dict[str, Any] = {
+def _new_result(settings: BenchSettings) -> dict[str, Any]:
+    """What every report starts with: its schema, when, with which settings, on which machine."""
+    return {
         "schema": SCHEMA_VERSION,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": settings.to_json(),
         "machine": _machine(),
     }
+
+
+def run_studies(settings: BenchSettings, progress: Progress | None = None) -> dict[str, Any]:
+    """The whole-study section alone, on one harness stack (`bench --studies-only`)."""
+    say: Progress = progress or (lambda message: print(message, file=sys.stderr, flush=True))
+    started = time.monotonic()
+    result = _new_result(settings)
     move_port = free_port()
     rendered = bench_files(settings, move_port)
     with Stack(rendered, envoy_concurrency=envoy_concurrency(rendered)) as stack:
@@ -457,12 +462,7 @@ def run_studies(settings: BenchSettings, progress: Progress | None = None) -> di
 def run_bench(settings: BenchSettings, progress: Progress | None = None) -> dict[str, Any]:
     say: Progress = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.monotonic()
-    result: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "settings": settings.to_json(),
-        "machine": _machine(),
-    }
+    result = _new_result(settings)
     say("deploy model: evaluating dev, prod and a scale-out dev offline")
     evaluations = {name: evaluate(name) for name in {"dev", "prod", settings.stack}}
     result["deploy"] = deploy_section(evaluations, evaluate("dev", {"topology": SCALE_OUT}))

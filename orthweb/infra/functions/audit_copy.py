@@ -52,11 +52,15 @@ def decode(event: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(gzip.decompress(data))
 
 
+def component(source_group: str) -> str:
+    """The last part of a source group's name: `envoy` of `/orthweb/<stack>/envoy`."""
+    return source_group.rstrip("/").rsplit("/", 1)[-1]
+
+
 def destination_stream(source_group: str, source_stream: str) -> str:
-    """`<component>/<source stream>`: the component is the last part of the source group's name."""
-    component = source_group.rstrip("/").rsplit("/", 1)[-1]
+    """`<component>/<source stream>`."""
     # Stream names may not hold ':' or '*' and are at most 512 characters.
-    return f"{component}/{source_stream}".replace(":", "_").replace("*", "_")[:512]
+    return f"{component(source_group)}/{source_stream}".replace(":", "_").replace("*", "_")[:512]
 
 
 def chunks(events: Sequence[Mapping[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -81,8 +85,8 @@ def archive_file(batch: Mapping[str, Any], prefix: str) -> tuple[str, bytes]:
     body = gzip.compress(json.dumps(batch, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
     first = min((int(e["timestamp"]) for e in batch.get("logEvents", [])), default=0)
     day = time.strftime("%Y/%m/%d", time.gmtime(first / 1000))
-    component = str(batch.get("logGroup", "")).rstrip("/").rsplit("/", 1)[-1]
-    return f"{prefix}{day}/{component}/{hashlib.sha256(body).hexdigest()}.json.gz", body
+    source = component(str(batch.get("logGroup", "")))
+    return f"{prefix}{day}/{source}/{hashlib.sha256(body).hexdigest()}.json.gz", body
 
 
 def keep(batch: Mapping[str, Any], s3: Any, settings: Mapping[str, Any]) -> str:
